@@ -1,0 +1,1 @@
+"""SageMaker Pipelines retraining project: definition, local engine and AWS tooling."""

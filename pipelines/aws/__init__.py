@@ -1,0 +1,1 @@
+"""AWS side: upsert, start, describe, triggers, notifications, deployment."""

@@ -1,0 +1,323 @@
+"""The pipeline on SageMaker: upsert, start, describe, status.
+
+All AWS access goes through boto3 with the standard credential chain and endpoint settings
+(`AWS_ENDPOINT_URL` included), so the tests point it at moto and users at AWS unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from pipelines.code_assets import code_uri, sample_data_uri
+from pipelines.config import ProjectConfig
+from pipelines.definition_cache import load_definition
+from pipelines.parameters import ParameterError, resolve_parameters
+
+TERMINAL_STATUSES = ("Succeeded", "Failed", "Stopped")
+EXIT_OK, EXIT_FAILED, EXIT_AWS = 0, 1, 3
+
+
+class PipelineNotFoundError(LookupError):
+    """The pipeline has not been upserted in this account and region."""
+
+
+def aws_session(config: ProjectConfig) -> boto3.Session:
+    return boto3.Session(region_name=config.aws.region)
+
+
+def _tags(config: ProjectConfig) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in sorted(config.aws.tags.items())]
+
+
+def _split_s3_uri(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def upload_if_changed(s3: Any, uri: str, data: bytes) -> bool:
+    """Put `data` at `uri` unless an identical object is already there. True if uploaded."""
+    bucket, key = _split_s3_uri(uri)
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except s3.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
+            raise
+    else:
+        # Single-part uploads have the MD5 as their ETag.
+        if (
+            head["ContentLength"] == len(data)
+            and head["ETag"].strip('"') == hashlib.md5(data, usedforsecurity=False).hexdigest()
+        ):
+            return False
+    s3.put_object(Bucket=bucket, Key=key, Body=data)
+    return True
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    pipeline_arn: str
+    created: bool
+    uploaded: tuple[str, ...]
+    unchanged: tuple[str, ...]
+
+
+def find_pipeline(sagemaker: Any, name: str) -> dict[str, Any] | None:
+    """DescribePipeline output, or None when no pipeline has exactly this name."""
+    paginator = sagemaker.get_paginator("list_pipelines")
+    for page in paginator.paginate(PipelineNamePrefix=name):
+        for summary in page.get("PipelineSummaries", []):
+            if summary["PipelineName"] == name:
+                return sagemaker.describe_pipeline(PipelineName=name)
+    return None
+
+
+def _ensure_model_package_group(sagemaker: Any, config: ProjectConfig) -> bool:
+    """Create the Model Package Group RegisterModel writes to, if missing. True if created."""
+    name = config.pipeline.model_package_group
+    paginator = sagemaker.get_paginator("list_model_package_groups")
+    for page in paginator.paginate(NameContains=name):
+        if any(g["ModelPackageGroupName"] == name for g in page["ModelPackageGroupSummaryList"]):
+            return False
+    sagemaker.create_model_package_group(
+        ModelPackageGroupName=name,
+        ModelPackageGroupDescription=f"Models registered by the {config.pipeline.name} pipeline",
+        Tags=_tags(config),
+    )
+    return True
+
+
+def upsert_pipeline(config: ProjectConfig, session: boto3.Session | None = None) -> UpsertResult:
+    """Upload code and sample data (content-addressed), then create or update the pipeline."""
+    target = config.target("sagemaker")
+    session = session or aws_session(config)
+    definition, code = load_definition(config, "sagemaker")
+    s3 = session.client("s3")
+    uploaded: list[str] = []
+    unchanged: list[str] = []
+    objects = [(code_uri(asset, config, target), asset.data) for asset in code.all()]
+    objects.append((sample_data_uri(config, target), config.sample_data_path.read_bytes()))
+    for uri, data in objects:
+        (uploaded if upload_if_changed(s3, uri, data) else unchanged).append(uri)
+
+    sagemaker = session.client("sagemaker")
+    _ensure_model_package_group(sagemaker, config)
+    settings = config.pipeline
+    common = {
+        "PipelineName": settings.name,
+        "PipelineDisplayName": settings.name,
+        "PipelineDefinition": definition,
+        "PipelineDescription": (
+            f"Retraining: preprocess, train, evaluate, register into "
+            f"{settings.model_package_group} if {settings.metric} clears MetricThreshold."
+        ),
+        "RoleArn": target.role_arn,
+        "ParallelismConfiguration": {"MaxParallelExecutionSteps": settings.max_parallel_steps},
+    }
+    existing = find_pipeline(sagemaker, settings.name)
+    if existing:
+        arn = sagemaker.update_pipeline(**common)["PipelineArn"]
+    else:
+        arn = sagemaker.create_pipeline(
+            **common, Tags=_tags(config), ClientRequestToken=str(uuid.uuid4())
+        )["PipelineArn"]
+    return UpsertResult(arn, not existing, tuple(uploaded), tuple(unchanged))
+
+
+def upsert(config: ProjectConfig) -> int:
+    result = upsert_pipeline(config)
+    verb = "created" if result.created else "updated"
+    print(f"pipeline {config.pipeline.name} {verb}: {result.pipeline_arn}")
+    for uri in result.uploaded:
+        print(f"  uploaded  {uri}")
+    for uri in result.unchanged:
+        print(f"  unchanged {uri}")
+    return EXIT_OK
+
+
+def _declared_parameters(description: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return json.loads(description["PipelineDefinition"]).get("Parameters", [])
+
+
+def start_execution(
+    config: ProjectConfig,
+    overrides: Mapping[str, str],
+    session: boto3.Session | None = None,
+) -> str:
+    """Start an execution of the deployed pipeline; the parameters are checked first."""
+    session = session or aws_session(config)
+    sagemaker = session.client("sagemaker")
+    description = find_pipeline(sagemaker, config.pipeline.name)
+    if description is None:
+        raise PipelineNotFoundError(
+            f"pipeline {config.pipeline.name} does not exist in {config.aws.region}; "
+            "run `run_pipeline.py --target sagemaker upsert` first"
+        )
+    resolved = resolve_parameters(_declared_parameters(description), overrides)
+    data_url = resolved.get("InputDataUrl")
+    if isinstance(data_url, str) and not data_url.startswith("s3://"):
+        raise ParameterError(
+            f"parameter InputDataUrl must be an s3:// URI on SageMaker, got {data_url!r}"
+        )
+    response = sagemaker.start_pipeline_execution(
+        PipelineName=config.pipeline.name,
+        PipelineParameters=[
+            {"Name": name, "Value": _as_text(resolved[name])} for name in sorted(overrides)
+        ],
+        ClientRequestToken=str(uuid.uuid4()),
+    )
+    return response["PipelineExecutionArn"]
+
+
+def _as_text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def wait_for_execution(
+    sagemaker: Any,
+    execution_arn: str,
+    poll_seconds: float,
+    on_status: Callable[[str], None] = lambda status: None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    last = None
+    while True:
+        description = sagemaker.describe_pipeline_execution(PipelineExecutionArn=execution_arn)
+        status = description["PipelineExecutionStatus"]
+        if status != last:
+            on_status(status)
+            last = status
+        if status in TERMINAL_STATUSES:
+            return description
+        sleep(poll_seconds)
+
+
+def start(
+    config: ProjectConfig, overrides: Mapping[str, str], wait: bool, poll_seconds: float = 30
+) -> int:
+    try:
+        arn = start_execution(config, overrides)
+    except PipelineNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_AWS
+    print(f"started {arn}")
+    if not wait:
+        return EXIT_OK
+    sagemaker = aws_session(config).client("sagemaker")
+    description = wait_for_execution(
+        sagemaker, arn, poll_seconds, on_status=lambda status: print(f"  status: {status}")
+    )
+    _print_steps(sagemaker, arn)
+    if description["PipelineExecutionStatus"] == "Succeeded":
+        return EXIT_OK
+    reason = description.get("FailureReason") or "see the failed step above"
+    print(f"execution {description['PipelineExecutionStatus']}: {reason}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def _print_steps(sagemaker: Any, execution_arn: str) -> None:
+    try:
+        steps = sagemaker.list_pipeline_execution_steps(
+            PipelineExecutionArn=execution_arn, SortOrder="Ascending"
+        )["PipelineExecutionSteps"]
+    except sagemaker.exceptions.ClientError as exc:
+        # Listing steps needs its own permission; the execution status above still stands.
+        print(f"  steps unavailable: {exc}")
+        return
+    for step in steps:
+        line = f"  {step['StepName']:<24} {step['StepStatus']}"
+        if step.get("CacheHitResult"):
+            line += " (cache hit)"
+        if step.get("FailureReason"):
+            line += f": {step['FailureReason']}"
+        print(line)
+
+
+def _latest_execution_arn(sagemaker: Any, pipeline_name: str) -> str | None:
+    summaries = sagemaker.list_pipeline_executions(
+        PipelineName=pipeline_name, SortBy="CreationTime", SortOrder="Descending", MaxResults=1
+    )["PipelineExecutionSummaries"]
+    return summaries[0]["PipelineExecutionArn"] if summaries else None
+
+
+def describe(config: ProjectConfig, as_json: bool = False) -> int:
+    sagemaker = aws_session(config).client("sagemaker")
+    description = find_pipeline(sagemaker, config.pipeline.name)
+    if description is None:
+        print(
+            f"error: pipeline {config.pipeline.name} does not exist in {config.aws.region}",
+            file=sys.stderr,
+        )
+        return EXIT_AWS
+    definition = json.loads(description["PipelineDefinition"])
+    executions = sagemaker.list_pipeline_executions(
+        PipelineName=config.pipeline.name,
+        SortBy="CreationTime",
+        SortOrder="Descending",
+        MaxResults=5,
+    )["PipelineExecutionSummaries"]
+    if as_json:
+        payload = {**description, "PipelineDefinition": definition, "Executions": executions}
+        print(json.dumps(payload, indent=2, default=str))
+        return EXIT_OK
+    print(f"pipeline    {description['PipelineName']}")
+    print(f"arn         {description['PipelineArn']}")
+    print(f"status      {description.get('PipelineStatus', '-')}")
+    print(f"role        {description.get('RoleArn', '-')}")
+    print(f"modified    {description.get('LastModifiedTime', '-')}")
+    print("parameters")
+    for parameter in definition.get("Parameters", []):
+        default = parameter.get("DefaultValue", "(required)")
+        print(f"  {parameter['Name']:<24} {parameter['Type']:<8} {default}")
+    print("steps")
+    for step in _flatten_steps(definition.get("Steps", [])):
+        print(f"  {step['Name']:<24} {step['Type']:<14} {step.get('DisplayName', '')}")
+    print("recent executions")
+    if not executions:
+        print("  (none)")
+    for execution in executions:
+        print(
+            f"  {execution['PipelineExecutionArn'].rsplit('/', 1)[-1]:<14} "
+            f"{execution['PipelineExecutionStatus']:<10} {execution.get('StartTime', '')}"
+        )
+    return EXIT_OK
+
+
+def _flatten_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    flat = []
+    for step in steps:
+        flat.append(step)
+        arguments = step.get("Arguments", {})
+        if step.get("Type") == "Condition":
+            flat.extend(_flatten_steps(arguments.get("IfSteps", [])))
+            flat.extend(_flatten_steps(arguments.get("ElseSteps", [])))
+    return flat
+
+
+def status(config: ProjectConfig, execution_arn: str | None) -> int:
+    sagemaker = aws_session(config).client("sagemaker")
+    arn = execution_arn or _latest_execution_arn(sagemaker, config.pipeline.name)
+    if arn is None:
+        print(f"error: pipeline {config.pipeline.name} has no executions", file=sys.stderr)
+        return EXIT_AWS
+    description = sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn)
+    state = description["PipelineExecutionStatus"]
+    print(f"execution   {arn}")
+    print(f"status      {state}")
+    if description.get("FailureReason"):
+        print(f"reason      {description['FailureReason']}")
+    parameters = sagemaker.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)
+    print("parameters")
+    for parameter in parameters.get("PipelineParameters", []):
+        print(f"  {parameter['Name']:<24} {parameter['Value']}")
+    print("steps")
+    _print_steps(sagemaker, arn)
+    return EXIT_FAILED if state in ("Failed", "Stopped") else EXIT_OK

@@ -1,0 +1,274 @@
+"""Project configuration: `pipeline.toml`, overridden by environment variables.
+
+Everything here is plain data. Pipeline parameters (what can change per execution) are
+declared in `definition.py`; this file holds what is fixed per deployment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "pipeline.toml"
+
+PROBLEM_TYPES = ("binary_classification", "regression")
+METRICS_BY_PROBLEM_TYPE = {
+    "binary_classification": ("accuracy", "precision", "recall", "f1", "auc"),
+    "regression": ("mse", "rmse", "mae", "r2"),
+}
+APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
+TARGETS = ("local", "sagemaker")
+
+
+class ConfigError(ValueError):
+    """The configuration file or an override is invalid; the message names the field."""
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    name: str
+    model_package_group: str
+    problem_type: str
+    label_column: str
+    metric: str
+    metric_threshold: float
+    higher_is_better: bool
+    sample_data: str
+    s3_prefix: str
+    sklearn_image_version: str
+    model_approval_status: str
+    cache_expire_after: str
+    max_runtime_seconds: int
+    max_parallel_steps: int
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    region: str
+    bucket: str
+    role_arn: str
+    local_bucket: str
+    local_role_arn: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InstanceSettings:
+    processing_type: str
+    processing_count: int
+    training_type: str
+    training_count: int
+    inference_type: str
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    learning_rate: float
+    max_iter: int
+    max_leaf_nodes: int
+    l2_regularization: float
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    interval_seconds: int
+    backoff_rate: float
+    max_attempts: int
+    job_interval_seconds: int
+    job_max_attempts: int
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    home: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a definition is built for: the bucket and role it names."""
+
+    name: str
+    region: str
+    bucket: str
+    role_arn: str
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    path: Path
+    pipeline: PipelineSettings
+    aws: AwsSettings
+    instances: InstanceSettings
+    hyperparameters: Hyperparameters
+    retry: RetrySettings
+    local: LocalSettings
+    # Sections owned by other modules (triggers, notifications, deployment, pricing),
+    # parsed and validated where they are used.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def local_home(self) -> Path:
+        home = Path(self.local.home)
+        return home if home.is_absolute() else self.root / home
+
+    @property
+    def sample_data_path(self) -> Path:
+        return self.root / self.pipeline.sample_data
+
+    def target(self, name: str) -> Target:
+        """The bucket and role a definition for `name` ("local" or "sagemaker") uses."""
+        if name == "local":
+            return Target(name, self.aws.region, self.aws.local_bucket, self.aws.local_role_arn)
+        if name != "sagemaker":
+            raise ConfigError(f"unknown target {name!r}; expected one of {', '.join(TARGETS)}")
+        missing = [
+            f"{key} (pipeline.toml [aws].{key} or {env})"
+            for key, env, value in (
+                ("bucket", "PIPELINE_BUCKET", self.aws.bucket),
+                ("role_arn", "PIPELINE_ROLE_ARN", self.aws.role_arn),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigError("--target sagemaker needs " + " and ".join(missing))
+        return Target(name, self.aws.region, self.aws.bucket, self.aws.role_arn)
+
+
+_SECTIONS = {
+    "pipeline": PipelineSettings,
+    "aws": AwsSettings,
+    "instances": InstanceSettings,
+    "hyperparameters": Hyperparameters,
+    "retry": RetrySettings,
+    "local": LocalSettings,
+}
+_EXTRA_SECTIONS = ("triggers", "notifications", "deployment", "pricing")
+
+_ENV_OVERRIDES = {
+    "PIPELINE_NAME": ("pipeline", "name"),
+    "PIPELINE_BUCKET": ("aws", "bucket"),
+    "PIPELINE_ROLE_ARN": ("aws", "role_arn"),
+    "AWS_DEFAULT_REGION": ("aws", "region"),
+    "AWS_REGION": ("aws", "region"),  # listed last: AWS_REGION wins, as in the AWS SDKs
+}
+
+
+def load_config(
+    path: Path | str | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> ProjectConfig:
+    """Read `pipeline.toml`, apply environment then explicit overrides, and validate."""
+    config_path = Path(path) if path else DEFAULT_CONFIG_PATH
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{config_path}: configuration file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
+
+    environ = os.environ if environ is None else environ
+    for env_name, (section, key) in _ENV_OVERRIDES.items():
+        if environ.get(env_name):
+            raw.setdefault(section, {})[key] = environ[env_name]
+    for section, values in (overrides or {}).items():
+        raw.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
+
+    unknown = sorted(set(raw) - set(_SECTIONS) - set(_EXTRA_SECTIONS))
+    if unknown:
+        raise ConfigError(f"{config_path}: unknown section(s) {', '.join(unknown)}")
+
+    sections = {
+        name: _build_section(config_path, name, cls, raw.get(name, {}))
+        for name, cls in _SECTIONS.items()
+    }
+    config = ProjectConfig(
+        path=config_path,
+        extra={name: raw[name] for name in _EXTRA_SECTIONS if name in raw},
+        **sections,
+    )
+    _validate(config)
+    return config
+
+
+def _build_section(config_path: Path, name: str, cls: type, values: Mapping[str, Any]):
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"{config_path}: unknown key(s) in [{name}]: {', '.join(unknown)}")
+    kwargs = {}
+    for key, spec in known.items():
+        if key not in values:
+            if spec.default is not MISSING or spec.default_factory is not MISSING:
+                continue
+            raise ConfigError(f"{config_path}: [{name}].{key} is missing")
+        kwargs[key] = _coerce(config_path, f"[{name}].{key}", spec.type, values[key])
+    return cls(**kwargs)
+
+
+def _coerce(config_path: Path, where: str, type_name: str, value: Any) -> Any:
+    """Check a value against the dataclass annotation (strings under __future__ annotations)."""
+    try:
+        if type_name == "str":
+            if not isinstance(value, str):
+                raise TypeError
+            return value
+        if type_name == "bool":
+            if not isinstance(value, bool):
+                raise TypeError
+            return value
+        if type_name == "int":
+            if isinstance(value, bool | float):
+                raise TypeError
+            return int(value)
+        if type_name == "float":
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        if type_name.startswith("dict"):
+            if not isinstance(value, Mapping):
+                raise TypeError
+            return {str(k): str(v) for k, v in value.items()}
+    except (TypeError, ValueError):
+        pass
+    raise ConfigError(f"{config_path}: {where} must be {type_name}, got {value!r}")
+
+
+def _validate(config: ProjectConfig) -> None:
+    p = config.pipeline
+    where = str(config.path)
+    if p.problem_type not in PROBLEM_TYPES:
+        raise ConfigError(
+            f"{where}: [pipeline].problem_type {p.problem_type!r} is not one of "
+            f"{', '.join(PROBLEM_TYPES)}"
+        )
+    metrics = METRICS_BY_PROBLEM_TYPE[p.problem_type]
+    if p.metric not in metrics:
+        raise ConfigError(
+            f"{where}: [pipeline].metric {p.metric!r} is not a {p.problem_type} metric "
+            f"({', '.join(metrics)})"
+        )
+    if p.model_approval_status not in APPROVAL_STATUSES:
+        raise ConfigError(
+            f"{where}: [pipeline].model_approval_status {p.model_approval_status!r} is not one "
+            f"of {', '.join(APPROVAL_STATUSES)}"
+        )
+    for label, value in (
+        ("[pipeline].max_runtime_seconds", config.pipeline.max_runtime_seconds),
+        ("[instances].processing_count", config.instances.processing_count),
+        ("[instances].training_count", config.instances.training_count),
+        ("[pipeline].max_parallel_steps", config.pipeline.max_parallel_steps),
+        ("[retry].max_attempts", config.retry.max_attempts),
+        ("[retry].job_max_attempts", config.retry.job_max_attempts),
+    ):
+        if value < 1:
+            raise ConfigError(f"{where}: {label} must be at least 1, got {value}")

@@ -1,0 +1,446 @@
+"""The retraining pipeline: preprocess -> train -> evaluate -> check metric -> register | fail.
+
+`get_pipeline()` reads top to bottom like the DAG it builds; the helpers above it only
+shape SDK objects (retry policies, cache config, S3 locations). The same definition runs on
+SageMaker (`run_pipeline.py upsert/start --target sagemaker`) and in the local engine.
+"""
+
+from __future__ import annotations
+
+from pipelines.code_assets import ProjectCode, code_uri, project_code, sample_data_uri
+from pipelines.config import APPROVAL_STATUSES, ProjectConfig, Target, load_config
+from pipelines.sdk import (
+    CacheConfig,
+    Compute,
+    ConditionGreaterThanOrEqualTo,
+    ConditionLessThanOrEqualTo,
+    ConditionStep,
+    ExecutionVariables,
+    FailStep,
+    InputData,
+    Join,
+    JsonGet,
+    MetricsSource,
+    ModelBuilder,
+    ModelMetrics,
+    ModelStep,
+    ModelTrainer,
+    OfflinePipelineSession,
+    OutputDataConfig,
+    ParameterFloat,
+    ParameterInteger,
+    ParameterString,
+    Pipeline,
+    ProcessingInput,
+    ProcessingOutput,
+    ProcessingS3Input,
+    ProcessingS3Output,
+    ProcessingStep,
+    PropertyFile,
+    SageMakerJobExceptionTypeEnum,
+    SageMakerJobStepRetryPolicy,
+    ScriptProcessor,
+    StepExceptionTypeEnum,
+    StepRetryPolicy,
+    StoppingCondition,
+    TrainingStep,
+    image_uris,
+    offline_environment,
+)
+
+PROCESSING_ROOT = "/opt/ml/processing"
+EXIT_MESSAGE_FILE = "/opt/ml/output/message"
+EVALUATION_REPORT = "EvaluationReport"
+EVALUATION_FILE = "evaluation.json"
+MODEL_CONTENT_TYPES = ["text/csv", "application/json"]
+
+
+def _step_retry_policies(config: ProjectConfig) -> list[StepRetryPolicy]:
+    """Throttling and service faults: the errors SageMaker reports for the step itself."""
+    retry = config.retry
+    return [
+        StepRetryPolicy(
+            exception_types=[StepExceptionTypeEnum.THROTTLING, StepExceptionTypeEnum.SERVICE_FAULT],
+            interval_seconds=retry.interval_seconds,
+            backoff_rate=retry.backoff_rate,
+            max_attempts=retry.max_attempts,
+        )
+    ]
+
+
+def _job_retry_policies(
+    config: ProjectConfig,
+) -> list[StepRetryPolicy | SageMakerJobStepRetryPolicy]:
+    """Step errors plus the job errors worth waiting out: capacity, limits, internal faults."""
+    retry = config.retry
+    return [
+        *_step_retry_policies(config),
+        SageMakerJobStepRetryPolicy(
+            exception_types=[
+                SageMakerJobExceptionTypeEnum.CAPACITY_ERROR,
+                SageMakerJobExceptionTypeEnum.RESOURCE_LIMIT,
+                SageMakerJobExceptionTypeEnum.INTERNAL_ERROR,
+            ],
+            interval_seconds=retry.job_interval_seconds,
+            backoff_rate=retry.backoff_rate,
+            max_attempts=retry.job_max_attempts,
+        ),
+    ]
+
+
+def _execution_uri(config: ProjectConfig, target: Target, *parts: str) -> Join:
+    """s3://bucket/prefix/executions/<execution id>/<parts>: every execution writes apart."""
+    return Join(
+        on="/",
+        values=[
+            "s3:/",
+            target.bucket,
+            config.pipeline.s3_prefix,
+            "executions",
+            ExecutionVariables.PIPELINE_EXECUTION_ID,
+            *parts,
+        ],
+    )
+
+
+def _input(name: str, source, local_path: str) -> ProcessingInput:
+    return ProcessingInput(
+        input_name=name,
+        s3_input=ProcessingS3Input(
+            s3_uri=source, local_path=local_path, s3_data_type="S3Prefix", s3_input_mode="File"
+        ),
+    )
+
+
+def _output(name: str, destination: Join) -> ProcessingOutput:
+    return ProcessingOutput(
+        output_name=name,
+        s3_output=ProcessingS3Output(
+            s3_uri=destination, local_path=f"{PROCESSING_ROOT}/{name}", s3_upload_mode="EndOfJob"
+        ),
+    )
+
+
+def _cli_arguments(options: dict) -> list:
+    """{"--flag": value} -> ["--flag", value, ...]: container arguments, one pair per line."""
+    return [item for pair in options.items() for item in pair]
+
+
+def _metric_json_path(config: ProjectConfig) -> str:
+    # JsonGet paths must be literals in the definition, so the metric is build-time config.
+    return f"{config.pipeline.problem_type}_metrics.{config.pipeline.metric}.value"
+
+
+def get_pipeline(
+    config: ProjectConfig | None = None,
+    target: str = "local",
+    code: ProjectCode | None = None,
+) -> Pipeline:
+    """Build the pipeline for `target` ("local" or "sagemaker"). Makes no network call."""
+    config = config or load_config()
+    where = config.target(target)
+    code = code or project_code(config)
+    settings = config.pipeline
+    with offline_environment(where.region):
+        session = OfflinePipelineSession(region=where.region, bucket=where.bucket)
+        image = image_uris.retrieve(
+            framework="sklearn",
+            region=where.region,
+            version=settings.sklearn_image_version,
+            py_version="py3",
+            instance_type=config.instances.processing_type,
+        )
+        inference_image = image_uris.retrieve(
+            framework="sklearn",
+            region=where.region,
+            version=settings.sklearn_image_version,
+            py_version="py3",
+            instance_type=config.instances.inference_type,
+            image_scope="inference",
+        )
+        cache = CacheConfig(enable_caching=True, expire_after=settings.cache_expire_after)
+        job_retries = _job_retry_policies(config)
+
+        # Parameters: what may change from one execution to the next.
+        input_data_url = ParameterString(
+            name="InputDataUrl", default_value=sample_data_uri(config, where)
+        )
+        label_column = ParameterString(name="LabelColumn", default_value=settings.label_column)
+        processing_instance_type = ParameterString(
+            name="ProcessingInstanceType", default_value=config.instances.processing_type
+        )
+        processing_instance_count = ParameterInteger(
+            name="ProcessingInstanceCount", default_value=config.instances.processing_count
+        )
+        training_instance_type = ParameterString(
+            name="TrainingInstanceType", default_value=config.instances.training_type
+        )
+        training_instance_count = ParameterInteger(
+            name="TrainingInstanceCount", default_value=config.instances.training_count
+        )
+        metric_threshold = ParameterFloat(
+            name="MetricThreshold", default_value=settings.metric_threshold
+        )
+        model_approval_status = ParameterString(
+            name="ModelApprovalStatus",
+            default_value=settings.model_approval_status,
+            enum_values=list(APPROVAL_STATUSES),
+        )
+        learning_rate = ParameterFloat(
+            name="LearningRate", default_value=config.hyperparameters.learning_rate
+        )
+        max_iter = ParameterInteger(name="MaxIter", default_value=config.hyperparameters.max_iter)
+        max_leaf_nodes = ParameterInteger(
+            name="MaxLeafNodes", default_value=config.hyperparameters.max_leaf_nodes
+        )
+        l2_regularization = ParameterFloat(
+            name="L2Regularization", default_value=config.hyperparameters.l2_regularization
+        )
+
+        # Preprocess: validate the schema, clean, split train / validation / test.
+        preprocessor = ScriptProcessor(
+            image_uri=image,
+            command=["python3"],
+            instance_type=processing_instance_type,
+            instance_count=processing_instance_count,
+            max_runtime_in_seconds=settings.max_runtime_seconds,
+            base_job_name=f"{settings.name}-preprocess",
+            role=where.role_arn,
+            sagemaker_session=session,
+        )
+        step_preprocess = ProcessingStep(
+            name="Preprocess",
+            display_name="Preprocess data",
+            description=(
+                "Validates the input schema, cleans it and splits it into train, validation "
+                "and test sets (stratified for classification)."
+            ),
+            step_args=preprocessor.run(
+                code=code_uri(code.preprocess, config, where),
+                inputs=[_input("data", input_data_url, f"{PROCESSING_ROOT}/input/data")],
+                outputs=[
+                    _output(split, _execution_uri(config, where, "Preprocess", split))
+                    for split in ("train", "validation", "test")
+                ],
+                arguments=_cli_arguments(
+                    {
+                        "--label-column": label_column,
+                        "--problem-type": settings.problem_type,
+                        "--input-dir": f"{PROCESSING_ROOT}/input/data",
+                        "--train-dir": f"{PROCESSING_ROOT}/train",
+                        "--validation-dir": f"{PROCESSING_ROOT}/validation",
+                        "--test-dir": f"{PROCESSING_ROOT}/test",
+                        "--exit-message-file": EXIT_MESSAGE_FILE,
+                    }
+                ),
+            ),
+            cache_config=cache,
+            retry_policies=job_retries,
+        )
+        splits = step_preprocess.properties.ProcessingOutputConfig.Outputs
+
+        # Train: a scikit-learn Pipeline on the raw features, via the training toolkit.
+        trainer = ModelTrainer(
+            training_image=image,
+            compute=Compute(
+                instance_type=training_instance_type, instance_count=training_instance_count
+            ),
+            role=where.role_arn,
+            base_job_name=f"{settings.name}-train",
+            sagemaker_session=session,
+            hyperparameters={
+                "sagemaker_program": "train.py",
+                "sagemaker_submit_directory": code_uri(code.train, config, where),
+                "sagemaker_region": where.region,
+                "sagemaker_container_log_level": "20",
+                "label-column": label_column,
+                "problem-type": settings.problem_type,
+                # Hyperparameters are strings in CreateTrainingJob.
+                "learning-rate": learning_rate.to_string(),
+                "max-iter": max_iter.to_string(),
+                "max-leaf-nodes": max_leaf_nodes.to_string(),
+                "l2-regularization": l2_regularization.to_string(),
+            },
+            input_data_config=[
+                InputData(
+                    channel_name=split,
+                    data_source=splits[split].S3Output.S3Uri,
+                    content_type="application/x-parquet",
+                )
+                for split in ("train", "validation")
+            ],
+            output_data_config=OutputDataConfig(
+                s3_output_path=_execution_uri(config, where, "Train")
+            ),
+            stopping_condition=StoppingCondition(
+                max_runtime_in_seconds=settings.max_runtime_seconds
+            ),
+        )
+        step_train = TrainingStep(
+            name="Train",
+            display_name="Train model",
+            description=(
+                f"Trains a scikit-learn pipeline ({settings.problem_type}) that takes raw "
+                "feature rows and ships with its inference handler."
+            ),
+            step_args=trainer.train(),
+            cache_config=cache,
+            retry_policies=job_retries,
+        )
+        model_data = step_train.properties.ModelArtifacts.S3ModelArtifacts
+
+        # Evaluate: score the held-out test split, write evaluation.json.
+        evaluation_report = PropertyFile(
+            name=EVALUATION_REPORT, output_name="evaluation", path=EVALUATION_FILE
+        )
+        evaluator = ScriptProcessor(
+            image_uri=image,
+            command=["python3"],
+            instance_type=processing_instance_type,
+            instance_count=1,
+            max_runtime_in_seconds=settings.max_runtime_seconds,
+            base_job_name=f"{settings.name}-evaluate",
+            role=where.role_arn,
+            sagemaker_session=session,
+        )
+        step_evaluate = ProcessingStep(
+            name="Evaluate",
+            display_name="Evaluate model",
+            description=(
+                "Scores the model on the test split and writes evaluation.json in the "
+                "SageMaker model-quality format."
+            ),
+            step_args=evaluator.run(
+                code=code_uri(code.evaluate, config, where),
+                inputs=[
+                    _input("model", model_data, f"{PROCESSING_ROOT}/model"),
+                    _input("test", splits["test"].S3Output.S3Uri, f"{PROCESSING_ROOT}/test"),
+                ],
+                outputs=[_output("evaluation", _execution_uri(config, where, "Evaluate"))],
+                arguments=_cli_arguments(
+                    {
+                        "--label-column": label_column,
+                        "--problem-type": settings.problem_type,
+                        "--model-dir": f"{PROCESSING_ROOT}/model",
+                        "--test-dir": f"{PROCESSING_ROOT}/test",
+                        "--output-dir": f"{PROCESSING_ROOT}/evaluation",
+                        "--exit-message-file": EXIT_MESSAGE_FILE,
+                    }
+                ),
+            ),
+            property_files=[evaluation_report],
+            cache_config=cache,
+            retry_policies=job_retries,
+        )
+        evaluation_uri = Join(
+            on="/",
+            values=[
+                step_evaluate.properties.ProcessingOutputConfig.Outputs[
+                    "evaluation"
+                ].S3Output.S3Uri,
+                EVALUATION_FILE,
+            ],
+        )
+
+        # Register: a new version in the Model Package Group, with its metrics.
+        model = ModelBuilder(
+            s3_model_data_url=model_data,
+            image_uri=inference_image,
+            role_arn=where.role_arn,
+            sagemaker_session=session,
+            env_vars={
+                "SAGEMAKER_PROGRAM": "inference.py",
+                "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+            },
+        )
+        step_register = ModelStep(
+            name="RegisterModel",
+            display_name="Register model",
+            description=(
+                f"Registers the model in the '{settings.model_package_group}' model package "
+                "group with its evaluation metrics."
+            ),
+            step_args=model.register(
+                model_package_group_name=settings.model_package_group,
+                content_types=MODEL_CONTENT_TYPES,
+                response_types=MODEL_CONTENT_TYPES,
+                inference_instances=[config.instances.inference_type],
+                transform_instances=[config.instances.inference_type],
+                approval_status=model_approval_status,
+                model_metrics=ModelMetrics(
+                    model_statistics=MetricsSource(
+                        content_type="application/json", s3_uri=evaluation_uri
+                    )
+                ),
+            ),
+            # ModelStep accepts step-level retries only (no SageMaker job errors).
+            retry_policies=_step_retry_policies(config),
+        )
+
+        # CheckMetric: register when the metric clears the threshold, otherwise fail and say why.
+        metric_value = JsonGet(
+            step_name=step_evaluate.name,
+            property_file=evaluation_report,
+            json_path=_metric_json_path(config),
+        )
+        comparison, shortfall = (
+            (ConditionGreaterThanOrEqualTo, "below")
+            if settings.higher_is_better
+            else (ConditionLessThanOrEqualTo, "above")
+        )
+        step_fail = FailStep(
+            name="MetricBelowThreshold",
+            display_name="Metric below threshold",
+            description="Stops the execution without registering a model, stating the metric.",
+            error_message=Join(
+                on="",
+                values=[
+                    f"Model not registered: {settings.metric} ",
+                    metric_value,
+                    f" is {shortfall} the threshold ",
+                    metric_threshold,
+                    " (MetricThreshold).",
+                ],
+            ),
+        )
+        step_check = ConditionStep(
+            name="CheckMetric",
+            display_name=f"Check {settings.metric}",
+            description=(
+                f"Registers the model if test {settings.metric} "
+                f"{'>=' if settings.higher_is_better else '<='} MetricThreshold."
+            ),
+            conditions=[comparison(left=metric_value, right=metric_threshold)],
+            if_steps=[step_register],
+            else_steps=[step_fail],
+        )
+
+        return Pipeline(
+            name=settings.name,
+            parameters=[
+                input_data_url,
+                label_column,
+                processing_instance_type,
+                processing_instance_count,
+                training_instance_type,
+                training_instance_count,
+                metric_threshold,
+                model_approval_status,
+                learning_rate,
+                max_iter,
+                max_leaf_nodes,
+                l2_regularization,
+            ],
+            steps=[step_preprocess, step_train, step_evaluate, step_check],
+            sagemaker_session=session,
+        )
+
+
+def definition_json(
+    config: ProjectConfig | None = None, target: str = "local", code: ProjectCode | None = None
+) -> str:
+    """The definition document CreatePipeline receives (and the local engine runs)."""
+    config = config or load_config()
+    pipeline = get_pipeline(config, target, code)
+    with offline_environment(config.aws.region):
+        return pipeline.definition()

@@ -1,0 +1,1 @@
+"""Local engine: runs the pipeline definition JSON with subprocess jobs."""

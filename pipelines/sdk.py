@@ -1,0 +1,174 @@
+"""The SageMaker Python SDK v3, loaded so that building a definition stays offline.
+
+Importing the SDK has side effects this project must not inherit:
+- a module creates a boto3 client at import time, which needs a region and would ask the
+  EC2 instance-metadata service for credentials (a network call) when none are configured;
+- another module calls `logging.basicConfig`, which would reconfigure our CLI's root logger.
+So the SDK is imported here, once, inside `offline_environment()`, and the root logger is
+put back afterwards. Every other module takes SDK names from this one.
+
+Building is offline as well: `OfflinePipelineSession` answers `default_bucket()` from the
+configuration instead of checking (or creating) the bucket, telemetry is opted out through
+the session's SDK config, and role validation (an IAM simulation call) is switched off.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import boto3
+
+# Region used only while importing: the SDK builds a throwaway client at import time.
+_IMPORT_REGION = "us-east-1"
+
+# SDK "intelligent defaults" document: opt out of telemetry (it would send HTTP requests).
+SDK_CONFIG = {
+    "SchemaVersion": "1.0",
+    "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
+}
+
+_OFFLINE_ENV = {
+    # Without credentials botocore would query the instance-metadata endpoint.
+    "AWS_EC2_METADATA_DISABLED": "true",
+    # The SDK validates roles with iam:SimulatePrincipalPolicy unless told not to.
+    "SAGEMAKER_VALIDATE_ROLE": "false",
+}
+
+
+@contextmanager
+def offline_environment(region: str | None = None) -> Iterator[None]:
+    """Environment, logging and warning settings under which the SDK makes no network call."""
+    root = logging.getLogger()
+    saved_root = (list(root.handlers), root.level)
+    sdk_logger = logging.getLogger("sagemaker")
+    saved_sdk_level = sdk_logger.level
+    overrides = dict(_OFFLINE_ENV)
+    if region:
+        overrides["AWS_DEFAULT_REGION"] = region
+    elif not (os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")):
+        overrides["AWS_DEFAULT_REGION"] = _IMPORT_REGION
+    saved_env = {key: os.environ.get(key) for key in overrides}
+    os.environ.update(overrides)
+    # The SDK reports expected behaviour (fields popped from the definition, "no wait under
+    # PipelineSession") as warnings; they say nothing actionable about our definition.
+    sdk_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"sagemaker(\.|$)")
+            warnings.filterwarnings("ignore", category=UserWarning, message=".*PipelineSession.*")
+            yield
+    finally:
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        root.handlers[:] = saved_root[0]
+        root.setLevel(saved_root[1])
+        sdk_logger.setLevel(saved_sdk_level)
+
+
+with offline_environment():
+    from sagemaker.core import image_uris
+    from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+    from sagemaker.core.processing import ScriptProcessor
+    from sagemaker.core.shapes import (
+        OutputDataConfig,
+        ProcessingInput,
+        ProcessingOutput,
+        ProcessingS3Input,
+        ProcessingS3Output,
+        StoppingCondition,
+    )
+    from sagemaker.core.workflow.conditions import (
+        ConditionGreaterThanOrEqualTo,
+        ConditionLessThanOrEqualTo,
+    )
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join, JsonGet
+    from sagemaker.core.workflow.parameters import (
+        ParameterFloat,
+        ParameterInteger,
+        ParameterString,
+    )
+    from sagemaker.core.workflow.pipeline_context import PipelineSession
+    from sagemaker.core.workflow.properties import PropertyFile
+    from sagemaker.mlops.workflow.condition_step import ConditionStep
+    from sagemaker.mlops.workflow.fail_step import FailStep
+    from sagemaker.mlops.workflow.model_step import ModelStep
+    from sagemaker.mlops.workflow.pipeline import Pipeline
+    from sagemaker.mlops.workflow.retry import (
+        SageMakerJobExceptionTypeEnum,
+        SageMakerJobStepRetryPolicy,
+        StepExceptionTypeEnum,
+        StepRetryPolicy,
+    )
+    from sagemaker.mlops.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
+    from sagemaker.serve.model_builder import ModelBuilder
+    from sagemaker.train import ModelTrainer
+    from sagemaker.train.configs import Compute, InputData
+
+
+class OfflinePipelineSession(PipelineSession):
+    """A PipelineSession whose default bucket is configuration, not an S3 lookup.
+
+    `Session.default_bucket()` checks that the bucket exists (and may create it); the
+    definition only needs its name, and uploads happen separately at upsert time.
+    """
+
+    def __init__(self, region: str, bucket: str):
+        # No credentials on purpose: nothing signed is ever sent while building.
+        boto_session = boto3.Session(region_name=region)
+        super().__init__(
+            boto_session=boto_session, default_bucket=bucket, sagemaker_config=SDK_CONFIG
+        )
+        self._configured_bucket = bucket
+
+    def default_bucket(self) -> str:
+        return self._configured_bucket
+
+
+__all__ = [
+    "SDK_CONFIG",
+    "CacheConfig",
+    "Compute",
+    "ConditionGreaterThanOrEqualTo",
+    "ConditionLessThanOrEqualTo",
+    "ConditionStep",
+    "ExecutionVariables",
+    "FailStep",
+    "InputData",
+    "Join",
+    "JsonGet",
+    "MetricsSource",
+    "ModelBuilder",
+    "ModelMetrics",
+    "ModelStep",
+    "ModelTrainer",
+    "OfflinePipelineSession",
+    "OutputDataConfig",
+    "ParameterFloat",
+    "ParameterInteger",
+    "ParameterString",
+    "Pipeline",
+    "PipelineSession",
+    "ProcessingInput",
+    "ProcessingOutput",
+    "ProcessingS3Input",
+    "ProcessingS3Output",
+    "ProcessingStep",
+    "PropertyFile",
+    "SageMakerJobExceptionTypeEnum",
+    "SageMakerJobStepRetryPolicy",
+    "ScriptProcessor",
+    "StepExceptionTypeEnum",
+    "StepRetryPolicy",
+    "StoppingCondition",
+    "TrainingStep",
+    "image_uris",
+    "offline_environment",
+]

@@ -1,0 +1,15 @@
+#!/usr/bin/env python3
+"""Run the retraining pipeline locally (default) or manage it on SageMaker.
+
+    python run_pipeline.py                       # local run on the bundled sample data
+    python run_pipeline.py start --param MetricThreshold=0.95
+    python run_pipeline.py --target sagemaker upsert
+    python run_pipeline.py --help                # every command
+"""
+
+import sys
+
+from pipelines.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
