@@ -1,0 +1,295 @@
+"""The pipeline definition: steps, wiring, parameters, caching, retries, determinism, offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pipelines.config import PROJECT_ROOT, load_config
+from pipelines.definition import definition_json
+
+JOB_STEPS = ("Preprocess", "Train", "Evaluate")
+
+
+@pytest.fixture(scope="module")
+def definition() -> dict:
+    return json.loads(definition_json(load_config(), "local"))
+
+
+def all_steps(definition: dict) -> dict[str, dict]:
+    steps = {}
+    pending = list(definition["Steps"])
+    while pending:
+        step = pending.pop(0)
+        steps[step["Name"]] = step
+        if step["Type"] == "Condition":
+            pending += step["Arguments"]["IfSteps"] + step["Arguments"]["ElseSteps"]
+    return steps
+
+
+def test_steps_form_the_retraining_dag(definition):
+    steps = all_steps(definition)
+    assert {name: step["Type"] for name, step in steps.items()} == {
+        "Preprocess": "Processing",
+        "Train": "Training",
+        "Evaluate": "Processing",
+        "CheckMetric": "Condition",
+        "RegisterModel": "RegisterModel",
+        "MetricBelowThreshold": "Fail",
+    }
+    check = steps["CheckMetric"]["Arguments"]
+    assert [s["Name"] for s in check["IfSteps"]] == ["RegisterModel"]
+    assert [s["Name"] for s in check["ElseSteps"]] == ["MetricBelowThreshold"]
+
+
+def test_data_flows_from_step_to_step(definition):
+    steps = all_steps(definition)
+    channels = {
+        c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]
+        for c in steps["Train"]["Arguments"]["InputDataConfig"]
+    }
+    assert channels == {
+        "train": {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri"},
+        "validation": {
+            "Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['validation'].S3Output.S3Uri"
+        },
+    }
+    evaluate_inputs = {
+        i["InputName"]: i["S3Input"]["S3Uri"]
+        for i in steps["Evaluate"]["Arguments"]["ProcessingInputs"]
+    }
+    assert evaluate_inputs["model"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+    assert evaluate_inputs["test"] == {
+        "Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"
+    }
+    register = steps["RegisterModel"]["Arguments"]
+    container = register["InferenceSpecification"]["Containers"][0]
+    assert container["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert register["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    assert register["ModelPackageGroupName"] == "fraud-detection-models"
+    statistics = register["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]["Std:Join"]
+    assert statistics["Values"] == [
+        {"Get": "Steps.Evaluate.ProcessingOutputConfig.Outputs['evaluation'].S3Output.S3Uri"},
+        "evaluation.json",
+    ]
+
+
+def test_condition_reads_the_metric_from_the_evaluation_report(definition):
+    steps = all_steps(definition)
+    assert steps["Evaluate"]["PropertyFiles"] == [
+        {
+            "PropertyFileName": "EvaluationReport",
+            "OutputName": "evaluation",
+            "FilePath": "evaluation.json",
+        }
+    ]
+    [condition] = steps["CheckMetric"]["Arguments"]["Conditions"]
+    assert condition["Type"] == "GreaterThanOrEqualTo"
+    assert condition["LeftValue"] == {
+        "Std:JsonGet": {
+            "PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"},
+            "Path": "binary_classification_metrics.accuracy.value",
+        }
+    }
+    assert condition["RightValue"] == {"Get": "Parameters.MetricThreshold"}
+    message = steps["MetricBelowThreshold"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
+    assert "accuracy" in message[0]
+    assert condition["LeftValue"] in message
+    assert {"Get": "Parameters.MetricThreshold"} in message
+
+
+def test_parameters_and_their_defaults(definition):
+    parameters = {p["Name"]: p for p in definition["Parameters"]}
+    assert {name: (p["Type"], p["DefaultValue"]) for name, p in parameters.items()} == {
+        "InputDataUrl": (
+            "String",
+            "s3://local-pipeline-bucket/fraud-detection-retraining/data/sample/transactions.csv",
+        ),
+        "LabelColumn": ("String", "is_fraud"),
+        "ProcessingInstanceType": ("String", "ml.m5.xlarge"),
+        "ProcessingInstanceCount": ("Integer", 1),
+        "TrainingInstanceType": ("String", "ml.m5.xlarge"),
+        "TrainingInstanceCount": ("Integer", 1),
+        "MetricThreshold": ("Float", 0.9),
+        "ModelApprovalStatus": ("String", "PendingManualApproval"),
+        "LearningRate": ("Float", 0.1),
+        "MaxIter": ("Integer", 200),
+        "MaxLeafNodes": ("Integer", 31),
+        "L2Regularization": ("Float", 0.0),
+    }
+    assert parameters["ModelApprovalStatus"]["EnumValues"] == [
+        "Approved",
+        "Rejected",
+        "PendingManualApproval",
+    ]
+
+
+def test_scripts_receive_the_label_column_as_an_argument(definition):
+    steps = all_steps(definition)
+    for name in ("Preprocess", "Evaluate"):
+        arguments = steps[name]["Arguments"]["AppSpecification"]["ContainerArguments"]
+        position = arguments.index("--label-column")
+        assert arguments[position + 1] == {"Get": "Parameters.LabelColumn"}
+    hyperparameters = steps["Train"]["Arguments"]["HyperParameters"]
+    assert hyperparameters["label-column"] == {"Get": "Parameters.LabelColumn"}
+    # CreateTrainingJob takes string hyperparameters: numeric parameters go through Join.
+    assert hyperparameters["learning-rate"] == {
+        "Std:Join": {"On": "", "Values": [{"Get": "Parameters.LearningRate"}]}
+    }
+
+
+def test_every_job_step_caches_and_retries_throttling_and_capacity_errors(definition):
+    steps = all_steps(definition)
+    for name in JOB_STEPS:
+        step = steps[name]
+        assert step["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}, name
+        kinds = {kind for policy in step["RetryPolicies"] for kind in policy["ExceptionType"]}
+        assert kinds == {
+            "Step.THROTTLING",
+            "Step.SERVICE_FAULT",
+            "SageMaker.CAPACITY_ERROR",
+            "SageMaker.RESOURCE_LIMIT",
+            "SageMaker.JOB_INTERNAL_ERROR",
+        }, name
+        assert all(policy["BackoffRate"] > 1 for policy in step["RetryPolicies"]), name
+    register_kinds = {
+        kind
+        for policy in steps["RegisterModel"]["RetryPolicies"]
+        for kind in policy["ExceptionType"]
+    }
+    assert register_kinds == {"Step.THROTTLING", "Step.SERVICE_FAULT"}
+
+
+def test_every_step_has_a_display_name_and_description(definition):
+    for name, step in all_steps(definition).items():
+        assert step.get("DisplayName"), name
+        assert step.get("Description"), name
+
+
+def test_training_uses_the_toolkit_contract_with_content_addressed_code(definition):
+    hyperparameters = all_steps(definition)["Train"]["Arguments"]["HyperParameters"]
+    assert hyperparameters["sagemaker_program"] == "train.py"
+    submit = hyperparameters["sagemaker_submit_directory"]
+    assert submit.startswith("s3://local-pipeline-bucket/fraud-detection-retraining/code/")
+    assert submit.endswith("/sourcedir.tar.gz")
+
+
+def _build_in_subprocess(project_root: Path, home: Path) -> str:
+    """Build the definition in a fresh interpreter, as `run_pipeline.py definition` would."""
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from pipelines.config import load_config
+        from pipelines.definition import definition_json
+        sys.stdout.write(definition_json(load_config({str(project_root / "pipeline.toml")!r})))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "HOME": str(home)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(PROJECT_ROOT / "pipeline.toml", root / "pipeline.toml")
+    for folder in ("processing", "training", "evaluation"):
+        shutil.copytree(
+            PROJECT_ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    return root
+
+
+def test_two_builds_in_separate_processes_are_byte_identical(project_copy, tmp_path):
+    first = _build_in_subprocess(project_copy, tmp_path)
+    second = _build_in_subprocess(project_copy, tmp_path)
+    assert first == second
+
+
+@pytest.mark.parametrize(
+    ("script", "changed_step"),
+    [
+        ("processing/preprocess.py", "Preprocess"),
+        ("training/train.py", "Train"),
+        ("training/inference.py", "Train"),
+        ("evaluation/evaluate.py", "Evaluate"),
+    ],
+)
+def test_changing_a_script_changes_exactly_the_steps_that_run_it(
+    project_copy, script, changed_step
+):
+    config = load_config(project_copy / "pipeline.toml")
+    before = all_steps(json.loads(definition_json(config, "local")))
+    with (project_copy / script).open("a") as handle:
+        handle.write("\n# a change\n")
+    after = all_steps(json.loads(definition_json(config, "local")))
+    changed = {name for name in before if before[name] != after[name]}
+    # The condition step embeds its branches, so it changes only if they do.
+    assert changed == {changed_step}
+
+
+def test_building_makes_no_network_call_and_needs_no_credentials(tmp_path):
+    """Sockets are blocked and recorded; no AWS credentials or config exist."""
+    script = textwrap.dedent(
+        """
+        import logging, socket, sys
+
+        attempts = []
+
+        def refuse(*args, **kwargs):
+            attempts.append(repr(args[:2]))
+            raise OSError("network disabled by the test")
+
+        socket.socket.connect = refuse
+        socket.socket.connect_ex = refuse
+        socket.create_connection = refuse
+        socket.getaddrinfo = refuse
+
+        from pipelines.config import load_config
+        from pipelines.definition import definition_json
+
+        text = definition_json(load_config(), "sagemaker")
+        root = logging.getLogger()
+        print(len(text), len(attempts), len(root.handlers), root.level)
+        for attempt in attempts:
+            print(attempt, file=sys.stderr)
+        """
+    )
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AWS_", "PIPELINE_", "SAGEMAKER_"))
+    }
+    env.update(
+        HOME=str(tmp_path),
+        PIPELINE_BUCKET="offline-bucket",
+        PIPELINE_ROLE_ARN="arn:aws:iam::111122223333:role/Offline",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    length, attempts, root_handlers, root_level = map(int, result.stdout.split())
+    assert length > 1000
+    assert attempts == 0, result.stderr
+    # The SDK calls logging.basicConfig on import; our CLI's root logger must survive it.
+    assert (root_handlers, root_level) == (0, 30)
