@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format benchmark clean
+.PHONY: install run test lint format benchmark clean test-image
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,3 +35,8 @@ benchmark: install
 
 clean:
 	rm -rf .pipeline-local test-artifacts
+
+test-image:  ## the container-script tests on the SageMaker image's library versions
+	$(PYTHON) -m venv .venv-image
+	.venv-image/bin/python -m pip install --quiet -r requirements-image.txt
+	.venv-image/bin/python -m pytest -m container -p no:cacheprovider

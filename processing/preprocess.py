@@ -1,0 +1,577 @@
+"""Preprocess job: validate the raw input, clean it and split it into train / validation / test.
+
+Runs as a SageMaker processing job in the scikit-learn image (see pipelines/definition.py):
+
+    python3 preprocess.py --label-column is_fraud --problem-type binary_classification \\
+        --input-dir /opt/ml/processing/input/data --train-dir /opt/ml/processing/train \\
+        --validation-dir /opt/ml/processing/validation --test-dir /opt/ml/processing/test \\
+        --exit-message-file /opt/ml/output/message
+
+Reads every .csv, .csv.gz, .parquet and .pq file under --input-dir (recursively, in path
+order), writes train/train.parquet, validation/validation.parquet, test/test.parquet and
+train/schema.json. Feature types are inferred:
+
+* numeric: numeric columns, and text columns whose every value parses as a number;
+* boolean (True/False) columns become numeric 0/1, so the model and the inference handler
+  treat them like any other number (a missing value stays missing);
+* categorical: every other column, with surrounding whitespace stripped and empty text
+  treated as missing.
+
+A text column where at least 90% of the values are numbers but some are not is reported as
+an error (a typo or a unit in a numeric column), as are empty or unreadable files,
+mismatched columns, an all-empty column and a label unfit for the problem type. Any
+problem ends the job with exit code 1 and its reason in --exit-message-file, which SageMaker
+shows as the job's failure reason. Imports only the standard library, numpy and pandas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PROBLEM_TYPES = ("binary_classification", "regression")
+EXTENSIONS = (".csv", ".csv.gz", ".parquet", ".pq")
+DEFAULT_EXIT_MESSAGE_FILE = "/opt/ml/output/message"
+SCHEMA_FILE = "schema.json"
+SPLITS = ("train", "validation", "test")
+# A text column is taken for a numeric column with bad values when at least this share of
+# its values are numbers; below it, it is a categorical column that has some numbers in it.
+NUMERIC_MAJORITY = 0.9
+# Every value distinct in a small file is normal; in more rows it marks an identifier.
+IDENTIFIER_MIN_ROWS = 50
+
+
+class InputError(Exception):
+    """Bad input data or arguments; the message becomes the job's failure reason."""
+
+
+@dataclass
+class Inputs:
+    """The input files concatenated, with where each file's rows start in `frame`."""
+
+    frame: pd.DataFrame
+    files: list[Path]
+    offsets: list[int] = field(default_factory=lambda: [0])
+
+    def locate(self, position: int) -> str:
+        """'row N of FILE' for a 0-based position in `frame` (N counts data rows from 1)."""
+        index = int(np.searchsorted(self.offsets, position, side="right")) - 1
+        return f"row {position - self.offsets[index] + 1} of {self.files[index]}"
+
+    def describe(self) -> str:
+        if len(self.files) == 1:
+            return str(self.files[0])
+        return f"{self.files[0]} and {len(self.files) - 1} more input file(s)"
+
+
+@dataclass
+class Prepared:
+    """The cleaned data and what was learned about its columns."""
+
+    frame: pd.DataFrame
+    label_column: str
+    problem_type: str
+    numeric_features: list[str]
+    categorical_features: list[str]
+    classes: list | None
+    dropped_columns: dict[str, str]
+    rows_read: int
+    missing_label_rows: int
+
+    @property
+    def feature_columns(self) -> list[str]:
+        features = set(self.numeric_features) | set(self.categorical_features)
+        return [column for column in self.frame.columns if column in features]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = _Parser(description="Validate, clean and split the input data.")
+    parser.add_argument("--label-column", required=True)
+    parser.add_argument("--problem-type", required=True, help=" or ".join(PROBLEM_TYPES))
+    parser.add_argument("--input-dir", type=Path, default=Path("/opt/ml/processing/input/data"))
+    parser.add_argument("--train-dir", type=Path, default=Path("/opt/ml/processing/train"))
+    parser.add_argument(
+        "--validation-dir", type=Path, default=Path("/opt/ml/processing/validation")
+    )
+    parser.add_argument("--test-dir", type=Path, default=Path("/opt/ml/processing/test"))
+    parser.add_argument("--validation-fraction", type=float, default=0.15)
+    parser.add_argument("--test-fraction", type=float, default=0.15)
+    parser.add_argument("--random-seed", type=int, default=42)
+    parser.add_argument("--exit-message-file", type=Path, default=Path(DEFAULT_EXIT_MESSAGE_FILE))
+    args = parser.parse_args(argv)
+    if args.problem_type not in PROBLEM_TYPES:
+        raise InputError(
+            f"--problem-type must be one of {', '.join(PROBLEM_TYPES)}, got {args.problem_type!r}"
+        )
+    fractions = (args.validation_fraction, args.test_fraction)
+    if not all(0 < fraction < 1 for fraction in fractions) or sum(fractions) >= 1:
+        raise InputError(
+            "--validation-fraction and --test-fraction must each be between 0 and 1 and sum "
+            f"to less than 1, got {args.validation_fraction} and {args.test_fraction}"
+        )
+    return args
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse would exit 2 with usage only; the job must also leave its failure reason.
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InputError(f"invalid arguments: {message}")
+
+
+def find_input_files(input_dir: Path) -> list[Path]:
+    if not input_dir.is_dir():
+        raise InputError(f"input directory {input_dir} does not exist")
+    candidates = sorted(path for path in input_dir.rglob("*") if path.is_file())
+    files = [path for path in candidates if path.name.lower().endswith(EXTENSIONS)]
+    if not files:
+        seen = ", ".join(path.name for path in candidates[:5]) or "nothing"
+        raise InputError(
+            f"no input files in {input_dir}: expected files ending in "
+            f"{', '.join(EXTENSIONS)} (found {seen})"
+        )
+    return files
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """One input file; an empty or unreadable file is an InputError naming it."""
+    try:
+        if path.name.lower().endswith((".parquet", ".pq")):
+            frame = pd.read_parquet(path)
+        else:
+            # low_memory=False types each column from the whole file, not chunk by chunk,
+            # so a column never mixes numbers and text.
+            frame = pd.read_csv(path, low_memory=False)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path} is empty: no header and no rows") from None
+    except MemoryError:
+        raise
+    except Exception as error:  # any parser failure means the file itself is bad
+        detail = " ".join(str(error).split())[:300]
+        raise InputError(
+            f"cannot read {path}: {type(error).__name__}: {detail} (corrupt or not a valid "
+            f"{_format_of(path)} file?)"
+        ) from error
+    if len(frame) == 0:
+        raise InputError(f"{path} has no rows (columns: {_names(frame.columns)})")
+    return frame
+
+
+def load_inputs(input_dir: Path) -> Inputs:
+    files = find_input_files(input_dir)
+    frames: list[pd.DataFrame] = []
+    offsets: list[int] = []
+    rows = 0
+    for path in files:
+        frame = read_table(path)
+        if frames:
+            frame = _align_columns(frame, list(frames[0].columns), path, files[0])
+        frames.append(frame)
+        offsets.append(rows)
+        rows += len(frame)
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    return Inputs(frame=frame, files=files, offsets=offsets)
+
+
+def _align_columns(
+    frame: pd.DataFrame, expected: list[str], path: Path, first: Path
+) -> pd.DataFrame:
+    if list(frame.columns) == expected:
+        return frame
+    missing = [column for column in expected if column not in frame.columns]
+    extra = [column for column in frame.columns if column not in expected]
+    if missing or extra:
+        raise InputError(
+            f"{path} has different columns from {first}: "
+            f"missing {_names(missing) or 'none'}; unexpected {_names(extra) or 'none'}"
+        )
+    return frame[expected]
+
+
+def prepare(inputs: Inputs, label_column: str, problem_type: str) -> Prepared:
+    """Validate and clean every column, drop unlabelled rows and useless columns.
+
+    Cleans `inputs.frame` column by column in place rather than copying the whole table.
+    """
+    frame = inputs.frame
+    if label_column not in frame.columns:
+        raise InputError(
+            f"label column {label_column!r} not found in {inputs.describe()}; "
+            f"available columns: {_names(frame.columns)}"
+        )
+    rows_read = len(frame)
+    label = clean_label(frame[label_column], label_column, problem_type, inputs)
+    kinds: dict[str, str] = {}
+    for column in frame.columns:
+        if column == label_column:
+            continue
+        original = frame[column]
+        cleaned, kinds[column] = normalize_column(original, column, inputs)
+        if cleaned is not original:
+            frame[column] = cleaned
+    frame[label_column] = label
+
+    labelled = label.notna().to_numpy()
+    missing_label_rows = int((~labelled).sum())
+    if missing_label_rows:
+        frame = frame.loc[labelled].reset_index(drop=True)
+    if problem_type != "regression":
+        frame[label_column] = _integral_classes(frame[label_column])
+    classes = check_classes(frame[label_column], label_column, problem_type, inputs)
+
+    dropped = useless_columns(frame, kinds)
+    if dropped:
+        frame = frame.drop(columns=list(dropped))
+    numeric = [column for column in frame.columns if kinds.get(column) == "numeric"]
+    categorical = [column for column in frame.columns if kinds.get(column) == "categorical"]
+    if not numeric and not categorical:
+        raise InputError(
+            f"no feature columns left in {inputs.describe()} besides the label "
+            f"{label_column!r} (dropped: {_names(dropped) or 'none'})"
+        )
+    return Prepared(
+        frame=frame,
+        label_column=label_column,
+        problem_type=problem_type,
+        numeric_features=numeric,
+        categorical_features=categorical,
+        classes=classes,
+        dropped_columns=dropped,
+        rows_read=rows_read,
+        missing_label_rows=missing_label_rows,
+    )
+
+
+def normalize_column(series: pd.Series, name: str, inputs: Inputs) -> tuple[pd.Series, str]:
+    """The column as model input and its kind: "numeric" or "categorical".
+
+    Numbers become float64/int64, booleans 0/1, text is stripped with "" as missing.
+    """
+    if not series.notna().any():
+        raise InputError(
+            f"column {name!r} has no values (every row is empty) in {inputs.describe()}"
+        )
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.astype(object)
+    if pd.api.types.is_bool_dtype(series) or _inferred(series) == "boolean":
+        return _booleans_to_numbers(series), "numeric"
+    if pd.api.types.is_numeric_dtype(series) or _inferred(series) in _NUMBER_KINDS:
+        return _finite_numbers(_to_float_if_extension(series), name, inputs), "numeric"
+
+    text = _stripped_text(series)
+    parsed = pd.to_numeric(text, errors="coerce")
+    present = text.notna().to_numpy()
+    bad = present & parsed.isna().to_numpy()
+    n_present, n_bad = int(present.sum()), int(bad.sum())
+    if n_present == 0:
+        raise InputError(f"column {name!r} has no values (only blanks) in {inputs.describe()}")
+    if n_bad == 0:
+        return _finite_numbers(parsed, name, inputs), "numeric"
+    if (n_present - n_bad) / n_present >= NUMERIC_MAJORITY:
+        position = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"non-numeric value {_quote(text.iloc[position])} in numeric column {name!r} at "
+            f"{inputs.locate(position)} ({n_bad} of {n_present} values are not numbers)"
+        )
+    return text, "categorical"
+
+
+_NUMBER_KINDS = ("integer", "floating", "mixed-integer-float", "decimal")
+
+
+def _inferred(series: pd.Series) -> str:
+    if not pd.api.types.is_object_dtype(series):
+        return ""
+    return pd.api.types.infer_dtype(series, skipna=True)
+
+
+def _booleans_to_numbers(series: pd.Series) -> pd.Series:
+    # int64 without missing values, float64 with NaN where they are missing.
+    return series.map({True: 1, False: 0}).astype("float64" if series.hasnans else "int64")
+
+
+def _to_float_if_extension(series: pd.Series) -> pd.Series:
+    if isinstance(series.dtype, np.dtype) and series.dtype != object:
+        return series
+    # Nullable or object numbers: plain float64 with NaN, which every library version takes.
+    return pd.Series(
+        pd.to_numeric(series).to_numpy(dtype="float64", na_value=np.nan),
+        index=series.index,
+        name=series.name,
+    )
+
+
+def _finite_numbers(series: pd.Series, name: str, inputs: Inputs) -> pd.Series:
+    if pd.api.types.is_float_dtype(series):
+        infinite = np.isinf(series.to_numpy())
+        if infinite.any():
+            position = int(np.flatnonzero(infinite)[0])
+            raise InputError(
+                f"infinite value {series.iloc[position]} in numeric column {name!r} at "
+                f"{inputs.locate(position)}"
+            )
+    return series
+
+
+def _stripped_text(series: pd.Series) -> pd.Series:
+    all_text = isinstance(series.dtype, pd.StringDtype) or _inferred(series) == "string"
+    if not all_text:
+        # Numbers mixed with text (files typed differently), dates, bytes: compare as text,
+        # since .str would turn every non-text value into a missing one.
+        series = series.astype(object)
+        series = series.where(series.isna(), series.astype(str))
+    text = series.str.strip()
+    return text.mask(text == "")
+
+
+def clean_label(series: pd.Series, name: str, problem_type: str, inputs: Inputs) -> pd.Series:
+    """The label as numbers (regression) or class values (classification), NaN if missing."""
+    if not series.notna().any():
+        raise InputError(f"label column {name!r} has no values in {inputs.describe()}")
+    if problem_type == "regression" and (
+        pd.api.types.is_bool_dtype(series) or _inferred(series) == "boolean"
+    ):
+        raise InputError(
+            f"regression label column {name!r} holds True/False values in "
+            f"{inputs.describe()}; use --problem-type binary_classification"
+        )
+    label, kind = normalize_column(series, name, inputs)
+    if kind == "categorical" and problem_type == "regression":
+        not_numbers = label.notna() & pd.to_numeric(label, errors="coerce").isna()
+        position = int(np.flatnonzero(not_numbers.to_numpy())[0])
+        raise InputError(
+            f"regression label column {name!r} is not numeric: value "
+            f"{_quote(label.iloc[position])} at {inputs.locate(position)}"
+        )
+    return label
+
+
+def _integral_classes(label: pd.Series) -> pd.Series:
+    # A missing label makes pandas read 0/1 as 0.0/1.0: the classes stay integers.
+    if pd.api.types.is_float_dtype(label) and (label == np.floor(label)).all():
+        return label.astype("int64")
+    return label
+
+
+def check_classes(label: pd.Series, name: str, problem_type: str, inputs: Inputs) -> list | None:
+    """The sorted classes of a classification label, which must have exactly two."""
+    if problem_type == "regression":
+        return None
+    if len(label) == 0:
+        raise InputError(f"label column {name!r} has no values in {inputs.describe()}")
+    counts = label.value_counts()
+    classes = sorted(counts.index.tolist())
+    if len(classes) == 1:
+        raise InputError(
+            f"label column {name!r} has a single class ({classes[0]!r}, {counts.iloc[0]} rows) "
+            f"in {inputs.describe()}: a classifier needs two"
+        )
+    if len(classes) > 2:
+        shown = ", ".join(f"{value!r} ({counts[value]})" for value in classes[:10])
+        raise InputError(
+            f"binary_classification needs exactly 2 classes but label column {name!r} has "
+            f"{len(classes)} in {inputs.describe()}: {shown}"
+            + (", ..." if len(classes) > 10 else "")
+        )
+    return [_plain(value) for value in classes]
+
+
+def useless_columns(frame: pd.DataFrame, kinds: dict[str, str]) -> dict[str, str]:
+    """{column: reason} for identifier-like and constant feature columns."""
+    dropped: dict[str, str] = {}
+    rows = len(frame)
+    for column, kind in kinds.items():
+        distinct = frame[column].nunique(dropna=False)
+        if distinct <= 1:
+            dropped[column] = "constant"
+        elif kind == "categorical" and rows > IDENTIFIER_MIN_ROWS and distinct == rows:
+            dropped[column] = "identifier"
+    return dropped
+
+
+def split_indices(
+    label: pd.Series,
+    problem_type: str,
+    validation_fraction: float,
+    test_fraction: float,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """Sorted row positions of each split; stratified on the label for classification.
+
+    Each class (or, for regression, the whole data) is shuffled with a fixed seed and cut
+    by the fractions, keeping at least one row of every class in train.
+    """
+    rng = np.random.default_rng(seed)
+    if problem_type == "regression":
+        groups = [np.arange(len(label))]
+    else:
+        codes, _ = pd.factorize(label, sort=True)
+        groups = [np.flatnonzero(codes == code) for code in range(codes.max() + 1)]
+    parts: dict[str, list[np.ndarray]] = {split: [] for split in SPLITS}
+    for group in groups:
+        shuffled = rng.permutation(group)
+        n = len(shuffled)
+        n_test = min(round(n * test_fraction), max(n - 1, 0))
+        n_validation = min(round(n * validation_fraction), max(n - 1 - n_test, 0))
+        parts["test"].append(shuffled[:n_test])
+        parts["validation"].append(shuffled[n_test : n_test + n_validation])
+        parts["train"].append(shuffled[n_test + n_validation :])
+    return {split: np.sort(np.concatenate(chunks)) for split, chunks in parts.items()}
+
+
+def build_schema(prepared: Prepared, sizes: dict[str, int]) -> dict:
+    schema = {
+        "label_column": prepared.label_column,
+        "problem_type": prepared.problem_type,
+        "columns": list(prepared.frame.columns),
+        "feature_columns": prepared.feature_columns,
+        "numeric_features": prepared.numeric_features,
+        "categorical_features": prepared.categorical_features,
+        "dropped_columns": prepared.dropped_columns,
+        "row_counts": {
+            "read": prepared.rows_read,
+            "missing_label": prepared.missing_label_rows,
+            **sizes,
+        },
+    }
+    if prepared.classes is not None:
+        schema["classes"] = prepared.classes
+    return schema
+
+
+def write_outputs(
+    prepared: Prepared, indices: dict[str, np.ndarray], directories: dict[str, Path]
+) -> dict:
+    sizes = {split: len(indices[split]) for split in SPLITS}
+    empty = [split for split in SPLITS if sizes[split] == 0]
+    if empty:
+        raise InputError(
+            f"only {len(prepared.frame)} labelled rows: too few to fill the "
+            f"{' and '.join(empty)} split(s); add data or change the split fractions"
+        )
+    for split in SPLITS:
+        directories[split].mkdir(parents=True, exist_ok=True)
+        # One split in memory at a time keeps the peak at about twice the data.
+        part = prepared.frame.take(indices[split])
+        part.to_parquet(directories[split] / f"{split}.parquet", index=False)
+        del part
+    schema = build_schema(prepared, sizes)
+    schema_text = json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    (directories["train"] / SCHEMA_FILE).write_text(schema_text, encoding="utf-8")
+    return schema
+
+
+def summary(prepared: Prepared, schema: dict, inputs: Inputs) -> str:
+    label = prepared.frame[prepared.label_column]
+    counts = schema["row_counts"]
+    lines = [
+        f"read {counts['read']} rows and {len(inputs.frame.columns)} columns from "
+        f"{len(inputs.files)} file(s): {inputs.describe()}",
+        f"dropped {counts['missing_label']} rows with a missing label",
+        "dropped columns: "
+        + (", ".join(f"{c} ({why})" for c, why in prepared.dropped_columns.items()) or "none"),
+        f"numeric features ({len(prepared.numeric_features)}): "
+        f"{_names(prepared.numeric_features) or 'none'}",
+        f"categorical features ({len(prepared.categorical_features)}): "
+        f"{_names(prepared.categorical_features) or 'none'}",
+    ]
+    if prepared.classes is not None:
+        balance = label.value_counts()
+        lines.append(
+            "class balance: "
+            + ", ".join(
+                f"{value}: {balance[value]} ({balance[value] / len(label):.2%})"
+                for value in sorted(balance.index)
+            )
+        )
+    else:
+        lines.append(
+            f"label: mean {label.mean():.4g}, std {label.std():.4g}, "
+            f"min {label.min():.4g}, max {label.max():.4g}"
+        )
+    lines.append("split: " + ", ".join(f"{split} {counts[split]}" for split in SPLITS))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> dict:
+    inputs = load_inputs(args.input_dir)
+    prepared = prepare(inputs, args.label_column, args.problem_type)
+    indices = split_indices(
+        prepared.frame[prepared.label_column],
+        prepared.problem_type,
+        args.validation_fraction,
+        args.test_fraction,
+        args.random_seed,
+    )
+    directories = {
+        "train": args.train_dir,
+        "validation": args.validation_dir,
+        "test": args.test_dir,
+    }
+    schema = write_outputs(prepared, indices, directories)
+    print(summary(prepared, schema, inputs), flush=True)
+    return schema
+
+
+def main(argv: list[str] | None = None) -> int:
+    message_file = _exit_message_file(argv)
+    try:
+        args = parse_args(argv)
+        run(args)
+    except InputError as error:
+        return fail(message_file, str(error))
+    except Exception as error:
+        traceback.print_exc()
+        return fail(message_file, f"unexpected error: {type(error).__name__}: {error}")
+    return 0
+
+
+def fail(message_file: Path, message: str) -> int:
+    """Leave the reason where SageMaker shows it (first 1 KB) and as the last stderr line."""
+    message = " ".join(message.splitlines())
+    sys.stdout.flush()
+    try:
+        message_file.parent.mkdir(parents=True, exist_ok=True)
+        message_file.write_text(message, encoding="utf-8")
+    except OSError as error:
+        print(f"cannot write the exit message to {message_file}: {error}", file=sys.stderr)
+    print(f"ERROR: {message}", file=sys.stderr, flush=True)
+    return 1
+
+
+def _exit_message_file(argv: list[str] | None) -> Path:
+    # Known before the full parse, so even bad arguments are reported in the right file.
+    parser = _Parser(add_help=False)
+    parser.add_argument("--exit-message-file", default=DEFAULT_EXIT_MESSAGE_FILE)
+    try:
+        known, _ = parser.parse_known_args(argv)
+    except InputError:
+        return Path(DEFAULT_EXIT_MESSAGE_FILE)
+    return Path(known.exit_message_file)
+
+
+def _names(columns) -> str:
+    return ", ".join(str(column) for column in columns)
+
+
+def _quote(value: object) -> str:
+    text = str(value)
+    return repr(text if len(text) <= 50 else text[:47] + "...")
+
+
+def _plain(value: object) -> object:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _format_of(path: Path) -> str:
+    return "Parquet" if path.name.lower().endswith((".parquet", ".pq")) else "CSV"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

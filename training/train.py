@@ -1,0 +1,428 @@
+"""Train job: fit a scikit-learn Pipeline on the Preprocess step's train split.
+
+Runs in the SageMaker scikit-learn image through the training toolkit, which starts
+
+    python train.py --label-column is_fraud --problem-type binary_classification \\
+        --learning-rate 0.1 --max-iter 200 --max-leaf-nodes 31 --l2-regularization 0.0
+
+in the extracted source dir (this file and inference.py side by side) with the SM_* variables
+set. The model is one Pipeline that takes raw feature rows (a DataFrame with the original
+feature columns): numeric features pass through (the booster handles missing values
+itself), categorical ones are ordinal-encoded (unknown and missing categories become NaN,
+which the booster treats as missing) and fed to a HistGradientBoosting classifier or
+regressor that knows which columns are categorical.
+
+Writes to SM_MODEL_DIR: model.joblib (the whole Pipeline), metadata.json (schema,
+hyperparameters, validation metrics, library versions) and code/inference.py, so the model
+archive ships with its inference handler. Validation metrics go to stdout as
+`validation:accuracy=0.9712;` lines and to SM_OUTPUT_DATA_DIR/validation_metrics.json.
+A problem ends the job with exit code 1 and its reason in SM_OUTPUT_DIR/failure, which
+SageMaker shows as the job's FailureReason. Imports only the standard library, numpy,
+pandas, scikit-learn and joblib.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import traceback
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    mean_absolute_error,
+    mean_squared_error,
+    precision_score,
+    r2_score,
+    recall_score,
+    roc_auc_score,
+)
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OrdinalEncoder
+
+PROBLEM_TYPES = ("binary_classification", "regression")
+MODEL_FILE = "model.joblib"
+METADATA_FILE = "metadata.json"
+SCHEMA_FILE = "schema.json"
+METRICS_FILE = "validation_metrics.json"
+INFERENCE_SCRIPT = "inference.py"
+RANDOM_STATE = 0
+# The booster bins a categorical feature into at most 255 bins, one of them for missing.
+MAX_CATEGORIES = 254
+DEFAULT_HYPERPARAMETERS = {
+    "learning-rate": "0.1",
+    "max-iter": "200",
+    "max-leaf-nodes": "31",
+    "l2-regularization": "0.0",
+}
+SCHEMA_KEYS = ("label_column", "problem_type", "numeric_features", "categorical_features")
+
+
+class TrainingError(Exception):
+    """Bad input data, schema or hyperparameters; the message becomes the FailureReason."""
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    learning_rate: float
+    max_iter: int
+    max_leaf_nodes: int
+    l2_regularization: float
+
+
+def parse_args(
+    argv: list[str] | None = None, env: dict[str, str] | None = None
+) -> argparse.Namespace:
+    """The toolkit's CLI arguments, defaulting to SM_HPS and the SM_* paths."""
+    env = dict(os.environ if env is None else env)
+    hps = _sm_hyperparameters(env)
+    parser = argparse.ArgumentParser(description="Train the model on the train split.")
+    parser.add_argument("--label-column", default=_text(hps.get("label-column")))
+    parser.add_argument("--problem-type", default=_text(hps.get("problem-type")))
+    for name, default in DEFAULT_HYPERPARAMETERS.items():
+        # Kept as text: parse_hyperparameters names the hyperparameter in its error.
+        parser.add_argument(f"--{name}", default=_text(hps.get(name, default)))
+    parser.add_argument(
+        "--model-dir", type=Path, default=Path(env.get("SM_MODEL_DIR", "/opt/ml/model"))
+    )
+    parser.add_argument(
+        "--train",
+        type=Path,
+        default=Path(env.get("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train")),
+    )
+    parser.add_argument(
+        "--validation",
+        type=Path,
+        default=Path(env.get("SM_CHANNEL_VALIDATION", "/opt/ml/input/data/validation")),
+    )
+    parser.add_argument(
+        "--output-data-dir",
+        type=Path,
+        default=Path(env.get("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data")),
+    )
+    # The toolkit passes every hyperparameter as --name value; some are not ours.
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        print(f"ignoring arguments: {' '.join(unknown)}", flush=True)
+    return args
+
+
+def parse_hyperparameters(raw: dict[str, str]) -> Hyperparameters:
+    """{"learning-rate": "0.1", ...} (text, as SageMaker passes them) -> checked values."""
+    return Hyperparameters(
+        learning_rate=_number(raw, "learning-rate", minimum=0.0, inclusive=False),
+        max_iter=_integer(raw, "max-iter", minimum=1),
+        max_leaf_nodes=_integer(raw, "max-leaf-nodes", minimum=2),
+        l2_regularization=_number(raw, "l2-regularization", minimum=0.0, inclusive=True),
+    )
+
+
+def _number(raw: dict[str, str], name: str, minimum: float, inclusive: bool) -> float:
+    text = raw.get(name)
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        raise TrainingError(f"hyperparameter {name} must be a number, got {text!r}") from None
+    if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
+        bound = f">= {minimum}" if inclusive else f"> {minimum}"
+        raise TrainingError(f"hyperparameter {name} must be a finite number {bound}, got {text!r}")
+    return value
+
+
+def _integer(raw: dict[str, str], name: str, minimum: int) -> int:
+    text = raw.get(name)
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        value = math.nan
+    # "200.0" is an integer too: numeric pipeline parameters may arrive in that form.
+    if not math.isfinite(value) or value != int(value):
+        raise TrainingError(f"hyperparameter {name} must be an integer, got {text!r}")
+    if value < minimum:
+        raise TrainingError(f"hyperparameter {name} must be >= {minimum}, got {text!r}")
+    return int(value)
+
+
+def load_schema(train_dir: Path) -> dict:
+    path = train_dir / SCHEMA_FILE
+    if not path.is_file():
+        raise TrainingError(
+            f"{path} not found: the train channel must hold the Preprocess step's train "
+            f"output (found: {_listing(train_dir)})"
+        )
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise TrainingError(f"{path} is not valid JSON: {error}") from None
+    missing = [key for key in SCHEMA_KEYS if key not in schema]
+    if missing:
+        raise TrainingError(f"{path} lacks {', '.join(missing)}")
+    if schema["problem_type"] not in PROBLEM_TYPES:
+        raise TrainingError(f"{path}: unknown problem_type {schema['problem_type']!r}")
+    if schema["problem_type"] == "binary_classification" and len(schema.get("classes", [])) != 2:
+        raise TrainingError(f"{path}: binary_classification needs 2 classes in 'classes'")
+    return schema
+
+
+def check_arguments(args: argparse.Namespace, schema: dict) -> None:
+    """The pipeline's label and problem type must be the ones the data was prepared for."""
+    for option, key in (("label_column", "label_column"), ("problem_type", "problem_type")):
+        given = getattr(args, option)
+        if given is not None and given != schema[key]:
+            raise TrainingError(
+                f"--{option.replace('_', '-')} is {given!r} but the train channel's "
+                f"{SCHEMA_FILE} says {schema[key]!r}"
+            )
+
+
+def load_split(directory: Path, name: str, schema: dict) -> pd.DataFrame:
+    """`<directory>/<name>.parquet` with every feature and the label present."""
+    path = directory / f"{name}.parquet"
+    if not path.is_file():
+        raise TrainingError(f"{path} not found (found: {_listing(directory)})")
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as error:  # any reader failure means the file itself is bad
+        raise TrainingError(f"cannot read {path}: {type(error).__name__}: {error}") from None
+    needed = [*feature_columns(schema), schema["label_column"]]
+    missing = [column for column in needed if column not in frame.columns]
+    if missing:
+        raise TrainingError(f"{path} lacks column(s) {', '.join(missing)} named in schema.json")
+    if len(frame) == 0:
+        raise TrainingError(f"{path} has no rows")
+    for column in schema["numeric_features"]:
+        if not pd.api.types.is_numeric_dtype(frame[column]):
+            raise TrainingError(
+                f"{path}: numeric feature {column!r} has type {frame[column].dtype}, not numbers"
+            )
+    if frame[schema["label_column"]].isna().any():
+        raise TrainingError(f"{path} has rows without a {schema['label_column']!r} label")
+    if schema["problem_type"] == "binary_classification":
+        unknown = set(frame[schema["label_column"]].unique().tolist()) - set(schema["classes"])
+        if unknown:
+            raise TrainingError(
+                f"{path}: label values {sorted(map(str, unknown))} are not among the "
+                f"schema's classes {schema['classes']}"
+            )
+    return frame
+
+
+def feature_columns(schema: dict) -> list[str]:
+    return list(
+        schema.get("feature_columns")
+        or [
+            *schema["numeric_features"],
+            *schema["categorical_features"],
+        ]
+    )
+
+
+def model_input(frame: pd.DataFrame, schema: dict) -> pd.DataFrame:
+    """The feature columns typed as the model expects: floats, and text objects or NaN.
+
+    inference.py does the same for request payloads; the two must agree.
+    """
+    columns = {}
+    for column in schema["numeric_features"]:
+        columns[column] = frame[column].astype("float64")
+    for column in schema["categorical_features"]:
+        values = frame[column]
+        # One representation on every pandas version: Python str, or NaN when missing.
+        columns[column] = values.astype(str).astype(object).where(values.notna(), np.nan)
+    return pd.DataFrame(columns, index=frame.index)[feature_columns(schema)]
+
+
+def build_model(schema: dict, hyperparameters: Hyperparameters) -> Pipeline:
+    numeric, categorical = schema["numeric_features"], schema["categorical_features"]
+    transformers = []
+    if numeric:
+        # The booster routes missing values itself, learning where they go; imputing
+        # would erase missingness, which can be a signal (e.g. an unknown distance).
+        transformers.append(("numeric", "passthrough", numeric))
+    if categorical:
+        encoder = OrdinalEncoder(
+            handle_unknown="use_encoded_value",
+            unknown_value=np.nan,
+            encoded_missing_value=np.nan,
+            max_categories=MAX_CATEGORIES,
+        )
+        transformers.append(("categorical", encoder, categorical))
+    features = ColumnTransformer(transformers, remainder="drop")
+    # ColumnTransformer puts the numeric block first, then the categorical one.
+    categorical_mask = [False] * len(numeric) + [True] * len(categorical) if categorical else None
+    booster = (
+        HistGradientBoostingClassifier
+        if schema["problem_type"] == "binary_classification"
+        else HistGradientBoostingRegressor
+    )
+    estimator = booster(
+        learning_rate=hyperparameters.learning_rate,
+        max_iter=hyperparameters.max_iter,
+        max_leaf_nodes=hyperparameters.max_leaf_nodes,
+        l2_regularization=hyperparameters.l2_regularization,
+        categorical_features=categorical_mask,
+        random_state=RANDOM_STATE,
+    )
+    return Pipeline([("features", features), ("model", estimator)])
+
+
+def compute_metrics(model: Pipeline, frame: pd.DataFrame, schema: dict) -> dict[str, float | None]:
+    """Validation metrics; None where a metric is undefined (e.g. AUC with one class)."""
+    features = model_input(frame, schema)
+    actual = frame[schema["label_column"]].to_numpy()
+    if schema["problem_type"] == "regression":
+        predicted = model.predict(features)
+        mse = float(mean_squared_error(actual, predicted))
+        return {
+            "mse": mse,
+            "rmse": math.sqrt(mse),
+            "mae": float(mean_absolute_error(actual, predicted)),
+            "r2": float(r2_score(actual, predicted)) if len(actual) > 1 else None,
+        }
+    positive = schema["classes"][1]
+    predicted = model.predict(features)
+    positive_column = list(model.classes_).index(positive)
+    probability = model.predict_proba(features)[:, positive_column]
+    scores = {"pos_label": positive, "zero_division": 0}
+    return {
+        "accuracy": float(accuracy_score(actual, predicted)),
+        "precision": float(precision_score(actual, predicted, **scores)),
+        "recall": float(recall_score(actual, predicted, **scores)),
+        "f1": float(f1_score(actual, predicted, **scores)),
+        "auc": float(roc_auc_score(actual == positive, probability))
+        if len(np.unique(actual)) == 2
+        else None,
+    }
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("scikit-learn", "numpy", "pandas", "pyarrow", "joblib"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def save_model(
+    model: Pipeline, model_dir: Path, info: dict, inference_script: Path | None = None
+) -> None:
+    """model.joblib, metadata.json and code/inference.py: everything serving needs."""
+    inference_script = inference_script or Path(__file__).with_name(INFERENCE_SCRIPT)
+    if not inference_script.is_file():
+        raise TrainingError(f"{inference_script} not found: it must ship next to train.py")
+    model_dir.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, model_dir / MODEL_FILE)
+    _write_json(model_dir / METADATA_FILE, info)
+    code_dir = model_dir / "code"
+    code_dir.mkdir(exist_ok=True)
+    shutil.copyfile(inference_script, code_dir / INFERENCE_SCRIPT)
+
+
+def run(args: argparse.Namespace) -> dict:
+    hyperparameters = parse_hyperparameters(
+        {name: getattr(args, name.replace("-", "_")) for name in DEFAULT_HYPERPARAMETERS}
+    )
+    schema = load_schema(args.train)
+    check_arguments(args, schema)
+    train = load_split(args.train, "train", schema)
+    validation = None
+    if args.validation.is_dir():
+        validation = load_split(args.validation, "validation", schema)
+    else:
+        print(f"no validation channel at {args.validation}: skipping validation metrics")
+
+    model = build_model(schema, hyperparameters)
+    model.fit(model_input(train, schema), train[schema["label_column"]].to_numpy())
+    print(f"trained on {len(train)} rows, {len(feature_columns(schema))} features", flush=True)
+
+    metrics = None
+    if validation is not None:
+        metrics = compute_metrics(model, validation, schema)
+        for name, value in metrics.items():
+            if value is not None:
+                # The format SageMaker metric definitions scrape from the logs.
+                print(f"validation:{name}={value:.6f};", flush=True)
+        args.output_data_dir.mkdir(parents=True, exist_ok=True)
+        _write_json(args.output_data_dir / METRICS_FILE, metrics)
+
+    info = {
+        "schema": schema,
+        "hyperparameters": asdict(hyperparameters),
+        "random_state": RANDOM_STATE,
+        "training_rows": len(train),
+        "validation_rows": None if validation is None else len(validation),
+        "validation_metrics": metrics,
+        "library_versions": library_versions(),
+        "model_file": MODEL_FILE,
+    }
+    save_model(model, args.model_dir, info)
+    print(f"saved the model to {args.model_dir / MODEL_FILE}", flush=True)
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    failure_file = Path(os.environ.get("SM_OUTPUT_DIR", "/opt/ml/output")) / "failure"
+    try:
+        run(parse_args(argv))
+    except TrainingError as error:
+        return fail(failure_file, str(error))
+    except Exception as error:
+        traceback.print_exc()
+        return fail(failure_file, f"unexpected error: {type(error).__name__}: {error}")
+    return 0
+
+
+def fail(failure_file: Path, message: str) -> int:
+    """Leave the reason where SageMaker shows it (first 1 KB) and as the last stderr line."""
+    message = " ".join(message.splitlines())
+    sys.stdout.flush()
+    try:
+        failure_file.parent.mkdir(parents=True, exist_ok=True)
+        failure_file.write_text(message, encoding="utf-8")
+    except OSError as error:
+        print(f"cannot write the failure reason to {failure_file}: {error}", file=sys.stderr)
+    print(f"ERROR: {message}", file=sys.stderr, flush=True)
+    return 1
+
+
+def _sm_hyperparameters(env: dict[str, str]) -> dict:
+    try:
+        hps = json.loads(env.get("SM_HPS") or "{}")
+    except ValueError:
+        return {}
+    return hps if isinstance(hps, dict) else {}
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _listing(directory: Path) -> str:
+    if not directory.is_dir():
+        return f"no directory {directory}"
+    names = sorted(path.name for path in directory.iterdir())
+    return ", ".join(names[:10]) + (", ..." if len(names) > 10 else "") if names else "nothing"
+
+
+def _write_json(path: Path, data: dict) -> None:
+    text = json.dumps(data, indent=2, sort_keys=True, allow_nan=False, ensure_ascii=False)
+    path.write_text(text + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
