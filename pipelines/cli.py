@@ -87,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     definition.set_defaults(handler=_definition)
 
     from pipelines.aws import commands as aws_commands
+    from pipelines.local import commands as local_commands
 
-    for module in (aws_commands,):
+    for module in (aws_commands, local_commands):
         module.register(subparsers, common)
     return parser
 

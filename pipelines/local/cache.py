@@ -1,0 +1,176 @@
+"""Step caching with SageMaker's rules, plus content fingerprints of every S3 input.
+
+The key holds the attributes SageMaker compares for the step type ("Default cache key
+attributes by pipeline step type" in the developer guide), with expressions resolved, and
+the step's name, type and pipeline. SageMaker trusts that an S3 object at the same URI has
+not changed; locally users overwrite inputs in place, so the content of every S3 input is
+hashed into the key as well (memoised by file identity, so unchanged big files cost a
+stat). Only successful runs are reused, the most recent one within `ExpireAfter`, and only
+while the outputs it recorded are still in the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pipelines.local.state import State
+from pipelines.local.storage import ArtifactStore
+
+KEY_ATTRIBUTES = {
+    "Processing": ("AppSpecification", "Environment", "ProcessingInputs"),
+    "Training": (
+        "AlgorithmSpecification",
+        "CheckpointConfig",
+        "DebugHookConfig",
+        "DebugRuleConfigurations",
+        "Environment",
+        "HyperParameters",
+        "InputDataConfig",
+    ),
+    "Transform": ("DataProcessing", "Environment", "ModelName", "TransformInput"),
+}
+CACHEABLE_TYPES = tuple(KEY_ATTRIBUTES)
+
+_DURATION = re.compile(
+    r"^P(?:(?P<years>\d+(?:\.\d+)?)Y)?(?:(?P<months>\d+(?:\.\d+)?)M)?"
+    r"(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?"
+    r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+)
+# Calendar units have no fixed length; these are the usual approximations.
+_UNIT_SECONDS = {
+    "years": 365 * 86400,
+    "months": 30 * 86400,
+    "weeks": 7 * 86400,
+    "days": 86400,
+    "hours": 3600,
+    "minutes": 60,
+    "seconds": 1,
+}
+
+
+class CacheConfigError(ValueError):
+    """A CacheConfig cannot be used (e.g. an ExpireAfter that is not a duration)."""
+
+
+def parse_expire_after(text: str) -> timedelta:
+    """ISO-8601 durations ("P30D", "PT1H", "P1DT12H") and SageMaker's short forms
+    ("30d", "5y", "T16m", "30dT5h")."""
+    raw = str(text).strip()
+    normalized = raw.upper()
+    if not normalized.startswith("P"):
+        normalized = "P" + normalized
+    match = _DURATION.match(normalized)
+    if not match or normalized in ("P", "PT") or normalized.endswith("T"):
+        raise CacheConfigError(
+            f"CacheConfig ExpireAfter {raw!r} is not a duration like 'P30D', 'PT1H' or '30dT5h'"
+        )
+    seconds = sum(float(v) * _UNIT_SECONDS[k] for k, v in match.groupdict().items() if v)
+    return timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True)
+class CacheHit:
+    source_execution_id: str
+    source_execution_arn: str
+    properties: dict[str, Any]
+
+
+def input_uris(step_type: str, arguments: Mapping[str, Any]) -> list[str]:
+    """Every S3 location the step's job reads (data channels and code)."""
+    uris: list[str] = []
+    if step_type == "Processing":
+        for item in arguments.get("ProcessingInputs") or []:
+            uri = (item.get("S3Input") or {}).get("S3Uri")
+            if isinstance(uri, str):
+                uris.append(uri)
+    elif step_type == "Training":
+        for channel in arguments.get("InputDataConfig") or []:
+            uri = ((channel.get("DataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
+            if isinstance(uri, str):
+                uris.append(uri)
+        submit = (arguments.get("HyperParameters") or {}).get("sagemaker_submit_directory")
+        if isinstance(submit, str) and submit.startswith("s3://"):
+            uris.append(submit)
+    return uris
+
+
+def cache_key(
+    *,
+    pipeline_name: str,
+    step_name: str,
+    step_type: str,
+    arguments: Mapping[str, Any],
+    store: ArtifactStore,
+) -> str:
+    """The step's signature: SageMaker's key attributes and the content of its inputs."""
+    attributes = {name: arguments.get(name) for name in KEY_ATTRIBUTES.get(step_type, ())}
+    fingerprints = {uri: store.fingerprint(uri) for uri in input_uris(step_type, arguments) if uri}
+    document = {
+        "pipeline": pipeline_name,
+        "step": step_name,
+        "type": step_type,
+        "attributes": attributes,
+        "inputs": fingerprints,
+    }
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def output_uris(step_type: str, properties: Mapping[str, Any]) -> list[str]:
+    """What a successful run left in the store, so a hit can check it is still there."""
+    if step_type == "Processing":
+        outputs = (properties.get("ProcessingOutputConfig") or {}).get("Outputs") or []
+        return [o["S3Output"]["S3Uri"] for o in outputs if "S3Output" in o]
+    if step_type == "Training":
+        model = (properties.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+        return [model] if model else []
+    return []
+
+
+def lookup(
+    state: State, store: ArtifactStore, key: str, expire_after: timedelta, now: float
+) -> CacheHit | None:
+    for entry in state.cache_entries(key, now - expire_after.total_seconds()):
+        if all(_still_there(store, uri) for uri in entry["outputs"]):
+            return CacheHit(entry["execution_id"], entry["execution_arn"], entry["properties"])
+    return None
+
+
+def _still_there(store: ArtifactStore, uri: str) -> bool:
+    try:
+        return store.path_for(uri).exists()
+    except ValueError:
+        return False
+
+
+def record(
+    state: State,
+    *,
+    key: str,
+    pipeline_name: str,
+    step_name: str,
+    step_type: str,
+    execution_id: str,
+    execution_arn: str,
+    properties: Mapping[str, Any],
+    now: float,
+) -> None:
+    state.put_cache_entry(
+        {
+            "cache_key": key,
+            "pipeline_name": pipeline_name,
+            "step_name": step_name,
+            "execution_id": execution_id,
+            "execution_arn": execution_arn,
+            "created_time": now,
+            "properties": dict(properties),
+            "outputs": output_uris(step_type, properties),
+        }
+    )

@@ -1,0 +1,241 @@
+"""Local-engine commands: `executions list|describe` and `registry list|approve|reject`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipelines.config import ProjectConfig
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    executions = subparsers.add_parser(
+        "executions", parents=[common], help="local: list and describe executions"
+    )
+    verbs = executions.add_subparsers(dest="executions_command", metavar="ACTION", required=True)
+    listing = verbs.add_parser("list", parents=[common], help="recent local executions")
+    listing.add_argument("-n", "--limit", type=int, default=20, help="how many (default 20)")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(handler=_executions_list)
+    describe = verbs.add_parser(
+        "describe", parents=[common], help="steps, parameters, failure reason and log paths"
+    )
+    describe.add_argument("execution", help="execution id, ARN or a unique id prefix")
+    describe.add_argument("--json", action="store_true", help="machine-readable output")
+    describe.set_defaults(handler=_executions_describe)
+
+    registry = subparsers.add_parser(
+        "registry", parents=[common], help="local: the model registry (list, approve, reject)"
+    )
+    actions = registry.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
+    registry_list = actions.add_parser("list", parents=[common], help="model package versions")
+    registry_list.add_argument("--group", help="model package group (default: pipeline.toml)")
+    registry_list.add_argument(
+        "--status", choices=("Approved", "Rejected", "PendingManualApproval"), help="filter"
+    )
+    registry_list.add_argument("--json", action="store_true", help="machine-readable output")
+    registry_list.set_defaults(handler=_registry_list)
+    for verb, status in (("approve", "Approved"), ("reject", "Rejected")):
+        action = actions.add_parser(verb, parents=[common], help=f"mark a version {status}")
+        action.add_argument("version", help="version number or model package ARN")
+        action.add_argument("--group", help="model package group (default: pipeline.toml)")
+        action.add_argument("--description", help="ApprovalDescription to record")
+        action.set_defaults(handler=_registry_update, approval_status=status)
+
+
+def _local_only(args: argparse.Namespace) -> None:
+    if getattr(args, "target", "local") == "sagemaker":
+        from pipelines.cli import UsageError
+
+        raise UsageError(
+            "executions and registry read the local engine's state; use `describe` and "
+            "`status` for SageMaker"
+        )
+
+
+def _open(config: ProjectConfig):
+    from pipelines.local.runner import open_engine
+
+    return open_engine(config)
+
+
+def _time(epoch: float | None) -> str:
+    if epoch is None:
+        return "-"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _duration(start: float | None, end: float | None) -> str:
+    from pipelines.local.progress import format_seconds
+
+    return format_seconds(end - start) if start is not None and end is not None else "-"
+
+
+def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return lines
+
+
+def _executions_list(args: argparse.Namespace, config: ProjectConfig) -> int:
+    _local_only(args)
+    executions = _open(config).state.list_executions(args.limit)
+    if args.json:
+        print(json.dumps(executions, indent=2, default=str))
+        return 0
+    if not executions:
+        print(f"no local executions yet (state: {config.local_home / 'state.db'})")
+        return 0
+    rows = [
+        (
+            e["execution_id"],
+            e["status"],
+            _time(e["start_time"]),
+            _duration(e["start_time"], e["end_time"]),
+            (e["failure_reason"] or "")[:80],
+        )
+        for e in executions
+    ]
+    for line in _table(("Execution", "Status", "Started", "Duration", "Failure reason"), rows):
+        print(line)
+    return 0
+
+
+def describe_execution(config: ProjectConfig, execution: str) -> dict[str, Any]:
+    """An execution and its steps as one JSON-ready document."""
+    state = _open(config).state
+    record = state.find_execution(execution)
+    steps = state.list_steps(record["execution_id"])
+    return {"execution": record, "steps": steps}
+
+
+def _executions_describe(args: argparse.Namespace, config: ProjectConfig) -> int:
+    _local_only(args)
+    try:
+        document = describe_execution(config, args.execution)
+    except LookupError as exc:
+        from pipelines.cli import UsageError
+
+        raise UsageError(str(exc.args[0])) from exc
+    if args.json:
+        print(json.dumps(document, indent=2, default=str))
+        return 0
+    execution, steps = document["execution"], document["steps"]
+    print(f"Execution   {execution['execution_id']}")
+    print(f"ARN         {execution['execution_arn']}")
+    print(f"Pipeline    {execution['pipeline_name']}")
+    print(f"Status      {execution['status']}")
+    print(f"Started     {_time(execution['start_time'])}")
+    print(f"Duration    {_duration(execution['start_time'], execution['end_time'])}")
+    if execution["failure_reason"]:
+        print(f"Failure     {execution['failure_reason']}")
+    options = execution.get("options") or {}
+    if options.get("no_cache") or options.get("faults"):
+        print(f"Options     {json.dumps(options)}")
+    print("Parameters")
+    for name, value in sorted((execution["parameters"] or {}).items()):
+        print(f"  {name:<24} {value}")
+    print("Steps")
+    rows = []
+    for step in steps:
+        cache = ""
+        if step["cache_source_arn"]:
+            cache = "hit (" + step["cache_source_arn"].rsplit("/", 1)[-1] + ")"
+        rows.append(
+            (
+                step["step_name"],
+                step["step_type"],
+                step["status"],
+                _duration(step["start_time"], step["end_time"]),
+                str(step["attempts"] or "-"),
+                cache,
+            )
+        )
+    for line in _table(("Step", "Type", "Status", "Duration", "Attempts", "Cache"), rows):
+        print("  " + line)
+    for step in steps:
+        extra = []
+        if step["failure_reason"]:
+            extra.append(f"failure: {step['failure_reason']}")
+        if step["job_name"] and step["status"] != "NotExecuted":
+            extra.append(f"job: {step['job_name']}")
+        for log in step["logs"] or []:
+            extra.append(f"log: {log}")
+        properties = step["properties"] or {}
+        if step["step_type"] == "Condition" and properties.get("Summary"):
+            extra.append(f"condition: {properties['Summary']}")
+        if step["step_type"] == "RegisterModel" and properties.get("ModelPackageArn"):
+            extra.append(
+                f"model package: version {properties['ModelPackageVersion']} "
+                f"{properties['ModelPackageArn']}"
+            )
+        if extra:
+            print(f"{step['step_name']}:")
+            for line in extra:
+                print(f"  {line}")
+    return 0
+
+
+def _group(args: argparse.Namespace, config: ProjectConfig) -> str:
+    return args.group or config.pipeline.model_package_group
+
+
+def _metric(package: dict[str, Any], config: ProjectConfig) -> str:
+    metrics = package.get("EvaluationMetrics") or {}
+    section = metrics.get(f"{config.pipeline.problem_type}_metrics") or {}
+    value = (section.get(config.pipeline.metric) or {}).get("value")
+    return f"{config.pipeline.metric}={value:.4f}" if isinstance(value, int | float) else "-"
+
+
+def _registry_list(args: argparse.Namespace, config: ProjectConfig) -> int:
+    _local_only(args)
+    registry = _open(config).registry
+    packages = registry.list(_group(args, config), args.status)
+    if args.json:
+        print(json.dumps(packages, indent=2, default=str))
+        return 0
+    if not packages:
+        print(f"no model packages in {_group(args, config)} yet")
+        return 0
+    rows = [
+        (
+            str(p["ModelPackageVersion"]),
+            p["ModelApprovalStatus"],
+            p["CreationTime"],
+            _metric(p, config),
+            (p.get("MetadataProperties") or {}).get("GeneratedBy", "").rsplit("/", 1)[-1],
+            p.get("ModelDataUrl") or "-",
+        )
+        for p in packages
+    ]
+    print(f"Model package group {_group(args, config)}")
+    headers = ("Version", "Approval", "Created", "Metric", "Execution", "Model data")
+    for line in _table(headers, rows):
+        print("  " + line)
+    return 0
+
+
+def _registry_update(args: argparse.Namespace, config: ProjectConfig) -> int:
+    _local_only(args)
+    from pipelines.local.registry import RegistryError
+
+    registry = _open(config).registry
+    group = None if str(args.version).startswith("arn:") else _group(args, config)
+    try:
+        package = registry.update_approval(
+            args.version, args.approval_status, group=group, description=args.description
+        )
+    except RegistryError as exc:
+        from pipelines.cli import UsageError
+
+        raise UsageError(str(exc.args[0])) from exc
+    print(
+        f"{package['ModelPackageGroupName']} version {package['ModelPackageVersion']} is now "
+        f"{package['ModelApprovalStatus']} ({package['ModelPackageArn']})"
+    )
+    print(f"event written to {Path(config.local_home) / 'events.jsonl'}")
+    return 0

@@ -1,0 +1,506 @@
+"""Processing and training jobs as local subprocesses, with SageMaker's container contract.
+
+A job gets a folder whose `opt/ml` mirrors the container's `/opt/ml`: every `/opt/ml/...`
+in the entrypoint, arguments and environment is rewritten to it. Inputs are hard-linked
+from the store (S3Prefix semantics), outputs are published to the store after a successful
+run, and the result is a SageMaker-shaped Describe*Job document. `python3`/`python` run
+with this interpreter; stdout and stderr go straight to per-attempt log files (no pipes, so
+no copying of job output through the engine).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import string
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.local.retry import ALGORITHM_ERROR
+from pipelines.local.storage import ArtifactStore, StoreError, extract_tarball_safely, join_uri
+
+CONTAINER_ROOT = "/opt/ml"
+_OPT_ML = re.compile(r"(?<![\w.])/opt/ml(?=/|$)")
+_MESSAGE_LIMIT = 1024  # SageMaker truncates FailureReason / ExitMessage to 1024 characters
+_STDERR_TAIL_LINES = 5
+_HOST = "algo-1"
+
+
+class JobError(RuntimeError):
+    """A job could not be set up (bad input location, unsupported option): a client error."""
+
+
+@dataclass
+class JobResult:
+    description: dict[str, Any]
+    succeeded: bool
+    failure_reason: str | None = None
+    kind: str | None = None  # retry exception type of the failure, or AlgorithmError
+    job_dir: Path | None = None
+    logs: list[str] = field(default_factory=list)
+
+
+def job_name(execution_id: str, step_name: str) -> str:
+    """`pipelines-<execution id>-<StepName>-<random>`, as SageMaker Pipelines names jobs."""
+    alphabet = string.ascii_lowercase + string.digits
+    suffix = "".join(secrets.choice(alphabet) for _ in range(10))
+    cleaned = re.sub(r"[^A-Za-z0-9-]", "-", step_name)
+    return f"pipelines-{execution_id}-{cleaned}-{suffix}"[:63]
+
+
+def job_arn(region: str, account: str, kind: str, name: str) -> str:
+    return f"arn:aws:sagemaker:{region}:{account}:{kind}/{name.lower()}"
+
+
+class Cancelled(Exception):
+    """The execution was stopped while the job ran."""
+
+
+@dataclass
+class JobEnvironment:
+    """What every job needs from the engine."""
+
+    store: ArtifactStore
+    jobs_root: Path
+    region: str
+    account: str
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class _Container:
+    """Maps container paths to a job folder."""
+
+    def __init__(self, job_dir: Path) -> None:
+        self.job_dir = job_dir
+        self.root = job_dir / "opt" / "ml"
+
+    def path(self, container_path: str) -> Path:
+        if not (container_path == CONTAINER_ROOT or container_path.startswith("/opt/ml/")):
+            raise JobError(f"{container_path!r} is not under {CONTAINER_ROOT}")
+        relative = container_path[len(CONTAINER_ROOT) :].lstrip("/")
+        if ".." in Path(relative).parts:
+            raise JobError(f"{container_path!r} leaves {CONTAINER_ROOT}")
+        return self.root / relative
+
+    def rewrite(self, value: str) -> str:
+        return _OPT_ML.sub(str(self.root).replace("\\", "\\\\"), value)
+
+
+def _command(entry: Sequence[str]) -> list[str]:
+    """The interpreter in the image is this one: `python3 x.py` -> `<sys.executable> x.py`."""
+    command = list(entry)
+    if command and Path(command[0]).name in ("python", "python3"):
+        command[0] = sys.executable
+    return command
+
+
+def _run(
+    command: list[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    log_dir: Path,
+    timeout: float | None,
+    cancel: threading.Event,
+) -> tuple[int | None, bool, list[str]]:
+    """Run to completion; returns (exit code, timed out, log paths)."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stdout_path, stderr_path = log_dir / "stdout.log", log_dir / "stderr.log"
+    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,  # its own process group: a timeout kills the whole tree
+        )
+        deadline = time.monotonic() + timeout if timeout else None
+        timed_out = False
+        while True:
+            wait = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
+            try:
+                code = process.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                if cancel.is_set():
+                    _kill_group(process)
+                    raise Cancelled() from None
+                if deadline is not None and time.monotonic() >= deadline:
+                    timed_out = True
+                    _kill_group(process)
+                    code = process.wait()
+                    break
+    return code, timed_out, [str(stdout_path), str(stderr_path)]
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    except ProcessLookupError:
+        pass
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").strip()
+    except FileNotFoundError:
+        return ""
+
+
+def _stderr_tail(path: str) -> str:
+    lines = [line for line in _read_text(Path(path)).splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("ERROR:")]
+    if errors:
+        return errors[-1]
+    return "\n".join(lines[-_STDERR_TAIL_LINES:])
+
+
+def _failure(code: int | None, timed_out: bool, timeout: float | None, message: str) -> str:
+    if timed_out:
+        return (
+            f"{ALGORITHM_ERROR}: the job exceeded MaxRuntimeInSeconds ({timeout:g} s) and "
+            "was stopped"
+        )
+    detail = message or f"the job exited with code {code} and wrote no error message"
+    return f"{ALGORITHM_ERROR}: {detail}"[:_MESSAGE_LIMIT]
+
+
+def _stage_inputs(store: ArtifactStore, uri: str, dest: Path, data_type: str, where: str) -> None:
+    if data_type not in ("S3Prefix", None):
+        raise JobError(f"{where}: S3DataType {data_type} is not supported locally (S3Prefix is)")
+    try:
+        placed = store.download_prefix(uri, dest)
+    except StoreError as exc:
+        raise JobError(f"{where}: {exc}") from exc
+    if not placed:
+        raise JobError(
+            f'ClientError: No S3 objects found under S3 URL "{uri}" given in input data '
+            f"source ({where}). Please ensure that the bucket exists in the selected region, "
+            "that objects exist under that S3 prefix, and that the role has permission to "
+            "read them."
+        )
+
+
+def _base_env(extra: Mapping[str, Any], container: _Container) -> dict[str, str]:
+    # A container has its own environment; locally the job needs this machine's (PATH,
+    # locale, thread settings), then the step's own variables on top.
+    env = dict(os.environ)
+    for key, value in (extra or {}).items():
+        env[str(key)] = container.rewrite(str(value))
+    return env
+
+
+# -- processing -------------------------------------------------------------------------
+
+
+def run_processing_job(
+    jobs: JobEnvironment, name: str, arguments: Mapping[str, Any], attempt: int
+) -> JobResult:
+    job_dir = jobs.jobs_root / name
+    container = _Container(job_dir)
+    started = time.time()
+    app = arguments.get("AppSpecification") or {}
+    entry = app.get("ContainerEntrypoint")
+    if not entry:
+        raise JobError("AppSpecification.ContainerEntrypoint is empty; local mode needs one")
+    for item in arguments.get("ProcessingInputs") or []:
+        source = item.get("S3Input")
+        if source is None:
+            raise JobError(f"input {item.get('InputName')}: only S3Input is supported locally")
+        if source.get("S3InputMode", "File") != "File":
+            raise JobError(f"input {item.get('InputName')}: only File input mode is supported")
+        if source.get("S3CompressionType", "None") not in ("None", None):
+            raise JobError(f"input {item.get('InputName')}: compressed inputs are not supported")
+        _stage_inputs(
+            jobs.store,
+            source["S3Uri"],
+            container.path(source["LocalPath"]),
+            source.get("S3DataType", "S3Prefix"),
+            f"ProcessingInput {item.get('InputName')}",
+        )
+    outputs = (arguments.get("ProcessingOutputConfig") or {}).get("Outputs") or []
+    for output in outputs:
+        container.path(output["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
+    (container.root / "output").mkdir(parents=True, exist_ok=True)
+    (container.root / "config").mkdir(parents=True, exist_ok=True)
+    (container.root / "config" / "processingjobconfig.json").write_text(
+        json.dumps({"ProcessingJobName": name, **arguments}, indent=2, default=str)
+    )
+    command = [container.rewrite(str(part)) for part in _command(entry)]
+    command += [container.rewrite(str(arg)) for arg in app.get("ContainerArguments") or []]
+    timeout = (arguments.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
+    code, timed_out, logs = _run(
+        command,
+        cwd=job_dir,
+        env=_base_env(arguments.get("Environment") or {}, container),
+        log_dir=job_dir / "logs" / f"attempt-{attempt}",
+        timeout=timeout,
+        cancel=jobs.cancel,
+    )
+    description: dict[str, Any] = {
+        "ProcessingJobName": name,
+        "ProcessingJobArn": job_arn(jobs.region, jobs.account, "processing-job", name),
+        "ProcessingInputs": arguments.get("ProcessingInputs") or [],
+        "ProcessingOutputConfig": {"Outputs": outputs},
+        "ProcessingResources": arguments.get("ProcessingResources"),
+        "StoppingCondition": arguments.get("StoppingCondition"),
+        "AppSpecification": app,
+        "Environment": arguments.get("Environment") or {},
+        "RoleArn": arguments.get("RoleArn"),
+        "CreationTime": started,
+        "ProcessingStartTime": started,
+    }
+    if code == 0 and not timed_out:
+        for output in outputs:
+            jobs.store.upload_dir(
+                container.path(output["S3Output"]["LocalPath"]), output["S3Output"]["S3Uri"]
+            )
+        description.update(ProcessingJobStatus="Completed", ExitMessage="")
+        description["ProcessingEndTime"] = time.time()
+        return JobResult(description, True, job_dir=job_dir, logs=logs)
+    exit_message = _read_text(container.root / "output" / "message")[:_MESSAGE_LIMIT]
+    reason = _failure(code, timed_out, timeout, exit_message or _stderr_tail(logs[1]))
+    description.update(
+        ProcessingJobStatus="Failed",
+        ExitMessage=exit_message,
+        FailureReason=reason,
+        ProcessingEndTime=time.time(),
+    )
+    return JobResult(description, False, reason, ALGORITHM_ERROR, job_dir, logs)
+
+
+# -- training ---------------------------------------------------------------------------
+
+
+def _decode_hyperparameter(value: Any) -> Any:
+    """The training toolkit json-decodes each hyperparameter when it can."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _cli_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def run_training_job(
+    jobs: JobEnvironment, name: str, arguments: Mapping[str, Any], attempt: int
+) -> JobResult:
+    job_dir = jobs.jobs_root / name
+    container = _Container(job_dir)
+    started = time.time()
+    hyperparameters = {str(k): str(v) for k, v in (arguments.get("HyperParameters") or {}).items()}
+    program = hyperparameters.get("sagemaker_program")
+    submit = hyperparameters.get("sagemaker_submit_directory")
+    if not program or not submit:
+        raise JobError(
+            "HyperParameters need sagemaker_program and sagemaker_submit_directory (the "
+            "training-toolkit contract) to run locally"
+        )
+    code_dir = container.path("/opt/ml/code")
+    try:
+        tarball = jobs.store.path_for(submit)
+        if not tarball.is_file():
+            raise JobError(f"sagemaker_submit_directory {submit} is not in the local store")
+        extract_tarball_safely(tarball, code_dir)
+    except StoreError as exc:
+        raise JobError(f"sagemaker_submit_directory {submit}: {exc}") from exc
+    if not (code_dir / program).is_file():
+        raise JobError(f"sagemaker_program {program!r} is not in {submit}")
+
+    channels: dict[str, str] = {}
+    input_config: dict[str, Any] = {}
+    for channel in arguments.get("InputDataConfig") or []:
+        channel_name = channel["ChannelName"]
+        source = (channel.get("DataSource") or {}).get("S3DataSource")
+        if source is None:
+            raise JobError(f"channel {channel_name}: only S3DataSource is supported locally")
+        if channel.get("InputMode", "File") != "File":
+            raise JobError(f"channel {channel_name}: only File input mode is supported locally")
+        local = container.path(f"/opt/ml/input/data/{channel_name}")
+        _stage_inputs(
+            jobs.store,
+            source["S3Uri"],
+            local,
+            source.get("S3DataType", "S3Prefix"),
+            f"channel {channel_name}",
+        )
+        channels[channel_name] = str(local)
+        input_config[channel_name] = {
+            "ContentType": channel.get("ContentType"),
+            "TrainingInputMode": channel.get("InputMode", "File"),
+            "S3DistributionType": source.get("S3DataDistributionType", "FullyReplicated"),
+            "RecordWrapperType": channel.get("RecordWrapperType", "None"),
+        }
+
+    resources = arguments.get("ResourceConfig") or {}
+    model_dir = container.path("/opt/ml/model")
+    output_dir = container.path("/opt/ml/output")
+    output_data_dir = output_dir / "data"
+    config_dir = container.path("/opt/ml/input/config")
+    for folder in (model_dir, output_data_dir, config_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    resource_config = {
+        "current_host": _HOST,
+        "current_instance_type": resources.get("InstanceType"),
+        "current_group_name": "homogeneousCluster",
+        "hosts": [_HOST],
+        "instance_groups": [
+            {
+                "instance_group_name": "homogeneousCluster",
+                "instance_type": resources.get("InstanceType"),
+                "hosts": [_HOST],
+            }
+        ],
+        "network_interface_name": "eth0",
+    }
+    (config_dir / "hyperparameters.json").write_text(json.dumps(hyperparameters, indent=2))
+    (config_dir / "inputdataconfig.json").write_text(json.dumps(input_config, indent=2))
+    (config_dir / "resourceconfig.json").write_text(json.dumps(resource_config, indent=2))
+
+    user = {
+        k: _decode_hyperparameter(v)
+        for k, v in hyperparameters.items()
+        if not k.startswith("sagemaker_")
+    }
+    user_args: list[str] = []
+    for key in sorted(user):
+        user_args += [f"--{key}", _cli_value(user[key])]
+    module_name = program[:-3] if program.endswith(".py") else program
+    cpus = os.cpu_count() or 1
+    training_env = {
+        "channel_input_dirs": channels,
+        "current_host": _HOST,
+        "framework_module": None,
+        "hosts": [_HOST],
+        "hyperparameters": user,
+        "input_config_dir": str(config_dir),
+        "input_data_config": input_config,
+        "input_dir": str(container.path("/opt/ml/input")),
+        "job_name": name,
+        "log_level": int(hyperparameters.get("sagemaker_container_log_level", "20")),
+        "model_dir": str(model_dir),
+        "module_dir": submit,
+        "module_name": module_name,
+        "network_interface_name": "eth0",
+        "num_cpus": cpus,
+        "num_gpus": 0,
+        "output_data_dir": str(output_data_dir),
+        "output_dir": str(output_dir),
+        "resource_config": resource_config,
+        "user_entry_point": program,
+    }
+    sm_env = {
+        "SM_MODEL_DIR": str(model_dir),
+        "SM_CHANNELS": json.dumps(sorted(channels)),
+        "SM_HPS": json.dumps(user),
+        "SM_OUTPUT_DATA_DIR": str(output_data_dir),
+        "SM_OUTPUT_DIR": str(output_dir),
+        "SM_INPUT_DIR": str(container.path("/opt/ml/input")),
+        "SM_INPUT_CONFIG_DIR": str(config_dir),
+        "SM_INPUT_DATA_CONFIG": json.dumps(input_config),
+        "SM_RESOURCE_CONFIG": json.dumps(resource_config),
+        "SM_NUM_CPUS": str(cpus),
+        "SM_NUM_GPUS": "0",
+        "SM_HOSTS": json.dumps([_HOST]),
+        "SM_CURRENT_HOST": _HOST,
+        "SM_CURRENT_INSTANCE_TYPE": str(resources.get("InstanceType")),
+        "SM_NETWORK_INTERFACE_NAME": "eth0",
+        "SM_USER_ARGS": json.dumps(user_args),
+        "SM_USER_ENTRY_POINT": program,
+        "SM_MODULE_NAME": module_name,
+        "SM_MODULE_DIR": submit,
+        "SM_LOG_LEVEL": str(training_env["log_level"]),
+        "SM_TRAINING_ENV": json.dumps(training_env),
+    }
+    for channel_name, path in channels.items():
+        sm_env[f"SM_CHANNEL_{channel_name.upper()}"] = path
+    for key, value in user.items():
+        sm_env[f"SM_HP_{key.upper()}"] = _cli_value(value)
+    env = _base_env(arguments.get("Environment") or {}, container)
+    env.update(sm_env)
+
+    timeout = (arguments.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
+    code, timed_out, logs = _run(
+        [sys.executable, program, *user_args],
+        cwd=code_dir,
+        env=env,
+        log_dir=job_dir / "logs" / f"attempt-{attempt}",
+        timeout=timeout,
+        cancel=jobs.cancel,
+    )
+    output_path = (arguments.get("OutputDataConfig") or {}).get("S3OutputPath")
+    description: dict[str, Any] = {
+        "TrainingJobName": name,
+        "TrainingJobArn": job_arn(jobs.region, jobs.account, "training-job", name),
+        "AlgorithmSpecification": arguments.get("AlgorithmSpecification"),
+        "HyperParameters": hyperparameters,
+        "InputDataConfig": arguments.get("InputDataConfig") or [],
+        "OutputDataConfig": arguments.get("OutputDataConfig"),
+        "ResourceConfig": resources,
+        "StoppingCondition": arguments.get("StoppingCondition"),
+        "RoleArn": arguments.get("RoleArn"),
+        "Environment": arguments.get("Environment") or {},
+        "CreationTime": started,
+        "TrainingStartTime": started,
+    }
+    if code == 0 and not timed_out:
+        if not output_path:
+            raise JobError("OutputDataConfig.S3OutputPath is missing")
+        artifacts = join_uri(output_path, name, "output")
+        model_uri = join_uri(artifacts, "model.tar.gz")
+        _publish_tarball(jobs.store, model_dir, model_uri, job_dir / "model.tar.gz")
+        _publish_tarball(
+            jobs.store,
+            output_data_dir,
+            join_uri(artifacts, "output.tar.gz"),
+            job_dir / "output.tar.gz",
+        )
+        end = time.time()
+        description.update(
+            TrainingJobStatus="Completed",
+            SecondaryStatus="Completed",
+            ModelArtifacts={"S3ModelArtifacts": model_uri},
+            TrainingEndTime=end,
+            TrainingTimeInSeconds=int(end - started),
+            BillableTimeInSeconds=int(end - started),
+        )
+        return JobResult(description, True, job_dir=job_dir, logs=logs)
+    failure_file = _read_text(output_dir / "failure")[:_MESSAGE_LIMIT]
+    reason = _failure(code, timed_out, timeout, failure_file or _stderr_tail(logs[1]))
+    description.update(
+        TrainingJobStatus="Failed" if not timed_out else "Stopped",
+        SecondaryStatus="Failed" if not timed_out else "MaxRuntimeExceeded",
+        FailureReason=reason,
+        TrainingEndTime=time.time(),
+    )
+    return JobResult(description, False, reason, ALGORITHM_ERROR, job_dir, logs)
+
+
+def _publish_tarball(store: ArtifactStore, folder: Path, uri: str, local: Path) -> None:
+    # gzip level 1: model folders are mostly already-compressed joblib/parquet data, and the
+    # pack happens on every training run.
+    with tarfile.open(local, "w:gz", compresslevel=1) as archive:
+        for path in sorted(folder.rglob("*")):
+            archive.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
+    store.put_file(local, uri, link=True)

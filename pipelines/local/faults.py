@@ -1,0 +1,115 @@
+"""Fault injection: `--inject-fault STEP=KIND[:TIMES]` makes the first TIMES attempts of STEP
+fail with KIND before its job starts, so retry policies can be exercised locally.
+
+The messages are the ones SageMaker reports for these failures, so what a user sees (and
+what notification rules match) looks like the real thing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from pipelines.local import retry
+
+KINDS = {
+    "THROTTLING": retry.THROTTLING,
+    "SERVICE_FAULT": retry.SERVICE_FAULT,
+    "CAPACITY_ERROR": retry.CAPACITY_ERROR,
+    "RESOURCE_LIMIT": retry.RESOURCE_LIMIT,
+    "INTERNAL_ERROR": retry.JOB_INTERNAL_ERROR,
+}
+MESSAGES = {
+    retry.THROTTLING: "ThrottlingException: Rate exceeded",
+    retry.SERVICE_FAULT: "InternalFailure: The request processing has failed because of an "
+    "unknown error, exception or failure.",
+    retry.CAPACITY_ERROR: "CapacityError: Unable to provision requested ML compute capacity. "
+    "Please retry using a different ML instance type.",
+    retry.RESOURCE_LIMIT: "ResourceLimitExceeded: The account-level service limit for this "
+    "instance type has been exceeded.",
+    retry.JOB_INTERNAL_ERROR: "InternalServerError: We encountered an internal error. "
+    "Please try again.",
+}
+# Job errors only make sense for steps that start a SageMaker job.
+JOB_STEP_TYPES = ("Processing", "Training", "Transform", "Tuning")
+SERVICE_STEP_TYPES = (*JOB_STEP_TYPES, "RegisterModel", "Model", "CreateModel")
+
+
+class FaultError(ValueError):
+    """A --inject-fault value is malformed or names an unknown step or kind."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    step: str
+    kind: str  # a retry exception type, e.g. "Step.THROTTLING"
+    times: int
+
+    @property
+    def message(self) -> str:
+        return f"{MESSAGES[self.kind]} (injected fault)"
+
+
+def parse_fault(text: str) -> Fault:
+    step, sep, rest = text.partition("=")
+    if not sep or not step.strip() or not rest.strip():
+        raise FaultError(f"--inject-fault {text!r}: expected STEP=KIND[:TIMES]")
+    kind_name, _, times_text = rest.partition(":")
+    kind_name = kind_name.strip().upper()
+    if kind_name not in KINDS:
+        raise FaultError(
+            f"--inject-fault {text!r}: unknown kind {kind_name!r}; expected one of "
+            f"{', '.join(KINDS)}"
+        )
+    try:
+        times = int(times_text) if times_text.strip() else 1
+    except ValueError:
+        raise FaultError(f"--inject-fault {text!r}: TIMES must be a whole number") from None
+    if times < 1:
+        raise FaultError(f"--inject-fault {text!r}: TIMES must be at least 1")
+    return Fault(step.strip(), KINDS[kind_name], times)
+
+
+def parse_faults(texts: Iterable[str], step_types: Mapping[str, str]) -> list[Fault]:
+    """Parse and check against the definition's steps (name -> type)."""
+    faults = []
+    for text in texts:
+        fault = parse_fault(text)
+        if fault.step not in step_types:
+            raise FaultError(
+                f"--inject-fault {text!r}: the pipeline has no step {fault.step!r}; its steps "
+                f"are {', '.join(step_types)}"
+            )
+        step_type = step_types[fault.step]
+        allowed = JOB_STEP_TYPES if fault.kind in retry.JOB_ERRORS else SERVICE_STEP_TYPES
+        if step_type not in allowed:
+            raise FaultError(
+                f"--inject-fault {text!r}: a {step_type} step cannot fail with {fault.kind}"
+            )
+        faults.append(fault)
+    return faults
+
+
+class FaultPlan:
+    """Counts attempts per step and says which ones fail, and how."""
+
+    def __init__(self, faults: Iterable[Fault] = ()) -> None:
+        self._remaining: dict[str, list[Fault]] = {}
+        for fault in faults:
+            self._remaining.setdefault(fault.step, []).append(fault)
+        self._used: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def __bool__(self) -> bool:
+        return bool(self._remaining)
+
+    def take(self, step: str) -> Fault | None:
+        """The fault for this attempt of `step`, if one is still due."""
+        with self._lock:
+            for fault in self._remaining.get(step, []):
+                key = (fault.step, fault.kind)
+                if self._used.get(key, 0) < fault.times:
+                    self._used[key] = self._used.get(key, 0) + 1
+                    return fault
+        return None

@@ -1,0 +1,285 @@
+"""What a local run shows: live step progress, then a summary.
+
+On a terminal a rich Live table (status, duration, attempt, cache hit) updates in place;
+otherwise (CI, pipes, tests) every status change is one plain line, so logs stay readable.
+rich is imported only for the terminal case, keeping cached reruns cheap.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipelines.local.orchestrator import (
+    FAILED,
+    NOT_EXECUTED,
+    RETRYING,
+    STOPPED,
+    SUCCEEDED,
+    ExecutionResult,
+    StepRecord,
+    StepUpdate,
+)
+from pipelines.local.storage import ArtifactStore, StoreError
+
+_STYLES = {
+    SUCCEEDED: "green",
+    FAILED: "bold red",
+    STOPPED: "yellow",
+    NOT_EXECUTED: "dim",
+    RETRYING: "yellow",
+    "Executing": "cyan",
+    "Starting": "cyan",
+}
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m{rest:02d}s"
+
+
+def _cache_note(record: StepRecord) -> str:
+    if record.cache_source_id:
+        return f"cache hit (execution {record.cache_source_id})"
+    return ""
+
+
+class PlainProgress:
+    """One line per status change."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self._write = write
+        self._lock = threading.Lock()
+
+    def execution_started(self, execution_id: str, steps: Sequence[StepRecord]) -> None:
+        with self._lock:
+            self._write(f"Execution {execution_id} started: {len(steps)} steps")
+
+    def step_changed(self, update: StepUpdate) -> None:
+        record = update.step
+        if update.status == "Starting":
+            return
+        parts = [f"  {record.name:<22} {update.status:<12}"]
+        if update.status == RETRYING:
+            parts.append(
+                f"attempt {record.attempts} failed ({update.message}); retrying in "
+                f"{format_seconds(update.retry_delay)}"
+            )
+        elif update.status in (SUCCEEDED, FAILED, STOPPED):
+            parts.append(format_seconds(record.duration))
+            if record.attempts > 1:
+                parts.append(f"after {record.attempts} attempts")
+            if record.cache_source_id:
+                parts.append(_cache_note(record))
+            if update.status == FAILED and record.failure_reason:
+                parts.append(f"- {record.failure_reason}")
+        elif update.status == "Executing" and record.attempts > 1:
+            parts.append(f"attempt {record.attempts}")
+        with self._lock:
+            self._write(" ".join(p for p in parts if p).rstrip())
+
+    def execution_finished(self, result: ExecutionResult) -> None:
+        pass
+
+
+class LiveProgress:
+    """A rich Live table, redrawn as steps change and as time passes."""
+
+    def __init__(self, console: Any) -> None:
+        self._console = console
+        self._records: list[StepRecord] = []
+        self._notes: dict[str, str] = {}
+        self._live: Any = None
+        self._execution_id = ""
+        self._lock = threading.Lock()
+
+    def execution_started(self, execution_id: str, steps: Sequence[StepRecord]) -> None:
+        from rich.live import Live
+
+        self._execution_id = execution_id
+        self._records = list(steps)
+        self._live = Live(
+            get_renderable=self._render,
+            console=self._console,
+            refresh_per_second=4,
+            transient=True,  # the summary table takes its place
+        )
+        self._live.start()
+
+    def step_changed(self, update: StepUpdate) -> None:
+        with self._lock:
+            if update.status == RETRYING:
+                self._notes[update.step.name] = (
+                    f"attempt {update.step.attempts} failed: {update.message}; retry in "
+                    f"{format_seconds(update.retry_delay)}"
+                )
+            elif update.status in (SUCCEEDED, FAILED):
+                record = update.step
+                retried = f"after {record.attempts} attempts" if record.attempts > 1 else ""
+                self._notes[record.name] = _cache_note(record) or record.failure_reason or retried
+        if self._live is not None:
+            self._live.refresh()
+
+    def execution_finished(self, result: ExecutionResult) -> None:
+        if self._live is not None:
+            self._live.refresh()
+            self._live.stop()
+            self._live = None
+
+    def _render(self):
+        from rich.table import Table
+
+        table = Table(title=f"Execution {self._execution_id}", title_justify="left")
+        table.add_column("Step", no_wrap=True)
+        for column in ("Type", "Status", "Duration", "Attempt", "Notes"):
+            table.add_column(column, overflow="fold")
+        with self._lock:
+            for record in self._records:
+                status = record.status if record.status != "Pending" else "Pending"
+                style = _STYLES.get(status, "")
+                table.add_row(
+                    record.name,
+                    record.type,
+                    f"[{style}]{status}[/]" if style else status,
+                    format_seconds(record.duration) if record.start else "",
+                    str(record.attempts) if record.attempts else "",
+                    self._notes.get(record.name, ""),
+                )
+        return table
+
+
+# -- summary ----------------------------------------------------------------------------
+
+
+@dataclass
+class Summary:
+    headline: str
+    steps: list[tuple[str, ...]]
+    details: list[str]
+    ok: bool
+
+
+def summarize(
+    result: ExecutionResult,
+    store: ArtifactStore,
+    *,
+    events_path: Path | None = None,
+    state_path: Path | None = None,
+    jobs_root: Path | None = None,
+) -> Summary:
+    verb = result.status
+    headline = f"Execution {result.execution_id} {verb} in {format_seconds(result.duration)}"
+    if result.failure_reason:
+        headline += f": {result.failure_reason}"
+    rows = []
+    for record in result.steps.values():
+        if record.cache_source_id:
+            cache = f"hit ({record.cache_source_id})"
+        elif record.status == SUCCEEDED and record.type in ("Processing", "Training"):
+            cache = "miss"
+        else:
+            cache = ""
+        rows.append(
+            (
+                record.name,
+                record.type,
+                record.status,
+                format_seconds(record.duration) if record.start else "-",
+                str(record.attempts) if record.attempts else "-",
+                cache,
+            )
+        )
+    details: list[str] = []
+    for record in result.steps.values():
+        if record.type == "Condition" and record.properties:
+            details.append(f"{record.name}: {record.properties.get('Summary', '')}")
+    for record in result.steps.values():
+        if record.type == "RegisterModel" and record.status == SUCCEEDED and record.properties:
+            package = record.properties
+            details.append(
+                f"Registered model: {package['ModelPackageGroupName']} version "
+                f"{package['ModelPackageVersion']} ({package['ModelApprovalStatus']}) "
+                f"{package['ModelPackageArn']}"
+            )
+            details.append(
+                f"  approve with: run_pipeline.py registry approve {package['ModelPackageVersion']}"
+            )
+    artifacts = list(_artifacts(result, store))
+    if artifacts:
+        details.append("Artifacts:")
+        details += [f"  {label:<22} {where}" for label, where in artifacts]
+    logs = [(r.name, r.job_dir) for r in result.steps.values() if r.job_dir]
+    if logs:
+        details.append("Logs:")
+        details += [f"  {name:<22} {Path(job_dir) / 'logs'}" for name, job_dir in logs]
+    if events_path:
+        details.append(f"Events: {events_path}")
+    if state_path:
+        details.append(
+            f"State: {state_path}  (run_pipeline.py executions describe {result.execution_id})"
+        )
+    return Summary(headline, rows, details, result.succeeded)
+
+
+def _artifacts(result: ExecutionResult, store: ArtifactStore):
+    for record in result.steps.values():
+        properties = record.properties or {}
+        if record.status != SUCCEEDED:
+            continue
+        if record.type == "Processing":
+            for output in (properties.get("ProcessingOutputConfig") or {}).get("Outputs") or []:
+                yield (
+                    f"{record.name}/{output['OutputName']}",
+                    _where(store, output["S3Output"]["S3Uri"]),
+                )
+        elif record.type == "Training":
+            model = (properties.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+            if model:
+                yield f"{record.name}/model", _where(store, model)
+
+
+def _where(store: ArtifactStore, uri: str) -> str:
+    try:
+        return str(store.path_for(uri))
+    except StoreError:
+        return uri
+
+
+_HEADERS = ("Step", "Type", "Status", "Duration", "Attempts", "Cache")
+
+
+def print_summary(
+    summary: Summary, console: Any = None, write: Callable[[str], None] | None = None
+) -> None:
+    if console is not None and getattr(console, "is_terminal", False):
+        from rich.table import Table
+
+        table = Table(title=summary.headline, title_justify="left")
+        table.add_column(_HEADERS[0], no_wrap=True)
+        for header in _HEADERS[1:]:
+            table.add_column(header, overflow="fold")
+        for row in summary.steps:
+            style = _STYLES.get(row[2], "")
+            cells = list(row)
+            cells[2] = f"[{style}]{row[2]}[/]" if style else row[2]
+            table.add_row(*cells)
+        console.print(table)
+        for line in summary.details:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+        return
+    emit = write or (lambda line: print(line, file=sys.stdout))
+    emit(summary.headline)
+    widths = [max(len(h), *(len(r[i]) for r in summary.steps)) for i, h in enumerate(_HEADERS)]
+    emit("  " + "  ".join(h.ljust(w) for h, w in zip(_HEADERS, widths, strict=True)).rstrip())
+    for row in summary.steps:
+        emit("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    for line in summary.details:
+        emit(line)

@@ -1,0 +1,184 @@
+"""`run_local`: one local execution of the pipeline definition, from the CLI or a test.
+
+It loads the same definition JSON `get_pipeline()` produces (without importing the SDK when
+the cached build is current), checks parameters and faults before anything runs, puts the
+job code and the bundled sample into the local store at the URIs the definition names,
+turns a local `InputDataUrl` path into a store URI, runs the execution and prints progress
+and a summary. Nothing here imports pandas, scikit-learn, boto3 or the SDK.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipelines.code_assets import code_uri, sample_data_uri
+from pipelines.config import ProjectConfig
+from pipelines.definition_cache import load_definition
+from pipelines.local.events import EventLog
+from pipelines.local.faults import FaultError, parse_faults
+from pipelines.local.graph import DefinitionError, build_graph
+from pipelines.local.orchestrator import Engine, ExecutionResult, Listener, RunOptions
+from pipelines.local.registry import ModelRegistry
+from pipelines.local.state import State
+from pipelines.local.storage import ArtifactStore, StoreError
+from pipelines.parameters import ParameterError, resolve_parameters
+
+INPUT_PARAMETER = "InputDataUrl"
+
+
+@dataclass(frozen=True)
+class LocalPaths:
+    home: Path
+
+    @property
+    def state(self) -> Path:
+        return self.home / "state.db"
+
+    @property
+    def store(self) -> Path:
+        return self.home / "store"
+
+    @property
+    def jobs(self) -> Path:
+        return self.home / "jobs"
+
+    @property
+    def events(self) -> Path:
+        return self.home / "events.jsonl"
+
+
+def open_engine(config: ProjectConfig) -> Engine:
+    """The store, state, event log and registry under `config.local_home`."""
+    paths = LocalPaths(config.local_home)
+    state = State(paths.state)
+    events = EventLog(paths.events, config.aws.region)
+    return Engine(
+        store=ArtifactStore(paths.store, digests=state),
+        state=state,
+        events=events,
+        registry=ModelRegistry(state, config.aws.region, events),
+        jobs_root=paths.jobs,
+        region=config.aws.region,
+    )
+
+
+def stage_input(store: ArtifactStore, config: ProjectConfig, value: str) -> str:
+    """A local file or folder given as InputDataUrl, put into the store by content."""
+    if value.startswith("s3://"):
+        try:
+            store.path_for(value)
+        except StoreError as exc:
+            raise ParameterError(f"parameter {INPUT_PARAMETER}: {exc}") from None
+        return value
+    path = Path(value).expanduser()
+    if not value or not path.exists():
+        raise ParameterError(
+            f"parameter {INPUT_PARAMETER} must be an s3:// URI or an existing local file or "
+            f"folder, got {value!r}"
+        )
+    if not (path.is_file() or path.is_dir()):
+        raise ParameterError(f"parameter {INPUT_PARAMETER}: {value!r} is not a file or folder")
+    target = config.target("local")
+    digest = store.path_digest(path)[:16]
+    name = path.resolve().name or "input"
+    uri = f"s3://{target.bucket}/{config.pipeline.s3_prefix}/inputs/{digest}/{name}"
+    if path.is_file():
+        store.put_file(path, uri)
+    else:
+        store.put_dir(path, uri)
+    return uri
+
+
+def execute(
+    config: ProjectConfig,
+    overrides: Mapping[str, str],
+    *,
+    no_cache: bool = False,
+    faults: Iterable[str] = (),
+    listener: Listener | None = None,
+    engine: Engine | None = None,
+) -> ExecutionResult:
+    """Run one execution and return its result (no printing). Raises ParameterError or
+    FaultError before anything runs when an option is invalid."""
+    text, code = load_definition(config, "local")
+    definition = json.loads(text)
+    try:
+        graph = build_graph(definition)
+    except DefinitionError as exc:
+        raise ParameterError(f"the pipeline definition cannot run locally: {exc}") from exc
+    fault_list = parse_faults(faults, {node.name: node.type for node in graph})
+    parameters = resolve_parameters(definition.get("Parameters", []), dict(overrides))
+
+    engine = engine or open_engine(config)
+    target = config.target("local")
+    for asset in code.all():
+        engine.store.put_bytes(asset.data, code_uri(asset, config, target))
+    if config.sample_data_path.is_file():
+        engine.store.put_file(config.sample_data_path, sample_data_uri(config, target))
+    if isinstance(parameters.get(INPUT_PARAMETER), str):
+        parameters[INPUT_PARAMETER] = stage_input(engine.store, config, parameters[INPUT_PARAMETER])
+
+    return engine.run(
+        definition,
+        config.pipeline.name,
+        parameters,
+        RunOptions(
+            no_cache=no_cache,
+            faults=fault_list,
+            max_parallel_steps=config.pipeline.max_parallel_steps,
+            listener=listener,
+        ),
+    )
+
+
+def run_local(
+    config: ProjectConfig,
+    overrides: Mapping[str, str],
+    *,
+    no_cache: bool = False,
+    faults: Iterable[str] = (),
+    console: Any = None,
+) -> int:
+    """Run locally with progress and a summary; 0 if the execution succeeded, else 1."""
+    from pipelines.local import progress
+
+    if console is None and sys.stdout.isatty():
+        from rich.console import Console
+
+        console = Console()
+    if console is not None and console.is_terminal:
+        listener: Listener = progress.LiveProgress(console)
+    else:
+        write = _writer(console)
+        listener = progress.PlainProgress(write)
+    try:
+        engine = open_engine(config)
+        result = execute(
+            config,
+            overrides,
+            no_cache=no_cache,
+            faults=faults,
+            listener=listener,
+            engine=engine,
+        )
+    except FaultError as exc:
+        from pipelines.cli import UsageError
+
+        raise UsageError(str(exc)) from exc
+    paths = LocalPaths(config.local_home)
+    summary = progress.summarize(
+        result, engine.store, events_path=paths.events, state_path=paths.state
+    )
+    progress.print_summary(summary, console, _writer(console))
+    return 0 if result.succeeded else 1
+
+
+def _writer(console: Any):
+    if console is None:
+        return lambda line: print(line, flush=True)
+    return lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -1,0 +1,448 @@
+"""The project's pipeline definition run end to end by the local engine, with the real job
+scripts, on a few thousand generated rows (and once on the bundled sample via the CLI)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from rich.console import Console
+
+from pipelines.cli import main as cli_main
+from pipelines.config import PROJECT_ROOT, ProjectConfig
+from pipelines.local.events import (
+    EXECUTION_STATUS_CHANGE,
+    MODEL_PACKAGE_STATE_CHANGE,
+    STEP_STATUS_CHANGE,
+    read_events,
+)
+from pipelines.local.faults import FaultError
+from pipelines.local.orchestrator import ExecutionResult
+from pipelines.local.runner import LocalPaths, execute, open_engine, run_local
+from pipelines.parameters import ParameterError
+
+pytestmark = pytest.mark.slow
+
+JOB_STEPS = ("Preprocess", "Train", "Evaluate")
+
+
+def run(config: ProjectConfig, data: Path | str | None = None, **kwargs) -> ExecutionResult:
+    overrides = dict(kwargs.pop("params", {}))
+    if data is not None:
+        overrides["InputDataUrl"] = str(data)
+    return execute(config, overrides, **kwargs)
+
+
+def run_printed(config: ProjectConfig, overrides: dict[str, str], **kwargs) -> tuple[int, str]:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=250, force_terminal=False, color_system=None)
+    code = run_local(config, overrides, console=console, **kwargs)
+    return code, buffer.getvalue()
+
+
+def statuses(result: ExecutionResult) -> dict[str, str]:
+    return {name: step.status for name, step in result.steps.items()}
+
+
+def store_snapshot(config: ProjectConfig, execution_id: str) -> dict[str, bytes]:
+    """Every object an execution wrote, by path: earlier outputs must never change."""
+    root = LocalPaths(config.local_home).store
+    files = {}
+    for path in root.rglob("*"):
+        if path.is_file() and f"/executions/{execution_id}/" in path.as_posix():
+            files[str(path)] = path.read_bytes()
+    return files
+
+
+def test_success_then_fully_cached_rerun(project: ProjectConfig, small_sample: Path) -> None:
+    first = run(project, small_sample)
+    assert first.succeeded, first.failure_reason
+    assert statuses(first) == {
+        "Preprocess": "Succeeded",
+        "Train": "Succeeded",
+        "Evaluate": "Succeeded",
+        "CheckMetric": "Succeeded",
+        "RegisterModel": "Succeeded",
+        "MetricBelowThreshold": "NotExecuted",
+    }
+    engine = open_engine(project)
+    # The model, its evaluation and the registered version hang together.
+    package = engine.registry.latest(project.pipeline.model_package_group, approval_status=None)
+    model_url = first.steps["Train"].properties["ModelArtifacts"]["S3ModelArtifacts"]
+    assert package["ModelDataUrl"] == model_url and engine.store.exists(model_url)
+    assert package["MetadataProperties"]["GeneratedBy"] == first.execution_arn
+    accuracy = package["EvaluationMetrics"]["binary_classification_metrics"]["accuracy"]["value"]
+    assert accuracy >= project.pipeline.metric_threshold
+    assert first.steps["RegisterModel"].properties["ModelPackageVersion"] == 1
+    # Inputs were staged by content; each job kept its logs.
+    assert first.parameters["InputDataUrl"].startswith(
+        "s3://local-pipeline-bucket/fraud-detection-retraining/inputs/"
+    )
+    for name in JOB_STEPS:
+        stdout, stderr = (Path(p) for p in first.steps[name].logs)
+        assert stdout.name == "stdout.log" and stderr.exists()
+
+    code, output = run_printed(project, {"InputDataUrl": str(small_sample)})
+    assert code == 0
+    engine = open_engine(project)
+    second = engine.state.list_executions(1)[0]
+    steps = {s["step_name"]: s for s in engine.state.list_steps(second["execution_id"])}
+    for name in JOB_STEPS:
+        assert steps[name]["status"] == "Succeeded"
+        assert steps[name]["cache_source_arn"] == first.execution_arn
+        assert steps[name]["attempts"] == 0
+    assert steps["RegisterModel"]["properties"]["ModelPackageVersion"] == 2
+    assert not (LocalPaths(project.local_home).jobs / second["execution_id"]).exists()
+    assert output.count(f"cache hit (execution {first.execution_id})") == 3
+    assert f"Execution {second['execution_id']} Succeeded" in output
+    assert "CheckMetric: binary_classification_metrics.accuracy.value" in output
+    assert "Registered model: fraud-detection-models version 2" in output
+
+    events, _ = read_events(LocalPaths(project.local_home).events)
+    kinds = [e["detail-type"] for e in events]
+    assert kinds.count(EXECUTION_STATUS_CHANGE) == 4
+    assert kinds.count(MODEL_PACKAGE_STATE_CHANGE) == 2
+    cached = [
+        e["detail"]
+        for e in events
+        if e["detail-type"] == STEP_STATUS_CHANGE and "cacheHitResult" in e["detail"]
+    ]
+    assert {d["stepName"] for d in cached} == set(JOB_STEPS)
+
+    # --no-cache runs every job again.
+    third = run(project, small_sample, no_cache=True)
+    assert third.succeeded
+    assert all(third.steps[name].cache_source_id is None for name in JOB_STEPS)
+
+
+def test_a_changed_script_reruns_its_step_and_everything_after_it(
+    project: ProjectConfig, small_sample: Path
+) -> None:
+    first = run(project, small_sample)
+    assert first.succeeded
+    train_script = project.root / "training" / "train.py"
+    train_script.write_text(train_script.read_text() + "\n# a harmless change\n")
+    second = run(project, small_sample)  # rebuilds the definition: the code URI moved
+    assert second.succeeded, second.failure_reason
+    assert second.steps["Preprocess"].cache_source_id == first.execution_id
+    assert second.steps["Train"].cache_source_id is None
+    assert second.steps["Evaluate"].cache_source_id is None
+    assert second.steps["Train"].attempts == 1
+    # A changed input at a new path misses from the first step on.
+    other = small_sample.parent / "other.csv"
+    pd.read_csv(small_sample).iloc[:-10].to_csv(other, index=False)
+    third = run(project, other)
+    assert third.succeeded
+    assert all(third.steps[name].cache_source_id is None for name in JOB_STEPS)
+    # ...and so does a different parameter value of a training hyperparameter.
+    fourth = run(project, small_sample, params={"MaxIter": "50"})
+    assert fourth.steps["Preprocess"].cache_source_id == first.execution_id
+    assert fourth.steps["Train"].cache_source_id is None
+
+
+def test_an_unreachable_threshold_takes_the_fail_branch(
+    project: ProjectConfig, small_sample: Path
+) -> None:
+    code, output = run_printed(
+        project, {"InputDataUrl": str(small_sample), "MetricThreshold": "1.01"}
+    )
+    assert code == 1
+    engine = open_engine(project)
+    execution = engine.state.list_executions(1)[0]
+    assert execution["status"] == "Failed"
+    assert execution["failure_reason"].startswith("Model not registered: accuracy 0.")
+    assert "is below the threshold 1.01 (MetricThreshold)." in execution["failure_reason"]
+    steps = {
+        s["step_name"]: s["status"] for s in engine.state.list_steps(execution["execution_id"])
+    }
+    assert steps["MetricBelowThreshold"] == "Failed"
+    assert steps["RegisterModel"] == "NotExecuted"
+    assert engine.registry.list() == []
+    assert ">= MetricThreshold 1.01 -> False" in output
+    assert f"Execution {execution['execution_id']} Failed" in output
+
+
+def test_injected_faults_are_retried_to_success_and_exhausted_to_failure(
+    project: ProjectConfig, small_sample: Path
+) -> None:
+    result = run(project, small_sample, faults=["Train=THROTTLING:2", "Preprocess=CAPACITY_ERROR"])
+    assert result.succeeded, result.failure_reason
+    assert result.steps["Preprocess"].attempts == 2
+    assert result.steps["Train"].attempts == 3  # MaxAttempts=2 retries in the test config
+    assert result.steps["Evaluate"].attempts == 1
+
+    code, output = run_printed(
+        project, {"InputDataUrl": str(small_sample)}, no_cache=True, faults=["Train=THROTTLING:3"]
+    )
+    assert code == 1
+    assert output.count("Retrying") == 2
+    assert "ThrottlingException: Rate exceeded (injected fault)" in output
+    engine = open_engine(project)
+    execution = engine.state.list_executions(1)[0]
+    assert execution["status"] == "Failed"
+    assert execution["failure_reason"].startswith("Step Train failed: ThrottlingException")
+    steps = {s["step_name"]: s for s in engine.state.list_steps(execution["execution_id"])}
+    assert steps["Train"]["attempts"] == 3
+    assert steps["Evaluate"]["status"] == "NotExecuted"
+
+
+def test_options_are_checked_before_anything_runs(
+    project: ProjectConfig, small_sample: Path
+) -> None:
+    with pytest.raises(ParameterError, match="parameter MaxIter expects an Integer, got 'many'"):
+        run(project, small_sample, params={"MaxIter": "many"})
+    with pytest.raises(ParameterError, match="unknown parameter"):
+        run(project, small_sample, params={"Nope": "1"})
+    with pytest.raises(ParameterError, match="existing local file or folder"):
+        run(project, project.root / "missing.csv")
+    with pytest.raises(ParameterError, match=r"resolves outside|'\.\.'"):
+        run(project, "s3://local-pipeline-bucket/../../etc/passwd")
+    with pytest.raises(FaultError, match="no step 'Nope'"):
+        run(project, small_sample, faults=["Nope=THROTTLING"])
+    assert open_engine(project).state.list_executions() == []
+
+
+# -- bad inputs -------------------------------------------------------------------------
+
+
+def _write(folder: Path, name: str, frame: pd.DataFrame) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(folder / name, index=False)
+    return folder / name
+
+
+def _bad_inputs(base: Path, sample: pd.DataFrame) -> dict[str, tuple[Path, str]]:
+    numeric = sample.select_dtypes("number").columns.drop("is_fraud")[0]
+    cases: dict[str, tuple[Path, str]] = {}
+    readme = base / "no_files"
+    readme.mkdir()
+    (readme / "README.txt").write_text("the data is elsewhere\n")
+    cases["no input files"] = (readme, "no input files in")
+    empty_folder = base / "empty_folder"
+    empty_folder.mkdir()
+    cases["empty folder"] = (empty_folder, "No S3 objects found under S3 URL")
+    empty = base / "empty" / "transactions.csv"
+    empty.parent.mkdir()
+    empty.write_text("")
+    cases["empty file"] = (empty, "transactions.csv is empty")
+    cases["label column missing"] = (
+        _write(base / "nolabel", "transactions.csv", sample.drop(columns=["is_fraud"])),
+        "label column 'is_fraud' not found",
+    )
+    cases["label with one class"] = (
+        _write(base / "oneclass", "transactions.csv", sample.assign(is_fraud=0)),
+        "has a single class",
+    )
+    dirty = sample.astype({numeric: object})
+    dirty.loc[5, numeric] = "12,5 EUR"
+    cases["non-numeric value"] = (
+        _write(base / "dirty", "transactions.csv", dirty),
+        f"non-numeric value '12,5 EUR' in numeric column '{numeric}'",
+    )
+    cases["all-NaN column"] = (
+        _write(base / "allnan", "transactions.csv", sample.assign(notes=float("nan"))),
+        "column 'notes' has no values",
+    )
+    garbage = base / "garbage" / "transactions.parquet"
+    garbage.parent.mkdir()
+    garbage.write_bytes(b"PAR1 this is not parquet \x00\x01\x02")
+    cases["unreadable file"] = (garbage, "cannot read")
+    return cases
+
+
+@pytest.fixture(scope="module")
+def after_a_good_run(tmp_path_factory: pytest.TempPathFactory, shared_project, small_sample: Path):
+    config = shared_project("bad-inputs")
+    good = run(config, small_sample)
+    assert good.succeeded
+    cases = _bad_inputs(tmp_path_factory.mktemp("inputs"), pd.read_csv(small_sample))
+    return config, good, store_snapshot(config, good.execution_id), cases
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "no input files",
+        "empty folder",
+        "empty file",
+        "label column missing",
+        "label with one class",
+        "non-numeric value",
+        "all-NaN column",
+        "unreadable file",
+    ],
+)
+def test_bad_input_ends_as_a_failed_execution_with_the_reason(after_a_good_run, case: str) -> None:
+    config, good, snapshot, cases = after_a_good_run
+    path, expected = cases[case]
+    result = run(config, path)
+    assert result.status == "Failed"
+    assert result.steps["Preprocess"].status == "Failed"
+    assert expected in result.failure_reason
+    # The reason names the input: the file as the job saw it, or the staged folder's URI.
+    named = "README.txt" if case == "no input files" else path.name
+    assert named in result.failure_reason
+    assert {s.status for n, s in result.steps.items() if n != "Preprocess"} == {"NotExecuted"}
+    engine = open_engine(config)
+    assert engine.state.get_execution(result.execution_id)["failure_reason"] == (
+        result.failure_reason
+    )
+    # Earlier outputs and registrations are untouched.
+    assert store_snapshot(config, good.execution_id) == snapshot
+    assert [p["ModelPackageVersion"] for p in engine.registry.list()] == [1]
+
+
+# -- concurrency ------------------------------------------------------------------------
+
+
+def test_two_executions_at_once_in_threads(project: ProjectConfig, small_sample: Path) -> None:
+    other = small_sample.parent / "half.csv"
+    pd.read_csv(small_sample).iloc[: len(pd.read_csv(small_sample)) // 2].to_csv(other, index=False)
+    results: dict[str, ExecutionResult] = {}
+    errors: list[BaseException] = []
+
+    def go(label: str, data: Path) -> None:
+        try:
+            results[label] = run(project, data)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=go, args=("a", small_sample)),
+        threading.Thread(target=go, args=("b", other)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert results["a"].succeeded and results["b"].succeeded
+    _check_two_executions(project, results["a"].execution_id, results["b"].execution_id)
+
+
+def test_two_executions_at_once_in_processes(
+    make_project: Callable[..., ProjectConfig], small_sample: Path
+) -> None:
+    config = make_project("procs")
+    command = [sys.executable, "run_pipeline.py", "--config", str(config.path), "start"]
+    processes = [
+        subprocess.Popen(
+            [*command, "--param", f"InputDataUrl={small_sample}", "--param", f"MaxIter={n}"],
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for n in (40, 60)
+    ]
+    outputs = [p.communicate(timeout=300)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    executions = open_engine(config).state.list_executions()
+    _check_two_executions(config, *(e["execution_id"] for e in executions))
+
+
+def _check_two_executions(config: ProjectConfig, a: str, b: str) -> None:
+    engine = open_engine(config)
+    conn = engine.state.connection()
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    executions = {e["execution_id"]: e for e in engine.state.list_executions()}
+    assert {executions[a]["status"], executions[b]["status"]} == {"Succeeded"}
+    for execution_id in (a, b):
+        steps = engine.state.list_steps(execution_id)
+        assert len(steps) == 6
+        assert {s["step_name"]: s["status"] for s in steps}["RegisterModel"] == "Succeeded"
+    packages = engine.registry.list(config.pipeline.model_package_group)
+    assert sorted(p["ModelPackageVersion"] for p in packages) == [1, 2]
+    assert {p["MetadataProperties"]["GeneratedBy"].rsplit("/", 1)[-1] for p in packages} == {a, b}
+    events, _ = read_events(LocalPaths(config.local_home).events)
+    finished = [
+        e["detail"]["pipelineExecutionArn"].rsplit("/", 1)[-1]
+        for e in events
+        if e["detail-type"] == EXECUTION_STATUS_CHANGE
+        and e["detail"]["currentPipelineExecutionStatus"] == "Succeeded"
+    ]
+    assert sorted(finished) == sorted([a, b])
+
+
+# -- the CLI on the bundled sample ------------------------------------------------------
+
+
+def test_cli_on_the_bundled_sample(
+    make_project: Callable[..., ProjectConfig], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = make_project("bundled")
+    command = [sys.executable, "run_pipeline.py", "--config", str(config.path)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_")}
+    first = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Succeeded" in first.stdout
+    assert "Registered model: fraud-detection-models version 1" in first.stdout
+
+    # A cached rerun loads neither pandas, scikit-learn, boto3 nor the SDK in the engine.
+    probe = (
+        "import sys\nfrom pipelines.cli import main\n"
+        f"code = main(['--config', {str(config.path)!r}, 'start'])\n"
+        "heavy = sorted(m for m in ('pandas', 'sklearn', 'boto3', 'sagemaker', 'numpy') "
+        "if m in sys.modules)\n"
+        "print('HEAVY', heavy)\nsys.exit(code)\n"
+    )
+    second = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, env=env
+    )
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "HEAVY []" in second.stdout
+    assert second.stdout.count("cache hit") == 3
+
+    bad = subprocess.run(
+        [*command, "start", "--inject-fault", "Train=EXPLODE"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert bad.returncode == 2
+    assert "unknown kind 'EXPLODE'" in bad.stderr
+
+    # executions list / describe, registry list / approve / reject, in process.
+    capsys.readouterr()
+    assert cli_main(["--config", str(config.path), "executions", "list"]) == 0
+    listing = capsys.readouterr().out
+    execution_ids = [line.split()[0] for line in listing.splitlines()[1:]]
+    assert len(execution_ids) == 2
+    assert (
+        cli_main(["--config", str(config.path), "executions", "describe", execution_ids[-1][:6]])
+        == 0
+    )
+    described = capsys.readouterr().out
+    assert "Status      Succeeded" in described
+    assert "InputDataUrl" in described and "MetricThreshold" in described
+    assert "stderr.log" in described
+    assert "condition: binary_classification_metrics.accuracy.value" in described
+    assert cli_main(["--config", str(config.path), "executions", "describe", "zzzz"]) == 2
+
+    assert cli_main(["--config", str(config.path), "registry", "approve", "1"]) == 0
+    assert "version 1 is now Approved" in capsys.readouterr().out
+    assert cli_main(["--config", str(config.path), "registry", "reject", "2"]) == 0
+    capsys.readouterr()
+    assert cli_main(["--config", str(config.path), "registry", "list", "--json"]) == 0
+    packages = json.loads(capsys.readouterr().out)
+    assert {p["ModelPackageVersion"]: p["ModelApprovalStatus"] for p in packages} == {
+        2: "Rejected",
+        1: "Approved",
+    }
+    assert cli_main(["--config", str(config.path), "registry", "approve", "9"]) == 2
+    events, _ = read_events(LocalPaths(config.local_home).events)
+    approvals = [
+        e["detail"]["ModelApprovalStatus"]
+        for e in events
+        if e["detail-type"] == MODEL_PACKAGE_STATE_CHANGE
+    ]
+    assert approvals[-2:] == ["Approved", "Rejected"]

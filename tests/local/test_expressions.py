@@ -1,0 +1,218 @@
+"""Definition expressions: Get, Std:Join, Std:JsonGet and every condition type."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.local.expressions import (
+    Context,
+    ExpressionError,
+    evaluate_all,
+    evaluate_condition,
+    parse_path,
+    resolve,
+    step_references,
+)
+
+TRAIN = {
+    "TrainingJobName": "pipelines-abc-Train-x",
+    "ModelArtifacts": {"S3ModelArtifacts": "s3://b/exec/Train/model.tar.gz"},
+    "FinalMetricDataList": [{"MetricName": "loss", "Value": 0.1}],
+}
+PREPROCESS = {
+    "ProcessingOutputConfig": {
+        "Outputs": [
+            {"OutputName": "train", "S3Output": {"S3Uri": "s3://b/exec/Preprocess/train"}},
+            {"OutputName": "test", "S3Output": {"S3Uri": "s3://b/exec/Preprocess/test"}},
+        ]
+    }
+}
+REPORT = {"binary_classification_metrics": {"accuracy": {"value": 0.93}}, "list": [{"c": 5}]}
+
+
+@pytest.fixture
+def context() -> Context:
+    return Context(
+        parameters={"Threshold": 0.9, "Label": "is_fraud", "Count": 3, "Flag": True},
+        execution={"PipelineExecutionId": "abc123", "PipelineName": "p"},
+        steps={"Train": TRAIN, "Preprocess": PREPROCESS, "Evaluate": {}},
+        property_file=lambda step, name: REPORT if (step, name) == ("Evaluate", "Report") else {},
+    )
+
+
+def jsonget(path: str) -> dict:
+    return {
+        "Std:JsonGet": {
+            "PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.Report"},
+            "Path": path,
+        }
+    }
+
+
+def test_parameters_and_execution_variables(context: Context) -> None:
+    assert resolve({"Get": "Parameters.Threshold"}, context) == 0.9
+    assert resolve({"Get": "Execution.PipelineExecutionId"}, context) == "abc123"
+    assert resolve({"Get": "Execution.CurrentDateTime"}, context).startswith("20")
+    with pytest.raises(ExpressionError, match="no parameter 'Missing'"):
+        resolve({"Get": "Parameters.Missing"}, context)
+    with pytest.raises(ExpressionError, match="unknown execution variable"):
+        resolve({"Get": "Execution.Nope"}, context)
+
+
+def test_step_properties_with_named_and_numbered_indexes(context: Context) -> None:
+    get = "Steps.Preprocess.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"
+    assert resolve({"Get": get}, context) == "s3://b/exec/Preprocess/test"
+    get = 'Steps.Preprocess.ProcessingOutputConfig.Outputs["train"].S3Output.S3Uri'
+    assert resolve({"Get": get}, context) == "s3://b/exec/Preprocess/train"
+    assert (
+        resolve({"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs[1].OutputName"}, context)
+        == "test"
+    )
+    assert resolve({"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}, context).endswith(
+        ".tar.gz"
+    )
+    assert resolve({"Get": "Steps.Train.FinalMetricDataList['loss'].Value"}, context) == 0.1
+
+
+def test_a_step_that_has_not_run_is_a_clear_error(context: Context) -> None:
+    with pytest.raises(ExpressionError, match="step Register has not produced"):
+        resolve({"Get": "Steps.Register.ModelPackageArn"}, context)
+    with pytest.raises(ExpressionError, match="has no entry named 'validation'"):
+        resolve(
+            {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['validation'].S3Output"},
+            context,
+        )
+    with pytest.raises(ExpressionError, match="no property 'Missing'"):
+        resolve({"Get": "Steps.Train.Missing"}, context)
+
+
+def test_join_converts_values_like_the_service(context: Context) -> None:
+    value = {
+        "Std:Join": {
+            "On": "/",
+            "Values": ["s3:/", "bucket", {"Get": "Execution.PipelineExecutionId"}, "x"],
+        }
+    }
+    assert resolve(value, context) == "s3://bucket/abc123/x"
+    mixed = {
+        "Std:Join": {
+            "On": "",
+            "Values": [
+                {"Get": "Parameters.Threshold"},
+                "-",
+                {"Get": "Parameters.Count"},
+                "-",
+                {"Get": "Parameters.Flag"},
+            ],
+        }
+    }
+    assert resolve(mixed, context) == "0.9-3-true"
+
+
+def test_jsonget_reads_property_files_with_nested_paths(context: Context) -> None:
+    assert resolve(jsonget("binary_classification_metrics.accuracy.value"), context) == 0.93
+    assert resolve(jsonget("list[0].c"), context) == 5
+    with pytest.raises(
+        ExpressionError, match=r"no value at path 'binary_classification_metrics\.f1"
+    ):
+        resolve(jsonget("binary_classification_metrics.f1.value"), context)
+
+
+def test_nested_structures_resolve_recursively(context: Context) -> None:
+    arguments = {
+        "Inputs": [{"S3Uri": {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}}],
+        "Literal": {"A": 1, "B": [1, "x"]},
+    }
+    resolved = resolve(arguments, context)
+    assert resolved["Inputs"][0]["S3Uri"] == "s3://b/exec/Train/model.tar.gz"
+    assert resolved["Literal"] == {"A": 1, "B": [1, "x"]}
+
+
+@pytest.mark.parametrize(
+    ("kind", "left", "right", "expected"),
+    [
+        ("Equals", 1, 1, True),
+        ("Equals", "a", "b", False),
+        ("GreaterThan", 0.93, 0.9, True),
+        ("GreaterThan", 0.9, 0.9, False),
+        ("GreaterThanOrEqualTo", 0.9, 0.9, True),
+        ("GreaterThanOrEqualTo", 0.89, 0.9, False),
+        ("LessThan", 1, 2, True),
+        ("LessThan", 2, 2, False),
+        ("LessThanOrEqualTo", 2, 2, True),
+        ("LessThanOrEqualTo", 3, 2, False),
+        ("GreaterThan", "0.95", 0.9, True),  # a number that arrived as text
+    ],
+)
+def test_comparisons(context: Context, kind: str, left, right, expected: bool) -> None:
+    condition = {"Type": kind, "LeftValue": left, "RightValue": right}
+    assert evaluate_condition(condition, context).result is expected
+
+
+def test_comparison_against_a_property_file_and_a_parameter(context: Context) -> None:
+    condition = {
+        "Type": "GreaterThanOrEqualTo",
+        "LeftValue": jsonget("binary_classification_metrics.accuracy.value"),
+        "RightValue": {"Get": "Parameters.Threshold"},
+    }
+    evaluation = evaluate_condition(condition, context)
+    assert evaluation.result is True
+    assert evaluation.describe() == (
+        "binary_classification_metrics.accuracy.value 0.93 >= Threshold 0.9 -> True"
+    )
+
+
+def test_in_not_and_or(context: Context) -> None:
+    in_condition = {
+        "Type": "In",
+        "QueryValue": {"Get": "Parameters.Label"},
+        "Values": ["label", "is_fraud"],
+    }
+    assert evaluate_condition(in_condition, context).result is True
+    assert evaluate_condition({**in_condition, "Values": ["x"]}, context).result is False
+    negated = {"Type": "Not", "Expression": in_condition}
+    assert evaluate_condition(negated, context).result is False
+    either = {
+        "Type": "Or",
+        "Conditions": [
+            {"Type": "Equals", "LeftValue": 1, "RightValue": 2},
+            {"Type": "LessThan", "LeftValue": {"Get": "Parameters.Count"}, "RightValue": 4},
+        ],
+    }
+    assert evaluate_condition(either, context).result is True
+    neither = {"Type": "Or", "Conditions": either["Conditions"][:1]}
+    assert evaluate_condition(neither, context).result is False
+
+
+def test_a_condition_step_ands_its_conditions(context: Context) -> None:
+    results = evaluate_all(
+        [
+            {"Type": "Equals", "LeftValue": 1, "RightValue": 1},
+            {"Type": "Equals", "LeftValue": 1, "RightValue": 2},
+        ],
+        context,
+    )
+    assert [r.result for r in results] == [True, False]
+
+
+def test_bad_conditions_are_clear_errors(context: Context) -> None:
+    with pytest.raises(ExpressionError, match="unknown condition type 'Between'"):
+        evaluate_condition({"Type": "Between"}, context)
+    with pytest.raises(ExpressionError, match="cannot compare"):
+        evaluate_condition({"Type": "GreaterThan", "LeftValue": "abc", "RightValue": 1}, context)
+
+
+def test_parse_path() -> None:
+    assert parse_path("A.B['x'].C[0]") == ["A", "B", "x", "C", 0]
+    assert parse_path("metrics.accuracy.value") == ["metrics", "accuracy", "value"]
+    with pytest.raises(ExpressionError):
+        parse_path("A..B")
+
+
+def test_step_references_find_gets_and_property_files() -> None:
+    arguments = {
+        "X": {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"},
+        "Y": [jsonget("a")],
+        "Z": {"Get": "Parameters.Threshold"},
+    }
+    assert step_references(arguments) == {"Train", "Evaluate"}

@@ -1,0 +1,372 @@
+"""The engine on small hand-written definitions with standard-library job scripts.
+
+These pin the behaviour the project's own pipeline does not exercise on every run:
+parallel branches within the limit, DependsOn, timeouts, the training-toolkit contract,
+retry exhaustion, unsupported steps and unresolved references.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import textwrap
+import time
+from pathlib import Path
+
+from pipelines.local.events import read_events
+from pipelines.local.faults import parse_faults
+from pipelines.local.orchestrator import Engine, RunOptions
+
+BUCKET = "s3://bucket"
+
+
+def script(engine: Engine, name: str, body: str) -> str:
+    uri = f"{BUCKET}/code/{name}"
+    engine.store.put_bytes(textwrap.dedent(body).encode(), uri)
+    return uri
+
+
+def processing(name: str, code: str, *, inputs=(), outputs=(), args=(), **extra) -> dict:
+    step = {
+        "Name": name,
+        "Type": "Processing",
+        "Arguments": {
+            "AppSpecification": {
+                "ImageUri": "image",
+                "ContainerEntrypoint": [
+                    "python3",
+                    f"/opt/ml/processing/input/code/{code.rsplit('/', 1)[-1]}",
+                ],
+                "ContainerArguments": list(args),
+            },
+            "ProcessingInputs": [
+                *(
+                    {
+                        "InputName": n,
+                        "S3Input": {
+                            "S3Uri": uri,
+                            "LocalPath": f"/opt/ml/processing/{n}",
+                            "S3DataType": "S3Prefix",
+                            "S3InputMode": "File",
+                        },
+                    }
+                    for n, uri in inputs
+                ),
+                {
+                    "InputName": "code",
+                    "S3Input": {
+                        "S3Uri": code,
+                        "LocalPath": "/opt/ml/processing/input/code",
+                        "S3DataType": "S3Prefix",
+                        "S3InputMode": "File",
+                    },
+                },
+            ],
+            "ProcessingOutputConfig": {
+                "Outputs": [
+                    {
+                        "OutputName": n,
+                        "S3Output": {
+                            "S3Uri": {
+                                "Std:Join": {
+                                    "On": "/",
+                                    "Values": [
+                                        BUCKET,
+                                        {"Get": "Execution.PipelineExecutionId"},
+                                        name,
+                                        n,
+                                    ],
+                                }
+                            },
+                            "LocalPath": f"/opt/ml/processing/{n}",
+                            "S3UploadMode": "EndOfJob",
+                        },
+                    }
+                    for n in outputs
+                ]
+            },
+        },
+    }
+    step["Arguments"].update(extra.pop("arguments", {}))
+    step.update(extra)
+    return step
+
+
+def output_of(step: str, name: str) -> dict:
+    return {"Get": f"Steps.{step}.ProcessingOutputConfig.Outputs['{name}'].S3Output.S3Uri"}
+
+
+def definition(*steps: dict, parameters=()) -> dict:
+    return {"Version": "2020-12-01", "Parameters": list(parameters), "Steps": list(steps)}
+
+
+SLEEP = """
+import sys, time
+time.sleep(float(sys.argv[1]))
+"""
+
+
+def test_independent_steps_run_in_parallel_within_the_limit(engine: Engine) -> None:
+    code = script(engine, "sleep.py", SLEEP)
+    steps = [processing(f"S{i}", code, args=["1"]) for i in range(3)]
+    started = time.monotonic()
+    result = engine.run(definition(*steps), "p", {}, RunOptions(max_parallel_steps=3))
+    parallel = time.monotonic() - started
+    assert result.succeeded
+    started = time.monotonic()
+    result = engine.run(definition(*steps), "p", {}, RunOptions(max_parallel_steps=1))
+    serial = time.monotonic() - started
+    assert result.succeeded
+    assert parallel < 2.5 <= serial
+    intervals = sorted((s.start, s.end) for s in result.steps.values())
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(intervals))
+
+
+def test_depends_on_and_data_flow_between_steps(engine: Engine) -> None:
+    writer = script(
+        engine,
+        "write.py",
+        """
+        import pathlib, sys
+        out = "/opt/ml/processing/out/value.txt".replace("/opt/ml", sys.argv[1])
+        pathlib.Path(out).write_text("42")
+    """,
+    )
+    reader = script(
+        engine,
+        "read.py",
+        """
+        import pathlib, sys
+        root = sys.argv[1]
+        value = pathlib.Path(root + "/processing/in/value.txt").read_text()
+        pathlib.Path(root + "/processing/out/copy.txt").write_text(value + "!")
+    """,
+    )
+    last = script(engine, "last.py", "print('last')\n")
+    steps = [
+        processing("Write", writer, outputs=["out"], args=["/opt/ml"]),
+        processing(
+            "Read",
+            reader,
+            inputs=[("in", output_of("Write", "out"))],
+            outputs=["out"],
+            args=["/opt/ml"],
+        ),
+        processing("Last", last, DependsOn=["Read"]),
+    ]
+    result = engine.run(definition(*steps), "p", {}, RunOptions(max_parallel_steps=4))
+    assert result.succeeded, result.failure_reason
+    copy = result.steps["Read"].properties["ProcessingOutputConfig"]["Outputs"][0]
+    assert engine.store.read_bytes(copy["S3Output"]["S3Uri"] + "/copy.txt") == b"42!"
+    assert result.steps["Last"].start >= result.steps["Read"].end
+
+
+def test_max_runtime_stops_the_job_and_its_children(engine: Engine, tmp_path: Path) -> None:
+    marker = tmp_path / "child-alive"
+    code = script(
+        engine,
+        "hang.py",
+        f"""
+        import subprocess, sys, time
+        subprocess.Popen([sys.executable, "-c",
+            "import time, pathlib; time.sleep(3); pathlib.Path({str(marker)!r}).write_text('x')"])
+        time.sleep(60)
+    """,
+    )
+    step = processing("Hang", code, arguments={"StoppingCondition": {"MaxRuntimeInSeconds": 1}})
+    started = time.monotonic()
+    result = engine.run(definition(step), "p", {})
+    assert time.monotonic() - started < 10
+    assert result.status == "Failed"
+    assert "MaxRuntimeInSeconds (1 s)" in result.failure_reason
+    time.sleep(3.5)
+    assert not marker.exists()  # the whole process group was killed
+
+
+def test_a_crash_is_an_algorithm_error_with_the_last_stderr_lines_and_not_retried(
+    engine: Engine,
+) -> None:
+    code = script(engine, "crash.py", "raise SystemExit('ERROR: column x is broken')\n")
+    step = processing(
+        "Crash",
+        code,
+        RetryPolicies=[
+            {
+                "ExceptionType": ["Step.THROTTLING", "SageMaker.JOB_INTERNAL_ERROR"],
+                "IntervalSeconds": 0,
+                "MaxAttempts": 3,
+            }
+        ],
+    )
+    result = engine.run(definition(step), "p", {})
+    crash = result.steps["Crash"]
+    assert crash.status == "Failed"
+    assert crash.attempts == 1
+    assert crash.failure_reason == "AlgorithmError: ERROR: column x is broken"
+    assert result.failure_reason == "Step Crash failed: AlgorithmError: ERROR: column x is broken"
+    stderr = Path(crash.logs[1])
+    assert stderr.name == "stderr.log" and "column x" in stderr.read_text()
+
+
+def test_injected_faults_retry_then_exhaust(engine: Engine) -> None:
+    code = script(engine, "ok.py", "print('ok')\n")
+    step = processing(
+        "Job",
+        code,
+        RetryPolicies=[
+            {
+                "ExceptionType": ["SageMaker.CAPACITY_ERROR"],
+                "IntervalSeconds": 0,
+                "BackoffRate": 2.0,
+                "MaxAttempts": 2,
+            }
+        ],
+    )
+    faults = parse_faults(["Job=CAPACITY_ERROR:2"], {"Job": "Processing"})
+    result = engine.run(definition(step), "p", {}, RunOptions(faults=faults))
+    assert result.succeeded and result.steps["Job"].attempts == 3
+    faults = parse_faults(["Job=CAPACITY_ERROR:3"], {"Job": "Processing"})
+    result = engine.run(definition(step), "p", {}, RunOptions(faults=faults, no_cache=True))
+    assert result.status == "Failed" and result.steps["Job"].attempts == 3
+    assert "CapacityError" in result.failure_reason
+    # A kind no policy names fails at once.
+    faults = parse_faults(["Job=THROTTLING"], {"Job": "Processing"})
+    result = engine.run(definition(step), "p", {}, RunOptions(faults=faults, no_cache=True))
+    assert result.steps["Job"].attempts == 1 and "ThrottlingException" in result.failure_reason
+
+
+TRAIN = """
+import json, os, sys
+env = {k: v for k, v in os.environ.items() if k.startswith("SM_")}
+out = os.environ["SM_MODEL_DIR"]
+json.dump({"argv": sys.argv[1:], "env": env, "cwd": os.getcwd(),
+           "files": sorted(os.listdir(os.environ["SM_CHANNEL_TRAIN"]))},
+          open(os.path.join(out, "seen.json"), "w"))
+open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], "extra.txt"), "w").write("x")
+"""
+
+
+def test_training_follows_the_toolkit_contract(engine: Engine, tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        data = TRAIN.encode()
+        info = tarfile.TarInfo("train.py")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    engine.store.put_bytes(buffer.getvalue(), f"{BUCKET}/code/sourcedir.tar.gz")
+    engine.store.put_bytes(b"rows", f"{BUCKET}/data/train/part-0.csv")
+    step = {
+        "Name": "Train",
+        "Type": "Training",
+        "Arguments": {
+            "AlgorithmSpecification": {"TrainingImage": "img", "TrainingInputMode": "File"},
+            "HyperParameters": {
+                "sagemaker_program": "train.py",
+                "sagemaker_submit_directory": f"{BUCKET}/code/sourcedir.tar.gz",
+                "max-iter": {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.MaxIter"}]}},
+                "label-column": "is_fraud",
+            },
+            "InputDataConfig": [
+                {
+                    "ChannelName": "train",
+                    "DataSource": {
+                        "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"{BUCKET}/data/train"}
+                    },
+                    "ContentType": "text/csv",
+                }
+            ],
+            "OutputDataConfig": {"S3OutputPath": f"{BUCKET}/out/Train"},
+            "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+        },
+    }
+    parameters = [{"Name": "MaxIter", "Type": "Integer", "DefaultValue": 200}]
+    result = engine.run(definition(step, parameters=parameters), "p", {"MaxIter": 50})
+    assert result.succeeded, result.failure_reason
+    train = result.steps["Train"].properties
+    model_uri = train["ModelArtifacts"]["S3ModelArtifacts"]
+    assert model_uri == f"{BUCKET}/out/Train/{train['TrainingJobName']}/output/model.tar.gz"
+    assert engine.store.exists(model_uri.replace("model.tar.gz", "output.tar.gz"))
+    with tarfile.open(engine.store.path_for(model_uri)) as archive:
+        seen = json.load(archive.extractfile("seen.json"))
+    assert seen["argv"] == ["--label-column", "is_fraud", "--max-iter", "50"]
+    assert seen["files"] == ["part-0.csv"]
+    env = seen["env"]
+    assert json.loads(env["SM_HPS"]) == {"label-column": "is_fraud", "max-iter": 50}
+    assert json.loads(env["SM_CHANNELS"]) == ["train"]
+    assert env["SM_CHANNEL_TRAIN"].endswith("/opt/ml/input/data/train")
+    assert env["SM_MODEL_DIR"].endswith("/opt/ml/model")
+    assert env["SM_MODULE_NAME"] == "train"
+    assert json.loads(env["SM_USER_ARGS"]) == seen["argv"]
+    assert json.loads(env["SM_TRAINING_ENV"])["hyperparameters"]["max-iter"] == 50
+    assert seen["cwd"].endswith("/opt/ml/code")
+    config_dir = Path(env["SM_INPUT_CONFIG_DIR"])
+    assert json.loads((config_dir / "hyperparameters.json").read_text())["max-iter"] == "50"
+    assert "train" in json.loads((config_dir / "inputdataconfig.json").read_text())
+    assert json.loads((config_dir / "resourceconfig.json").read_text())["hosts"] == ["algo-1"]
+
+
+def test_training_failure_file_becomes_the_reason(engine: Engine) -> None:
+    import io
+    import tarfile
+
+    body = (
+        b"import os\n"
+        b"open(os.environ['SM_OUTPUT_DIR'] + '/failure', 'w').write('bad label')\n"
+        b"raise SystemExit(2)\n"
+    )
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo("train.py")
+        info.size = len(body)
+        archive.addfile(info, io.BytesIO(body))
+    engine.store.put_bytes(buffer.getvalue(), f"{BUCKET}/code/fail.tar.gz")
+    step = {
+        "Name": "Train",
+        "Type": "Training",
+        "Arguments": {
+            "HyperParameters": {
+                "sagemaker_program": "train.py",
+                "sagemaker_submit_directory": f"{BUCKET}/code/fail.tar.gz",
+            },
+            "OutputDataConfig": {"S3OutputPath": f"{BUCKET}/out"},
+        },
+    }
+    result = engine.run(definition(step), "p", {})
+    assert result.steps["Train"].failure_reason == "AlgorithmError: bad label"
+    assert result.steps["Train"].properties is None
+
+
+def test_unsupported_steps_and_missing_inputs_fail_clearly(engine: Engine) -> None:
+    lambda_step = {"Name": "Notify", "Type": "Lambda", "Arguments": {}}
+    result = engine.run(definition(lambda_step), "p", {})
+    assert "step type Lambda is not supported" in result.failure_reason
+    code = script(engine, "ok.py", "print('ok')\n")
+    step = processing("Read", code, inputs=[("data", f"{BUCKET}/nothing/here")])
+    result = engine.run(definition(step), "p", {})
+    assert "No S3 objects found under S3 URL" in result.failure_reason
+    assert f"{BUCKET}/nothing/here" in result.failure_reason
+
+
+def test_events_and_state_follow_every_transition(engine: Engine, tmp_path: Path) -> None:
+    code = script(engine, "ok.py", "print('ok')\n")
+    result = engine.run(definition(processing("Job", code)), "p", {})
+    events, _ = read_events(tmp_path / "events.jsonl")
+    step_events = [e["detail"]["currentStepStatus"] for e in events if "stepName" in e["detail"]]
+    assert step_events == ["Starting", "Executing", "Succeeded"]
+    assert [
+        e["detail"]["currentPipelineExecutionStatus"]
+        for e in events
+        if "stepName" not in e["detail"]
+    ] == ["Executing", "Succeeded"]
+    succeeded = events[-2]["detail"]
+    assert succeeded["metadata"]["processingJob"]["arn"].startswith(
+        f"arn:aws:sagemaker:us-east-1:000000000000:processing-job/pipelines-{result.execution_id}-job-"
+    )
+    stored = engine.state.get_execution(result.execution_id)
+    assert stored["status"] == "Succeeded" and stored["end_time"] >= stored["start_time"]
+    (step,) = engine.state.list_steps(result.execution_id)
+    assert step["status"] == "Succeeded" and step["job_name"].startswith("pipelines-")

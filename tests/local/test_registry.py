@@ -1,0 +1,98 @@
+"""The local Model Registry: SageMaker shapes, versions, approval, persistence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.local.registry import ModelRegistry, RegistryError
+from pipelines.local.state import State
+
+SPEC = {
+    "Containers": [
+        {"Image": "image:1", "ModelDataUrl": "s3://bucket/run/model.tar.gz", "Environment": {}}
+    ],
+    "SupportedContentTypes": ["text/csv"],
+    "SupportedResponseMIMETypes": ["text/csv"],
+}
+METRICS = {"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": "s3://b/e"}}}
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> ModelRegistry:
+    return ModelRegistry(State(tmp_path / "state.db"), "us-east-1")
+
+
+def test_register_returns_a_describe_model_package_document(registry: ModelRegistry) -> None:
+    package = registry.register(
+        "fraud-models",
+        inference_specification=SPEC,
+        model_metrics=METRICS,
+        evaluation_metrics={"binary_classification_metrics": {"accuracy": {"value": 0.97}}},
+        source_execution_arn="arn:aws:sagemaker:us-east-1:000000000000:pipeline/p/execution/x",
+    )
+    assert package["ModelPackageGroupName"] == "fraud-models"
+    assert package["ModelPackageVersion"] == 1
+    assert package["ModelPackageArn"] == (
+        "arn:aws:sagemaker:us-east-1:000000000000:model-package/fraud-models/1"
+    )
+    assert package["ModelPackageStatus"] == "Completed"
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    assert package["InferenceSpecification"] == SPEC
+    assert package["ModelMetrics"] == METRICS
+    assert package["ModelDataUrl"] == "s3://bucket/run/model.tar.gz"
+    assert package["MetadataProperties"]["GeneratedBy"].endswith("/execution/x")
+    assert (
+        package["EvaluationMetrics"]["binary_classification_metrics"]["accuracy"]["value"] == 0.97
+    )
+    assert package["CreationTime"].endswith("+00:00")
+    group = registry.describe_group("fraud-models")
+    assert group["ModelPackageGroupArn"].endswith(":model-package-group/fraud-models")
+
+
+def test_versions_increase_per_group_and_list_is_newest_first(registry: ModelRegistry) -> None:
+    for _ in range(3):
+        registry.register("a", inference_specification=SPEC)
+    registry.register("b", inference_specification=SPEC)
+    assert [p["ModelPackageVersion"] for p in registry.list("a")] == [3, 2, 1]
+    assert [p["ModelPackageVersion"] for p in registry.list("b")] == [1]
+    assert len(registry.list()) == 4
+
+
+def test_approval_changes_and_latest(registry: ModelRegistry) -> None:
+    for _ in range(3):
+        registry.register("g", inference_specification=SPEC)
+    assert registry.latest("g") is None
+    registry.update_approval(1, "Approved", group="g", description="looks good")
+    registry.update_approval(2, "Approved", group="g")
+    registry.update_approval(
+        "arn:aws:sagemaker:us-east-1:000000000000:model-package/g/2", "Rejected"
+    )
+    latest = registry.latest("g")
+    assert latest["ModelPackageVersion"] == 1
+    assert latest["ApprovalDescription"] == "looks good"
+    assert registry.latest("g", approval_status=None)["ModelPackageVersion"] == 3
+    assert [p["ModelPackageVersion"] for p in registry.list("g", "Rejected")] == [2]
+    described = registry.describe(2, "g")
+    assert described["LastModifiedTime"] >= described["CreationTime"]
+
+
+def test_the_registry_persists_across_instances(tmp_path: Path) -> None:
+    ModelRegistry(State(tmp_path / "state.db"), "us-east-1").register(
+        "g", inference_specification=SPEC, approval_status="Approved"
+    )
+    again = ModelRegistry(State(tmp_path / "state.db"), "us-east-1")
+    assert again.latest("g")["ModelDataUrl"] == "s3://bucket/run/model.tar.gz"
+
+
+def test_bad_requests_name_the_problem(registry: ModelRegistry) -> None:
+    registry.register("g", inference_specification=SPEC)
+    with pytest.raises(RegistryError, match="no local model package version 7"):
+        registry.update_approval(7, "Approved", group="g")
+    with pytest.raises(RegistryError, match="not one of"):
+        registry.update_approval(1, "Maybe", group="g")
+    with pytest.raises(RegistryError, match="not a model package version"):
+        registry.describe("latest", "g")
+    with pytest.raises(RegistryError, match="does not exist"):
+        registry.describe_group("nope")

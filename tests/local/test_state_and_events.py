@@ -1,0 +1,252 @@
+"""SQLite state under concurrency, and the EventBridge-shaped event log."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pipelines.local.events import (
+    EXECUTION_STATUS_CHANGE,
+    MODEL_PACKAGE_STATE_CHANGE,
+    STEP_STATUS_CHANGE,
+    EventLog,
+    read_events,
+)
+from pipelines.local.registry import ModelRegistry
+from pipelines.local.state import SCHEMA_VERSION, State, StateError
+
+PIPELINE_ARN = "arn:aws:sagemaker:us-east-1:000000000000:pipeline/p"
+
+
+def _execution(execution_id: str) -> dict:
+    return {
+        "execution_id": execution_id,
+        "execution_arn": f"{PIPELINE_ARN}/execution/{execution_id}",
+        "pipeline_name": "p",
+        "pipeline_arn": PIPELINE_ARN,
+        "status": "Executing",
+        "parameters": {"A": 1},
+        "definition_hash": "h",
+        "start_time": time.time(),
+    }
+
+
+def _hammer(db: str, worker: int, count: int) -> None:
+    state = State(db)
+    registry = ModelRegistry(state, "us-east-1")
+    for n in range(count):
+        execution_id = f"w{worker}n{n}"
+        state.create_execution(_execution(execution_id))
+        for step in ("A", "B"):
+            state.upsert_step(execution_id, step, step_type="Processing", status="Executing")
+            state.upsert_step(execution_id, step, status="Succeeded", properties={"n": n})
+        state.update_execution(execution_id, status="Succeeded", end_time=time.time())
+        registry.register("group", inference_specification={"Containers": []})
+
+
+def test_schema_is_versioned(tmp_path: Path) -> None:
+    state = State(tmp_path / "state.db")
+    assert state.connection().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert state.connection().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    state.close()
+    conn = sqlite3.connect(tmp_path / "state.db")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StateError, match="schema version"):
+        State(tmp_path / "state.db")
+
+
+def test_execution_and_step_records_round_trip(tmp_path: Path) -> None:
+    state = State(tmp_path / "state.db")
+    state.create_execution(_execution("abc123def456"))
+    state.upsert_step("abc123def456", "Train", step_type="Training", status="Starting", position=1)
+    state.upsert_step(
+        "abc123def456",
+        "Train",
+        status="Failed",
+        failure_reason="boom",
+        attempts=3,
+        logs=["/x/stdout.log"],
+        properties={"TrainingJobName": "j"},
+    )
+    state.update_execution("abc123def456", status="Failed", failure_reason="boom")
+    step = state.list_steps("abc123def456")[0]
+    assert (step["step_type"], step["status"], step["attempts"]) == ("Training", "Failed", 3)
+    assert step["logs"] == ["/x/stdout.log"]
+    assert step["properties"] == {"TrainingJobName": "j"}
+    assert state.find_execution("abc1")["status"] == "Failed"
+    assert state.find_execution(f"{PIPELINE_ARN}/execution/abc123def456")["parameters"] == {"A": 1}
+    state.create_execution(_execution("abc999"))
+    with pytest.raises(LookupError, match="several"):
+        state.find_execution("abc")
+    with pytest.raises(LookupError, match="no local execution"):
+        state.find_execution("zzz")
+
+
+def test_many_threads_write_without_losing_anything(tmp_path: Path) -> None:
+    db = str(tmp_path / "state.db")
+    State(db)
+    threads = [threading.Thread(target=_hammer, args=(db, w, 10)) for w in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    _check_consistent(db, workers=6, count=10)
+
+
+def test_several_processes_write_without_corruption(tmp_path: Path) -> None:
+    db = str(tmp_path / "state.db")
+    State(db)
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_hammer, args=(db, w, 8)) for w in range(4)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(60)
+        assert process.exitcode == 0
+    _check_consistent(db, workers=4, count=8)
+
+
+def _check_consistent(db: str, workers: int, count: int) -> None:
+    state = State(db)
+    conn = state.connection()
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    executions = state.list_executions()
+    assert len(executions) == workers * count
+    assert {e["status"] for e in executions} == {"Succeeded"}
+    assert conn.execute("SELECT COUNT(*) FROM steps WHERE status = 'Succeeded'").fetchone()[0] == (
+        workers * count * 2
+    )
+    versions = [p["ModelPackageVersion"] for p in ModelRegistry(state, "us-east-1").list("group")]
+    assert sorted(versions) == list(range(1, workers * count + 1))  # distinct, gap-free
+
+
+def test_events_have_the_eventbridge_envelope_and_sagemaker_details(tmp_path: Path) -> None:
+    log = EventLog(tmp_path / "events.jsonl", "eu-west-1")
+    execution_arn = f"{PIPELINE_ARN}/execution/abc"
+    log.execution_status_change(
+        pipeline_arn=PIPELINE_ARN,
+        execution_arn=execution_arn,
+        current="Executing",
+        previous=None,
+        start_time=0,
+        end_time=None,
+        when=0,
+    )
+    log.step_status_change(
+        pipeline_arn=PIPELINE_ARN,
+        execution_arn=execution_arn,
+        step_name="Train",
+        step_type="Training",
+        current="Succeeded",
+        previous="Executing",
+        start_time=0,
+        end_time=5,
+        when=5,
+        metadata={"trainingJob": {"arn": "arn:job"}},
+        cache_source_arn=f"{PIPELINE_ARN}/execution/old",
+    )
+    log.step_status_change(
+        pipeline_arn=PIPELINE_ARN,
+        execution_arn=execution_arn,
+        step_name="Evaluate",
+        step_type="Processing",
+        current="Failed",
+        previous="Executing",
+        start_time=5,
+        end_time=6,
+        when=6,
+        failure_reason="AlgorithmError: bad",
+    )
+    events, offset = read_events(log.path)
+    assert offset == log.path.stat().st_size
+    for event in events:
+        assert set(event) == {
+            "version",
+            "id",
+            "detail-type",
+            "source",
+            "account",
+            "time",
+            "region",
+            "resources",
+            "detail",
+        }
+        assert event["source"] == "aws.sagemaker"
+        assert event["region"] == "eu-west-1"
+        assert event["resources"] == [PIPELINE_ARN, execution_arn]
+    started, cached, failed = events
+    assert started["detail-type"] == EXECUTION_STATUS_CHANGE
+    assert started["time"] == "1970-01-01T00:00:00Z"
+    assert started["detail"] == {
+        "currentPipelineExecutionStatus": "Executing",
+        "executionStartTime": "1970-01-01T00:00:00Z",
+        "pipelineArn": PIPELINE_ARN,
+        "pipelineExecutionArn": execution_arn,
+    }
+    assert cached["detail-type"] == STEP_STATUS_CHANGE
+    assert cached["detail"]["cacheHitResult"] == {
+        "sourcePipelineExecutionArn": f"{PIPELINE_ARN}/execution/old"
+    }
+    assert cached["detail"]["metadata"] == {"trainingJob": {"arn": "arn:job"}}
+    assert cached["detail"]["stepEndTime"] == "1970-01-01T00:00:05Z"
+    assert failed["detail"]["failureReason"] == "AlgorithmError: bad"
+    assert "failureReason" not in cached["detail"]
+
+
+def test_read_events_resumes_from_an_offset_and_skips_partial_lines(tmp_path: Path) -> None:
+    log = EventLog(tmp_path / "events.jsonl", "us-east-1")
+    log.append({"n": 1})
+    first, offset = read_events(log.path)
+    with log.path.open("a") as handle:
+        handle.write('{"n": 2}\n{"n": 3')  # a writer is half-way through line 3
+    second, offset2 = read_events(log.path, offset)
+    assert [e["n"] for e in first] == [1]
+    assert [e["n"] for e in second] == [2]
+    with log.path.open("a") as handle:
+        handle.write("}\n")
+    third, _ = read_events(log.path, offset2)
+    assert [e["n"] for e in third] == [3]
+    assert read_events(tmp_path / "missing.jsonl", 0) == ([], 0)
+
+
+def _append_many(path: str, worker: int) -> None:
+    log = EventLog(path, "us-east-1")
+    for n in range(200):
+        log.append({"worker": worker, "n": n, "pad": "x" * 500})
+
+
+def test_appends_from_several_processes_never_interleave(tmp_path: Path) -> None:
+    path = str(tmp_path / "events.jsonl")
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_append_many, args=(path, w)) for w in range(4)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(60)
+    lines = Path(path).read_text().splitlines()
+    assert len(lines) == 800
+    assert all(json.loads(line)["pad"] for line in lines)
+
+
+def test_model_package_events_carry_the_describe_document(tmp_path: Path) -> None:
+    log = EventLog(tmp_path / "events.jsonl", "us-east-1")
+    registry = ModelRegistry(State(tmp_path / "state.db"), "us-east-1", log)
+    registry.register("group", inference_specification={"Containers": []})
+    registry.update_approval(1, "Approved", group="group")
+    events, _ = read_events(log.path)
+    assert [e["detail-type"] for e in events] == [MODEL_PACKAGE_STATE_CHANGE] * 2
+    assert [e["detail"]["ModelApprovalStatus"] for e in events] == [
+        "PendingManualApproval",
+        "Approved",
+    ]
+    arn = "arn:aws:sagemaker:us-east-1:000000000000:model-package/group/1"
+    assert events[1]["resources"] == [arn]
+    assert events[1]["detail"]["ModelPackageArn"] == arn
