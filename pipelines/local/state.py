@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -105,6 +106,23 @@ class StateError(RuntimeError):
     """The state database cannot be used (wrong schema version, unknown record)."""
 
 
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL once; it stays WAL for every later connection.
+
+    Switching needs an exclusive lock and SQLite answers "database is locked" at once, without
+    its busy handler, while another process holds the file (two processes creating the
+    database together): wait for the other switch instead of failing.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class State:
     """Thread-safe access to `state.db`; cheap to create (connections open lazily)."""
 
@@ -129,7 +147,7 @@ class State:
             )
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             self._local.conn = conn

@@ -114,6 +114,28 @@ def test_several_processes_write_without_corruption(tmp_path: Path) -> None:
     _check_consistent(db, workers=4, count=8)
 
 
+def _open_when_released(db: str, barrier) -> None:
+    barrier.wait()
+    State(db).connection().execute("SELECT 1")
+
+
+def test_processes_creating_the_database_at_the_same_time_all_succeed(tmp_path: Path) -> None:
+    # Switching a new file to WAL needs an exclusive lock that SQLite refuses at once
+    # (without its busy handler) while another process holds the file.
+    context = multiprocessing.get_context("fork")
+    for round_number in range(20):
+        db = str(tmp_path / f"state-{round_number}.db")
+        barrier = context.Barrier(4)
+        processes = [
+            context.Process(target=_open_when_released, args=(db, barrier)) for _ in range(4)
+        ]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(60)
+        assert [process.exitcode for process in processes] == [0, 0, 0, 0], round_number
+
+
 def _check_consistent(db: str, workers: int, count: int) -> None:
     state = State(db)
     conn = state.connection()
