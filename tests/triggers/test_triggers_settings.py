@@ -1,0 +1,87 @@
+"""[triggers] and [notifications]: defaults, and errors that name the offending key."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.config import ConfigError
+from pipelines.triggers.settings import LocalSink, load_settings
+
+
+def test_defaults_are_a_nightly_utc_schedule_and_an_incoming_prefix(make_config) -> None:
+    settings = load_settings(make_config())
+
+    assert settings.triggers.schedule == "cron(0 2 * * ? *)"
+    assert settings.triggers.timezone == "UTC"
+    assert settings.triggers.local_cron == "0 2 * * *"
+    assert settings.triggers.input_prefix == "fraud-detection-retraining/incoming/"
+    assert settings.notifications.local_sinks == (LocalSink("stdout"),)
+
+
+def test_the_checked_in_pipeline_toml_sections_are_valid() -> None:
+    from pipelines.config import load_config
+
+    settings = load_settings(load_config(environ={}))
+    assert settings.triggers.watch.dead_letter_dir == ".dead-letter"
+
+
+def test_local_sinks_are_parsed_and_relative_files_resolve_against_the_project(
+    make_config,
+) -> None:
+    config = make_config(
+        notifications={
+            "local_sinks": ["stdout", "file:out/notes.jsonl", "http://127.0.0.1:8080/hook"]
+        }
+    )
+    sinks = load_settings(config).notifications.local_sinks
+
+    assert sinks == (
+        LocalSink("stdout"),
+        LocalSink("file", str(config.root / "out/notes.jsonl")),
+        LocalSink("webhook", "http://127.0.0.1:8080/hook"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("triggers", "notifications", "message"),
+    [
+        ({"timezone": "Mars/Olympus"}, {}, r"\[triggers\]\.timezone: 'Mars/Olympus'"),
+        ({"schedule": "cron(0 2 * * *)"}, {}, r"\[triggers\]\.schedule: .*has 5 fields"),
+        ({"schedule": "rate(1 day)"}, {}, r"\[triggers\]\.schedule: .*not an AWS cron"),
+        ({"max_retry_attempts": 500}, {}, r"\[triggers\]\.max_retry_attempts must be between"),
+        ({"max_retry_attempts": "3"}, {}, r"\[triggers\]\.max_retry_attempts must be int"),
+        ({"schedule_enabled": 1}, {}, r"\[triggers\]\.schedule_enabled must be bool"),
+        ({"cron": "x"}, {}, r"unknown key\(s\) in \[triggers\]: cron"),
+        ({"watch": {"debounce": 1}}, {}, r"unknown key\(s\) in \[triggers.watch\]: debounce"),
+        (
+            {"input_prefix": "fraud-detection-retraining/"},
+            {},
+            r"input_prefix .* overlaps .*executions/.*each run would trigger the next",
+        ),
+        ({"input_prefix": "s3://bucket/x/"}, {}, r"input_prefix must be a key prefix"),
+        ({}, {"emails": ["not-an-address"]}, r"\[notifications\]\.emails: 'not-an-address'"),
+        (
+            {},
+            {"local_sinks": ["https://hooks.example.com/x"]},
+            r"local_sinks: webhook .* must point at 127\.0\.0\.1 or localhost",
+        ),
+        ({}, {"local_sinks": ["syslog"]}, r"local_sinks: 'syslog' is not a sink"),
+        ({}, {"alarm_period_seconds": 90}, r"alarm_period_seconds must be a multiple of 60"),
+    ],
+)
+def test_invalid_values_are_rejected_naming_the_key(
+    make_config, triggers, notifications, message
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(make_config(triggers, notifications))
+
+
+def test_a_pipeline_name_too_long_for_the_resource_names_is_rejected(make_config) -> None:
+    import dataclasses
+
+    config = make_config()
+    config = dataclasses.replace(
+        config, pipeline=dataclasses.replace(config.pipeline, name="p" * 50)
+    )
+    with pytest.raises(ConfigError, match="too long for the trigger resources"):
+        load_settings(config)
