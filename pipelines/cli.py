@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module in (aws_commands, local_commands, triggers_commands):
         module.register(subparsers, common)
+    parser.command_names = frozenset(subparsers.choices)
     return parser
 
 
@@ -168,10 +169,12 @@ def load_config_from_args(args: argparse.Namespace) -> ProjectConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    asks_help = bool({"-h", "--help"} & set(argv))
+    if not asks_help and not any(token in parser.command_names for token in argv):
+        # No command: `start`, so `run_pipeline.py --param X=1` runs locally with X=1.
+        argv.insert(0, "start")
     args = parser.parse_args(argv)
-    if args.command is None:
-        # Bare `run_pipeline.py`: a local run with the defaults (or `start` on the target).
-        args = parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "start"])
     try:
         config = load_config_from_args(args)
         return args.handler(args, config)
