@@ -12,16 +12,25 @@ temporary dir. Writes --output-dir/evaluation.json in SageMaker's model-quality 
 
     {"binary_classification_metrics": {"accuracy": {"value": 0.97, "standard_deviation": "NaN"},
                                        ..., "confusion_matrix": {"0": {"0": 7250, "1": 20}}},
-     "evaluation": {"problem_type": ..., "test_rows": ..., "positive_class": 1, "model": {...}}}
+     "evaluation": {"problem_type": ..., "test_rows": ..., "positive_class": 1, "model": {...}},
+     "champion": {...}, "decision": {...}}
 
 (regression: "regression_metrics" with mse, rmse, mae, r2), which the CheckMetric step reads
-and the model registry shows. A problem ends the job with exit code 1 and its reason in
+and the model registry shows.
+
+Champion/challenger: with --champion-dir (the current approved model's model.tar.gz, or a
+NO_CHAMPION marker when the registry has none) the champion is re-scored on this same test
+split, and "decision" records both values of --metric, the --threshold rule, the champion
+rule (the challenger must be strictly better by at least --champion-margin) and a reason
+that says which rule failed and by how much. The pipeline's CheckChampion step reads
+decision.beats_champion. A problem ends the job with exit code 1 and its reason in
 --exit-message-file. Imports only the standard library, numpy, pandas, scikit-learn and joblib.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import sys
@@ -52,6 +61,11 @@ MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 TEST_FILE = "test.parquet"
 EVALUATION_FILE = "evaluation.json"
+NO_CHAMPION_MARKER = "NO_CHAMPION"
+METRIC_GROUPS = {
+    "binary_classification": "binary_classification_metrics",
+    "regression": "regression_metrics",
+}
 
 
 class EvaluationError(Exception):
@@ -66,11 +80,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--test-dir", type=Path, default=Path("/opt/ml/processing/test"))
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/evaluation"))
     parser.add_argument("--exit-message-file", type=Path, default=Path(DEFAULT_EXIT_MESSAGE_FILE))
+    parser.add_argument(
+        "--champion-dir", type=Path, help="the champion's model.tar.gz, or a NO_CHAMPION marker"
+    )
+    parser.add_argument("--champion-version", default="", help="registry version of the champion")
+    parser.add_argument("--metric", help="the metric the decision compares, e.g. accuracy")
+    parser.add_argument("--higher-is-better", default="true", choices=("true", "false"))
+    parser.add_argument("--threshold", type=float, help="the metric's absolute threshold")
+    parser.add_argument("--champion-margin", type=float, default=0.0)
     args = parser.parse_args(argv)
     if args.problem_type not in PROBLEM_TYPES:
         raise EvaluationError(
             f"--problem-type must be one of {', '.join(PROBLEM_TYPES)}, got {args.problem_type!r}"
         )
+    if args.champion_dir is not None and (args.metric is None or args.threshold is None):
+        raise EvaluationError("--champion-dir needs --metric and --threshold to decide")
+    if args.champion_margin < 0:
+        raise EvaluationError(f"--champion-margin must be >= 0, got {args.champion_margin}")
     return args
 
 
@@ -273,6 +299,124 @@ def build_report(metrics: dict, schema: dict, metadata: dict, test_rows: int) ->
     return {**metrics, "evaluation": evaluation}
 
 
+def metric_value(metrics: dict, problem_type: str, metric: str) -> float | None:
+    group = metrics.get(METRIC_GROUPS[problem_type], {})
+    if metric not in group:
+        raise EvaluationError(
+            f"--metric {metric!r} is not a {problem_type} metric "
+            f"({', '.join(name for name in group if name != 'confusion_matrix')})"
+        )
+    return group[metric]["value"]
+
+
+def archive_digest(model_dir: Path) -> str | None:
+    archive = model_dir / MODEL_ARCHIVE
+    if not archive.is_file():
+        return None
+    digest = hashlib.sha256()
+    with archive.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def score_champion(
+    champion_dir: Path, version: str, test_dir: Path, label_column: str, problem_type: str
+) -> dict:
+    """The champion re-scored on today's test split: status none / scored / unscorable."""
+    if (champion_dir / NO_CHAMPION_MARKER).is_file():
+        return {"status": "none"}
+    # ResolveChampion says "none" when the registry has no approved model.
+    champion = {"status": "scored", "version": version if version not in ("", "none") else None}
+    try:
+        with tempfile.TemporaryDirectory(prefix="champion-") as work_dir:
+            model, metadata = load_model(champion_dir, Path(work_dir))
+        schema = check_model(metadata, label_column, problem_type)
+        champion.update(score_model(model, load_test(test_dir, schema), schema))
+    except EvaluationError as error:
+        # An old model that cannot read today's data cannot defend its title.
+        champion.update(status="unscorable", error=str(error))
+    return champion
+
+
+def decide(
+    challenger: float | None,
+    champion: dict,
+    metric: str,
+    problem_type: str,
+    higher_is_better: bool,
+    threshold: float,
+    margin: float,
+    same_model: bool = False,
+) -> dict:
+    """Both rules, their outcome and one sentence saying which failed and by how much."""
+    sign = 1 if higher_is_better else -1
+    word = "below" if higher_is_better else "above"
+    decision = {
+        "metric": metric,
+        "higher_is_better": higher_is_better,
+        "challenger": challenger,
+        "threshold": threshold,
+        "margin": margin,
+        "champion_version": champion.get("version"),
+        "champion": None,
+        "improvement": None,
+    }
+    if challenger is None:
+        decision.update(passes_threshold=False, beats_champion=False, register=False)
+        decision["reason"] = f"{metric} is undefined on this test split"
+        return decision
+    gap = sign * (challenger - threshold)
+    passes = gap >= 0
+    threshold_text = (
+        f"{metric} {challenger:.4f} clears the threshold {threshold:.4f} by {gap:.4f}"
+        if passes
+        else f"{metric} {challenger:.4f} is {-gap:.4f} {word} the threshold {threshold:.4f} "
+        "(MetricThreshold)"
+    )
+    name = f"champion v{champion['version']}" if champion.get("version") else "the champion"
+    status = champion["status"]
+    if status == "none":
+        beats, champion_text = True, "no approved champion yet, so the threshold alone decides"
+    elif status == "unscorable":
+        beats = True
+        champion_text = (
+            f"{name} cannot score today's test data ({champion['error']}), "
+            "so the threshold alone decides"
+        )
+    else:
+        theirs = metric_value(champion, problem_type, metric)
+        decision["champion"] = theirs
+        if theirs is None:
+            beats, champion_text = True, f"{name}'s {metric} is undefined on this split"
+        else:
+            improvement = sign * (challenger - theirs)
+            decision["improvement"] = improvement
+            # A tie is not a win: re-registering an equal model would only add noise.
+            beats = improvement > 0 and improvement >= margin
+            if same_model:
+                champion_text = f"it is {name}'s own model (identical model.tar.gz)"
+            elif beats:
+                champion_text = (
+                    f"beats {name} ({theirs:.4f}) by {improvement:.4f} (margin {margin:.4f})"
+                )
+            elif improvement < 0:
+                champion_text = (
+                    f"does not beat {name} ({theirs:.4f}): it is {-improvement:.4f} worse"
+                )
+            elif improvement == 0:
+                champion_text = f"does not beat {name} ({theirs:.4f}): a tie"
+            else:
+                champion_text = (
+                    f"beats {name} ({theirs:.4f}) by only {improvement:.4f}, "
+                    f"{margin - improvement:.4f} short of the margin {margin:.4f} "
+                    "(ChampionMargin)"
+                )
+    decision.update(passes_threshold=passes, beats_champion=beats, register=passes and beats)
+    decision["reason"] = f"{threshold_text}; {champion_text}"
+    return decision
+
+
 def run(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="model-") as work_dir:
         model, metadata = load_model(args.model_dir, Path(work_dir))
@@ -280,6 +424,30 @@ def run(args: argparse.Namespace) -> dict:
     test = load_test(args.test_dir, schema)
     metrics = score_model(model, test, schema)
     report = build_report(metrics, schema, metadata, len(test))
+    if args.champion_dir is not None:
+        champion = score_champion(
+            args.champion_dir,
+            args.champion_version,
+            args.test_dir,
+            args.label_column,
+            args.problem_type,
+        )
+        mine = archive_digest(args.model_dir)
+        same_model = mine is not None and mine == archive_digest(args.champion_dir)
+        report["champion"] = champion
+        report["decision"] = decide(
+            metric_value(metrics, args.problem_type, args.metric),
+            champion,
+            args.metric,
+            args.problem_type,
+            args.higher_is_better == "true",
+            args.threshold,
+            args.champion_margin,
+            same_model,
+        )
+        decision = report["decision"]
+        verdict = "register" if decision["register"] else "do not register"
+        print(f"decision: {verdict}: {decision['reason']}", flush=True)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps(report, indent=2, sort_keys=True, allow_nan=False, ensure_ascii=False)
     (args.output_dir / EVALUATION_FILE).write_text(text + "\n", encoding="utf-8")

@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import tarfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,17 @@ def source_dir_asset(name: str, directory: Path) -> CodeAsset:
     return CodeAsset(name=name, filename=SOURCEDIR_NAME, data=compressed.getvalue())
 
 
+def zip_asset(name: str, path: Path) -> CodeAsset:
+    """One file as a zip whose bytes depend only on its name and content (Lambda's format)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        info = zipfile.ZipInfo(path.name, date_time=(1980, 1, 1, 0, 0, 0))
+        info.external_attr = 0o644 << 16
+        info.compress_type = zipfile.ZIP_DEFLATED
+        archive.writestr(info, path.read_bytes())
+    return CodeAsset(name=name, filename=f"{path.stem}.zip", data=buffer.getvalue())
+
+
 @dataclass(frozen=True)
 class ProjectCode:
     """The code of the three jobs, read once per definition build."""
@@ -102,3 +114,30 @@ def sample_data_uri(config: ProjectConfig, target: Target) -> str:
     """Where the bundled sample lives in S3 (or in the local store): the default input."""
     name = Path(config.pipeline.sample_data).name
     return f"s3://{target.bucket}/{config.pipeline.s3_prefix}/data/sample/{name}"
+
+
+NO_CHAMPION_MARKER = "NO_CHAMPION"
+
+
+def no_champion_uri(config: ProjectConfig, target: Target) -> str:
+    """A prefix holding only a NO_CHAMPION marker: the champion input when there is none.
+
+    A processing input must name existing objects, so "no champion" is an object too.
+    """
+    return f"s3://{target.bucket}/{config.pipeline.s3_prefix}/registry/no-champion/"
+
+
+def champion_function_name(config: ProjectConfig) -> str:
+    return f"{config.pipeline.name}-resolve-champion"
+
+
+def champion_function_arn(config: ProjectConfig, target: Target) -> str:
+    return (
+        f"arn:aws:lambda:{target.region}:{target.account_id}:function:"
+        f"{champion_function_name(config)}"
+    )
+
+
+def lambda_functions(config: ProjectConfig) -> dict[str, Path]:
+    """The project's Lambda functions: name -> the file whose `handler` they run."""
+    return {champion_function_name(config): config.root / "lambdas" / "resolve_champion.py"}

@@ -38,6 +38,7 @@ class PipelineSettings:
     metric: str
     metric_threshold: float
     higher_is_better: bool
+    champion_margin: float
     sample_data: str
     s3_prefix: str
     sklearn_image_version: str
@@ -52,6 +53,7 @@ class AwsSettings:
     region: str
     bucket: str
     role_arn: str
+    lambda_role_arn: str
     local_bucket: str
     local_role_arn: str
     tags: dict[str, str] = field(default_factory=dict)
@@ -96,6 +98,14 @@ class Target:
     region: str
     bucket: str
     role_arn: str
+
+    @property
+    def account_id(self) -> str:
+        """The account of the execution role: where the project's Lambda functions live."""
+        parts = self.role_arn.split(":")
+        if len(parts) < 6 or parts[2] != "iam" or not parts[4].isdigit():
+            raise ConfigError(f"role ARN {self.role_arn!r} is not an IAM role ARN")
+        return parts[4]
 
 
 @dataclass(frozen=True)
@@ -157,6 +167,7 @@ _ENV_OVERRIDES = {
     "PIPELINE_NAME": ("pipeline", "name"),
     "PIPELINE_BUCKET": ("aws", "bucket"),
     "PIPELINE_ROLE_ARN": ("aws", "role_arn"),
+    "PIPELINE_LAMBDA_ROLE_ARN": ("aws", "lambda_role_arn"),
     "AWS_DEFAULT_REGION": ("aws", "region"),
     "AWS_REGION": ("aws", "region"),  # listed last: AWS_REGION wins, as in the AWS SDKs
 }
@@ -256,6 +267,10 @@ def _validate(config: ProjectConfig) -> None:
         raise ConfigError(
             f"{where}: [pipeline].metric {p.metric!r} is not a {p.problem_type} metric "
             f"({', '.join(metrics)})"
+        )
+    if p.champion_margin < 0:
+        raise ConfigError(
+            f"{where}: [pipeline].champion_margin must be >= 0, got {p.champion_margin}"
         )
     if p.model_approval_status not in APPROVAL_STATUSES:
         raise ConfigError(

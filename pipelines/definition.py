@@ -1,4 +1,5 @@
-"""The retraining pipeline: preprocess -> train -> evaluate -> check metric -> register | fail.
+"""The retraining pipeline: preprocess -> train -> evaluate (challenger vs champion) ->
+check metric -> check champion -> register | fail.
 
 `get_pipeline()` reads top to bottom like the DAG it builds; the helpers above it only
 shape SDK objects (retry policies, cache config, S3 locations). The same definition runs on
@@ -7,11 +8,20 @@ SageMaker (`run_pipeline.py upsert/start --target sagemaker`) and in the local e
 
 from __future__ import annotations
 
-from pipelines.code_assets import ProjectCode, code_uri, project_code, sample_data_uri
+from pipelines.code_assets import (
+    NO_CHAMPION_MARKER,
+    ProjectCode,
+    champion_function_arn,
+    code_uri,
+    no_champion_uri,
+    project_code,
+    sample_data_uri,
+)
 from pipelines.config import APPROVAL_STATUSES, ProjectConfig, Target, load_config
 from pipelines.sdk import (
     CacheConfig,
     Compute,
+    ConditionEquals,
     ConditionGreaterThanOrEqualTo,
     ConditionLessThanOrEqualTo,
     ConditionStep,
@@ -20,6 +30,10 @@ from pipelines.sdk import (
     InputData,
     Join,
     JsonGet,
+    Lambda,
+    LambdaOutput,
+    LambdaOutputTypeEnum,
+    LambdaStep,
     MetricsSource,
     ModelBuilder,
     ModelMetrics,
@@ -131,6 +145,10 @@ def _metric_json_path(config: ProjectConfig) -> str:
     return f"{config.pipeline.problem_type}_metrics.{config.pipeline.metric}.value"
 
 
+def _evaluation_value(step: ProcessingStep, report: PropertyFile, json_path: str) -> JsonGet:
+    return JsonGet(step_name=step.name, property_file=report, json_path=json_path)
+
+
 def get_pipeline(
     config: ProjectConfig | None = None,
     target: str = "local",
@@ -196,6 +214,29 @@ def get_pipeline(
         l2_regularization = ParameterFloat(
             name="L2Regularization", default_value=config.hyperparameters.l2_regularization
         )
+        champion_margin = ParameterFloat(
+            name="ChampionMargin", default_value=settings.champion_margin
+        )
+
+        # ResolveChampion: the current approved model, which the challenger must beat.
+        step_resolve_champion = LambdaStep(
+            name="ResolveChampion",
+            display_name="Resolve champion",
+            description=(
+                f"Looks up the newest approved model in '{settings.model_package_group}' "
+                f"(the champion); without one, points at a {NO_CHAMPION_MARKER} marker."
+            ),
+            lambda_func=Lambda(function_arn=champion_function_arn(config, where)),
+            inputs={
+                "ModelPackageGroupName": settings.model_package_group,
+                "NoChampionUri": no_champion_uri(config, where),
+            },
+            outputs=[
+                LambdaOutput(output_name=name, output_type=LambdaOutputTypeEnum.String)
+                for name in ("ChampionModelDataUrl", "ChampionVersion", "ChampionArn")
+            ],
+        )
+        champion = step_resolve_champion.properties.Outputs
 
         # Preprocess: validate the schema, clean, split train / validation / test.
         preprocessor = ScriptProcessor(
@@ -307,14 +348,19 @@ def get_pipeline(
             name="Evaluate",
             display_name="Evaluate model",
             description=(
-                "Scores the model on the test split and writes evaluation.json in the "
-                "SageMaker model-quality format."
+                "Scores the challenger and the champion on the same test split and writes "
+                "evaluation.json (SageMaker model-quality format plus the decision)."
             ),
             step_args=evaluator.run(
                 code=code_uri(code.evaluate, config, where),
                 inputs=[
                     _input("model", model_data, f"{PROCESSING_ROOT}/model"),
                     _input("test", splits["test"].S3Output.S3Uri, f"{PROCESSING_ROOT}/test"),
+                    _input(
+                        "champion",
+                        champion["ChampionModelDataUrl"],
+                        f"{PROCESSING_ROOT}/champion",
+                    ),
                 ],
                 outputs=[_output("evaluation", _execution_uri(config, where, "Evaluate"))],
                 arguments=_cli_arguments(
@@ -325,6 +371,12 @@ def get_pipeline(
                         "--test-dir": f"{PROCESSING_ROOT}/test",
                         "--output-dir": f"{PROCESSING_ROOT}/evaluation",
                         "--exit-message-file": EXIT_MESSAGE_FILE,
+                        "--champion-dir": f"{PROCESSING_ROOT}/champion",
+                        "--champion-version": champion["ChampionVersion"],
+                        "--metric": settings.metric,
+                        "--higher-is-better": str(settings.higher_is_better).lower(),
+                        "--threshold": metric_threshold.to_string(),
+                        "--champion-margin": champion_margin.to_string(),
                     }
                 ),
             ),
@@ -377,16 +429,14 @@ def get_pipeline(
             retry_policies=_step_retry_policies(config),
         )
 
-        # CheckMetric: register when the metric clears the threshold, otherwise fail and say why.
-        metric_value = JsonGet(
-            step_name=step_evaluate.name,
-            property_file=evaluation_report,
-            json_path=_metric_json_path(config),
+        # CheckMetric: the absolute rule. Below the threshold the execution fails and says why.
+        metric_value = _evaluation_value(
+            step_evaluate, evaluation_report, _metric_json_path(config)
         )
-        comparison, shortfall = (
-            (ConditionGreaterThanOrEqualTo, "below")
+        comparison = (
+            ConditionGreaterThanOrEqualTo
             if settings.higher_is_better
-            else (ConditionLessThanOrEqualTo, "above")
+            else ConditionLessThanOrEqualTo
         )
         step_fail = FailStep(
             name="MetricBelowThreshold",
@@ -395,23 +445,40 @@ def get_pipeline(
             error_message=Join(
                 on="",
                 values=[
-                    f"Model not registered: {settings.metric} ",
-                    metric_value,
-                    f" is {shortfall} the threshold ",
-                    metric_threshold,
-                    " (MetricThreshold).",
+                    "Model not registered: ",
+                    _evaluation_value(step_evaluate, evaluation_report, "decision.reason"),
                 ],
             ),
+        )
+        # CheckChampion: the relative rule. Not better than the champion is not a failure:
+        # the execution succeeds without registering, and evaluation.json says by how much.
+        step_check_champion = ConditionStep(
+            name="CheckChampion",
+            display_name="Beats champion?",
+            description=(
+                "Registers the model only if it is strictly better than the current approved "
+                "model on this run's test split by at least ChampionMargin."
+            ),
+            conditions=[
+                ConditionEquals(
+                    left=_evaluation_value(
+                        step_evaluate, evaluation_report, "decision.beats_champion"
+                    ),
+                    right=True,
+                )
+            ],
+            if_steps=[step_register],
+            else_steps=[],
         )
         step_check = ConditionStep(
             name="CheckMetric",
             display_name=f"Check {settings.metric}",
             description=(
-                f"Registers the model if test {settings.metric} "
+                f"Continues to the champion check if test {settings.metric} "
                 f"{'>=' if settings.higher_is_better else '<='} MetricThreshold."
             ),
             conditions=[comparison(left=metric_value, right=metric_threshold)],
-            if_steps=[step_register],
+            if_steps=[step_check_champion],
             else_steps=[step_fail],
         )
 
@@ -430,8 +497,9 @@ def get_pipeline(
                 max_iter,
                 max_leaf_nodes,
                 l2_regularization,
+                champion_margin,
             ],
-            steps=[step_preprocess, step_train, step_evaluate, step_check],
+            steps=[step_resolve_champion, step_preprocess, step_train, step_evaluate, step_check],
             sagemaker_session=session,
         )
 

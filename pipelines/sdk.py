@@ -74,6 +74,7 @@ def offline_environment(region: str | None = None) -> Iterator[None]:
 
 with offline_environment():
     from sagemaker.core import image_uris
+    from sagemaker.core.lambda_helper import Lambda
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
     from sagemaker.core.processing import ScriptProcessor
     from sagemaker.core.shapes import (
@@ -85,6 +86,7 @@ with offline_environment():
         StoppingCondition,
     )
     from sagemaker.core.workflow.conditions import (
+        ConditionEquals,
         ConditionGreaterThanOrEqualTo,
         ConditionLessThanOrEqualTo,
     )
@@ -99,6 +101,7 @@ with offline_environment():
     from sagemaker.core.workflow.properties import PropertyFile
     from sagemaker.mlops.workflow.condition_step import ConditionStep
     from sagemaker.mlops.workflow.fail_step import FailStep
+    from sagemaker.mlops.workflow.lambda_step import LambdaOutput, LambdaOutputTypeEnum, LambdaStep
     from sagemaker.mlops.workflow.model_step import ModelStep
     from sagemaker.mlops.workflow.pipeline import Pipeline
     from sagemaker.mlops.workflow.retry import (
@@ -136,6 +139,7 @@ __all__ = [
     "SDK_CONFIG",
     "CacheConfig",
     "Compute",
+    "ConditionEquals",
     "ConditionGreaterThanOrEqualTo",
     "ConditionLessThanOrEqualTo",
     "ConditionStep",
@@ -144,6 +148,10 @@ __all__ = [
     "InputData",
     "Join",
     "JsonGet",
+    "Lambda",
+    "LambdaOutput",
+    "LambdaOutputTypeEnum",
+    "LambdaStep",
     "MetricsSource",
     "ModelBuilder",
     "ModelMetrics",

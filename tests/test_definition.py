@@ -37,16 +37,22 @@ def all_steps(definition: dict) -> dict[str, dict]:
 def test_steps_form_the_retraining_dag(definition):
     steps = all_steps(definition)
     assert {name: step["Type"] for name, step in steps.items()} == {
+        "ResolveChampion": "Lambda",
         "Preprocess": "Processing",
         "Train": "Training",
         "Evaluate": "Processing",
         "CheckMetric": "Condition",
+        "CheckChampion": "Condition",
         "RegisterModel": "RegisterModel",
         "MetricBelowThreshold": "Fail",
     }
     check = steps["CheckMetric"]["Arguments"]
-    assert [s["Name"] for s in check["IfSteps"]] == ["RegisterModel"]
+    assert [s["Name"] for s in check["IfSteps"]] == ["CheckChampion"]
     assert [s["Name"] for s in check["ElseSteps"]] == ["MetricBelowThreshold"]
+    champion = steps["CheckChampion"]["Arguments"]
+    assert [s["Name"] for s in champion["IfSteps"]] == ["RegisterModel"]
+    # Not better than the champion ends the execution without registering, not in failure.
+    assert champion["ElseSteps"] == []
 
 
 def test_data_flows_from_step_to_step(definition):
@@ -66,6 +72,9 @@ def test_data_flows_from_step_to_step(definition):
         for i in steps["Evaluate"]["Arguments"]["ProcessingInputs"]
     }
     assert evaluate_inputs["model"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+    assert evaluate_inputs["champion"] == {
+        "Get": "Steps.ResolveChampion.OutputParameters['ChampionModelDataUrl']"
+    }
     assert evaluate_inputs["test"] == {
         "Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"
     }
@@ -100,10 +109,58 @@ def test_condition_reads_the_metric_from_the_evaluation_report(definition):
         }
     }
     assert condition["RightValue"] == {"Get": "Parameters.MetricThreshold"}
+    # The message is the decision's reason: which rule failed and by how much.
     message = steps["MetricBelowThreshold"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
-    assert "accuracy" in message[0]
-    assert condition["LeftValue"] in message
-    assert {"Get": "Parameters.MetricThreshold"} in message
+    assert message == [
+        "Model not registered: ",
+        {
+            "Std:JsonGet": {
+                "PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"},
+                "Path": "decision.reason",
+            }
+        },
+    ]
+
+
+def test_champion_is_resolved_by_the_project_lambda_and_scored_by_evaluate(definition):
+    steps = all_steps(definition)
+    resolve = steps["ResolveChampion"]
+    assert resolve["FunctionArn"] == (
+        "arn:aws:lambda:us-east-1:000000000000:function:fraud-detection-retraining-resolve-champion"
+    )
+    assert resolve["Arguments"] == {
+        "ModelPackageGroupName": "fraud-detection-models",
+        "NoChampionUri": "s3://local-pipeline-bucket/fraud-detection-retraining/registry/no-champion/",
+    }
+    assert [o["OutputName"] for o in resolve["OutputParameters"]] == [
+        "ChampionModelDataUrl",
+        "ChampionVersion",
+        "ChampionArn",
+    ]
+    arguments = steps["Evaluate"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    pairs = dict(zip(arguments[::2], arguments[1::2], strict=True))
+    assert pairs["--champion-dir"] == "/opt/ml/processing/champion"
+    assert pairs["--champion-version"] == {
+        "Get": "Steps.ResolveChampion.OutputParameters['ChampionVersion']"
+    }
+    assert pairs["--metric"] == "accuracy"
+    assert pairs["--threshold"] == {
+        "Std:Join": {"On": "", "Values": [{"Get": "Parameters.MetricThreshold"}]}
+    }
+    assert pairs["--champion-margin"] == {
+        "Std:Join": {"On": "", "Values": [{"Get": "Parameters.ChampionMargin"}]}
+    }
+    [condition] = steps["CheckChampion"]["Arguments"]["Conditions"]
+    assert condition == {
+        "Type": "Equals",
+        "LeftValue": {
+            "Std:JsonGet": {
+                "PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"},
+                "Path": "decision.beats_champion",
+            }
+        },
+        "RightValue": True,
+    }
 
 
 def test_parameters_and_their_defaults(definition):
@@ -124,6 +181,7 @@ def test_parameters_and_their_defaults(definition):
         "MaxIter": ("Integer", 200),
         "MaxLeafNodes": ("Integer", 31),
         "L2Regularization": ("Float", 0.0),
+        "ChampionMargin": ("Float", 0.0),
     }
     assert parameters["ModelApprovalStatus"]["EnumValues"] == [
         "Approved",

@@ -369,3 +369,124 @@ def test_missing_required_argument_still_reports(tmp_path):
     assert evaluate.main(["--exit-message-file", str(tmp_path / "message")]) == 1
     message = (tmp_path / "message").read_text(encoding="utf-8")
     assert message.startswith("invalid arguments: the following arguments are required")
+
+
+# --- champion / challenger -----------------------------------------------------------------------
+
+
+def decide(
+    challenger, champion, threshold=0.9, margin=0.0, higher=True, same=False, metric="accuracy"
+):
+    group = "binary_classification" if metric == "accuracy" else "regression"
+    return evaluate.decide(challenger, champion, metric, group, higher, threshold, margin, same)
+
+
+def scored(value: float, version: str = "3", metric: str = "accuracy") -> dict:
+    group = "binary_classification_metrics" if metric == "accuracy" else "regression_metrics"
+    return {"status": "scored", "version": version, group: {metric: {"value": value}}}
+
+
+def test_without_a_champion_the_threshold_alone_decides():
+    decision = decide(0.95, {"status": "none"})
+    assert decision["register"] and decision["beats_champion"] and decision["passes_threshold"]
+    assert decision["reason"] == (
+        "accuracy 0.9500 clears the threshold 0.9000 by 0.0500; "
+        "no approved champion yet, so the threshold alone decides"
+    )
+    below = decide(0.85, {"status": "none"})
+    assert not below["register"] and below["beats_champion"] and not below["passes_threshold"]
+    assert below["reason"].startswith(
+        "accuracy 0.8500 is 0.0500 below the threshold 0.9000 (MetricThreshold)"
+    )
+
+
+def test_the_challenger_must_be_strictly_better_than_the_champion_by_the_margin():
+    better = decide(0.95, scored(0.94))
+    assert better["register"] and better["improvement"] == pytest.approx(0.01)
+    assert "beats champion v3 (0.9400) by 0.0100 (margin 0.0000)" in better["reason"]
+
+    tie = decide(0.95, scored(0.95))
+    assert not tie["beats_champion"] and not tie["register"]
+    assert "does not beat champion v3 (0.9500): a tie" in tie["reason"]
+
+    worse = decide(0.93, scored(0.95))
+    assert not worse["beats_champion"]
+    assert "does not beat champion v3 (0.9500): it is 0.0200 worse" in worse["reason"]
+
+    short = decide(0.955, scored(0.95), margin=0.01)
+    assert not short["beats_champion"]
+    assert "by only 0.0050, 0.0050 short of the margin 0.0100 (ChampionMargin)" in short["reason"]
+    assert decide(0.965, scored(0.95), margin=0.01)["beats_champion"]
+
+
+def test_both_rules_are_reported_when_both_fail():
+    decision = decide(0.85, scored(0.95))
+    assert not decision["passes_threshold"] and not decision["beats_champion"]
+    assert "below the threshold" in decision["reason"] and "0.1000 worse" in decision["reason"]
+
+
+def test_lower_is_better_metrics_compare_the_other_way():
+    decision = decide(2.0, scored(2.5, metric="rmse"), threshold=3.0, higher=False, metric="rmse")
+    assert decision["register"] and decision["improvement"] == pytest.approx(0.5)
+    above = decide(3.5, {"status": "none"}, threshold=3.0, higher=False, metric="rmse")
+    assert "rmse 3.5000 is 0.5000 above the threshold 3.0000" in above["reason"]
+
+
+def test_an_unscorable_champion_leaves_the_decision_to_the_threshold():
+    champion = {
+        "status": "unscorable",
+        "version": "2",
+        "error": "lacks column(s) the model needs: x",
+    }
+    decision = decide(0.95, champion)
+    assert decision["register"]
+    assert "champion v2 cannot score today's test data (lacks column(s)" in decision["reason"]
+
+
+def test_the_same_model_is_not_registered_again():
+    decision = decide(0.95, scored(0.95), same=True)
+    assert not decision["register"]
+    assert "it is champion v3's own model (identical model.tar.gz)" in decision["reason"]
+
+
+def test_champion_scoring_on_the_same_split(job, tmp_path):
+    marker = tmp_path / "none"
+    marker.mkdir()
+    (marker / evaluate.NO_CHAMPION_MARKER).write_bytes(b"")
+    assert evaluate.score_champion(
+        marker, "none", job / "test", "is_fraud", "binary_classification"
+    ) == {"status": "none"}
+    champion = evaluate.score_champion(
+        job / "model", "4", job / "test", "is_fraud", "binary_classification"
+    )
+    assert champion["status"] == "scored" and champion["version"] == "4"
+    assert champion["binary_classification_metrics"]["accuracy"]["value"] >= 0.9
+    other_label = evaluate.score_champion(job / "model", "4", job / "test", "amount", "regression")
+    assert other_label["status"] == "unscorable"
+    assert "--label-column is 'amount'" in other_label["error"]
+
+
+def test_run_with_a_champion_writes_both_models_and_the_decision(job, tmp_path, capsys):
+    options = {
+        "--champion-dir": str(job / "model"),
+        "--champion-version": "7",
+        "--metric": "accuracy",
+        "--threshold": "0.9",
+        "--champion-margin": "0.0",
+    }
+    assert evaluate.main(evaluate_args(job, tmp_path, **options)) == 0
+    report = json.loads((tmp_path / "evaluation" / "evaluation.json").read_text(encoding="utf-8"))
+    mine = report["binary_classification_metrics"]["accuracy"]["value"]
+    theirs = report["champion"]["binary_classification_metrics"]["accuracy"]["value"]
+    assert mine == theirs  # the same model, re-scored on the same split
+    decision = report["decision"]
+    assert decision["champion_version"] == "7" and decision["champion"] == theirs
+    assert decision["beats_champion"] is False and decision["register"] is False
+    assert "identical model.tar.gz" in decision["reason"]
+    assert "decision: do not register: accuracy" in capsys.readouterr().out
+
+
+def test_a_champion_needs_the_threshold_to_decide(job, tmp_path):
+    args = evaluate_args(job, tmp_path, **{"--champion-dir": str(job / "model")})
+    assert evaluate.main(args) == 1
+    assert "--champion-dir needs --metric and --threshold" in (tmp_path / "message").read_text()

@@ -17,7 +17,8 @@ from typing import Any
 
 import boto3
 
-from pipelines.code_assets import code_uri, sample_data_uri
+from pipelines.aws.champion_lambda import deploy_champion_function
+from pipelines.code_assets import NO_CHAMPION_MARKER, code_uri, no_champion_uri, sample_data_uri
 from pipelines.config import ProjectConfig
 from pipelines.definition_cache import load_definition
 from pipelines.parameters import ParameterError, resolve_parameters
@@ -68,6 +69,7 @@ class UpsertResult:
     created: bool
     uploaded: tuple[str, ...]
     unchanged: tuple[str, ...]
+    champion_function: str
 
 
 def find_pipeline(sagemaker: Any, name: str) -> dict[str, Any] | None:
@@ -105,8 +107,10 @@ def upsert_pipeline(config: ProjectConfig, session: boto3.Session | None = None)
     unchanged: list[str] = []
     objects = [(code_uri(asset, config, target), asset.data) for asset in code.all()]
     objects.append((sample_data_uri(config, target), config.sample_data_path.read_bytes()))
+    objects.append((no_champion_uri(config, target) + NO_CHAMPION_MARKER, b""))
     for uri, data in objects:
         (uploaded if upload_if_changed(s3, uri, data) else unchanged).append(uri)
+    champion_function = deploy_champion_function(config, session)
 
     sagemaker = session.client("sagemaker")
     _ensure_model_package_group(sagemaker, config)
@@ -129,13 +133,14 @@ def upsert_pipeline(config: ProjectConfig, session: boto3.Session | None = None)
         arn = sagemaker.create_pipeline(
             **common, Tags=_tags(config), ClientRequestToken=str(uuid.uuid4())
         )["PipelineArn"]
-    return UpsertResult(arn, not existing, tuple(uploaded), tuple(unchanged))
+    return UpsertResult(arn, not existing, tuple(uploaded), tuple(unchanged), champion_function)
 
 
 def upsert(config: ProjectConfig) -> int:
     result = upsert_pipeline(config)
     verb = "created" if result.created else "updated"
     print(f"pipeline {config.pipeline.name} {verb}: {result.pipeline_arn}")
+    print(f"  function  {result.champion_function} (ResolveChampion Lambda)")
     for uri in result.uploaded:
         print(f"  uploaded  {uri}")
     for uri in result.unchanged:

@@ -104,7 +104,7 @@ def _command(entry: Sequence[str]) -> list[str]:
     return command
 
 
-def _run(
+def run_command(
     command: list[str],
     *,
     cwd: Path,
@@ -246,7 +246,7 @@ def run_processing_job(
     command = [container.rewrite(str(part)) for part in _command(entry)]
     command += [container.rewrite(str(arg)) for arg in app.get("ContainerArguments") or []]
     timeout = (arguments.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
-    code, timed_out, logs = _run(
+    code, timed_out, logs = run_command(
         command,
         cwd=job_dir,
         env=_base_env(arguments.get("Environment") or {}, container),
@@ -441,7 +441,7 @@ def run_training_job(
     env.update(sm_env)
 
     timeout = (arguments.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
-    code, timed_out, logs = _run(
+    code, timed_out, logs = run_command(
         [sys.executable, program, *user_args],
         cwd=code_dir,
         env=env,

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pipelines.local import cache as step_cache
-from pipelines.local import executor, retry
+from pipelines.local import executor, lambda_step, retry
 from pipelines.local.events import LOCAL_ACCOUNT, EventLog
 from pipelines.local.expressions import (
     Context,
@@ -161,6 +161,7 @@ class Engine:
         jobs_root: Path,
         region: str,
         clock: Callable[[], float] = time.time,
+        lambda_functions: Mapping[str, Path] | None = None,
     ) -> None:
         self.store = store
         self.state = state
@@ -169,6 +170,8 @@ class Engine:
         self.jobs_root = Path(jobs_root)
         self.region = region
         self.clock = clock
+        # Function name -> the file holding its `handler`: what Lambda steps may call.
+        self.lambda_functions = dict(lambda_functions or {})
 
     def run(
         self,
@@ -806,6 +809,31 @@ def _register_model(run: StepRun) -> Outcome:
     return Outcome(described, {"RegisterModel": {"Arn": described["ModelPackageArn"]}})
 
 
+def _lambda(run: StepRun) -> Outcome:
+    spec = run.node.spec
+    job_dir = run.execution.jobs.jobs_root / f"lambda-{run.node.name}-{run.attempt}"
+    try:
+        outputs, logs = lambda_step.invoke(
+            arn=spec.get("FunctionArn", ""),
+            event=run.arguments or {},
+            outputs=spec.get("OutputParameters") or [],
+            functions=run.engine.lambda_functions,
+            registry=run.engine.registry,
+            job_dir=job_dir,
+            region=run.engine.region,
+            cancel=run.execution.jobs.cancel,
+        )
+    except lambda_step.LambdaStepError as exc:
+        raise StepFailed(str(exc)) from None
+    run.record.logs = [*run.record.logs, *logs]
+    return Outcome(
+        {"OutputParameters": outputs},
+        {"Lambda": {"Arn": spec.get("FunctionArn"), "OutputParameters": outputs}},
+        job_dir=str(job_dir),
+        logs=run.record.logs,
+    )
+
+
 def _drop_empty(value: Any) -> Any:
     if isinstance(value, dict):
         cleaned = {k: _drop_empty(v) for k, v in value.items()}
@@ -819,6 +847,7 @@ HANDLERS: dict[str, StepHandler] = {
     "Condition": StepHandler(_condition, resolve_arguments=False),
     "Fail": StepHandler(_fail),
     "RegisterModel": StepHandler(_register_model),
+    "Lambda": StepHandler(_lambda),
 }
 
 

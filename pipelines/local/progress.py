@@ -7,6 +7,7 @@ rich is imported only for the terminal case, keeping cached reruns cheap.
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipelines.local.graph import build_graph
 from pipelines.local.orchestrator import (
     FAILED,
     NOT_EXECUTED,
@@ -24,7 +26,7 @@ from pipelines.local.orchestrator import (
     StepRecord,
     StepUpdate,
 )
-from pipelines.local.storage import ArtifactStore, StoreError
+from pipelines.local.storage import ArtifactStore, StoreError, join_uri
 
 _STYLES = {
     SUCCEEDED: "green",
@@ -201,6 +203,9 @@ def summarize(
     for record in result.steps.values():
         if record.type == "Condition" and record.properties:
             details.append(f"{record.name}: {record.properties.get('Summary', '')}")
+    for decision in _decisions(result, store):
+        verdict = "register" if decision.get("register") else "not registered"
+        details.append(f"Decision: {verdict}: {decision.get('reason', '')}")
     for record in result.steps.values():
         if record.type == "RegisterModel" and record.status == SUCCEEDED and record.properties:
             package = record.properties
@@ -244,6 +249,26 @@ def _artifacts(result: ExecutionResult, store: ArtifactStore):
             model = (properties.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
             if model:
                 yield f"{record.name}/model", _where(store, model)
+
+
+def _decisions(result: ExecutionResult, store: ArtifactStore):
+    """The champion/challenger decisions written to the execution's property files."""
+    for node in build_graph(result.definition):
+        record = result.steps.get(node.name)
+        if record is None or record.status != SUCCEEDED or not record.properties:
+            continue
+        outputs = (record.properties.get("ProcessingOutputConfig") or {}).get("Outputs") or []
+        locations = {o["OutputName"]: o["S3Output"]["S3Uri"] for o in outputs}
+        for spec in node.spec.get("PropertyFiles") or []:
+            if spec.get("OutputName") not in locations:
+                continue
+            try:
+                uri = join_uri(locations[spec["OutputName"]], spec["FilePath"])
+                document = json.loads(store.read_bytes(uri))
+            except (StoreError, ValueError):
+                continue
+            if isinstance(document, dict) and isinstance(document.get("decision"), dict):
+                yield document["decision"]
 
 
 def _where(store: ArtifactStore, uri: str) -> str:

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines.code_assets import code_uri, sample_data_uri
+from pipelines.code_assets import (
+    NO_CHAMPION_MARKER,
+    code_uri,
+    lambda_functions,
+    no_champion_uri,
+    sample_data_uri,
+)
 from pipelines.config import ProjectConfig
 from pipelines.definition_cache import load_definition
 from pipelines.local.events import EventLog
@@ -64,6 +70,7 @@ def open_engine(config: ProjectConfig) -> Engine:
         registry=ModelRegistry(state, config.aws.region, events),
         jobs_root=paths.jobs,
         region=config.aws.region,
+        lambda_functions=lambda_functions(config),
     )
 
 
@@ -120,6 +127,7 @@ def execute(
         engine.store.put_bytes(asset.data, code_uri(asset, config, target))
     if config.sample_data_path.is_file():
         engine.store.put_file(config.sample_data_path, sample_data_uri(config, target))
+    engine.store.put_bytes(b"", no_champion_uri(config, target) + NO_CHAMPION_MARKER)
     if isinstance(parameters.get(INPUT_PARAMETER), str):
         parameters[INPUT_PARAMETER] = stage_input(engine.store, config, parameters[INPUT_PARAMETER])
 

@@ -51,6 +51,7 @@ def test_upsert_creates_the_pipeline_with_code_and_sample_data_in_s3(config, aws
     assert described["ParallelismConfiguration"] == {"MaxParallelExecutionSteps": 2}
     definition = json.loads(described["PipelineDefinition"])
     assert [step["Name"] for step in definition["Steps"]] == [
+        "ResolveChampion",
         "Preprocess",
         "Train",
         "Evaluate",
@@ -69,6 +70,39 @@ def test_upsert_creates_the_pipeline_with_code_and_sample_data_in_s3(config, aws
         assert f"s3://{BUCKET}/{key}" in text
     groups = sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"]
     assert [g["ModelPackageGroupName"] for g in groups] == ["fraud-detection-models"]
+    assert "fraud-detection-retraining/registry/no-champion/NO_CHAMPION" in s3_keys()
+
+
+def test_upsert_deploys_the_champion_lambda_with_a_least_privilege_role(config):
+    assert pipeline_ops.upsert_pipeline(config).champion_function == "created"
+
+    function = boto3.client("lambda", region_name=REGION).get_function(
+        FunctionName="fraud-detection-retraining-resolve-champion"
+    )["Configuration"]
+    assert function["Handler"] == "resolve_champion.handler"
+    assert function["Runtime"] == "python3.12"
+    # The definition's LambdaStep names exactly this function.
+    definition = json.loads(
+        boto3.client("sagemaker", region_name=REGION).describe_pipeline(
+            PipelineName=config.pipeline.name
+        )["PipelineDefinition"]
+    )
+    assert definition["Steps"][0]["FunctionArn"] == function["FunctionArn"]
+    iam = boto3.client("iam", region_name=REGION)
+    role_name = function["Role"].rsplit("/", 1)[-1]
+    policy = iam.get_role_policy(RoleName=role_name, PolicyName="resolve-champion")
+    statements = policy["PolicyDocument"]["Statement"]
+    actions = sorted(a for statement in statements for a in statement["Action"])
+    assert actions == [
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "sagemaker:DescribeModelPackage",
+        "sagemaker:ListModelPackages",
+    ]
+    assert all(resource != "*" for st in statements for resource in st["Resource"])
+
+    assert pipeline_ops.upsert_pipeline(config).champion_function == "unchanged"
 
 
 def test_upsert_twice_updates_instead_of_duplicating(config):

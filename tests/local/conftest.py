@@ -26,7 +26,7 @@ from pipelines.local.registry import ModelRegistry
 from pipelines.local.state import State
 from pipelines.local.storage import ArtifactStore
 
-PROJECT_PARTS = ("processing", "training", "evaluation")
+PROJECT_PARTS = ("processing", "training", "evaluation", "lambdas")
 SAMPLE = Path("data/sample/transactions.csv")
 # Retries that finish in seconds: 1 s first interval, no growth, 2 retries per policy.
 FAST_RETRY = {

@@ -66,10 +66,12 @@ def test_success_then_fully_cached_rerun(project: ProjectConfig, small_sample: P
     first = run(project, small_sample)
     assert first.succeeded, first.failure_reason
     assert statuses(first) == {
+        "ResolveChampion": "Succeeded",
         "Preprocess": "Succeeded",
         "Train": "Succeeded",
         "Evaluate": "Succeeded",
         "CheckMetric": "Succeeded",
+        "CheckChampion": "Succeeded",
         "RegisterModel": "Succeeded",
         "MetricBelowThreshold": "NotExecuted",
     }
@@ -100,7 +102,9 @@ def test_success_then_fully_cached_rerun(project: ProjectConfig, small_sample: P
         assert steps[name]["cache_source_arn"] == first.execution_arn
         assert steps[name]["attempts"] == 0
     assert steps["RegisterModel"]["properties"]["ModelPackageVersion"] == 2
-    assert not (LocalPaths(project.local_home).jobs / second["execution_id"]).exists()
+    # No job ran again: only the champion lookup (a Lambda, never cached) left a folder.
+    job_dirs = LocalPaths(project.local_home).jobs / second["execution_id"]
+    assert [path.name for path in job_dirs.iterdir()] == ["lambda-ResolveChampion-1"]
     assert output.count(f"cache hit (execution {first.execution_id})") == 3
     assert f"Execution {second['execution_id']} Succeeded" in output
     assert "CheckMetric: binary_classification_metrics.accuracy.value" in output
@@ -159,7 +163,8 @@ def test_an_unreachable_threshold_takes_the_fail_branch(
     execution = engine.state.list_executions(1)[0]
     assert execution["status"] == "Failed"
     assert execution["failure_reason"].startswith("Model not registered: accuracy 0.")
-    assert "is below the threshold 1.01 (MetricThreshold)." in execution["failure_reason"]
+    # Which rule failed and by how much.
+    assert "below the threshold 1.0100 (MetricThreshold)" in execution["failure_reason"]
     steps = {
         s["step_name"]: s["status"] for s in engine.state.list_steps(execution["execution_id"])
     }
@@ -290,7 +295,9 @@ def test_bad_input_ends_as_a_failed_execution_with_the_reason(after_a_good_run, 
     # The reason names the input: the file as the job saw it, or the staged folder's URI.
     named = "README.txt" if case == "no input files" else path.name
     assert named in result.failure_reason
-    assert {s.status for n, s in result.steps.items() if n != "Preprocess"} == {"NotExecuted"}
+    # The champion lookup runs beside Preprocess; nothing after the failure starts.
+    independent = ("Preprocess", "ResolveChampion")
+    assert {s.status for n, s in result.steps.items() if n not in independent} == {"NotExecuted"}
     engine = open_engine(config)
     assert engine.state.get_execution(result.execution_id)["failure_reason"] == (
         result.failure_reason
@@ -357,7 +364,7 @@ def _check_two_executions(config: ProjectConfig, a: str, b: str) -> None:
     assert {executions[a]["status"], executions[b]["status"]} == {"Succeeded"}
     for execution_id in (a, b):
         steps = engine.state.list_steps(execution_id)
-        assert len(steps) == 6
+        assert len(steps) == 8
         assert {s["step_name"]: s["status"] for s in steps}["RegisterModel"] == "Succeeded"
     packages = engine.registry.list(config.pipeline.model_package_group)
     assert sorted(p["ModelPackageVersion"] for p in packages) == [1, 2]

@@ -341,9 +341,9 @@ def test_training_failure_file_becomes_the_reason(engine: Engine) -> None:
 
 
 def test_unsupported_steps_and_missing_inputs_fail_clearly(engine: Engine) -> None:
-    lambda_step = {"Name": "Notify", "Type": "Lambda", "Arguments": {}}
-    result = engine.run(definition(lambda_step), "p", {})
-    assert "step type Lambda is not supported" in result.failure_reason
+    transform = {"Name": "Score", "Type": "Transform", "Arguments": {}}
+    result = engine.run(definition(transform), "p", {})
+    assert "step type Transform is not supported" in result.failure_reason
     code = script(engine, "ok.py", "print('ok')\n")
     step = processing("Read", code, inputs=[("data", f"{BUCKET}/nothing/here")])
     result = engine.run(definition(step), "p", {})

@@ -1,0 +1,145 @@
+"""The local registry behind the SageMaker API, for code that calls boto3 itself.
+
+A Lambda step runs the project's real function code, which asks `boto3.client("sagemaker")`
+for model packages. Pointing `AWS_ENDPOINT_URL_SAGEMAKER` at this server makes the local
+registry answer those calls in SageMaker's own wire format (JSON 1.1, `X-Amz-Target`), so
+the function runs unchanged. Only the read-only registry operations are served.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from pipelines.local.registry import ModelRegistry, RegistryError
+
+_TIMESTAMPS = ("CreationTime", "LastModifiedTime")
+_SUMMARY_FIELDS = (
+    "ModelPackageGroupName",
+    "ModelPackageVersion",
+    "ModelPackageArn",
+    "ModelPackageDescription",
+    "CreationTime",
+    "ModelPackageStatus",
+    "ModelApprovalStatus",
+)
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _epoch(document: dict[str, Any]) -> dict[str, Any]:
+    """Timestamps as epoch seconds, the JSON protocol's wire format."""
+    out = dict(document)
+    for key in _TIMESTAMPS:
+        if isinstance(out.get(key), str):
+            out[key] = datetime.fromisoformat(out[key]).timestamp()
+    return out
+
+
+class RegistryApi:
+    """The SageMaker operations the project's functions use, answered by the registry."""
+
+    def __init__(self, registry: ModelRegistry) -> None:
+        self.registry = registry
+        self.operations: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "ListModelPackages": self.list_model_packages,
+            "DescribeModelPackage": self.describe_model_package,
+            "ListModelPackageGroups": self.list_model_package_groups,
+            "DescribeModelPackageGroup": self.describe_model_package_group,
+        }
+
+    def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        handler = self.operations.get(operation)
+        if handler is None:
+            raise ApiError(
+                "UnknownOperationException",
+                f"the local SageMaker API serves {', '.join(sorted(self.operations))} only, "
+                f"not {operation}",
+            )
+        try:
+            return handler(request)
+        except RegistryError as exc:
+            raise ApiError("ValidationException", str(exc)) from None
+
+    def list_model_packages(self, request: dict[str, Any]) -> dict[str, Any]:
+        group = request.get("ModelPackageGroupName")
+        if group:
+            self.registry.describe_group(group)  # a missing group is an error, as on AWS
+        packages = self.registry.list(group, request.get("ModelApprovalStatus"))
+        sort_key = request.get("SortBy", "CreationTime")
+        if sort_key == "Name":
+            packages.sort(key=lambda p: (p["ModelPackageGroupName"], p["ModelPackageVersion"]))
+        else:
+            packages.sort(key=lambda p: (p["CreationTime"], p["ModelPackageVersion"]))
+        if request.get("SortOrder", "Ascending") == "Descending":
+            packages.reverse()
+        limit = int(request.get("MaxResults") or 100)
+        summaries = [_epoch({k: p[k] for k in _SUMMARY_FIELDS if k in p}) for p in packages[:limit]]
+        return {"ModelPackageSummaryList": summaries}
+
+    def describe_model_package(self, request: dict[str, Any]) -> dict[str, Any]:
+        name = request.get("ModelPackageName") or ""
+        return _epoch(self.registry.describe(name))
+
+    def list_model_package_groups(self, request: dict[str, Any]) -> dict[str, Any]:
+        contains = request.get("NameContains") or ""
+        groups = [
+            _epoch(g) for g in self.registry.list_groups() if contains in g["ModelPackageGroupName"]
+        ]
+        return {"ModelPackageGroupSummaryList": groups}
+
+    def describe_model_package_group(self, request: dict[str, Any]) -> dict[str, Any]:
+        return _epoch(self.registry.describe_group(request.get("ModelPackageGroupName") or ""))
+
+
+class LocalSageMakerApi:
+    """An HTTP server on 127.0.0.1 for the duration of a `with` block; `.url` to reach it."""
+
+    def __init__(self, registry: ModelRegistry) -> None:
+        api = RegistryApi(registry)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                operation = self.headers.get("X-Amz-Target", "").rpartition(".")[2]
+                length = int(self.headers.get("Content-Length") or 0)
+                try:
+                    request = json.loads(self.rfile.read(length) or b"{}")
+                    status, body = 200, api.call(operation, request)
+                except ApiError as exc:
+                    status, body = 400, {"__type": exc.code, "message": str(exc)}
+                except ValueError as exc:
+                    status, body = 400, {"__type": "SerializationException", "message": str(exc)}
+                payload = json.dumps(body, default=str).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # the step's own log records what the function did
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> LocalSageMakerApi:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

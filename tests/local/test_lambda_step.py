@@ -1,0 +1,121 @@
+"""Lambda steps locally: the project's real function code, answered by the local registry."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import boto3
+import pytest
+
+from pipelines.config import PROJECT_ROOT
+from pipelines.local import lambda_step
+from pipelines.local.registry import ModelRegistry
+from pipelines.local.sagemaker_api import LocalSageMakerApi
+from pipelines.local.state import State
+
+GROUP = "fraud-detection-models"
+NAME = "fraud-detection-retraining-resolve-champion"
+ARN = f"arn:aws:lambda:us-east-1:000000000000:function:{NAME}"
+NO_CHAMPION = "s3://bucket/prefix/registry/no-champion/"
+OUTPUTS = [
+    {"OutputName": name, "OutputType": "String"}
+    for name in ("ChampionModelDataUrl", "ChampionVersion", "ChampionArn")
+]
+FUNCTIONS = {NAME: PROJECT_ROOT / "lambdas" / "resolve_champion.py"}
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> ModelRegistry:
+    return ModelRegistry(State(tmp_path / "state.db"), "us-east-1")
+
+
+def register(registry: ModelRegistry, status: str, version: int) -> dict:
+    return registry.register(
+        GROUP,
+        inference_specification={
+            "Containers": [{"Image": "i", "ModelDataUrl": f"s3://bucket/models/v{version}.tar.gz"}]
+        },
+        approval_status=status,
+    )
+
+
+def invoke(registry: ModelRegistry, tmp_path: Path, functions=FUNCTIONS, arn=ARN, outputs=OUTPUTS):
+    return lambda_step.invoke(
+        arn=arn,
+        event={"ModelPackageGroupName": GROUP, "NoChampionUri": NO_CHAMPION},
+        outputs=outputs,
+        functions=functions,
+        registry=registry,
+        job_dir=tmp_path / "job",
+        region="us-east-1",
+        cancel=threading.Event(),
+    )
+
+
+def test_the_function_finds_the_newest_approved_version(registry, tmp_path):
+    packages = [
+        register(registry, status, version)
+        for version, status in enumerate(
+            ["Approved", "PendingManualApproval", "Approved", "Rejected"], start=1
+        )
+    ]
+    outputs, logs = invoke(registry, tmp_path)
+    assert outputs == {
+        "ChampionModelDataUrl": "s3://bucket/models/v3.tar.gz",
+        "ChampionVersion": "3",
+        "ChampionArn": packages[2]["ModelPackageArn"],
+    }
+    assert [Path(log).name for log in logs] == ["stdout.log", "stderr.log"]
+
+
+def test_no_group_or_no_approved_version_gives_the_marker(registry, tmp_path):
+    expected = {
+        "ChampionModelDataUrl": NO_CHAMPION,
+        "ChampionVersion": "none",
+        "ChampionArn": "none",
+    }
+    assert invoke(registry, tmp_path)[0] == expected
+    register(registry, "PendingManualApproval", 1)
+    assert invoke(registry, tmp_path)[0] == expected
+
+
+def test_the_local_api_speaks_sagemakers_wire_format(registry, monkeypatch):
+    register(registry, "Approved", 1)
+    for key in ("AWS_PROFILE", "AWS_CONFIG_FILE"):
+        monkeypatch.delenv(key, raising=False)
+    with LocalSageMakerApi(registry) as api:
+        client = boto3.client(
+            "sagemaker",
+            endpoint_url=api.url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        summaries = client.list_model_packages(ModelPackageGroupName=GROUP)[
+            "ModelPackageSummaryList"
+        ]
+        assert [s["ModelPackageVersion"] for s in summaries] == [1]
+        assert summaries[0]["CreationTime"].year >= 2024  # parsed as a timestamp by botocore
+        described = client.describe_model_package(ModelPackageName=summaries[0]["ModelPackageArn"])
+        assert described["ModelApprovalStatus"] == "Approved"
+        with pytest.raises(client.exceptions.ClientError, match="does not exist"):
+            client.list_model_packages(ModelPackageGroupName="other-group")
+        with pytest.raises(client.exceptions.ClientError, match=r"serves .* only"):
+            client.list_endpoints()
+
+
+def test_unknown_functions_and_bad_results_fail_with_the_reason(registry, tmp_path):
+    with pytest.raises(lambda_step.LambdaStepError, match=r"Function not found: .*:function:other"):
+        invoke(registry, tmp_path, arn=ARN.replace(NAME, "other"))
+    with pytest.raises(lambda_step.LambdaStepError, match="is not a Lambda function ARN"):
+        invoke(registry, tmp_path, arn="arn:aws:s3:::bucket")
+    broken = tmp_path / "broken.py"
+    broken.write_text("def handler(event, context):\n    raise RuntimeError('no registry')\n")
+    with pytest.raises(lambda_step.LambdaStepError, match="RuntimeError: no registry"):
+        invoke(registry, tmp_path, functions={NAME: broken})
+    with pytest.raises(lambda_step.LambdaStepError, match="returned no output parameter 'Extra'"):
+        invoke(registry, tmp_path, outputs=[*OUTPUTS, {"OutputName": "Extra"}])
+    typed = [{"OutputName": "ChampionVersion", "OutputType": "Integer"}]
+    with pytest.raises(lambda_step.LambdaStepError, match="should be Integer"):
+        invoke(registry, tmp_path, outputs=typed)
