@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Run the retraining pipeline locally (default) or manage it on SageMaker.
 
-    python run_pipeline.py                       # local run on the bundled sample data
-    python run_pipeline.py start --param MetricThreshold=0.95
-    python run_pipeline.py --target sagemaker upsert
-    python run_pipeline.py --help                # every command
+python run_pipeline.py                       # local run on the bundled sample data
+python run_pipeline.py start --param MetricThreshold=0.95
+python run_pipeline.py --target sagemaker upsert
+python run_pipeline.py --help                # every command
 """
 
 import sys

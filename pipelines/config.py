@@ -38,7 +38,6 @@ class PipelineSettings:
     metric: str
     metric_threshold: float
     higher_is_better: bool
-    champion_margin: float
     sample_data: str
     s3_prefix: str
     sklearn_image_version: str
@@ -46,6 +45,7 @@ class PipelineSettings:
     cache_expire_after: str
     max_runtime_seconds: int
     max_parallel_steps: int
+    champion_margin: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,9 @@ class AwsSettings:
     region: str
     bucket: str
     role_arn: str
-    lambda_role_arn: str
     local_bucket: str
     local_role_arn: str
+    lambda_role_arn: str = ""
     tags: dict[str, str] = field(default_factory=dict)
 
 

@@ -183,7 +183,20 @@ def run_local(
         result, engine.store, events_path=paths.events, state_path=paths.state
     )
     progress.print_summary(summary, console, _writer(console))
+    _notify(config, console)
     return 0 if result.succeeded else 1
+
+
+def _notify(config: ProjectConfig, console: Any) -> None:
+    """Deliver this run's notifications to the configured local sinks (failures, new models)."""
+    from pipelines.config import ConfigError
+    from pipelines.triggers.notify import deliver_pending
+
+    try:
+        deliver_pending(config, stream=console.file if console is not None else None)
+    except (ConfigError, OSError) as exc:
+        # The run itself is done and recorded; a broken sink must not change its outcome.
+        _writer(console)(f"notifications not delivered: {exc}")
 
 
 def _writer(console: Any):

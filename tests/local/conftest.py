@@ -44,12 +44,14 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
 
 
 def dump_toml(data: dict[str, Any]) -> str:
-    """Enough TOML for pipeline.toml: tables of scalars and nested tables."""
+    """Enough TOML for pipeline.toml: tables of scalars, lists and nested tables."""
     lines: list[str] = []
 
     def table(prefix: str, values: dict[str, Any]) -> None:
