@@ -1,6 +1,6 @@
 # Two entry points for a fresh machine with Python 3.11 and make:
 #   make run    runs the whole pipeline locally on the bundled sample data
-#   make test   lint + the full test suite
+#   make test   lint, the container tests on the image's libraries, the full test suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -23,7 +23,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+test: lint test-image
 	$(BIN)/python -m pytest
 
 format: install
@@ -36,7 +36,13 @@ benchmark: install
 clean:
 	rm -rf .pipeline-local test-artifacts
 
-test-image:  ## the container-script tests on the SageMaker image's library versions
+IMAGE_STAMP := .venv-image/.installed
+
+$(IMAGE_STAMP): requirements-image.txt
 	$(PYTHON) -m venv .venv-image
 	.venv-image/bin/python -m pip install --quiet -r requirements-image.txt
+	touch $(IMAGE_STAMP)
+
+# The container-script tests on the SageMaker image's library versions.
+test-image: $(IMAGE_STAMP)
 	.venv-image/bin/python -m pytest -m container -p no:cacheprovider

@@ -1,0 +1,189 @@
+"""What the local engine costs on top of the work itself, measured in one run.
+
+For each input (the bundled 50k-row sample, then a generated 1M-row file) it times:
+  floor    the three container scripts run directly in sequence, as their containers
+           would run them (no engine, no store, no state);
+  pipeline `run_pipeline.py start` on a fresh local home (the definition is built
+           beforehand, as it is after a user's first command);
+  cached   the same command again: every step should be a cache hit.
+and prints wall time, peak RSS (largest process in the tree, from wait4) and the ratios
+the project targets: pipeline <= 1.15 x floor, cached <= 5% of pipeline, 1M rows under 2 GB.
+
+    python benchmarks/pipeline_overhead.py [--rows 1000000] [--skip-large]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = {"pipeline/floor": 1.15, "cached/pipeline": 0.05}
+RSS_LIMIT_MB = 2048
+
+
+@dataclass
+class Measurement:
+    seconds: float
+    peak_rss_mb: float
+
+
+def run_measured(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> Measurement:
+    """Wall time and the peak RSS of the process tree (wait4 folds in reaped children)."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            output.seek(0)
+            tail = output.read().decode(errors="replace")[-3000:]
+            raise SystemExit(f"{' '.join(command)} failed:\n{tail}")
+    return Measurement(seconds, usage.ru_maxrss / 1024)
+
+
+def floor(data_file: Path, work: Path) -> Measurement:
+    """The three scripts, directly, with the arguments and SM_* variables the jobs get."""
+    python = sys.executable
+    data_dir, splits, code = work / "input", work / "splits", work / "code"
+    model_dir, output, evaluation = work / "model", work / "output", work / "evaluation"
+    for folder in (data_dir, code, model_dir, output, evaluation):
+        folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(data_file, data_dir / data_file.name)
+    for script in ("train.py", "inference.py"):
+        shutil.copy(ROOT / "training" / script, code / script)
+    steps = []
+    steps.append(
+        run_measured(
+            [python, str(ROOT / "processing" / "preprocess.py"),
+             "--label-column", "is_fraud", "--problem-type", "binary_classification",
+             "--input-dir", str(data_dir), "--train-dir", str(splits / "train"),
+             "--validation-dir", str(splits / "validation"), "--test-dir", str(splits / "test"),
+             "--exit-message-file", str(output / "message")],
+            cwd=work,
+        )
+    )  # fmt: skip
+    train_env = {
+        **os.environ,
+        "SM_MODEL_DIR": str(model_dir),
+        "SM_CHANNEL_TRAIN": str(splits / "train"),
+        "SM_CHANNEL_VALIDATION": str(splits / "validation"),
+        "SM_OUTPUT_DATA_DIR": str(output / "data"),
+        "SM_OUTPUT_DIR": str(output),
+    }
+    steps.append(
+        run_measured(
+            [python, "train.py", "--label-column", "is_fraud",
+             "--problem-type", "binary_classification", "--learning-rate", "0.1",
+             "--max-iter", "200", "--max-leaf-nodes", "31", "--l2-regularization", "0.0"],
+            cwd=code,
+            env=train_env,
+        )
+    )  # fmt: skip
+    packed = work / "packed"
+    packed.mkdir()
+    started = time.perf_counter()
+    with tarfile.open(packed / "model.tar.gz", "w:gz") as tar:
+        for path in sorted(model_dir.rglob("*")):
+            tar.add(path, arcname=path.relative_to(model_dir).as_posix(), recursive=False)
+    steps.append(Measurement(time.perf_counter() - started, 0.0))
+    steps.append(
+        run_measured(
+            [python, str(ROOT / "evaluation" / "evaluate.py"),
+             "--label-column", "is_fraud", "--problem-type", "binary_classification",
+             "--model-dir", str(packed), "--test-dir", str(splits / "test"),
+             "--output-dir", str(evaluation), "--exit-message-file", str(output / "message")],
+            cwd=work,
+        )
+    )  # fmt: skip
+    return Measurement(sum(s.seconds for s in steps), max(s.peak_rss_mb for s in steps))
+
+
+def local_project(work: Path) -> Path:
+    """pipeline.toml with a fresh [local].home, so the run starts with no cache or state."""
+    config = work / "pipeline.toml"
+    text = (ROOT / "pipeline.toml").read_text(encoding="utf-8")
+    config.write_text(
+        text.replace('home = ".pipeline-local"', f'home = "{work / "home"}"'), encoding="utf-8"
+    )
+    for folder in ("processing", "training", "evaluation", "lambdas", "data"):
+        os.symlink(ROOT / folder, work / folder)
+    return config
+
+
+def pipeline_runs(data_file: Path, work: Path) -> tuple[Measurement, Measurement]:
+    config = local_project(work)
+    base = [sys.executable, str(ROOT / "run_pipeline.py"), "--config", str(config)]
+    run_measured([*base, "definition", "-o", str(work / "definition.json")], cwd=ROOT)
+    start = [*base, "start", "--param", f"InputDataUrl={data_file}"]
+    return run_measured(start, cwd=ROOT), run_measured(start, cwd=ROOT)
+
+
+def report(label: str, rows: str, results: dict[str, Measurement]) -> list[str]:
+    problems = []
+    print(f"\n{label} ({rows} rows)")
+    print(f"  {'scenario':<10} {'seconds':>9} {'peak RSS MB':>12}")
+    for name, result in results.items():
+        print(f"  {name:<10} {result.seconds:>9.2f} {result.peak_rss_mb:>12.0f}")
+    ratios = {
+        "pipeline/floor": results["pipeline"].seconds / results["floor"].seconds,
+        "cached/pipeline": results["cached"].seconds / results["pipeline"].seconds,
+    }
+    for name, value in ratios.items():
+        verdict = "ok" if value <= TARGETS[name] else "OVER TARGET"
+        print(f"  {name:<16} {value:6.3f}  (target <= {TARGETS[name]})  {verdict}")
+        if value > TARGETS[name]:
+            problems.append(f"{label}: {name} {value:.3f} > {TARGETS[name]}")
+    peak = max(result.peak_rss_mb for result in results.values())
+    print(f"  peak RSS {peak:.0f} MB (limit {RSS_LIMIT_MB} MB)")
+    if peak > RSS_LIMIT_MB:
+        problems.append(f"{label}: peak RSS {peak:.0f} MB > {RSS_LIMIT_MB} MB")
+    return problems
+
+
+def measure(label: str, data_file: Path, rows: str, scratch: Path) -> list[str]:
+    results = {"floor": floor(data_file, scratch / f"{label}-floor")}
+    (scratch / f"{label}-pipeline").mkdir()
+    results["pipeline"], results["cached"] = pipeline_runs(data_file, scratch / f"{label}-pipeline")
+    return report(label, rows, results)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the large input")
+    parser.add_argument("--skip-large", action="store_true", help="only the bundled sample")
+    args = parser.parse_args()
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
+        scratch = Path(tmp)
+        sample = ROOT / "data" / "sample" / "transactions.csv"
+        problems += measure("sample", sample, "50,000", scratch)
+        if not args.skip_large:
+            large = scratch / "large" / "transactions.csv"
+            large.parent.mkdir()
+            subprocess.run(
+                [sys.executable, "-m", "pipelines.sample_data", "--rows", str(args.rows),
+                 "--seed", "11", "-o", str(large)],
+                cwd=ROOT,
+                check=True,
+            )  # fmt: skip
+            problems += measure("large", large, f"{args.rows:,}", scratch)
+    print()
+    for problem in problems:
+        print(f"target missed: {problem}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
