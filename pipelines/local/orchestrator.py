@@ -719,26 +719,22 @@ def _job_outcome(run: StepRun, result: executor.JobResult) -> Outcome:
     )
 
 
-def _processing(run: StepRun) -> Outcome:
-    name = run.record.job_name = run.record.job_name or executor.job_name(
-        run.execution.id, run.node.name
-    )
-    try:
-        result = executor.run_processing_job(run.execution.jobs, name, run.arguments, run.attempt)
-    except executor.JobError as exc:
-        raise StepFailed(str(exc)) from None
-    return _job_outcome(run, result)
+def _job(
+    runner: Callable[[executor.JobEnvironment, str, Any, int], executor.JobResult],
+) -> Callable[[StepRun], Outcome]:
+    """A handler that runs one SageMaker job (processing or training) per attempt."""
 
+    def run_job(run: StepRun) -> Outcome:
+        name = run.record.job_name = run.record.job_name or executor.job_name(
+            run.execution.id, run.node.name
+        )
+        try:
+            result = runner(run.execution.jobs, name, run.arguments, run.attempt)
+        except executor.JobError as exc:
+            raise StepFailed(str(exc)) from None
+        return _job_outcome(run, result)
 
-def _training(run: StepRun) -> Outcome:
-    name = run.record.job_name = run.record.job_name or executor.job_name(
-        run.execution.id, run.node.name
-    )
-    try:
-        result = executor.run_training_job(run.execution.jobs, name, run.arguments, run.attempt)
-    except executor.JobError as exc:
-        raise StepFailed(str(exc)) from None
-    return _job_outcome(run, result)
+    return run_job
 
 
 def _condition(run: StepRun) -> Outcome:
@@ -842,8 +838,8 @@ def _drop_empty(value: Any) -> Any:
 
 
 HANDLERS: dict[str, StepHandler] = {
-    "Processing": StepHandler(_processing, job_kind="processing-job"),
-    "Training": StepHandler(_training, job_kind="training-job"),
+    "Processing": StepHandler(_job(executor.run_processing_job), job_kind="processing-job"),
+    "Training": StepHandler(_job(executor.run_training_job), job_kind="training-job"),
     "Condition": StepHandler(_condition, resolve_arguments=False),
     "Fail": StepHandler(_fail),
     "RegisterModel": StepHandler(_register_model),
