@@ -14,7 +14,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
-for folder in (ROOT, ROOT / "processing", ROOT / "training", ROOT / "evaluation"):
+# tests/ itself too, for shared helpers such as toml_writer (not a package: site-packages
+# already holds an unrelated top-level `tests`).
+for folder in (ROOT, TESTS, ROOT / "processing", ROOT / "training", ROOT / "evaluation"):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 

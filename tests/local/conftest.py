@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from toml_writer import dump_toml
 
 from pipelines.code_assets import project_code
 from pipelines.config import PROJECT_ROOT, ProjectConfig, load_config
@@ -37,35 +38,6 @@ FAST_RETRY = {
     "job_max_attempts": 2,
 }
 SMALL_ROWS = 3000
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
-
-
-def dump_toml(data: dict[str, Any]) -> str:
-    """Enough TOML for pipeline.toml: tables of scalars, lists and nested tables."""
-    lines: list[str] = []
-
-    def table(prefix: str, values: dict[str, Any]) -> None:
-        scalars = {k: v for k, v in values.items() if not isinstance(v, dict)}
-        lines.append(f"[{prefix}]")
-        lines.extend(f"{k} = {_toml_value(v)}" for k, v in scalars.items())
-        lines.append("")
-        for key, value in values.items():
-            if isinstance(value, dict):
-                table(f"{prefix}.{key}", value)
-
-    for section, values in data.items():
-        table(section, values)
-    return "\n".join(lines)
 
 
 def write_project(

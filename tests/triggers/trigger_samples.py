@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from toml_writer import dump_toml
+
 SAMPLES = Path(__file__).resolve().parent / "samples"
 AWS_ACCOUNT = "123456789012"  # the account in the sample events
 NAMES = (
@@ -30,16 +32,6 @@ def localize(event: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(event).replace(AWS_ACCOUNT, "000000000000"))
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return json.dumps(str(value))
-
-
 def write_config(directory: Path, **sections: dict[str, Any]) -> Path:
     """pipeline.toml in `directory`: the project's file with `sections` merged in and the
     local home inside `directory`."""
@@ -51,23 +43,9 @@ def write_config(directory: Path, **sections: dict[str, Any]) -> Path:
     raw["local"]["home"] = str(directory / "home")
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)
-    lines: list[str] = []
-
-    def table(prefix: str, values: dict[str, Any]) -> None:
-        lines.append(f"[{prefix}]")
-        lines.extend(
-            f"{k} = {_toml_value(v)}" for k, v in values.items() if not isinstance(v, dict)
-        )
-        lines.append("")
-        for key, value in values.items():
-            if isinstance(value, dict):
-                table(f"{prefix}.{key}", value)
-
-    for name, values in raw.items():
-        table(name, values)
     path = directory / "pipeline.toml"
     directory.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines), encoding="utf-8")
+    path.write_text(dump_toml(raw), encoding="utf-8")
     return path
 
 
