@@ -128,7 +128,11 @@ class LocalSageMakerApi:
                 pass  # the step's own log records what the function did
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # shutdown() waits for serve_forever's next poll: a short interval keeps the Lambda
+        # step (never cached) from idling half a second on every run.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
