@@ -56,8 +56,9 @@ def _definition_text(config: ProjectConfig, definition_hash: str | None) -> tupl
 
 
 def _hash(text: str) -> str:
-    # The orchestrator's definition_hash.
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
+    # The orchestrator's definition_hash: of the canonical JSON, not of the file's bytes.
+    canonical = json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:24]
 
 
 def collect_definition(config: ProjectConfig) -> dict[str, Any]:
