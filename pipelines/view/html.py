@@ -87,7 +87,7 @@ def render_svg(document: Mapping[str, Any]) -> str:
     boxes = {n["name"]: n for n in layout["nodes"]}
     definition_only = document.get("execution") is None
     out = [
-        f'<svg id="dag" xmlns="http://www.w3.org/2000/svg" width="{layout["width"]:.0f}" '
+        f'<svg id="dag" width="{layout["width"]:.0f}" '
         f'height="{layout["height"]:.0f}" viewBox="0 0 {layout["width"]:.0f} '
         f'{layout["height"]:.0f}" role="img" aria-label="pipeline graph">',
         "<defs>"
