@@ -7,11 +7,11 @@ fixtures, imported rather than duplicated.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import local.conftest as local_fixtures
 import pytest
+from view_helpers import Runs
 
 from pipelines.config import ProjectConfig
 from pipelines.local.runner import execute
@@ -24,16 +24,6 @@ template = local_fixtures.template
 local_definition = local_fixtures.local_definition
 small_sample = local_fixtures.small_sample
 single_threaded_jobs = local_fixtures.single_threaded_jobs
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-@dataclass(frozen=True)
-class Runs:
-    config: ProjectConfig
-    succeeded: str  # first run: every job ran, a model was registered
-    cached: str  # the same again: the jobs are cache hits
-    failed: str  # MetricThreshold=0.99: ends in the FailStep
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ARTIFACTS, Runs
+from view_helpers import ARTIFACTS, Runs
 
 from pipelines.local.runner import open_engine
 from pipelines.view.html import render_page

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Runs
+from view_helpers import Runs
 
 from pipelines.cli import main
 from pipelines.config import PROJECT_ROOT, ProjectConfig

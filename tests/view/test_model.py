@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import Runs
+from view_helpers import Runs
 
 from pipelines.config import load_pricing
 from pipelines.local.runner import open_engine
