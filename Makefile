@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format benchmark clean test-image
+.PHONY: install run test lint format benchmark clean test-image browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint test-image
+test: lint test-image browser
 	$(BIN)/python -m pytest
 
 format: install
@@ -46,3 +46,10 @@ $(IMAGE_STAMP): requirements-image.txt
 # The container-script tests on the SageMaker image's library versions.
 test-image: $(IMAGE_STAMP)
 	.venv-image/bin/python -m pytest -m container -p no:cacheprovider
+
+# Headless Chromium for the browser tests (-m browser): Debian's package, never a download
+# by playwright.
+browser:
+	@test -x /usr/bin/chromium || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get install -y chromium; \
+		else sudo apt-get install -y chromium; fi; }

@@ -89,8 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pipelines.aws import commands as aws_commands
     from pipelines.local import commands as local_commands
     from pipelines.triggers import commands as triggers_commands
+    from pipelines.view import commands as view_commands
 
-    for module in (aws_commands, local_commands, triggers_commands):
+    for module in (aws_commands, local_commands, triggers_commands, view_commands):
         module.register(subparsers, common)
     parser.command_names = frozenset(subparsers.choices)
     return parser

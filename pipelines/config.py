@@ -287,3 +287,46 @@ def _validate(config: ProjectConfig) -> None:
     ):
         if value < 1:
             raise ConfigError(f"{where}: {label} must be at least 1, got {value}")
+
+
+def load_pricing(config: ProjectConfig) -> dict[str, float]:
+    """`[pricing]`: USD per instance-hour by instance type, for the local cost report.
+
+    Optional like the other extra sections: no table means every job is "unpriced".
+    Keys may be quoted ("ml.m5.large" = 0.115) or bare; bare TOML keys with dots are
+    nested tables, flattened back to the instance type here.
+    """
+    where = f"{config.path}: [pricing]"
+    raw = config.extra.get("pricing", {})
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where} must be a table of instance type = USD per hour")
+    prices: dict[str, float] = {}
+    for instance_type, value in _flatten(raw).items():
+        if not instance_type.startswith("ml."):
+            raise ConfigError(
+                f'{where}: key {instance_type!r} is not a SageMaker instance type ("ml.<family>'
+                '.<size>", quoted in TOML)'
+            )
+        # bool is an int in Python (`true` is not a price); TOML also allows nan and inf.
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not 0 <= value < float("inf")
+        ):
+            raise ConfigError(
+                f'{where}."{instance_type}" must be a non-negative number of USD per '
+                f"instance-hour, got {value!r}"
+            )
+        prices[instance_type] = float(value)
+    return prices
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat

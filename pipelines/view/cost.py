@@ -1,0 +1,171 @@
+"""What an execution's jobs would cost on SageMaker, priced from `[pricing]`.
+
+Pure functions over plain dicts (the step records of `model.py`), so the arithmetic is
+tested without running anything.
+
+Billing rules, as documented in the README:
+- a job step (Processing, Training) costs instance count x price per instance-hour x its
+  duration; SageMaker bills training and processing per second with no minimum, so the
+  duration is rounded up to a whole second and nothing more;
+- the duration is the local step's wall-clock time (first start to end, retry waits
+  included): an estimate of SageMaker's billable time, not a quote;
+- a cache hit runs no job and costs 0; its saving is what the run it reused cost;
+- a step whose instance type has no price is "unpriced": shown, never guessed, and the
+  total says it is incomplete.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+JOB_TYPES = ("Processing", "Training")
+CURRENCY = "USD"
+BILLING_NOTE = (
+    "per second, no minimum (local wall-clock duration rounded up to a second); cache hits cost 0"
+)
+
+
+def instance_config(step_type: str, arguments: Mapping[str, Any] | None) -> tuple[str, int]:
+    """(instance type, instance count) of a job step's resolved arguments."""
+    arguments = arguments or {}
+    if step_type == "Processing":
+        resources = (arguments.get("ProcessingResources") or {}).get("ClusterConfig") or {}
+    elif step_type == "Training":
+        resources = arguments.get("ResourceConfig") or {}
+    else:
+        raise ValueError(f"{step_type} steps run no SageMaker job")
+    instance_type = resources.get("InstanceType")
+    count = resources.get("InstanceCount")
+    if not isinstance(instance_type, str) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"no instance type and count in the {step_type} step's arguments")
+    return instance_type, count
+
+
+def billed_seconds(seconds: float) -> int:
+    return max(0, math.ceil(seconds - 1e-9))
+
+
+def job_cost(price_per_hour: float, instance_count: int, seconds: float) -> float:
+    return price_per_hour * instance_count * billed_seconds(seconds) / 3600.0
+
+
+def missing_price_message(instance_type: str) -> str:
+    return (
+        f'no price for {instance_type}: add "{instance_type}" = <USD per instance-hour> to '
+        "[pricing] in pipeline.toml"
+    )
+
+
+def step_cost(step: Mapping[str, Any], prices: Mapping[str, float]) -> dict[str, Any] | None:
+    """One step's line of the report; None for steps that run no job.
+
+    `step` has: name, type, status, duration (seconds or None), cache_hit, arguments and,
+    for a cache hit, source_duration (the reused run's duration, or None if unknown).
+    """
+    if step["type"] not in JOB_TYPES or step.get("status") in (None, "NotStarted", "NotExecuted"):
+        return None
+    line: dict[str, Any] = {
+        "step": step["name"],
+        "type": step["type"],
+        "status": step.get("status"),
+        "cache_hit": bool(step.get("cache_hit")),
+        "instance_type": None,
+        "instance_count": None,
+        "seconds": None,
+        "billed_seconds": None,
+        "price_per_hour": None,
+        "cost": None,
+        "savings": None,
+        "priced": False,
+        "note": "",
+    }
+    try:
+        instance_type, count = instance_config(step["type"], step.get("arguments"))
+    except ValueError as exc:
+        line["note"] = str(exc)
+        return line
+    line.update(instance_type=instance_type, instance_count=count)
+    price = prices.get(instance_type)
+    line["price_per_hour"] = price
+    if line["cache_hit"]:
+        # No job ran: nothing billed. The saving is the reused run's cost.
+        line.update(cost=0.0, seconds=0.0, billed_seconds=0, priced=True)
+        source = step.get("source_duration")
+        if source is None:
+            line["note"] = "cache hit; the reused run's duration is unknown"
+        elif price is None:
+            line["note"] = "cache hit; " + missing_price_message(instance_type)
+        else:
+            line["savings"] = job_cost(price, count, source)
+            line["note"] = f"cache hit: saved a {billed_seconds(source)} s run"
+        return line
+    seconds = step.get("duration")
+    if seconds is None:
+        line["note"] = "still running or no end time recorded"
+        return line
+    line.update(seconds=seconds, billed_seconds=billed_seconds(seconds))
+    if price is None:
+        line["note"] = missing_price_message(instance_type)
+        return line
+    line.update(cost=job_cost(price, count, seconds), priced=True)
+    return line
+
+
+def cost_report(steps: Iterable[Mapping[str, Any]], prices: Mapping[str, float]) -> dict[str, Any]:
+    lines = [line for step in steps if (line := step_cost(step, prices)) is not None]
+    unpriced = [line for line in lines if not line["priced"]]
+    missing = sorted(
+        {line["instance_type"] for line in lines if line["instance_type"] not in prices} - {None}
+    )
+    return {
+        "currency": CURRENCY,
+        "billing": BILLING_NOTE,
+        "steps": lines,
+        "total": sum(line["cost"] or 0.0 for line in lines),
+        "savings": sum(line["savings"] or 0.0 for line in lines),
+        "complete": not unpriced,
+        "unpriced_steps": [line["step"] for line in unpriced],
+        "missing_prices": missing,
+    }
+
+
+def format_usd(value: float | None) -> str:
+    if value is None:
+        return "unpriced"
+    # Sub-cent amounts are the norm for short local jobs: show them, not "$0.00".
+    return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
+
+
+def report_lines(report: Mapping[str, Any]) -> list[str]:
+    """The report as a plain-text table (the `cost` command)."""
+    headers = ("Step", "Type", "Instance", "Count", "Billed", "$/hour", "Cost", "Saved", "Note")
+    rows = []
+    for line in report["steps"]:
+        rows.append(
+            (
+                line["step"],
+                line["type"],
+                line["instance_type"] or "-",
+                str(line["instance_count"] or "-"),
+                "-" if line["billed_seconds"] is None else f"{line['billed_seconds']} s",
+                "-" if line["price_per_hour"] is None else f"{line['price_per_hour']:g}",
+                format_usd(line["cost"]) if line["priced"] else "unpriced",
+                format_usd(line["savings"]) if line["savings"] is not None else "-",
+                line["note"],
+            )
+        )
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    total = format_usd(report["total"])
+    if not report["complete"]:
+        total += f" + unpriced steps ({', '.join(report['unpriced_steps'])})"
+    out.append("")
+    out.append(f"Total      {total}")
+    out.append(f"Saved      {format_usd(report['savings'])} by cache hits")
+    out.append(f"Billing    {report['billing']}")
+    for instance_type in report["missing_prices"]:
+        out.append(f"Missing    {missing_price_message(instance_type)}")
+    return out

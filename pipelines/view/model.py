@@ -1,0 +1,365 @@
+"""Everything the page shows about an execution (or the definition alone), as plain dicts.
+
+It reads the local engine's state database, artifact store and job logs; it never runs or
+changes anything. The graph is the engine's own (`build_graph`) over the definition the
+execution ran, so the page and the engine cannot disagree about edges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pipelines.config import ProjectConfig, load_pricing
+from pipelines.definition_cache import load_definition
+from pipelines.local.graph import build_graph
+from pipelines.local.runner import LocalPaths
+from pipelines.local.state import State
+from pipelines.local.storage import ArtifactStore, StoreError, join_uri
+from pipelines.view.cost import JOB_TYPES, cost_report
+from pipelines.view.layout import layout_graph
+
+LOG_TAIL_LINES = 50
+# Enough bytes for 50 long lines; log files of big jobs are never read whole.
+LOG_TAIL_BYTES = 64 * 1024
+NOT_STARTED = "NotStarted"
+LATEST = "latest"
+
+
+def open_state(config: ProjectConfig) -> State:
+    return State(LocalPaths(config.local_home).state)
+
+
+def find_execution(state: State, ident: str | None) -> dict[str, Any] | None:
+    """The execution `ident` names ("latest", an id, ARN or unique prefix); None when
+    `ident` is None or "latest" and there are no executions. LookupError if unknown."""
+    if ident is None or ident == LATEST:
+        latest = state.list_executions(1)
+        return latest[0] if latest else None
+    return state.find_execution(ident)
+
+
+def _definition_text(config: ProjectConfig, definition_hash: str | None) -> tuple[str, bool]:
+    """The definition an execution ran: the current one if its hash matches, else a cached
+    build with that hash; else the current one, flagged as possibly different."""
+    text, _ = load_definition(config, "local")
+    if definition_hash is None or _hash(text) == definition_hash:
+        return text, True
+    for path in sorted((config.local_home / "definitions").glob("local-*.json")):
+        candidate = path.read_text(encoding="utf-8")
+        if _hash(candidate) == definition_hash:
+            return candidate, True
+    return text, False
+
+
+def _hash(text: str) -> str:
+    # The orchestrator's definition_hash: of the canonical JSON, not of the file's bytes.
+    canonical = json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:24]
+
+
+def collect_definition(config: ProjectConfig) -> dict[str, Any]:
+    """The pipeline's structure alone, as Studio shows it before any run."""
+    text, _ = _definition_text(config, None)
+    return _document(config, json.loads(text), execution=None, records={}, store=None)
+
+
+def collect_execution(config: ProjectConfig, ident: str | None = LATEST) -> dict[str, Any]:
+    """One execution's page data; the definition-only document if there is none yet and
+    `ident` is None or "latest". LookupError for an unknown id."""
+    state = open_state(config)
+    try:
+        execution = find_execution(state, ident)
+        if execution is None:
+            return collect_definition(config)
+        records = {s["step_name"]: s for s in state.list_steps(execution["execution_id"])}
+        text, exact = _definition_text(config, execution["definition_hash"])
+        store = ArtifactStore(LocalPaths(config.local_home).store)
+        document = _document(config, json.loads(text), execution, records, store, state)
+        document["definition_matches"] = exact
+        return document
+    finally:
+        state.close()
+
+
+def _document(
+    config: ProjectConfig,
+    definition: Mapping[str, Any],
+    execution: Mapping[str, Any] | None,
+    records: Mapping[str, Mapping[str, Any]],
+    store: ArtifactStore | None,
+    state: State | None = None,
+) -> dict[str, Any]:
+    graph = build_graph(definition)
+    layout = layout_graph(graph)
+    steps = []
+    for node in graph:
+        record = records.get(node.name)
+        step = _step(node.name, node.type, node.spec, record, store)
+        if step["cache_hit"] and state is not None:
+            step["source_duration"] = _source_duration(state, record)
+        steps.append(step)
+    document: dict[str, Any] = {
+        "pipeline": {
+            "name": config.pipeline.name,
+            "definition_version": definition.get("Version"),
+            "parameters": [
+                {"name": p.get("Name"), "type": p.get("Type"), "default": p.get("DefaultValue")}
+                for p in definition.get("Parameters", [])
+            ],
+        },
+        "layout": layout.to_dict(),
+        "steps": steps,
+        "execution": None,
+        "definition_matches": True,
+    }
+    if execution is None:
+        return document
+    prices = load_pricing(config)
+    document["execution"] = {
+        "id": execution["execution_id"],
+        "arn": execution["execution_arn"],
+        "status": execution["status"],
+        "start_time": execution["start_time"],
+        "end_time": execution["end_time"],
+        "duration": _duration(execution["start_time"], execution["end_time"]),
+        "failure_reason": execution["failure_reason"],
+        "parameters": execution["parameters"] or {},
+        "options": execution.get("options") or {},
+    }
+    document["evaluation"] = _evaluation(config, graph, records, store)
+    document["registered_model"] = _registered_model(steps)
+    document["cost"] = cost_report(steps, prices)
+    return document
+
+
+def _step(
+    name: str,
+    kind: str,
+    spec: Mapping[str, Any],
+    record: Mapping[str, Any] | None,
+    store: ArtifactStore | None,
+) -> dict[str, Any]:
+    record = record or {}
+    resolved = record.get("arguments")
+    arguments = resolved if resolved is not None else spec.get("Arguments", {})
+    if kind == "Condition":
+        # The branch steps are nodes of their own; the arguments panel shows the test.
+        arguments = {"Conditions": (arguments or {}).get("Conditions", [])}
+    properties = record.get("properties") or {}
+    attempts = record.get("attempts") or 0
+    cache_source = record.get("cache_source_arn")
+    step: dict[str, Any] = {
+        "name": name,
+        "type": kind,
+        "display_name": spec.get("DisplayName") or "",
+        "description": spec.get("Description") or "",
+        "status": record.get("status") or NOT_STARTED,
+        "start_time": record.get("start_time"),
+        "end_time": record.get("end_time"),
+        "duration": _duration(record.get("start_time"), record.get("end_time")),
+        "attempts": attempts,
+        "retries": max(attempts - 1, 0),
+        "cache_hit": bool(cache_source),
+        "cache_source": cache_source.rsplit("/", 1)[-1] if cache_source else None,
+        "failure_reason": record.get("failure_reason"),
+        "job_name": record.get("job_name"),
+        "job_dir": record.get("job_dir"),
+        "arguments": arguments,
+        "arguments_source": "resolved" if resolved is not None else "definition",
+        "inputs": _inputs(kind, arguments, store),
+        "outputs": _outputs(kind, arguments, properties, store),
+        "logs": [_log_tail(Path(p)) for p in (record.get("logs") or [])[-2:]],
+        "condition": None,
+        "fail_message": None,
+        "model_package": None,
+    }
+    if kind == "Condition" and properties:
+        step["condition"] = {
+            "outcome": properties.get("Outcome"),
+            "summary": properties.get("Summary"),
+        }
+    if kind == "Fail":
+        message = (arguments or {}).get("ErrorMessage")
+        step["fail_message"] = record.get("failure_reason") or (
+            message if isinstance(message, str) else None
+        )
+    if kind == "RegisterModel" and properties.get("ModelPackageArn"):
+        step["model_package"] = {
+            "arn": properties.get("ModelPackageArn"),
+            "version": properties.get("ModelPackageVersion"),
+            "group": properties.get("ModelPackageGroupName"),
+            "approval_status": properties.get("ModelApprovalStatus"),
+        }
+    if kind == "Lambda" and properties.get("OutputParameters"):
+        step["outputs"] = [
+            {"name": key, "uri": str(value), "local": None, "container": None}
+            for key, value in sorted(properties["OutputParameters"].items())
+        ]
+    return step
+
+
+def _duration(start: float | None, end: float | None) -> float | None:
+    return end - start if start is not None and end is not None else None
+
+
+def _source_duration(state: State, record: Mapping[str, Any] | None) -> float | None:
+    """How long the run a cache hit reused took (following hits of hits)."""
+    seen: set[str] = set()
+    while record and record.get("cache_source_arn"):
+        source_id = record["cache_source_arn"].rsplit("/", 1)[-1]
+        if source_id in seen:
+            return None
+        seen.add(source_id)
+        record = next(
+            (s for s in state.list_steps(source_id) if s["step_name"] == record["step_name"]),
+            None,
+        )
+    if not record:
+        return None
+    return _duration(record.get("start_time"), record.get("end_time"))
+
+
+def _local(store: ArtifactStore | None, uri: Any) -> str | None:
+    if store is None or not isinstance(uri, str) or not uri.startswith("s3://"):
+        return None
+    try:
+        return str(store.path_for(uri))
+    except StoreError:
+        return None
+
+
+def _io(name: Any, uri: Any, container: Any, store: ArtifactStore | None) -> dict[str, Any]:
+    # Unresolved (definition) values are expressions: show them as JSON, not as a path.
+    text = uri if isinstance(uri, str) else json.dumps(uri, sort_keys=True)
+    return {"name": name, "uri": text, "local": _local(store, uri), "container": container}
+
+
+def _inputs(kind: str, arguments: Any, store: ArtifactStore | None) -> list[dict[str, Any]]:
+    arguments = arguments or {}
+    if kind == "Processing":
+        return [
+            _io(
+                item.get("InputName"),
+                (item.get("S3Input") or {}).get("S3Uri"),
+                (item.get("S3Input") or {}).get("LocalPath"),
+                store,
+            )
+            for item in arguments.get("ProcessingInputs") or []
+        ]
+    if kind == "Training":
+        return [
+            _io(
+                item.get("ChannelName"),
+                ((item.get("DataSource") or {}).get("S3DataSource") or {}).get("S3Uri"),
+                f"/opt/ml/input/data/{item.get('ChannelName')}",
+                store,
+            )
+            for item in arguments.get("InputDataConfig") or []
+        ]
+    return []
+
+
+def _outputs(
+    kind: str, arguments: Any, properties: Mapping[str, Any], store: ArtifactStore | None
+) -> list[dict[str, Any]]:
+    # Properties hold what the job really wrote (for a cache hit: the reused run's outputs).
+    source = properties or arguments or {}
+    if kind == "Processing":
+        return [
+            _io(
+                item.get("OutputName"),
+                (item.get("S3Output") or {}).get("S3Uri"),
+                (item.get("S3Output") or {}).get("LocalPath"),
+                store,
+            )
+            for item in (source.get("ProcessingOutputConfig") or {}).get("Outputs") or []
+        ]
+    if kind == "Training":
+        model = (properties.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+        if model:
+            return [_io("model", model, "/opt/ml/model", store)]
+        path = (source.get("OutputDataConfig") or {}).get("S3OutputPath")
+        return [_io("output path", path, "/opt/ml/model", store)] if path else []
+    return []
+
+
+def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - LOG_TAIL_BYTES))
+            data = handle.read()
+    except OSError:
+        return {"path": str(path), "name": path.name, "lines": [], "missing": True}
+    text = data.decode("utf-8", errors="replace").splitlines()
+    if size > LOG_TAIL_BYTES:
+        text = text[1:]  # the first line is probably cut
+    return {"path": str(path), "name": path.name, "lines": text[-lines:], "missing": False}
+
+
+def _evaluation(
+    config: ProjectConfig,
+    graph: Any,
+    records: Mapping[str, Mapping[str, Any]],
+    store: ArtifactStore | None,
+) -> dict[str, Any] | None:
+    """evaluation.json: the first property file of a step that produced one."""
+    for node in graph:
+        record = records.get(node.name) or {}
+        for spec in node.spec.get("PropertyFiles") or []:
+            outputs = ((record.get("properties") or {}).get("ProcessingOutputConfig") or {}).get(
+                "Outputs"
+            ) or []
+            prefix = next(
+                (
+                    (o.get("S3Output") or {}).get("S3Uri")
+                    for o in outputs
+                    if o.get("OutputName") == spec.get("OutputName")
+                ),
+                None,
+            )
+            if not prefix or store is None:
+                continue
+            uri = join_uri(prefix, spec.get("FilePath", ""))
+            try:
+                document = json.loads(store.read_bytes(uri))
+            except (StoreError, OSError, ValueError):
+                continue
+            section = document.get(f"{config.pipeline.problem_type}_metrics") or {}
+            metrics = {
+                name: value.get("value")
+                for name, value in section.items()
+                if isinstance(value, Mapping) and isinstance(value.get("value"), int | float)
+            }
+            return {
+                "step": node.name,
+                "property_file": spec.get("PropertyFileName"),
+                "uri": uri,
+                "local": _local(store, uri),
+                "metric": config.pipeline.metric,
+                "metrics": metrics,
+                "decision": document.get("decision"),
+                "champion": document.get("champion"),
+            }
+    return None
+
+
+def _registered_model(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return next((s["model_package"] for s in steps if s["model_package"]), None)
+
+
+def list_executions(config: ProjectConfig, limit: int | None = 100) -> list[dict[str, Any]]:
+    state = open_state(config)
+    try:
+        return state.list_executions(limit)
+    finally:
+        state.close()
+
+
+def job_steps(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [s for s in document["steps"] if s["type"] in JOB_TYPES]

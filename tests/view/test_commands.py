@@ -1,0 +1,141 @@
+"""`view` and `cost` through the command line, and the server over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from view_helpers import Runs
+
+from pipelines.cli import main
+from pipelines.config import PROJECT_ROOT, ProjectConfig
+from pipelines.view.server import ViewServer
+
+pytestmark = pytest.mark.slow
+
+
+def cli(config: ProjectConfig, *argv: str) -> int:
+    return main(["--config", str(config.path), *argv])
+
+
+def test_view_writes_a_page_and_prints_its_path(runs: Runs, capsys, tmp_path: Path) -> None:
+    assert cli(runs.config, "view") == 0
+    path = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert path == (runs.config.local_home / "view" / f"{runs.failed}.html").resolve()
+    page = path.read_text()
+    assert runs.failed in page and 'data-step="Train"' in page
+    assert "http://" not in page and "https://" not in page  # nothing to fetch
+
+    assert cli(runs.config, "view", runs.succeeded, "-o", str(tmp_path / "page.html")) == 0
+    assert Path(capsys.readouterr().out.strip()) == (tmp_path / "page.html").resolve()
+    assert runs.succeeded in (tmp_path / "page.html").read_text()
+
+    assert cli(runs.config, "view", "--definition") == 0
+    definition = Path(capsys.readouterr().out.strip())
+    assert definition.name == "definition.html"
+    assert "pipeline definition" in definition.read_text()
+
+
+def test_view_without_executions_shows_the_definition(empty_project, capsys) -> None:
+    assert cli(empty_project, "view") == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0] == "no local executions yet: showing the pipeline's structure alone"
+    assert Path(out[1]).name == "definition.html" and Path(out[1]).is_file()
+    assert cli(empty_project, "cost") == 2
+    assert "no local executions yet" in capsys.readouterr().err
+
+
+def test_cost_table_and_json(runs: Runs, capsys) -> None:
+    assert cli(runs.config, "cost", runs.succeeded) == 0
+    out = capsys.readouterr().out
+    assert f"Execution {runs.succeeded} (Succeeded)" in out
+    for step in ("Preprocess", "Train", "Evaluate"):
+        assert step in out
+    assert "ml.m5.xlarge" in out and "Total      $" in out and "per second" in out
+    assert cli(runs.config, "cost", runs.cached, "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["execution"] == runs.cached
+    assert report["total"] == 0 and report["savings"] > 0
+    assert {line["step"] for line in report["steps"]} == {"Preprocess", "Train", "Evaluate"}
+
+
+@pytest.mark.parametrize("command", ["view", "cost"])
+def test_unknown_execution_and_sagemaker_target_are_usage_errors(
+    runs: Runs, capsys, command: str
+) -> None:
+    assert cli(runs.config, command, "nosuchexecution") == 2
+    assert "no local execution matches 'nosuchexecution'" in capsys.readouterr().err
+    assert cli(runs.config, command, "--target", "sagemaker") == 2
+    assert "reads the local engine's state" in capsys.readouterr().err
+
+
+@pytest.fixture
+def server(runs: Runs) -> Iterator[ViewServer]:
+    server = ViewServer(runs.config, 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_server_index_pages_and_404(runs: Runs, server: ViewServer) -> None:
+    assert server.server_address[0] == "127.0.0.1"
+    status, index = get(server.url)
+    assert status == 200
+    for execution in (runs.succeeded, runs.cached, runs.failed):
+        assert f'href="/executions/{execution}.html"' in index
+    status, page = get(f"{server.url}executions/{runs.failed}.html")
+    assert status == 200 and runs.failed in page and "Failure reason" in page
+    status, page = get(f"{server.url}definition.html")
+    assert status == 200 and 'data-step="RegisterModel"' in page
+    assert get(f"{server.url}executions/nosuchexecution.html")[0] == 404
+    assert get(f"{server.url}etc/passwd")[0] == 404
+
+
+def test_serve_prints_the_url_and_stops_on_ctrl_c(runs: Runs) -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "run_pipeline.py",
+            "--config",
+            str(runs.config.path),
+            "view",
+            "--serve",
+            "--port",
+            "0",
+        ],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("serving http://127.0.0.1:"), line + process.stderr.read()
+        url = line.split()[1]
+        assert get(url)[0] == 200
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "stopped" in out and "Traceback" not in err

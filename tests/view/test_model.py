@@ -1,0 +1,133 @@
+"""The page data of real local executions, checked against the state database, the store
+and the log files those runs wrote."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from view_helpers import Runs
+
+from pipelines.config import load_pricing
+from pipelines.local.runner import open_engine
+from pipelines.view.cost import job_cost
+from pipelines.view.html import json_for_script, render_page
+from pipelines.view.model import collect_definition, collect_execution
+
+pytestmark = pytest.mark.slow
+
+
+def states(runs: Runs, execution_id: str) -> dict[str, dict]:
+    return {s["step_name"]: s for s in open_engine(runs.config).state.list_steps(execution_id)}
+
+
+def test_every_step_with_its_recorded_status(runs: Runs) -> None:
+    document = collect_execution(runs.config, runs.succeeded)
+    recorded = states(runs, runs.succeeded)
+    steps = {s["name"]: s for s in document["steps"]}
+    assert set(steps) == {n["name"] for n in document["layout"]["nodes"]}
+    for name, step in steps.items():
+        assert step["status"] == recorded[name]["status"], name
+        assert step["attempts"] == recorded[name]["attempts"]
+    assert steps["Train"]["status"] == "Succeeded"
+    assert steps["MetricBelowThreshold"]["status"] == "NotExecuted"
+    assert document["execution"]["status"] == "Succeeded"
+    assert document["definition_matches"]
+    # The arguments are what the engine ran, with references resolved.
+    train = steps["Train"]
+    assert train["arguments_source"] == "resolved"
+    assert train["arguments"]["ResourceConfig"]["InstanceType"] == "ml.m5.xlarge"
+    assert all(i["uri"].startswith("s3://") and Path(i["local"]).exists() for i in train["inputs"])
+    assert train["outputs"][0]["uri"].endswith("model.tar.gz")
+    assert Path(train["outputs"][0]["local"]).is_file()
+
+
+def test_log_tail_is_the_end_of_the_jobs_log(runs: Runs) -> None:
+    train = next(
+        s for s in collect_execution(runs.config, runs.succeeded)["steps"] if s["name"] == "Train"
+    )
+    stdout = next(log for log in train["logs"] if log["name"] == "stdout.log")
+    lines = Path(stdout["path"]).read_text().splitlines()
+    assert lines and stdout["lines"] == lines[-50:]
+
+
+def test_evaluation_decision_and_registered_model(runs: Runs) -> None:
+    document = collect_execution(runs.config, runs.succeeded)
+    evaluation = document["evaluation"]
+    report = json.loads(Path(evaluation["local"]).read_text())
+    assert (
+        evaluation["metrics"]["accuracy"]
+        == report["binary_classification_metrics"]["accuracy"]["value"]
+    )
+    assert evaluation["decision"] == report["decision"]
+    assert evaluation["decision"]["register"] is True
+    packages = open_engine(runs.config).registry.list(runs.config.pipeline.model_package_group)
+    package = next(
+        p
+        for p in packages
+        if (p.get("MetadataProperties") or {}).get("GeneratedBy", "").endswith(runs.succeeded)
+    )
+    assert document["registered_model"]["version"] == package["ModelPackageVersion"]
+    assert document["registered_model"]["arn"] == package["ModelPackageArn"]
+
+
+def test_failed_execution_names_its_reason(runs: Runs) -> None:
+    document = collect_execution(runs.config, runs.failed)
+    steps = {s["name"]: s for s in document["steps"]}
+    assert document["execution"]["status"] == "Failed"
+    assert "below the threshold" in document["execution"]["failure_reason"]
+    assert steps["MetricBelowThreshold"]["status"] == "Failed"
+    assert steps["MetricBelowThreshold"]["fail_message"] == document["execution"]["failure_reason"]
+    assert steps["CheckMetric"]["condition"]["outcome"] == "False"
+    assert steps["RegisterModel"]["status"] in ("NotExecuted", "NotStarted")
+    assert document["registered_model"] is None
+    assert document["execution"]["parameters"]["MetricThreshold"] == 0.99
+
+
+def test_cache_hits_cost_nothing_and_save_the_first_runs_cost(runs: Runs) -> None:
+    first = collect_execution(runs.config, runs.succeeded)
+    cached = collect_execution(runs.config, runs.cached)
+    steps = {s["name"]: s for s in cached["steps"]}
+    first_steps = {s["name"]: s for s in first["steps"]}
+    prices = load_pricing(runs.config)
+    for name in ("Preprocess", "Train", "Evaluate"):
+        assert steps[name]["cache_hit"] and steps[name]["cache_source"] == runs.succeeded
+        assert steps[name]["source_duration"] == pytest.approx(first_steps[name]["duration"])
+    lines = {line["step"]: line for line in cached["cost"]["steps"]}
+    first_lines = {line["step"]: line for line in first["cost"]["steps"]}
+    assert cached["cost"]["total"] == 0
+    for name, line in lines.items():
+        assert line["cost"] == 0
+        assert line["savings"] == pytest.approx(first_lines[name]["cost"])
+        expected = job_cost(prices["ml.m5.xlarge"], 1, first_steps[name]["duration"])
+        assert first_lines[name]["cost"] == pytest.approx(expected)
+    assert cached["cost"]["savings"] == pytest.approx(first["cost"]["total"])
+    assert first["cost"]["total"] > 0 and first["cost"]["complete"]
+
+
+def test_latest_and_definition_only(runs: Runs, empty_project) -> None:
+    assert collect_execution(runs.config, "latest")["execution"]["id"] == runs.failed
+    assert collect_execution(runs.config, runs.cached[:6])["execution"]["id"] == runs.cached
+    with pytest.raises(LookupError, match="no local execution matches"):
+        collect_execution(runs.config, "nosuchexecution")
+    empty = collect_execution(empty_project, None)
+    assert empty["execution"] is None
+    assert {s["status"] for s in empty["steps"]} == {"NotStarted"}
+    structure = collect_definition(runs.config)
+    assert structure["execution"] is None and len(structure["steps"]) == 8
+    assert structure["steps"][0]["arguments_source"] == "definition"
+
+
+def test_data_is_escaped_in_the_page(runs: Runs) -> None:
+    document = collect_execution(runs.config, runs.failed)
+    evil = '</script><script>alert("x")</script><b>&amp;'
+    document["execution"]["parameters"]["Evil"] = evil
+    document["execution"]["failure_reason"] = evil
+    document["steps"][0]["failure_reason"] = evil
+    page = render_page(document)
+    assert "<script>alert" not in page and "<b>&amp;" not in page
+    assert "&lt;/script&gt;&lt;script&gt;alert" in page  # the markup shows it as text
+    block = page.split('id="view-data">', 1)[1].split("</script>", 1)[0]
+    assert json.loads(block)["execution"]["failure_reason"] == evil
+    assert "<" not in json_for_script({"a": evil})
