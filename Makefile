@@ -51,5 +51,6 @@ test-image: $(IMAGE_STAMP)
 # by playwright.
 browser:
 	@test -x /usr/bin/chromium || { \
-		if [ "$$(id -u)" = 0 ]; then apt-get install -y chromium; \
-		else sudo apt-get install -y chromium; fi; }
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
