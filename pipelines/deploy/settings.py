@@ -15,8 +15,12 @@ from pipelines.config import ConfigError, ProjectConfig
 
 # SageMaker's real-time invocation payload limit.
 DEFAULT_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
-# SageMaker endpoint names: letters, digits and single hyphens, at most 63 characters.
-_ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+# SageMaker endpoint names: letters, digits and hyphens. Models and endpoint configs are named
+# "<endpoint>-v<N>-<8 hex>" within SageMaker's 63 characters, which leaves 46 for the
+# endpoint (room for six-digit versions), and the deploy Lambda's role is scoped to
+# "<endpoint>-v*".
+MAX_ENDPOINT_NAME = 46
+_ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # On every model, endpoint config and endpoint the project deploys: `endpoints list|cleanup`
 # never touch an endpoint without it.
@@ -60,10 +64,11 @@ def load_deployment(config: ProjectConfig) -> DeploymentSettings:
         return value
 
     endpoint_name = get("endpoint_name", str, "") or f"{config.pipeline.name}-endpoint"
-    if not _ENDPOINT_NAME.match(endpoint_name):
+    if not _ENDPOINT_NAME.match(endpoint_name) or len(endpoint_name) > MAX_ENDPOINT_NAME:
         raise ConfigError(
-            f"[deployment].endpoint_name {endpoint_name!r} is not a SageMaker endpoint name "
-            "(letters, digits and hyphens, at most 63 characters, no leading hyphen)"
+            f"[deployment].endpoint_name {endpoint_name!r} is not a usable endpoint name "
+            f"(letters, digits and hyphens, at most {MAX_ENDPOINT_NAME} characters, no "
+            "leading or trailing hyphen)"
         )
     instance_type = get("instance_type", str, "") or config.instances.inference_type
     if not instance_type.startswith("ml."):
