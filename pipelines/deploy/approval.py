@@ -56,10 +56,11 @@ def function_arn(context: Context, name: str) -> str:
 
 
 def function_permissions(
-    config: ProjectConfig, settings: DeploymentSettings, context: Context
+    config: ProjectConfig, settings: DeploymentSettings, context: Context, dlq_arn: str
 ) -> dict[str, Any]:
     """Read the group, create this endpoint's models and configs, create or update this
-    endpoint, pass the SageMaker execution role to SageMaker only, write its own logs."""
+    endpoint, pass the SageMaker execution role to SageMaker only, write its own logs and
+    its failed invocations to the triggers DLQ."""
     group = config.pipeline.model_package_group.lower()
     # SageMaker lower-cases resource names in ARNs.
     endpoint = settings.endpoint_name.lower()
@@ -102,6 +103,13 @@ def function_permissions(
             "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         },
         {
+            # Lambda sends an on-failure destination record with the function's role.
+            "Sid": "WriteFailedDeployments",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": dlq_arn,
+        },
+        {
             "Sid": "OwnLogs",
             "Effect": "Allow",
             "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
@@ -142,7 +150,9 @@ def approval_resources(
                 "AssumeRolePolicyDocument": trust,
                 "Description": f"Lambda deploying approved {config.pipeline.model_package_group}"
                 f" models to {settings.endpoint_name}",
-                "InlinePolicies": {name: function_permissions(config, settings, context)},
+                "InlinePolicies": {
+                    name: function_permissions(config, settings, context, dead_letter["Arn"])
+                },
                 "Tags": dict(tagged),
             },
             "assumed by lambda.amazonaws.com",
@@ -160,6 +170,14 @@ def approval_resources(
                 # What Lambda reports for the uploaded zip: a code change is an update.
                 "CodeSha256": base64.b64encode(hashlib.sha256(package.data).digest()).decode(),
                 "InvokePermissions": [context.rule_arn(rule_name)],
+                # EventBridge invokes asynchronously; a deployment that still fails after
+                # Lambda's retries (e.g. the endpoint stayed busy) lands in the triggers DLQ
+                # with its event, for a redrive or a manual `deploy`.
+                "EventInvokeConfig": {
+                    "MaximumRetryAttempts": 2,
+                    "MaximumEventAgeInSeconds": retry["MaximumEventAgeInSeconds"],
+                    "DestinationConfig": {"OnFailure": {"Destination": dead_letter["Arn"]}},
+                },
                 "Tags": dict(tagged),
                 # Where the code comes from; handlers echo it back, so it never differs.
                 "Source": str(source),

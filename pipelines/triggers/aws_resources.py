@@ -504,9 +504,20 @@ class Functions(Handler):
             "Variables": configuration.get("Environment", {}).get("Variables", {})
         }
         current["InvokePermissions"] = self.invokers(resource.name)
+        current["EventInvokeConfig"] = self.invoke_config(resource.name)
         current["Tags"] = found.get("Tags", {})
         current["Source"] = resource.spec["Source"]
         return current
+
+    def invoke_config(self, name: str) -> dict[str, Any]:
+        try:
+            found = self.aws.lambda_.get_function_event_invoke_config(FunctionName=name)
+        except ClientError as exc:
+            if not_found(exc):
+                return {}
+            raise
+        keys = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
+        return {k: found[k] for k in keys if k in found}
 
     def invokers(self, name: str) -> list[str]:
         """Source ARNs of the events.amazonaws.com grants in the function's policy."""
@@ -544,6 +555,9 @@ class Functions(Handler):
                 if "cannot be assumed" not in str(exc) or attempt == ROLE_RETRY_ATTEMPTS - 1:
                     raise
                 self.sleep(ROLE_RETRY_SECONDS)
+        self.aws.lambda_.put_function_event_invoke_config(
+            FunctionName=resource.name, **spec["EventInvokeConfig"]
+        )
         self._grant(resource)
 
     def _grant(self, resource: Resource) -> None:
@@ -571,6 +585,10 @@ class Functions(Handler):
             client.tag_resource(
                 Resource=self.context.arn("lambda", f"function:{resource.name}"),
                 Tags=dict(spec["Tags"]),
+            )
+        if "EventInvokeConfig" in fields:
+            client.put_function_event_invoke_config(
+                FunctionName=resource.name, **spec["EventInvokeConfig"]
             )
         if "InvokePermissions" in fields:
             policy = json.loads(client.get_policy(FunctionName=resource.name)["Policy"])

@@ -594,7 +594,17 @@ def test_apply_wires_approvals_to_the_deploy_lambda(config, session) -> None:
 
     document = iam.get_role_policy(RoleName=DEPLOYER, PolicyName=DEPLOYER)["PolicyDocument"]
     grants = {s["Sid"]: s for s in document["Statement"]}
-    assert set(grants) == {"ReadModelPackages", "DeployEndpoint", "PassExecutionRole", "OwnLogs"}
+    assert set(grants) == {
+        "ReadModelPackages",
+        "DeployEndpoint",
+        "PassExecutionRole",
+        "WriteFailedDeployments",
+        "OwnLogs",
+    }
+    assert grants["WriteFailedDeployments"]["Resource"] == [DLQ_ARN]
+    invoke_config = lam.get_function_event_invoke_config(FunctionName=DEPLOYER)
+    assert invoke_config["MaximumRetryAttempts"] == 2
+    assert invoke_config["DestinationConfig"] == {"OnFailure": {"Destination": DLQ_ARN}}
     assert grants["DeployEndpoint"]["Resource"] == [
         f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint-config/{NAME}-endpoint-v*",
         f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{NAME}-endpoint",
