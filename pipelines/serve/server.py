@@ -139,56 +139,62 @@ class InvocationHandler(BaseHTTPRequestHandler):
         data = answer.encode("utf-8") if isinstance(answer, str) else bytes(answer)
         self._send(HTTPStatus.OK, data, content_type)
 
-    def _read_body(self) -> bytes | None:
-        """The request body, or None after answering the error that prevents reading it."""
+    def handle_expect_100(self) -> bool:
+        # Clients that ask first (curl does for large bodies) hear about 411/413/415/406
+        # before they send the body, instead of after.
+        invocation = self.command == "POST" and self.path.split("?", 1)[0] == "/invocations"
+        if invocation and self._check_headers() is None:
+            return False
+        return super().handle_expect_100()
+
+    def _check_headers(self) -> int | None:
+        """The body's length if the headers allow reading it; else None, error sent."""
         limit = self.server.max_payload_bytes
+        # Every refusal leaves the body unread: close rather than drain the connection.
         if self.headers.get("Transfer-Encoding"):
-            self.close_connection = True
-            self._error(HTTPStatus.LENGTH_REQUIRED, "chunked bodies are not supported")
-            return None
+            return self._refuse(HTTPStatus.LENGTH_REQUIRED, "chunked bodies are not supported")
         raw_length = self.headers.get("Content-Length")
         if raw_length is None:
-            self.close_connection = True
-            self._error(HTTPStatus.LENGTH_REQUIRED, "Content-Length is required")
-            return None
+            return self._refuse(HTTPStatus.LENGTH_REQUIRED, "Content-Length is required")
         try:
             length = int(raw_length)
             if length < 0:
                 raise ValueError
         except ValueError:
-            self.close_connection = True
-            self._error(HTTPStatus.BAD_REQUEST, f"invalid Content-Length {raw_length!r}")
-            return None
+            return self._refuse(HTTPStatus.BAD_REQUEST, f"invalid Content-Length {raw_length!r}")
         if length > limit:
-            # Refused unread: the connection is closed rather than drained.
-            self.close_connection = True
-            self._error(
+            return self._refuse(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                 f"payload of {length} bytes exceeds the limit of {limit} bytes",
             )
-            return None
-        content_type = _media_type(self.headers.get("Content-Type"))
-        if content_type not in CONTENT_TYPES:
-            self.close_connection = True
+        if _media_type(self.headers.get("Content-Type")) not in CONTENT_TYPES:
             shown = self.headers.get("Content-Type") or "none"
-            self._error(
+            return self._refuse(
                 HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
                 f"unsupported Content-Type {shown!r}: send {' or '.join(CONTENT_TYPES)}",
             )
-            return None
         accept = self.headers.get("Accept")
         offered = [_media_type(part) for part in (accept or "").split(",")]
         if not any(m in ACCEPT_ANY or m in CONTENT_TYPES for m in offered):
-            self.close_connection = True
-            self._error(
+            return self._refuse(
                 HTTPStatus.NOT_ACCEPTABLE,
                 f"cannot answer in {accept!r}: accept {' or '.join(CONTENT_TYPES)} or */*",
             )
+        return length
+
+    def _refuse(self, status: HTTPStatus, message: str) -> None:
+        self.close_connection = True
+        self._error(status, message)
+        return None
+
+    def _read_body(self) -> bytes | None:
+        """The request body, or None after answering the error that prevents reading it."""
+        length = self._check_headers()
+        if length is None:
             return None
         body = self.rfile.read(length)
         if len(body) < length:
-            self.close_connection = True
-            self._error(HTTPStatus.BAD_REQUEST, f"body ended after {len(body)} of {length} bytes")
+            self._refuse(HTTPStatus.BAD_REQUEST, f"body ended after {len(body)} of {length} bytes")
             return None
         return body
 

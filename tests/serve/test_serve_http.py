@@ -182,6 +182,38 @@ def test_oversized_body_is_413_before_it_is_sent(approved, serve) -> None:
         assert "exceeds the limit of 65536 bytes" in error_of(response.read())
 
 
+def test_a_client_that_asks_first_is_refused_before_sending(approved, serve) -> None:
+    server = serve()
+    address = urlsplit(server.url)
+    with socket.create_connection((address.hostname, address.port), timeout=30) as sock:
+        sock.sendall(
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+            b"Expect: 100-continue\r\nContent-Length: 1000000000\r\n\r\n"
+        )
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        assert response.status == 413  # not 100 Continue
+
+
+def test_a_client_that_asks_first_may_send_an_acceptable_body(approved, serve) -> None:
+    server = serve()
+    address = urlsplit(server.url)
+    body = ROW.encode()
+    with socket.create_connection((address.hostname, address.port), timeout=30) as sock:
+        sock.sendall(
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+            b"Accept: text/csv\r\nExpect: 100-continue\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        )
+        assert sock.recv(64).startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(body)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        assert response.status == 200
+        label, _ = response.read().decode().strip().split(",")
+        assert label in ("0", "1")
+
+
 def test_a_body_at_the_limit_is_read(approved, serve) -> None:
     server = serve()
     rows = (ROW + "\n") * (MAX_PAYLOAD // (len(ROW) + 1))
