@@ -233,12 +233,3 @@ class TestCli:
         )
         assert cli_main(["deploy", "--target", "sagemaker", "--model-version", "7"]) == 2
         assert sagemaker.list_endpoints()["Endpoints"] == []
-
-    def test_endpoint_name_and_instance_type_are_configuration(self, aws, tmp_path) -> None:
-        from pipelines.deploy.settings import load_deployment
-
-        config = load_config()
-        assert (load_deployment(config).endpoint_name, load_deployment(config).instance_type) == (
-            ENDPOINT,
-            "ml.m5.large",
-        )
