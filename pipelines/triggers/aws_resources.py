@@ -12,6 +12,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -54,7 +55,8 @@ class Clients:
         if service.startswith("_"):
             raise AttributeError(service)
         if service not in self._cache:
-            self._cache[service] = self.session.client(service)
+            # `lambda` is a keyword: the Lambda client is `clients.lambda_`.
+            self._cache[service] = self.session.client(service.rstrip("_"))
         return self._cache[service]
 
 
@@ -476,6 +478,146 @@ class Rules(Handler):
         return names
 
 
+class Functions(Handler):
+    """Lambda functions (the approval deployer): code, configuration, tags, and which
+    EventBridge rules may invoke them."""
+
+    kind = "lambda-function"
+    _FIELDS = ("Runtime", "Handler", "Role", "Timeout", "Description", "CodeSha256")
+    _CONFIGURATION = ("Runtime", "Handler", "Role", "Timeout", "Description", "Environment")
+
+    def _get(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.aws.lambda_.get_function(FunctionName=name)
+        except ClientError as exc:
+            if not_found(exc):
+                return None
+            raise
+
+    def read(self, resource: Resource) -> dict[str, Any] | None:
+        found = self._get(resource.name)
+        if found is None:
+            return None
+        configuration = found["Configuration"]
+        current = {k: configuration[k] for k in self._FIELDS if k in configuration}
+        current["Environment"] = {
+            "Variables": configuration.get("Environment", {}).get("Variables", {})
+        }
+        current["InvokePermissions"] = self.invokers(resource.name)
+        current["EventInvokeConfig"] = self.invoke_config(resource.name)
+        current["Tags"] = found.get("Tags", {})
+        current["Source"] = resource.spec["Source"]
+        return current
+
+    def invoke_config(self, name: str) -> dict[str, Any]:
+        try:
+            found = self.aws.lambda_.get_function_event_invoke_config(FunctionName=name)
+        except ClientError as exc:
+            if not_found(exc):
+                return {}
+            raise
+        keys = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
+        return {k: found[k] for k in keys if k in found}
+
+    def invokers(self, name: str) -> list[str]:
+        """Source ARNs of the events.amazonaws.com grants in the function's policy."""
+        try:
+            policy = json.loads(self.aws.lambda_.get_policy(FunctionName=name)["Policy"])
+        except ClientError as exc:
+            if not_found(exc):
+                return []
+            raise
+        return sorted(
+            statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn", "")
+            for statement in policy.get("Statement", [])
+            if statement.get("Principal", {}).get("Service") == "events.amazonaws.com"
+        )
+
+    @staticmethod
+    def _package(resource: Resource) -> bytes:
+        from pipelines.code_assets import zip_asset
+
+        return zip_asset(resource.name, Path(resource.spec["Source"])).data
+
+    def create(self, resource: Resource) -> None:
+        spec = resource.spec
+        for attempt in range(ROLE_RETRY_ATTEMPTS):
+            try:
+                self.aws.lambda_.create_function(
+                    FunctionName=resource.name,
+                    Code={"ZipFile": self._package(resource)},
+                    Tags=dict(spec["Tags"]),
+                    **{k: spec[k] for k in self._CONFIGURATION},
+                )
+                break
+            except ClientError as exc:
+                # A role created moments ago may not be assumable by Lambda yet.
+                if "cannot be assumed" not in str(exc) or attempt == ROLE_RETRY_ATTEMPTS - 1:
+                    raise
+                self.sleep(ROLE_RETRY_SECONDS)
+        self.aws.lambda_.put_function_event_invoke_config(
+            FunctionName=resource.name, **spec["EventInvokeConfig"]
+        )
+        self._grant(resource)
+
+    def _grant(self, resource: Resource) -> None:
+        for arn in resource.spec["InvokePermissions"]:
+            self.aws.lambda_.add_permission(
+                FunctionName=resource.name,
+                StatementId=f"events-{arn.rsplit('/', 1)[-1]}",
+                Action="lambda:InvokeFunction",
+                Principal="events.amazonaws.com",
+                SourceArn=arn,
+                SourceAccount=self.context.account,
+            )
+
+    def update(self, resource: Resource, fields: tuple[str, ...]) -> None:
+        spec = resource.spec
+        client = self.aws.lambda_
+        if "CodeSha256" in fields:
+            client.update_function_code(FunctionName=resource.name, ZipFile=self._package(resource))
+            client.get_waiter("function_updated_v2").wait(FunctionName=resource.name)
+        if set(fields) & set(self._CONFIGURATION):
+            client.update_function_configuration(
+                FunctionName=resource.name, **{k: spec[k] for k in self._CONFIGURATION}
+            )
+        if "Tags" in fields:
+            client.tag_resource(
+                Resource=self.context.arn("lambda", f"function:{resource.name}"),
+                Tags=dict(spec["Tags"]),
+            )
+        if "EventInvokeConfig" in fields:
+            client.put_function_event_invoke_config(
+                FunctionName=resource.name, **spec["EventInvokeConfig"]
+            )
+        if "InvokePermissions" in fields:
+            policy = json.loads(client.get_policy(FunctionName=resource.name)["Policy"])
+            for statement in policy.get("Statement", []):
+                if statement.get("Principal", {}).get("Service") == "events.amazonaws.com":
+                    client.remove_permission(
+                        FunctionName=resource.name, StatementId=statement["Sid"]
+                    )
+            self._grant(resource)
+
+    def delete(self, name: str) -> None:
+        try:
+            self.aws.lambda_.delete_function(FunctionName=name)
+        except ClientError as exc:
+            if not not_found(exc):
+                raise
+
+    def managed(self) -> list[str]:
+        names = []
+        for page in self.aws.lambda_.get_paginator("list_functions").paginate():
+            for function in page["Functions"]:
+                name = function["FunctionName"]
+                if name.startswith(self.prefix()) and self.is_ours(
+                    self.aws.lambda_.list_tags(Resource=function["FunctionArn"]).get("Tags", {})
+                ):
+                    names.append(name)
+        return names
+
+
 class Pipes(Handler):
     kind = "pipe"
     _FIELDS = (
@@ -797,6 +939,7 @@ def handlers(
         Schedules(clients, context, sleep, groups=groups),
         Topics(clients, context, sleep),
         Subscriptions(clients, context, sleep),
+        Functions(clients, context, sleep),
         Rules(clients, context, sleep),
         Pipes(clients, context, sleep),
         Alarms(clients, context, sleep),

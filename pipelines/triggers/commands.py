@@ -17,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         help="SageMaker: nightly schedule, data-arrival trigger, notifications and alarm",
         description=(
             "Manage the AWS resources that start the pipeline (EventBridge Scheduler, an S3 "
-            "data-arrival rule and pipe, DLQs) and report on it (SNS, CloudWatch alarm). "
+            "data-arrival rule and pipe, DLQs), report on it (SNS, CloudWatch alarm) and "
+            "deploy approved models (an approval rule and a Lambda). "
             "Needs --target sagemaker."
         ),
     )

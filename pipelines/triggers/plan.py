@@ -19,6 +19,8 @@ and the marker tag `pipeline-triggers=<pipeline>`):
   events-rule       <p>-execution-failed, <p>-step-failed, <p>-metric-below-threshold,
                     <p>-model-package       -> topic, InputTransformer (readable text)
   cloudwatch-alarm  <p>-execution-failed    ExecutionFailed >= 1 -> topic
+  iam-role, lambda-function <p>-deploy-model, events-rule <p>-model-approved
+                                            approvals -> deploy Lambda (pipelines/deploy/)
   s3-eventbridge    <bucket>                the bucket's EventBridge notifications on
 
 Why a buffer queue and a pipe between the S3 rule and the pipeline: the pipeline needs
@@ -69,6 +71,7 @@ KINDS = (
     "schedule",
     "sns-topic",
     "sns-subscription",
+    "lambda-function",
     "events-rule",
     "pipe",
     "cloudwatch-alarm",
@@ -212,6 +215,12 @@ def desired_resources(
     if trig.data_arrival_enabled:
         rule_arns.append(context.rule_arn(data_rule.name(context.pipeline)))
     schedule_arns = [context.schedule_arn(group, schedule)] if trig.schedule_enabled else []
+    from pipelines.deploy.approval import RULE_PURPOSE, approval_resources
+    from pipelines.deploy.settings import load_deployment
+
+    deployment = load_deployment(config)
+    if deployment.deploy_on_approval:
+        rule_arns.append(context.rule_arn(context.name(RULE_PURPOSE)))
     retry = {
         "MaximumRetryAttempts": trig.max_retry_attempts,
         "MaximumEventAgeInSeconds": trig.max_event_age_seconds,
@@ -428,6 +437,10 @@ def desired_resources(
                 },
                 f"{ALARM_NAMESPACE} {ALARM_METRIC} >= 1 -> {topic} topic",
             )
+        )
+    if deployment.deploy_on_approval:
+        resources.extend(
+            approval_resources(config, deployment, context, tagged, retry, dead_letter)
         )
     if trig.data_arrival_enabled:
         resources.append(

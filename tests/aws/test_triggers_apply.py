@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,6 +21,7 @@ from moto.s3.models import s3_backends
 from pipelines.cli import main as cli_main
 from pipelines.config import load_config
 from pipelines.triggers import aws_apply
+from pipelines.triggers.matcher import matches
 from pipelines.triggers.patterns import data_arrival_rule, notification_rules
 from pipelines.triggers.plan import MARKER_KEY
 
@@ -32,7 +34,7 @@ DLQ_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{NAME}-triggers-dlq"
 BUFFER_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{NAME}-data-arrival"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{NAME}-notifications"
 PURPOSES = ("execution-failed", "step-failed", "metric-below-threshold", "model-package")
-RULE_NAMES = [f"{NAME}-data-arrival"] + [f"{NAME}-{p}" for p in PURPOSES]
+RULE_NAMES = [f"{NAME}-data-arrival", f"{NAME}-model-approved"] + [f"{NAME}-{p}" for p in PURPOSES]
 MUTATING = re.compile(
     r"^(Create|Put|Update|Delete|Tag|Untag|Set|Subscribe|Unsubscribe|Remove|Start|Stop|"
     r"Attach|Detach|Add)"
@@ -119,7 +121,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(config, session, recorder) 
     lines = apply(config, session, dry_run=True)
 
     text = "\n".join(lines)
-    assert "16 to create, 0 to update, 0 to delete, 0 unchanged" in text
+    assert "19 to create, 0 to update, 0 to delete, 0 unchanged" in text
     assert "Dry run: nothing was changed." in text
     for kind, name in (
         ("sqs-queue", f"{NAME}-triggers-dlq"),
@@ -369,7 +371,7 @@ def test_a_second_apply_changes_nothing_and_says_so(config, session, recorder) -
 
     lines = apply(config, session)
 
-    assert lines[-1] == "No changes: all 16 resources are up to date."
+    assert lines[-1] == "No changes: all 19 resources are up to date."
     assert recorder.mutating == []
     assert recorder.calls  # it did read everything
 
@@ -403,6 +405,7 @@ def test_drift_and_configuration_changes_are_updated_in_place(config, session, r
         rf"~ update\s+schedule\s+{NAME}-nightly\s+\(changes: ScheduleExpressionTimezone, Target\)",
         rf"~ update\s+events-rule\s+{NAME}-step-failed\s+\(changes: EventPattern, [^)]*Targets\)",
         rf"~ update\s+events-rule\s+{NAME}-model-package\s+\(changes: Targets\)",
+        rf"~ update\s+events-rule\s+{NAME}-model-approved\s+\(changes: Targets\)",
         rf"~ update\s+iam-role\s+{NAME}-pipe\s+\(changes: InlinePolicies\)",
         rf"~ update\s+sqs-queue\s+{NAME}-data-arrival\s+\(changes: Attributes\)",
         rf"~ update\s+cloudwatch-alarm\s+{NAME}-execution-failed\s+\(changes: Period\)",
@@ -410,7 +413,7 @@ def test_drift_and_configuration_changes_are_updated_in_place(config, session, r
         r"- delete\s+sns-subscription\s+ml-oncall@example.com",
     ):
         assert re.search(pattern, text), pattern
-    assert "1 to create, 9 to update, 1 to delete" in text
+    assert "1 to create, 10 to update, 1 to delete" in text
     schedule = session.client("scheduler").get_schedule(
         Name=f"{NAME}-nightly", GroupName=f"{NAME}-triggers"
     )
@@ -443,7 +446,7 @@ def test_removing_a_feature_from_the_configuration_deletes_its_resources(config,
     ):
         assert re.search(rf"- delete\s+{kind}\s+{name}", text), name
     names = [r["Name"] for r in session.client("events").list_rules()["Rules"]]
-    assert names == [f"{NAME}-data-arrival"]
+    assert names == [f"{NAME}-data-arrival", f"{NAME}-model-approved"]
     assert session.client("sns").list_topics()["Topics"] == []
 
 
@@ -480,7 +483,7 @@ def test_destroy_removes_what_apply_created_and_nothing_else(config, session) ->
 
     assert aws_apply.destroy(config, session=session, out=lines.append) == 0
 
-    assert lines[-1] == "Destroyed 16 resource(s)."
+    assert lines[-1] == "Destroyed 19 resource(s)."
     assert sorted(r["Name"] for r in events.list_rules()["Rules"]) == [
         f"{NAME}-hand-made",
         "other-pipeline-step-failed",
@@ -542,6 +545,141 @@ def test_show_reports_what_exists(config, session) -> None:
     assert "warning: pipeline fraud-detection-retraining does not exist" in text
 
 
+DEPLOYER = f"{NAME}-deploy-model"
+DEPLOYER_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{DEPLOYER}"
+APPROVED_RULE = f"{NAME}-model-approved"
+SAMPLES = Path(__file__).resolve().parents[1] / "triggers" / "samples"
+
+
+def test_apply_wires_approvals_to_the_deploy_lambda(config, session) -> None:
+    apply(config, session)
+    events = session.client("events")
+    lam = session.client("lambda")
+    iam = session.client("iam")
+
+    rule = events.describe_rule(Name=APPROVED_RULE)
+    pattern = json.loads(rule["EventPattern"])
+    approved = json.loads((SAMPLES / "model_package_approved.json").read_text())
+    assert matches(pattern, approved)
+    for change in (
+        {"ModelApprovalStatus": "PendingManualApproval"},
+        {"ModelApprovalStatus": "Rejected"},
+        {"ModelPackageGroupName": "someone-elses-models"},
+    ):
+        assert not matches(pattern, {**approved, "detail": {**approved["detail"], **change}})
+    assert not matches(pattern, json.loads((SAMPLES / "model_package_registered.json").read_text()))
+    (target,) = events.list_targets_by_rule(Rule=APPROVED_RULE)["Targets"]
+    assert target["Arn"] == DEPLOYER_ARN
+    assert "InputTransformer" not in target  # the Lambda reads the whole event
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600}
+    assert target["DeadLetterConfig"] == {"Arn": DLQ_ARN}
+
+    function = lam.get_function(FunctionName=DEPLOYER)
+    configuration = function["Configuration"]
+    assert (configuration["Handler"], configuration["Runtime"]) == (
+        "deploy_model.handler",
+        "python3.12",
+    )
+    assert configuration["Role"] == f"arn:aws:iam::{ACCOUNT}:role/{DEPLOYER}"
+    variables = configuration["Environment"]["Variables"]
+    assert variables["ENDPOINT_NAME"] == f"{NAME}-endpoint"
+    assert variables["INSTANCE_TYPE"] == "ml.m5.large"
+    assert variables["MODEL_PACKAGE_GROUP"] == "fraud-detection-models"
+    assert variables["EXECUTION_ROLE_ARN"] == f"arn:aws:iam::{ACCOUNT}:role/SageMakerExecutionRole"
+    assert json.loads(variables["RESOURCE_TAGS"])["pipeline-deploy"] == NAME
+    assert function["Tags"][MARKER_KEY] == NAME
+    (grant,) = json.loads(lam.get_policy(FunctionName=DEPLOYER)["Policy"])["Statement"]
+    assert grant["Principal"] == {"Service": "events.amazonaws.com"}
+    assert grant["Condition"]["ArnLike"]["AWS:SourceArn"] == rule["Arn"]
+
+    document = iam.get_role_policy(RoleName=DEPLOYER, PolicyName=DEPLOYER)["PolicyDocument"]
+    grants = {s["Sid"]: s for s in document["Statement"]}
+    assert set(grants) == {
+        "ReadModelPackages",
+        "DeployEndpoint",
+        "PassExecutionRole",
+        "WriteFailedDeployments",
+        "OwnLogs",
+    }
+    assert grants["WriteFailedDeployments"]["Resource"] == [DLQ_ARN]
+    invoke_config = lam.get_function_event_invoke_config(FunctionName=DEPLOYER)
+    assert invoke_config["MaximumRetryAttempts"] == 2
+    assert invoke_config["DestinationConfig"] == {"OnFailure": {"Destination": DLQ_ARN}}
+    assert grants["DeployEndpoint"]["Resource"] == [
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint-config/{NAME}-endpoint-v*",
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{NAME}-endpoint",
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model/{NAME}-endpoint-v*",
+    ]
+    assert "sagemaker:DeleteEndpoint" not in grants["DeployEndpoint"]["Action"]
+    assert grants["PassExecutionRole"]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": ["sagemaker.amazonaws.com"]}
+    }
+
+
+def test_deployment_configuration_changes_update_the_lambda(config, session, recorder) -> None:
+    apply(config, session)
+    moved = with_sections(
+        config, deployment={"endpoint_name": "fraud-scoring", "instance_type": "ml.c5.xlarge"}
+    )
+
+    text = "\n".join(apply(moved, session))
+
+    assert re.search(
+        rf"~ update\s+lambda-function\s+{DEPLOYER}\s+\(changes: Description, Environment\)", text
+    )
+    assert re.search(
+        rf"~ update\s+iam-role\s+{DEPLOYER}\s+\(changes: Description, InlinePolicies\)", text
+    )
+    variables = session.client("lambda").get_function_configuration(FunctionName=DEPLOYER)[
+        "Environment"
+    ]["Variables"]
+    assert (variables["ENDPOINT_NAME"], variables["INSTANCE_TYPE"]) == (
+        "fraud-scoring",
+        "ml.c5.xlarge",
+    )
+    recorder.calls.clear()
+    assert apply(moved, session)[-1] == "No changes: all 19 resources are up to date."
+    assert recorder.mutating == []
+
+
+def test_turning_deploy_on_approval_off_removes_the_deployer(config, session) -> None:
+    apply(config, session)
+    manual = with_sections(config, deployment={"deploy_on_approval": False})
+
+    text = "\n".join(apply(manual, session))
+
+    for kind, name in (
+        ("events-rule", APPROVED_RULE),
+        ("lambda-function", DEPLOYER),
+        ("iam-role", DEPLOYER),
+    ):
+        assert re.search(rf"- delete\s+{kind}\s+{name}", text), name
+    assert session.client("lambda").list_functions()["Functions"] == []
+    dlq = queue_attributes(session.client("sqs"), f"{NAME}-triggers-dlq")
+    sources = statement(json.loads(dlq["Policy"]), "EventBridgeRules")["Condition"]["ArnEquals"]
+    assert f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{APPROVED_RULE}" not in json.dumps(sources)
+
+
+def test_destroy_spares_lambda_functions_that_are_not_ours(config, session) -> None:
+    """The champion Lambda shares the name prefix but not the triggers marker."""
+    iam = session.client("iam")
+    role = iam.create_role(RoleName="someone", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    session.client("lambda").create_function(
+        FunctionName=f"{NAME}-resolve-champion",
+        Runtime="python3.12",
+        Role=role,
+        Handler="resolve_champion.handler",
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+        Tags={"project": NAME},
+    )
+    apply(config, session)
+
+    aws_apply.destroy(config, session=session, out=lambda line: None)
+
+    functions = session.client("lambda").list_functions()["Functions"]
+    assert [f["FunctionName"] for f in functions] == [f"{NAME}-resolve-champion"]
+
+
 class TestCli:
     @pytest.fixture(autouse=True)
     def sessions(self, aws, monkeypatch):
@@ -553,18 +691,18 @@ class TestCli:
         assert "Dry run: nothing was changed." in capsys.readouterr().out
 
         assert cli_main(["--target", "sagemaker", "triggers", "apply"]) == 0
-        assert "Applied: 15 created" in capsys.readouterr().out
+        assert "Applied: 18 created" in capsys.readouterr().out
 
         assert cli_main(["--target", "sagemaker", "triggers", "apply"]) == 0
-        assert "No changes: all 15 resources are up to date." in capsys.readouterr().out
+        assert "No changes: all 18 resources are up to date." in capsys.readouterr().out
 
         assert cli_main(["--target", "sagemaker", "triggers", "show"]) == 0
-        assert "All 15 resources match the configuration." in capsys.readouterr().out
+        assert "All 18 resources match the configuration." in capsys.readouterr().out
 
         assert cli_main(["--target", "sagemaker", "triggers", "destroy", "--dry-run"]) == 0
-        assert "15 resource(s) would be deleted" in capsys.readouterr().out
+        assert "18 resource(s) would be deleted" in capsys.readouterr().out
         assert cli_main(["--target", "sagemaker", "triggers", "destroy"]) == 0
-        assert "Destroyed 15 resource(s)." in capsys.readouterr().out
+        assert "Destroyed 18 resource(s)." in capsys.readouterr().out
 
     def test_triggers_need_the_sagemaker_target(self, capsys) -> None:
         assert cli_main(["triggers", "apply"]) == 2

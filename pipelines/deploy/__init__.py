@@ -1,0 +1,1 @@
+"""Deployment: approved models to a SageMaker real-time endpoint, idle-endpoint cleanup."""

@@ -1,0 +1,161 @@
+"""Commands: `deploy` and `endpoints list|cleanup` (SageMaker), `serve` (local)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from pipelines.config import ProjectConfig
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    deploy = subparsers.add_parser(
+        "deploy",
+        parents=[common],
+        help="SageMaker: put an approved model version on the real-time endpoint",
+        description=(
+            "Create the endpoint ([deployment].endpoint_name) or update it in place with an "
+            "Approved model package version: the newest by default. The approval rule that "
+            "`triggers apply` creates does the same on every approval. Locally, use `serve`."
+        ),
+    )
+    deploy.add_argument(
+        "--model-version", type=int, metavar="N", help="this Approved version (default: newest)"
+    )
+    deploy.set_defaults(handler=_deploy)
+
+    endpoints = subparsers.add_parser(
+        "endpoints",
+        parents=[common],
+        help="SageMaker: list the project's endpoints, delete idle ones",
+        description=(
+            "Endpoints tagged pipeline-deploy=<pipeline>. An endpoint is idle when its "
+            "Invocations metric sums to 0 over the last --idle-hours and it was not created "
+            "or updated within them."
+        ),
+    )
+    verbs = endpoints.add_subparsers(dest="endpoints_command", metavar="ACTION", required=True)
+    for verb, text in (
+        ("list", "each endpoint with its invocations and whether it is idle"),
+        ("cleanup", "delete idle endpoints with their endpoint configs and models"),
+    ):
+        action = verbs.add_parser(verb, parents=[common], help=text)
+        action.add_argument(
+            "--idle-hours", type=float, help="window in hours (default [deployment].idle_hours)"
+        )
+        if verb == "cleanup":
+            action.add_argument("--dry-run", action="store_true", help="report, delete nothing")
+        action.set_defaults(handler=_endpoints, endpoints_verb=verb)
+
+    serve = subparsers.add_parser(
+        "serve",
+        parents=[common],
+        help="local: serve the approved model over HTTP (SageMaker inference contract)",
+        description=(
+            "Serve the newest Approved version of the model package group (or --model-version "
+            "N) on 127.0.0.1: GET /ping, POST /invocations with text/csv or application/json. "
+            "The model's own code/inference.py answers. Ctrl-C stops."
+        ),
+    )
+    serve.add_argument(
+        "--model-version",
+        type=int,
+        metavar="N",
+        help="serve version N (even if not Approved, with a warning)",
+    )
+    serve.add_argument("--host", help="address to bind (default [deployment].serve_host)")
+    serve.add_argument(
+        "--port", type=int, help="port (default [deployment].serve_port; 0 picks a free one)"
+    )
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow binding a non-loopback address (the server has no authentication)",
+    )
+    serve.set_defaults(handler=_serve)
+
+
+def _usage(message: str) -> Exception:
+    from pipelines.cli import UsageError
+
+    return UsageError(message)
+
+
+def _deploy(args: argparse.Namespace, config: ProjectConfig) -> int:
+    if args.target != "sagemaker":
+        raise _usage(
+            "deploy puts a model on a SageMaker endpoint: add --target sagemaker (locally, "
+            "`serve` runs the approved model on 127.0.0.1)"
+        )
+    from pipelines.deploy import aws_deploy
+
+    try:
+        aws_deploy.deploy(config, args.model_version)
+    except aws_deploy.NothingToDeployError as exc:
+        raise _usage(str(exc)) from None
+    return 0
+
+
+def _endpoints(args: argparse.Namespace, config: ProjectConfig) -> int:
+    if args.target != "sagemaker":
+        raise _usage(
+            "endpoints manage SageMaker endpoints: add --target sagemaker (`serve` stops "
+            "with Ctrl-C locally)"
+        )
+    from pipelines.deploy import endpoints
+
+    if args.endpoints_verb == "list":
+        return endpoints.list_endpoints(config, idle_hours=args.idle_hours)
+    endpoints.cleanup(config, idle_hours=args.idle_hours, dry_run=args.dry_run)
+    return 0
+
+
+def _serve(args: argparse.Namespace, config: ProjectConfig) -> int:
+    if args.target != "local":
+        raise _usage(
+            "serve runs the model locally; on SageMaker, `deploy --target sagemaker` puts it "
+            "on the endpoint"
+        )
+    from pipelines.deploy.settings import LOOPBACK_HOSTS, load_deployment
+    from pipelines.serve.model import ServeError, load
+    from pipelines.serve.server import InferenceServer
+
+    settings = load_deployment(config)
+    host = args.host or settings.serve_host
+    port = settings.serve_port if args.port is None else args.port
+    if host not in LOOPBACK_HOSTS and not args.allow_remote:
+        raise _usage(
+            f"refusing to serve on {host!r}: the server has no authentication; use "
+            f"{LOOPBACK_HOSTS[0]} or pass --allow-remote"
+        )
+    if not 0 <= port <= 65535:
+        raise _usage(f"--port must be between 0 and 65535, got {port}")
+    try:
+        model = load(config, args.model_version)
+    except ServeError as exc:
+        raise _usage(str(exc)) from None
+    if model.approval_status != "Approved":
+        print(
+            f"warning: version {model.version} is {model.approval_status}, not Approved; "
+            "serving it because --model-version asked for it"
+        )
+    try:
+        server = InferenceServer(
+            (host, port),
+            model,
+            max_payload_bytes=settings.max_payload_bytes,
+            threads=settings.serve_threads,
+        )
+    except OSError as exc:
+        raise _usage(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    print(f"Serving {model.group} version {model.version} ({model.arn})", flush=True)
+    print(f"  model files  {model.directory}", flush=True)
+    print(f"  listening    {server.url}  (GET /ping, POST /invocations; Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopping", flush=True)
+    finally:
+        server.server_close()
+    return 0

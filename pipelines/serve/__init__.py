@@ -1,0 +1,1 @@
+"""Local serving: the approved model behind SageMaker's inference HTTP contract."""

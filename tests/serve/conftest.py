@@ -1,0 +1,135 @@
+"""A local project whose registry holds real models (trained on a small sample), and an
+in-process `serve` HTTP server on a free port."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import threading
+import tomllib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from toml_writer import dump_toml
+
+from pipelines.config import PROJECT_ROOT, ProjectConfig, load_config
+from pipelines.local.runner import open_engine
+from pipelines.serve.model import ServedModel, load
+from pipelines.serve.server import InferenceServer
+
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-py312-cpu-py3"
+MAX_PAYLOAD = 64 * 1024
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What train.py leaves in /opt/ml/model: model.joblib, metadata.json, code/."""
+    import preprocess
+    import train
+
+    from pipelines.sample_data import generate_transactions
+
+    root = tmp_path_factory.mktemp("trained")
+    (root / "input").mkdir()
+    generate_transactions(2_000, seed=5).to_csv(root / "input" / "data.csv", index=False)
+    assert (
+        preprocess.main(
+            [
+                *("--label-column", "is_fraud", "--problem-type", "binary_classification"),
+                *("--input-dir", str(root / "input"), "--train-dir", str(root / "train")),
+                *("--validation-dir", str(root / "validation"), "--test-dir", str(root / "test")),
+                *("--exit-message-file", str(root / "message")),
+            ]
+        )
+        == 0
+    )
+    env = {
+        "SM_MODEL_DIR": str(root / "model"),
+        "SM_CHANNEL_TRAIN": str(root / "train"),
+        "SM_CHANNEL_VALIDATION": str(root / "validation"),
+        "SM_OUTPUT_DATA_DIR": str(root / "output"),
+    }
+    train.run(train.parse_args(["--max-iter", "30"], env=env))
+    return root / "model"
+
+
+def pack(model_dir: Path, handler_patch: Callable[[str], str] | None = None) -> bytes:
+    """model.tar.gz as the training job packs it; optionally with an edited handler."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path in sorted(model_dir.rglob("*")):
+            if not path.is_file() or "__pycache__" in path.parts:
+                continue
+            data = path.read_bytes()
+            name = path.relative_to(model_dir).as_posix()
+            if handler_patch and name == "code/inference.py":
+                data = handler_patch(data.decode()).encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., ProjectConfig]:
+    """pipeline.toml copied under tmp_path with a private local home (and given sections)."""
+
+    def make(**sections: dict) -> ProjectConfig:
+        raw = tomllib.loads((PROJECT_ROOT / "pipeline.toml").read_text())
+        raw["local"]["home"] = str(tmp_path / "home")
+        for name, values in sections.items():
+            raw.setdefault(name, {}).update(values)
+        path = tmp_path / "pipeline.toml"
+        path.write_text(dump_toml(raw))
+        return load_config(path, environ={})
+
+    return make
+
+
+@pytest.fixture
+def config(make_config: Callable[..., ProjectConfig]) -> ProjectConfig:
+    return make_config()
+
+
+@pytest.fixture
+def register(config: ProjectConfig, model_dir: Path) -> Callable[..., dict]:
+    """Put a model archive into the local store and register it; returns the package."""
+    engine = open_engine(config)
+
+    def add(status: str, handler_patch: Callable[[str], str] | None = None) -> dict:
+        count = len(engine.registry.list(config.pipeline.model_package_group))
+        uri = f"s3://{config.aws.local_bucket}/models/{count + 1}/model.tar.gz"
+        engine.store.put_bytes(pack(model_dir, handler_patch), uri)
+        return engine.registry.register(
+            config.pipeline.model_package_group,
+            inference_specification={"Containers": [{"Image": IMAGE, "ModelDataUrl": uri}]},
+            approval_status=status,
+        )
+
+    return add
+
+
+def start(model: ServedModel, threads: int = 4) -> tuple[InferenceServer, threading.Thread]:
+    server = InferenceServer(
+        ("127.0.0.1", 0), model, max_payload_bytes=MAX_PAYLOAD, threads=threads
+    )
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    return server, thread
+
+
+@pytest.fixture
+def serve(config: ProjectConfig) -> Iterator[Callable[..., InferenceServer]]:
+    """Load a version like `serve` does and answer HTTP on 127.0.0.1:<free port>."""
+    running: list[tuple[InferenceServer, threading.Thread]] = []
+
+    def begin(version: int | None = None, threads: int = 4) -> InferenceServer:
+        running.append(start(load(config, version), threads))
+        return running[-1][0]
+
+    yield begin
+    for server, thread in running:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
