@@ -25,33 +25,13 @@ MAX_PAYLOAD = 64 * 1024
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """What train.py leaves in /opt/ml/model: model.joblib, metadata.json, code/."""
-    import preprocess
-    import train
+    from model_helpers import train_model
 
     from pipelines.sample_data import generate_transactions
 
     root = tmp_path_factory.mktemp("trained")
-    (root / "input").mkdir()
-    generate_transactions(2_000, seed=5).to_csv(root / "input" / "data.csv", index=False)
-    assert (
-        preprocess.main(
-            [
-                *("--label-column", "is_fraud", "--problem-type", "binary_classification"),
-                *("--input-dir", str(root / "input"), "--train-dir", str(root / "train")),
-                *("--validation-dir", str(root / "validation"), "--test-dir", str(root / "test")),
-                *("--exit-message-file", str(root / "message")),
-            ]
-        )
-        == 0
-    )
-    env = {
-        "SM_MODEL_DIR": str(root / "model"),
-        "SM_CHANNEL_TRAIN": str(root / "train"),
-        "SM_CHANNEL_VALIDATION": str(root / "validation"),
-        "SM_OUTPUT_DATA_DIR": str(root / "output"),
-    }
-    train.run(train.parse_args(["--max-iter", "30"], env=env))
-    return root / "model"
+    frame = generate_transactions(2_000, seed=5)
+    return train_model(root, frame, "is_fraud", "binary_classification", max_iter=30)
 
 
 def pack(model_dir: Path, handler_patch: Callable[[str], str] | None = None) -> bytes:

@@ -9,32 +9,19 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import pytest
+from model_helpers import RECORD, ROW
 
 from pipelines.cli import main as cli_main
 from pipelines.serve.model import load
 
 MAX_PAYLOAD = 64 * 1024  # conftest's server limit
 
-ROW = "120.5,jewelry,3,online,1,12,2,6,,40.0,1"
 ROWS = [
     ROW,
     "12.0,grocery,14,pos,0,900,0,2,3.5,25.0,0",
     "899.0,electronics,2,online,1,5,6,9,1200,30.0,1",
     "45.5,restaurant,20,pos,0,400,1,3,,50.0,0",
 ]
-RECORD = {
-    "amount": 120.5,
-    "merchant_category": "jewelry",
-    "hour": 3,
-    "channel": "online",
-    "country_mismatch": 1,
-    "card_age_days": 12,
-    "txn_count_1h": 2,
-    "txn_count_24h": 6,
-    "distance_from_home_km": None,
-    "avg_amount_30d": 40.0,
-    "is_new_device": 1,
-}
 
 
 def request(
