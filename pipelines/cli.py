@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pipelines.config import TARGETS, ConfigError, ProjectConfig, load_config
+from pipelines.errors import UsageError
 from pipelines.parameters import ParameterError, parse_assignments
 
 EXIT_OK = 0
@@ -30,10 +31,6 @@ EXIT_USAGE = 2
 EXIT_AWS = 3
 
 Handler = Callable[[argparse.Namespace, ProjectConfig], int]
-
-
-class UsageError(Exception):
-    """A command was used in a way that cannot work; exit code 2."""
 
 
 def _common_options(suppress: bool) -> argparse.ArgumentParser:

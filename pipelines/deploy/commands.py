@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from pipelines.config import ProjectConfig
+from pipelines.errors import UsageError, require_target
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -75,33 +76,29 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     serve.set_defaults(handler=_serve)
 
 
-def _usage(message: str) -> Exception:
-    from pipelines.cli import UsageError
-
-    return UsageError(message)
-
-
 def _deploy(args: argparse.Namespace, config: ProjectConfig) -> int:
-    if args.target != "sagemaker":
-        raise _usage(
-            "deploy puts a model on a SageMaker endpoint: add --target sagemaker (locally, "
-            "`serve` runs the approved model on 127.0.0.1)"
-        )
+    require_target(
+        args,
+        "sagemaker",
+        "deploy puts a model on a SageMaker endpoint: add --target sagemaker (locally, "
+        "`serve` runs the approved model on 127.0.0.1)",
+    )
     from pipelines.deploy import aws_deploy
 
     try:
         aws_deploy.deploy(config, args.model_version)
     except aws_deploy.NothingToDeployError as exc:
-        raise _usage(str(exc)) from None
+        raise UsageError(str(exc)) from None
     return 0
 
 
 def _endpoints(args: argparse.Namespace, config: ProjectConfig) -> int:
-    if args.target != "sagemaker":
-        raise _usage(
-            "endpoints manage SageMaker endpoints: add --target sagemaker (`serve` stops "
-            "with Ctrl-C locally)"
-        )
+    require_target(
+        args,
+        "sagemaker",
+        "endpoints manage SageMaker endpoints: add --target sagemaker (`serve` stops "
+        "with Ctrl-C locally)",
+    )
     from pipelines.deploy import endpoints
 
     if args.endpoints_verb == "list":
@@ -111,11 +108,12 @@ def _endpoints(args: argparse.Namespace, config: ProjectConfig) -> int:
 
 
 def _serve(args: argparse.Namespace, config: ProjectConfig) -> int:
-    if args.target != "local":
-        raise _usage(
-            "serve runs the model locally; on SageMaker, `deploy --target sagemaker` puts it "
-            "on the endpoint"
-        )
+    require_target(
+        args,
+        "local",
+        "serve runs the model locally; on SageMaker, `deploy --target sagemaker` puts it "
+        "on the endpoint",
+    )
     from pipelines.deploy.settings import LOOPBACK_HOSTS, load_deployment
     from pipelines.serve.model import ServeError, load
     from pipelines.serve.server import InferenceServer
@@ -124,16 +122,16 @@ def _serve(args: argparse.Namespace, config: ProjectConfig) -> int:
     host = args.host or settings.serve_host
     port = settings.serve_port if args.port is None else args.port
     if host not in LOOPBACK_HOSTS and not args.allow_remote:
-        raise _usage(
+        raise UsageError(
             f"refusing to serve on {host!r}: the server has no authentication; use "
             f"{LOOPBACK_HOSTS[0]} or pass --allow-remote"
         )
     if not 0 <= port <= 65535:
-        raise _usage(f"--port must be between 0 and 65535, got {port}")
+        raise UsageError(f"--port must be between 0 and 65535, got {port}")
     try:
         model = load(config, args.model_version)
     except ServeError as exc:
-        raise _usage(str(exc)) from None
+        raise UsageError(str(exc)) from None
     if model.approval_status != "Approved":
         print(
             f"warning: version {model.version} is {model.approval_status}, not Approved; "
@@ -147,7 +145,7 @@ def _serve(args: argparse.Namespace, config: ProjectConfig) -> int:
             threads=settings.serve_threads,
         )
     except OSError as exc:
-        raise _usage(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     print(f"Serving {model.group} version {model.version} ({model.arn})", flush=True)
     print(f"  model files  {model.directory}", flush=True)

@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from pipelines.config import ProjectConfig
 from pipelines.deploy.settings import MARKER_KEY, load_deployment
+from pipelines.errors import UsageError
 
 NAMESPACE = "AWS/SageMaker"
 METRIC = "Invocations"
@@ -136,8 +137,6 @@ def reports(
 def _settings(config: ProjectConfig, idle_hours: float | None) -> float:
     hours = load_deployment(config).idle_hours if idle_hours is None else idle_hours
     if not (hours > 0 and math.isfinite(hours)):
-        from pipelines.cli import UsageError
-
         raise UsageError(f"--idle-hours must be a positive number of hours, got {hours}")
     return hours
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config import ProjectConfig
+from pipelines.errors import UsageError, require_target
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -47,13 +48,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def _local_only(args: argparse.Namespace) -> None:
-    if getattr(args, "target", "local") == "sagemaker":
-        from pipelines.cli import UsageError
-
-        raise UsageError(
-            "executions and registry read the local engine's state; use `describe` and "
-            "`status` for SageMaker"
-        )
+    require_target(
+        args,
+        "local",
+        "executions and registry read the local engine's state; use `describe` and "
+        "`status` for SageMaker",
+    )
 
 
 def _open(config: ProjectConfig):
@@ -118,8 +118,6 @@ def _executions_describe(args: argparse.Namespace, config: ProjectConfig) -> int
     try:
         document = describe_execution(config, args.execution)
     except LookupError as exc:
-        from pipelines.cli import UsageError
-
         raise UsageError(str(exc.args[0])) from exc
     if args.json:
         print(json.dumps(document, indent=2, default=str))
@@ -230,8 +228,6 @@ def _registry_update(args: argparse.Namespace, config: ProjectConfig) -> int:
             args.version, args.approval_status, group=group, description=args.description
         )
     except RegistryError as exc:
-        from pipelines.cli import UsageError
-
         raise UsageError(str(exc.args[0])) from exc
     print(
         f"{package['ModelPackageGroupName']} version {package['ModelPackageVersion']} is now "

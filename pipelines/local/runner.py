@@ -25,6 +25,7 @@ from pipelines.code_assets import (
 )
 from pipelines.config import ProjectConfig
 from pipelines.definition_cache import load_definition
+from pipelines.errors import UsageError
 from pipelines.local.events import EventLog
 from pipelines.local.faults import FaultError, parse_faults
 from pipelines.local.graph import DefinitionError, build_graph
@@ -175,8 +176,6 @@ def run_local(
             engine=engine,
         )
     except FaultError as exc:
-        from pipelines.cli import UsageError
-
         raise UsageError(str(exc)) from exc
     paths = LocalPaths(config.local_home)
     summary = progress.summarize(

@@ -8,6 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from pipelines.config import ProjectConfig
+from pipelines.errors import UsageError
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -83,15 +84,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     deliver.set_defaults(handler=_deliver)
 
 
-def _usage(message: str) -> Exception:
-    from pipelines.cli import UsageError
-
-    return UsageError(message)
-
-
 def _require(args: argparse.Namespace, target: str, hint: str) -> None:
     if getattr(args, "target", "local") != target:
-        raise _usage(hint)
+        raise UsageError(hint)
 
 
 def _aws(args: argparse.Namespace) -> None:
@@ -151,7 +146,7 @@ def _watch(args: argparse.Namespace, config: ProjectConfig) -> int:
     try:
         watcher = Watcher(config, args.directory, settings=settings, after_run=deliver_pending)
     except NotADirectoryError as exc:
-        raise _usage(str(exc)) from exc
+        raise UsageError(str(exc)) from exc
     print(
         f"watching {watcher.directory} every {settings.poll_seconds:g} s (complete after "
         f"{settings.debounce_seconds:g} s unchanged); dead letters: {watcher.dead_letter}"
@@ -179,7 +174,7 @@ def _schedule(args: argparse.Namespace, config: ProjectConfig) -> int:
             print(moment.isoformat())
         return 0
     if args.max_ticks is not None and args.max_ticks < 1:
-        raise _usage("--max-ticks must be at least 1")
+        raise UsageError("--max-ticks must be at least 1")
     return Scheduler(config, after_run=deliver_pending).run(max_ticks=args.max_ticks)
 
 

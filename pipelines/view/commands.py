@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from pipelines.config import ProjectConfig
+from pipelines.errors import UsageError, require_target
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -51,18 +52,13 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     cost.set_defaults(handler=_cost)
 
 
-def _usage(message: str) -> Exception:
-    from pipelines.cli import UsageError
-
-    return UsageError(message)
-
-
 def _local_only(args: argparse.Namespace, command: str) -> None:
-    if getattr(args, "target", "local") == "sagemaker":
-        raise _usage(
-            f"{command} reads the local engine's state; for SageMaker use `describe`, "
-            "`status` or SageMaker Studio"
-        )
+    require_target(
+        args,
+        "local",
+        f"{command} reads the local engine's state; for SageMaker use `describe`, "
+        "`status` or SageMaker Studio",
+    )
 
 
 def _document(config: ProjectConfig, execution: str | None, definition_only: bool) -> dict:
@@ -73,16 +69,16 @@ def _document(config: ProjectConfig, execution: str | None, definition_only: boo
     try:
         return model.collect_execution(config, execution)
     except LookupError as exc:
-        raise _usage(str(exc.args[0])) from exc
+        raise UsageError(str(exc.args[0])) from exc
 
 
 def _view(args: argparse.Namespace, config: ProjectConfig) -> int:
     _local_only(args, "view")
     if args.definition and args.execution:
-        raise _usage("give an execution id or --definition, not both")
+        raise UsageError("give an execution id or --definition, not both")
     if args.serve:
         if args.output:
-            raise _usage("--serve serves the pages; -o writes one: choose one")
+            raise UsageError("--serve serves the pages; -o writes one: choose one")
         return _serve(config, args.port)
     from pipelines.view.html import render_page
 
@@ -102,11 +98,11 @@ def _serve(config: ProjectConfig, port: int) -> int:
     from pipelines.view.server import ViewServer
 
     if not 0 <= port <= 65535:
-        raise _usage(f"--port must be between 0 and 65535, got {port}")
+        raise UsageError(f"--port must be between 0 and 65535, got {port}")
     try:
         server = ViewServer(config, port)
     except OSError as exc:
-        raise _usage(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from exc
+        raise UsageError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from exc
     print(f"serving {server.url}  (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
@@ -124,7 +120,7 @@ def _cost(args: argparse.Namespace, config: ProjectConfig) -> int:
     document = _document(config, args.execution, definition_only=False)
     execution = document["execution"]
     if execution is None:
-        raise _usage("no local executions yet: run the pipeline first")
+        raise UsageError("no local executions yet: run the pipeline first")
     report = document["cost"]
     if args.json:
         print(json.dumps({"execution": execution["id"], **report}, indent=2))
