@@ -13,19 +13,9 @@ import pandas as pd
 import preprocess
 import train
 
-FEATURES = [
-    "amount",
-    "merchant_category",
-    "hour",
-    "channel",
-    "country_mismatch",
-    "card_age_days",
-    "txn_count_1h",
-    "txn_count_24h",
-    "distance_from_home_km",
-    "avg_amount_30d",
-    "is_new_device",
-]
+from pipelines.sample_data import COLUMNS, LABEL_COLUMN
+
+FEATURES = [c for c in COLUMNS if c not in ("transaction_id", LABEL_COLUMN)]
 ROW = "120.5,jewelry,3,online,1,12,2,6,,40.0,1"
 RECORD = {
     "amount": 120.5,

@@ -7,6 +7,8 @@ fixtures, imported rather than duplicated.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import local.conftest as local_fixtures
@@ -15,6 +17,7 @@ from view_helpers import Runs
 
 from pipelines.config import ProjectConfig
 from pipelines.local.runner import execute
+from pipelines.view.server import ViewServer
 
 Template = local_fixtures.Template
 write_project = local_fixtures.write_project
@@ -39,6 +42,18 @@ def runs(tmp_path_factory: pytest.TempPathFactory, template: Template, small_sam
     third = execute(config, {**data, "MetricThreshold": "0.99"})
     assert not third.succeeded
     return Runs(config, first.execution_id, second.execution_id, third.execution_id)
+
+
+@pytest.fixture
+def server(runs: Runs) -> Iterator[ViewServer]:
+    """The view's server on a free port of 127.0.0.1, in a thread."""
+    server = ViewServer(runs.config, 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ absence fails these tests rather than skipping them, so CI cannot silently lose 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,17 +177,6 @@ def test_definition_only_page(browser, runs: Runs, tmp_path: Path) -> None:
     assert "from the definition" in page.page.locator("#details").inner_text()
     page.screenshot("view-definition.png")
     assert page.problems == []
-
-
-@pytest.fixture
-def server(runs: Runs) -> Iterator[ViewServer]:
-    server = ViewServer(runs.config, 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
 
 
 def test_served_pages(browser, runs: Runs, server: ViewServer) -> None:

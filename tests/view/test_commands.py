@@ -6,10 +6,8 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -75,17 +73,6 @@ def test_unknown_execution_and_sagemaker_target_are_usage_errors(
     assert "no local execution matches 'nosuchexecution'" in capsys.readouterr().err
     assert cli(runs.config, command, "--target", "sagemaker") == 2
     assert "reads the local engine's state" in capsys.readouterr().err
-
-
-@pytest.fixture
-def server(runs: Runs) -> Iterator[ViewServer]:
-    server = ViewServer(runs.config, 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
 
 
 def get(url: str) -> tuple[int, str]:
