@@ -97,8 +97,13 @@ class Handler:
                 return call()
             except ClientError as exc:
                 error = exc.response.get("Error", {})
-                retryable = error.get("Code") == "ValidationException" and (
-                    "role" in error.get("Message", "").lower()
+                message = error.get("Message", "").lower()
+                # IAM is eventually consistent: a role created moments ago is refused for a
+                # while (ValidationException from most services, "cannot be assumed" from
+                # Lambda). Only that is worth waiting out.
+                retryable = (error.get("Code") == "ValidationException" and "role" in message) or (
+                    error.get("Code") == "InvalidParameterValueException"
+                    and "cannot be assumed" in message
                 )
                 if not retryable or attempt == ROLE_RETRY_ATTEMPTS - 1:
                     raise
@@ -541,20 +546,15 @@ class Functions(Handler):
 
     def create(self, resource: Resource) -> None:
         spec = resource.spec
-        for attempt in range(ROLE_RETRY_ATTEMPTS):
-            try:
-                self.aws.lambda_.create_function(
-                    FunctionName=resource.name,
-                    Code={"ZipFile": self._package(resource)},
-                    Tags=dict(spec["Tags"]),
-                    **{k: spec[k] for k in self._CONFIGURATION},
-                )
-                break
-            except ClientError as exc:
-                # A role created moments ago may not be assumable by Lambda yet.
-                if "cannot be assumed" not in str(exc) or attempt == ROLE_RETRY_ATTEMPTS - 1:
-                    raise
-                self.sleep(ROLE_RETRY_SECONDS)
+        code = self._package(resource)
+        self.with_role_retry(
+            lambda: self.aws.lambda_.create_function(
+                FunctionName=resource.name,
+                Code={"ZipFile": code},
+                Tags=dict(spec["Tags"]),
+                **{k: spec[k] for k in self._CONFIGURATION},
+            )
+        )
         self.aws.lambda_.put_function_event_invoke_config(
             FunctionName=resource.name, **spec["EventInvokeConfig"]
         )

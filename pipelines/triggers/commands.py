@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from pipelines.config import ProjectConfig
-from pipelines.errors import UsageError
+from pipelines.errors import UsageError, require_target
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -84,13 +84,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     deliver.set_defaults(handler=_deliver)
 
 
-def _require(args: argparse.Namespace, target: str, hint: str) -> None:
-    if getattr(args, "target", "local") != target:
-        raise UsageError(hint)
-
-
 def _aws(args: argparse.Namespace) -> None:
-    _require(
+    require_target(
         args,
         "sagemaker",
         "triggers manage AWS resources: add --target sagemaker (locally, use `watch DIR`, "
@@ -120,7 +115,7 @@ def _destroy(args: argparse.Namespace, config: ProjectConfig) -> int:
 
 
 def _local(args: argparse.Namespace, command: str) -> None:
-    _require(
+    require_target(
         args,
         "local",
         f"{command} runs the local engine; on AWS `triggers apply --target sagemaker` sets up "
