@@ -9,6 +9,7 @@ training-toolkit contract: `sagemaker_program` names the entry point inside
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import io
@@ -36,6 +37,11 @@ class CodeAsset:
     @property
     def digest(self) -> str:
         return hashlib.sha256(self.data).hexdigest()[:DIGEST_LENGTH]
+
+    @property
+    def lambda_code_sha256(self) -> str:
+        """What Lambda reports as CodeSha256 for this zip: equal means the code is deployed."""
+        return base64.b64encode(hashlib.sha256(self.data).digest()).decode()
 
     def s3_uri(self, bucket: str, prefix: str) -> str:
         return f"s3://{bucket}/{prefix}/code/{self.digest}/{self.filename}"

@@ -7,8 +7,6 @@ nothing unless the code or configuration changed.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -125,8 +123,7 @@ def deploy_champion_function(
                     raise
                 sleep(2**attempt)
     changed = False
-    sha = base64.b64encode(hashlib.sha256(package.data).digest()).decode()
-    if current["CodeSha256"] != sha:
+    if current["CodeSha256"] != package.lambda_code_sha256:
         client.update_function_code(FunctionName=name, ZipFile=package.data)
         client.get_waiter("function_updated_v2").wait(FunctionName=name)
         changed = True

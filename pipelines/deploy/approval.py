@@ -12,8 +12,6 @@ delete them with the rest, and `[deployment].deploy_on_approval = false` removes
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -168,7 +166,7 @@ def approval_resources(
                 "Description": f"Deploy approved models to {settings.endpoint_name}",
                 "Environment": {"Variables": lambda_environment(config)},
                 # What Lambda reports for the uploaded zip: a code change is an update.
-                "CodeSha256": base64.b64encode(hashlib.sha256(package.data).digest()).decode(),
+                "CodeSha256": package.lambda_code_sha256,
                 "InvokePermissions": [context.rule_arn(rule_name)],
                 # EventBridge invokes asynchronously; a deployment that still fails after
                 # Lambda's retries (e.g. the endpoint stayed busy) lands in the triggers DLQ
