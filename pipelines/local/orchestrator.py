@@ -139,6 +139,13 @@ class RunOptions:
     display_name: str | None = None
 
 
+def definition_hash(definition: Mapping[str, Any]) -> str:
+    """Which definition an execution ran: a hash of its canonical JSON (key order and
+    whitespace do not count)."""
+    text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
 def new_execution_id() -> str:
     alphabet = string.ascii_lowercase + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(12))
@@ -276,7 +283,6 @@ class _Execution:
 
     def run(self) -> ExecutionResult:
         engine = self.engine
-        text = json.dumps(self.definition, sort_keys=True, separators=(",", ":"))
         engine.state.create_execution(
             {
                 "execution_id": self.id,
@@ -285,7 +291,7 @@ class _Execution:
                 "pipeline_arn": self.pipeline_arn,
                 "status": EXECUTING,
                 "parameters": self.parameters,
-                "definition_hash": hashlib.sha256(text.encode()).hexdigest()[:24],
+                "definition_hash": definition_hash(self.definition),
                 "start_time": self.start,
                 "options": {
                     "no_cache": self.options.no_cache,

@@ -7,7 +7,6 @@ execution ran, so the page and the engine cannot disagree about edges.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 from pipelines.config import ProjectConfig, load_pricing
 from pipelines.definition_cache import load_definition
 from pipelines.local.graph import build_graph
+from pipelines.local.orchestrator import definition_hash
 from pipelines.local.runner import LocalPaths
 from pipelines.local.state import State
 from pipelines.local.storage import ArtifactStore, StoreError, join_uri
@@ -56,9 +56,7 @@ def _definition_text(config: ProjectConfig, definition_hash: str | None) -> tupl
 
 
 def _hash(text: str) -> str:
-    # The orchestrator's definition_hash: of the canonical JSON, not of the file's bytes.
-    canonical = json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:24]
+    return definition_hash(json.loads(text))
 
 
 def collect_definition(config: ProjectConfig) -> dict[str, Any]:
