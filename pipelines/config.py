@@ -179,7 +179,9 @@ def load_config(
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ProjectConfig:
     """Read `pipeline.toml`, apply environment then explicit overrides, and validate."""
-    config_path = Path(path) if path else DEFAULT_CONFIG_PATH
+    # Absolute, because jobs and Lambda functions run with their own working directory and
+    # every project path (scripts, lambdas, the local home) is derived from this one.
+    config_path = (Path(path) if path else DEFAULT_CONFIG_PATH).absolute()
     try:
         raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:

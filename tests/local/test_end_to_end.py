@@ -388,7 +388,15 @@ def test_cli_on_the_bundled_sample(
     config = make_project("bundled")
     command = [sys.executable, "run_pipeline.py", "--config", str(config.path)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_")}
-    first = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, env=env)
+    # From the project's own folder with a relative --config, as a user runs it: every job
+    # and the Lambda step run elsewhere, so project paths must not stay relative.
+    first = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "run_pipeline.py"), "--config", "pipeline.toml"],
+        cwd=config.root,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert first.returncode == 0, first.stdout + first.stderr
     assert "Succeeded" in first.stdout
     assert "Registered model: fraud-detection-models version 1" in first.stdout
