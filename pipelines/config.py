@@ -88,6 +88,8 @@ class RetrySettings:
 @dataclass(frozen=True)
 class LocalSettings:
     home: str
+    # Idle seconds a Lambda execution environment stays warm for the next run; 0: none.
+    lambda_keep_warm_seconds: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -278,6 +280,11 @@ def _validate(config: ProjectConfig) -> None:
         raise ConfigError(
             f"{where}: [pipeline].model_approval_status {p.model_approval_status!r} is not one "
             f"of {', '.join(APPROVAL_STATUSES)}"
+        )
+    if config.local.lambda_keep_warm_seconds < 0:
+        raise ConfigError(
+            f"{where}: [local].lambda_keep_warm_seconds must be >= 0, got "
+            f"{config.local.lambda_keep_warm_seconds}"
         )
     for label, value in (
         ("[pipeline].max_runtime_seconds", config.pipeline.max_runtime_seconds),

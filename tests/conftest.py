@@ -10,7 +10,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -40,3 +43,16 @@ def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
     if collection_path.suffix == ".py":
         return "pytest.mark.container" not in collection_path.read_text(encoding="utf-8")
     return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stop_warm_lambda_environments(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Local runs leave Lambda environments warm, as a user's runs do; the suite stops the
+    ones its projects started instead of leaving them to idle out after it."""
+    yield
+    if IMAGE_LIBRARIES_ONLY:
+        return
+    from pipelines.local.lambda_runtime import LambdaRuntime
+
+    for root in tmp_path_factory.getbasetemp().rglob("lambda-runtimes"):
+        LambdaRuntime(root, keep_warm_seconds=0).stop_all()

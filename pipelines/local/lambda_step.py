@@ -1,43 +1,23 @@
-"""Lambda steps: the project's function code, run as a subprocess like Lambda would run it.
+"""Lambda steps: the project's function code, run as Lambda would run it.
 
 The function is found by the name in the step's FunctionArn among the functions the
 project declares (`Engine.lambda_functions`); a step naming any other function fails with
-a clear reason, as it would on AWS with a function that does not exist. Its SageMaker calls
-reach the local registry through `LocalSageMakerApi`; every other AWS endpoint points there
-too, so a function can never touch a real account from a local run.
+a clear reason, as it would on AWS with a function that does not exist. `lambda_runtime`
+runs it in an execution environment (warm across runs, as Lambda keeps them) whose
+SageMaker calls reach the local registry; every other AWS endpoint points there too, so a
+function can never touch a real account from a local run.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import sys
+import threading
 from pathlib import Path
 from typing import Any
 
-from pipelines.local.executor import run_command
-from pipelines.local.sagemaker_api import LocalSageMakerApi
+from pipelines.local.lambda_runtime import Invocation, LambdaRuntime, LambdaRuntimeError
 
 TIMEOUT_SECONDS = 120.0  # the SDK's default Lambda timeout
 _OUTPUT_TYPES = {"String": str, "Integer": int, "Float": float, "Boolean": bool}
-
-# Loads the function file as Lambda's Python runtime does (by path, not as part of a
-# package), calls handler(event, context) and leaves the JSON result in a file.
-_BOOTSTRAP = """
-import importlib.util, json, sys, types
-path, handler_name, event_file, result_file, function_name = sys.argv[1:6]
-spec = importlib.util.spec_from_file_location("lambda_function", path)
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-context = types.SimpleNamespace(
-    function_name=function_name, aws_request_id="local", get_remaining_time_in_millis=lambda: 0
-)
-with open(event_file, encoding="utf-8") as handle:
-    event = json.load(handle)
-result = getattr(module, handler_name)(event, context)
-with open(result_file, "w", encoding="utf-8") as handle:
-    json.dump(result, handle)
-"""
 
 
 class LambdaStepError(RuntimeError):
@@ -58,10 +38,11 @@ def invoke(
     event: dict[str, Any],
     outputs: list[dict[str, str]],
     functions: dict[str, Path],
-    registry: Any,
+    runtime: LambdaRuntime,
+    state_db: Path,
     job_dir: Path,
     region: str,
-    cancel: Any,
+    cancel: threading.Event,
 ) -> tuple[dict[str, Any], list[str]]:
     """Run the function; returns (OutputParameters by name, log paths)."""
     name = function_name(arn)
@@ -73,37 +54,20 @@ def invoke(
         )
     if not source.is_file():
         raise LambdaStepError(f"the code of Lambda function {name} is missing: {source}")
-    job_dir.mkdir(parents=True, exist_ok=True)
-    event_file, result_file = job_dir / "event.json", job_dir / "result.json"
-    event_file.write_text(json.dumps(event), encoding="utf-8")
-    result_file.unlink(missing_ok=True)
-    with LocalSageMakerApi(registry) as api:
-        env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-        env.update(
-            AWS_ENDPOINT_URL=api.url,
-            AWS_ENDPOINT_URL_SAGEMAKER=api.url,
-            AWS_ACCESS_KEY_ID="local",
-            AWS_SECRET_ACCESS_KEY="local",
-            AWS_DEFAULT_REGION=region,
-            AWS_REGION=region,
-            AWS_EC2_METADATA_DISABLED="true",
-            AWS_LAMBDA_FUNCTION_NAME=name,
-        )
-        code, timed_out, logs = run_command(
-            [sys.executable, "-c", _BOOTSTRAP, str(source), "handler", str(event_file),
-             str(result_file), name],
-            cwd=source.parent,
-            env=env,
-            log_dir=job_dir / "logs",
-            timeout=TIMEOUT_SECONDS,
-            cancel=cancel,
-        )  # fmt: skip
-    if timed_out:
-        raise LambdaStepError(f"Task timed out after {TIMEOUT_SECONDS:g} seconds ({name})")
-    if code != 0 or not result_file.is_file():
-        tail = Path(logs[1]).read_text(encoding="utf-8", errors="replace").strip().splitlines()
-        raise LambdaStepError(f"function {name} failed: {tail[-1] if tail else f'exit {code}'}")
-    return _outputs(name, json.loads(result_file.read_text(encoding="utf-8")), outputs), logs
+    invocation = Invocation(
+        function_name=name,
+        source=source,
+        event=event,
+        state_db=state_db,
+        region=region,
+        log_dir=job_dir / "logs",
+        timeout=TIMEOUT_SECONDS,
+    )
+    try:
+        result, logs = runtime.invoke(invocation, cancel)
+    except LambdaRuntimeError as exc:
+        raise LambdaStepError(str(exc)) from None
+    return _outputs(name, result, outputs), logs
 
 
 def _outputs(name: str, result: Any, declared: list[dict[str, str]]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from pipelines.local.expressions import (
 )
 from pipelines.local.faults import Fault, FaultPlan
 from pipelines.local.graph import StepGraph, StepNode, build_graph
+from pipelines.local.lambda_runtime import LambdaRuntime
 from pipelines.local.registry import ModelRegistry, RegistryError
 from pipelines.local.state import State
 from pipelines.local.storage import ArtifactStore, StoreError, join_uri
@@ -169,6 +170,7 @@ class Engine:
         region: str,
         clock: Callable[[], float] = time.time,
         lambda_functions: Mapping[str, Path] | None = None,
+        lambda_runtime: LambdaRuntime | None = None,
     ) -> None:
         self.store = store
         self.state = state
@@ -179,6 +181,10 @@ class Engine:
         self.clock = clock
         # Function name -> the file holding its `handler`: what Lambda steps may call.
         self.lambda_functions = dict(lambda_functions or {})
+        # Without one, every invocation gets a fresh environment that ends with it.
+        self.lambda_runtime = lambda_runtime or LambdaRuntime(
+            self.jobs_root.parent / "lambda-runtimes", keep_warm_seconds=0
+        )
 
     def run(
         self,
@@ -820,7 +826,8 @@ def _lambda(run: StepRun) -> Outcome:
             event=run.arguments or {},
             outputs=spec.get("OutputParameters") or [],
             functions=run.engine.lambda_functions,
-            registry=run.engine.registry,
+            runtime=run.engine.lambda_runtime,
+            state_db=run.engine.state.path,
             job_dir=job_dir,
             region=run.engine.region,
             cancel=run.execution.jobs.cancel,

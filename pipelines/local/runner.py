@@ -29,6 +29,7 @@ from pipelines.errors import UsageError
 from pipelines.local.events import EventLog
 from pipelines.local.faults import FaultError, parse_faults
 from pipelines.local.graph import DefinitionError, build_graph
+from pipelines.local.lambda_runtime import LambdaRuntime
 from pipelines.local.orchestrator import Engine, ExecutionResult, Listener, RunOptions
 from pipelines.local.registry import ModelRegistry
 from pipelines.local.state import State
@@ -58,6 +59,10 @@ class LocalPaths:
     def events(self) -> Path:
         return self.home / "events.jsonl"
 
+    @property
+    def lambda_runtimes(self) -> Path:
+        return self.home / "lambda-runtimes"
+
 
 def open_engine(config: ProjectConfig) -> Engine:
     """The store, state, event log and registry under `config.local_home`."""
@@ -72,6 +77,7 @@ def open_engine(config: ProjectConfig) -> Engine:
         jobs_root=paths.jobs,
         region=config.aws.region,
         lambda_functions=lambda_functions(config),
+        lambda_runtime=LambdaRuntime(paths.lambda_runtimes, config.local.lambda_keep_warm_seconds),
     )
 
 

@@ -52,6 +52,8 @@ def write_project(
     raw = tomllib.loads((source / "pipeline.toml").read_text())
     raw["local"]["home"] = str(home)
     raw["retry"].update(FAST_RETRY)
+    # Warm Lambda environments are used as in a user's runs, but idle out soon after a test.
+    raw["local"]["lambda_keep_warm_seconds"] = 30
     for section, values in sections.items():
         raw.setdefault(section, {}).update(values)
     (root / "pipeline.toml").write_text(dump_toml(raw))

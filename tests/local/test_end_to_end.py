@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -409,12 +410,17 @@ def test_cli_on_the_bundled_sample(
         "if m in sys.modules)\n"
         "print('HEAVY', heavy)\nsys.exit(code)\n"
     )
+    second_started = time.time()
     second = subprocess.run(
         [sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, env=env
     )
     assert second.returncode == 0, second.stdout + second.stderr
     assert "HEAVY []" in second.stdout
     assert second.stdout.count("cache hit") == 3
+    # ResolveChampion (never cached) was answered by the environment the first run left warm.
+    environments = list((config.local_home / "lambda-runtimes").glob("*.json"))
+    assert len(environments) == 1
+    assert environments[0].stat().st_mtime < second_started
 
     bad = subprocess.run(
         [*command, "start", "--inject-fault", "Train=EXPLODE"],

@@ -10,6 +10,7 @@ import pytest
 
 from pipelines.config import PROJECT_ROOT
 from pipelines.local import lambda_step
+from pipelines.local.lambda_runtime import LambdaRuntime
 from pipelines.local.registry import ModelRegistry
 from pipelines.local.sagemaker_api import LocalSageMakerApi
 from pipelines.local.state import State
@@ -46,7 +47,8 @@ def invoke(registry: ModelRegistry, tmp_path: Path, functions=FUNCTIONS, arn=ARN
         event={"ModelPackageGroupName": GROUP, "NoChampionUri": NO_CHAMPION},
         outputs=outputs,
         functions=functions,
-        registry=registry,
+        runtime=LambdaRuntime(tmp_path / "runtimes", keep_warm_seconds=0),
+        state_db=registry.state.path,
         job_dir=tmp_path / "job",
         region="us-east-1",
         cancel=threading.Event(),

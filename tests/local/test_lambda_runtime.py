@@ -1,0 +1,287 @@
+"""Lambda execution environments: warm reuse, scale-out, and Lambda's failure modes."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from pipelines.local.executor import Cancelled
+from pipelines.local.lambda_runtime import Invocation, LambdaRuntime, LambdaRuntimeError
+from pipelines.local.registry import ModelRegistry
+from pipelines.local.state import State
+
+GROUP = "fraud-detection-models"
+
+# Module-level state and a module-level client, as Lambda's best practices recommend: both
+# live as long as the execution environment.
+COUNTER_FUNCTION = """
+import os, sys
+import boto3
+
+CLIENT = boto3.client("sagemaker")
+CALLS = 0
+
+def handler(event, context):
+    global CALLS
+    CALLS += 1
+    print(f"invocation {CALLS} event {event['n']}")
+    print("to stderr", file=sys.stderr)
+    groups = CLIENT.list_model_package_groups()["ModelPackageGroupSummaryList"]
+    return {"pid": os.getpid(), "calls": CALLS, "groups": len(groups),
+            "remaining": context.get_remaining_time_in_millis()}
+"""
+
+
+@pytest.fixture
+def state_db(tmp_path: Path) -> Path:
+    return tmp_path / "home" / "state.db"
+
+
+@pytest.fixture
+def registry(state_db: Path) -> ModelRegistry:
+    return ModelRegistry(State(state_db), "us-east-1")
+
+
+@pytest.fixture
+def make_runtime(tmp_path: Path) -> Iterator[Callable[..., LambdaRuntime]]:
+    runtimes: list[LambdaRuntime] = []
+
+    def make(keep_warm: float = 60) -> LambdaRuntime:
+        runtime = LambdaRuntime(tmp_path / "home" / "lambda-runtimes", keep_warm)
+        runtimes.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in runtimes:
+        runtime.stop_all()
+
+
+@pytest.fixture
+def function(tmp_path: Path) -> Callable[[str], Path]:
+    def write(code: str, name: str = "function.py") -> Path:
+        path = tmp_path / "code" / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(code, encoding="utf-8")
+        return path
+
+    return write
+
+
+def call(
+    runtime: LambdaRuntime,
+    source: Path,
+    state_db: Path,
+    log_dir: Path,
+    n: int = 0,
+    timeout: float = 60,
+    cancel: threading.Event | None = None,
+):
+    invocation = Invocation(
+        function_name="counter",
+        source=source,
+        event={"n": n},
+        state_db=state_db,
+        region="us-east-1",
+        log_dir=log_dir,
+        timeout=timeout,
+    )
+    return runtime.invoke(invocation, cancel or threading.Event())
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by this test process) is not running either.
+    status = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    return status != "Z"
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_a_warm_environment_answers_the_next_invocation(
+    make_runtime, function, registry, state_db, tmp_path
+):
+    runtime, source = make_runtime(), function(COUNTER_FUNCTION)
+    first, first_logs = call(runtime, source, state_db, tmp_path / "1", n=1)
+    registry.create_group(GROUP)
+    second, second_logs = call(runtime, source, state_db, tmp_path / "2", n=2)
+
+    # Init ran once: same process, module state kept, the import-time client still works
+    # and reads the registry as it is now.
+    assert second["pid"] == first["pid"]
+    assert (first["calls"], second["calls"]) == (1, 2)
+    assert (first["groups"], second["groups"]) == (0, 1)
+    assert 0 < second["remaining"] <= 60_000
+    # Each invocation's output lands in its own logs.
+    assert Path(first_logs[0]).read_text() == "invocation 1 event 1\n"
+    assert Path(second_logs[0]).read_text() == "invocation 2 event 2\n"
+    assert Path(second_logs[1]).read_text() == "to stderr\n"
+    assert alive(first["pid"])
+
+
+def test_changed_code_gets_a_new_environment(make_runtime, function, state_db, tmp_path):
+    runtime = make_runtime()
+    source = function(COUNTER_FUNCTION)
+    before, _ = call(runtime, source, state_db, tmp_path / "1")
+    source.write_text(COUNTER_FUNCTION.replace("CALLS = 0", "CALLS = 100"))
+    after, _ = call(runtime, source, state_db, tmp_path / "2")
+    assert after["pid"] != before["pid"]
+    assert after["calls"] == 101
+
+
+def test_without_keep_warm_each_invocation_has_its_own_environment(
+    make_runtime, function, state_db, tmp_path
+):
+    runtime, source = make_runtime(keep_warm=0), function(COUNTER_FUNCTION)
+    first, _ = call(runtime, source, state_db, tmp_path / "1")
+    second, _ = call(runtime, source, state_db, tmp_path / "2")
+    assert first["pid"] != second["pid"]
+    assert (first["calls"], second["calls"]) == (1, 1)
+    assert wait_until(lambda: not alive(first["pid"]) and not alive(second["pid"]))
+    assert not list(runtime.root.glob("*.json"))
+
+
+def test_a_busy_environment_scales_out(make_runtime, function, state_db, tmp_path):
+    runtime = make_runtime()
+    source = function(
+        "import os, time\ndef handler(event, context):\n    time.sleep(1)\n    return os.getpid()\n"
+    )
+    results: dict[int, int] = {}
+
+    def run(n: int) -> None:
+        results[n] = call(runtime, source, state_db, tmp_path / str(n))[0]
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(results.values())) == 2  # two environments answered, both succeeded
+
+
+def test_a_handler_error_is_the_answer_and_the_environment_stays(
+    make_runtime, function, state_db, tmp_path
+):
+    runtime = make_runtime()
+    source = function(
+        "import os\n"
+        "def handler(event, context):\n"
+        "    if event['n'] == 1:\n"
+        "        raise ValueError('column amount is missing')\n"
+        "    return os.getpid()\n"
+    )
+    with pytest.raises(
+        LambdaRuntimeError, match="function counter failed: ValueError: column amount is missing"
+    ):
+        call(runtime, source, state_db, tmp_path / "1", n=1)
+    assert "Traceback" in (tmp_path / "1" / "stderr.log").read_text()
+    pid, _ = call(runtime, source, state_db, tmp_path / "2", n=2)
+    assert call(runtime, source, state_db, tmp_path / "3", n=3)[0] == pid
+
+
+def test_a_runtime_that_exits_mid_invocation_fails_it_and_is_replaced(
+    make_runtime, function, state_db, tmp_path
+):
+    runtime = make_runtime()
+    source = function(
+        "import os\n"
+        "def handler(event, context):\n"
+        "    if event['n'] == 1:\n"
+        "        os._exit(3)\n"
+        "    return os.getpid()\n"
+    )
+    with pytest.raises(LambdaRuntimeError, match=r"Runtime\.ExitError"):
+        call(runtime, source, state_db, tmp_path / "1", n=1)
+    assert isinstance(call(runtime, source, state_db, tmp_path / "2", n=2)[0], int)
+
+
+def test_an_init_error_names_the_cause_and_the_log(make_runtime, function, state_db, tmp_path):
+    source = function("import no_such_module\ndef handler(event, context):\n    return 1\n")
+    for runtime in (make_runtime(), make_runtime(keep_warm=0)):
+        with pytest.raises(LambdaRuntimeError, match=r"failed during init: ModuleNotFoundError"):
+            call(runtime, source, state_db, tmp_path / "1")
+    missing = function("x = 1\n", name="no_handler.py")
+    with pytest.raises(LambdaRuntimeError, match="defines no handler"):
+        call(make_runtime(), missing, state_db, tmp_path / "2")
+
+
+def test_a_timeout_stops_the_environment(make_runtime, function, state_db, tmp_path):
+    runtime = make_runtime()
+    source = function(
+        "import os, pathlib, time\n"
+        "def handler(event, context):\n"
+        "    pathlib.Path(event['pid_file']).write_text(str(os.getpid()))\n"
+        "    time.sleep(30)\n"
+    )
+    pid_file = tmp_path / "pid"
+    invocation = Invocation(
+        function_name="slow",
+        source=source,
+        event={"pid_file": str(pid_file)},
+        state_db=state_db,
+        region="us-east-1",
+        log_dir=tmp_path / "1",
+        timeout=1.5,
+    )
+    with pytest.raises(LambdaRuntimeError, match=r"Task timed out after 1.5 seconds \(slow\)"):
+        runtime.invoke(invocation, threading.Event())
+    assert wait_until(lambda: not alive(int(pid_file.read_text())))
+
+    cancel = threading.Event()
+    threading.Timer(1.0, cancel.set).start()
+    with pytest.raises(Cancelled):
+        runtime.invoke(invocation, cancel)
+    assert wait_until(lambda: not alive(int(pid_file.read_text())))
+
+
+def test_an_idle_environment_exits_and_so_does_one_whose_home_is_gone(
+    make_runtime, function, state_db, tmp_path
+):
+    source = function(COUNTER_FUNCTION)
+    brief = make_runtime(keep_warm=0.5)
+    pid = call(brief, source, state_db, tmp_path / "1")[0]["pid"]
+    assert wait_until(lambda: not alive(pid))
+    assert not list(brief.root.glob("*.json"))
+
+    runtime = make_runtime(keep_warm=300)
+    pid = call(runtime, source, state_db, tmp_path / "2")[0]["pid"]
+    for port_file in runtime.root.glob("*.json"):
+        port_file.unlink()  # what removing the local home does
+    assert wait_until(lambda: not alive(pid))
+
+
+def test_a_killed_environment_is_replaced_on_the_next_invocation(
+    make_runtime, function, state_db, tmp_path
+):
+    runtime, source = make_runtime(), function(COUNTER_FUNCTION)
+    pid = call(runtime, source, state_db, tmp_path / "1")[0]["pid"]
+    os.killpg(pid, 9)
+    assert wait_until(lambda: not alive(pid))
+    again, _ = call(runtime, source, state_db, tmp_path / "2")
+    assert again["pid"] != pid and again["calls"] == 1
+    assert runtime.stop_all() == 1
+    assert wait_until(lambda: not alive(again["pid"]))
+
+
+def test_keep_warm_comes_from_the_config_and_is_checked() -> None:
+    from pipelines.config import ConfigError, load_config
+
+    assert load_config(environ={}).local.lambda_keep_warm_seconds == 300
+    with pytest.raises(ConfigError, match=r"\[local\].lambda_keep_warm_seconds must be >= 0"):
+        load_config(environ={}, overrides={"local": {"lambda_keep_warm_seconds": -1}})
+    with pytest.raises(ConfigError, match=r"\[local\].lambda_keep_warm_seconds must be float"):
+        load_config(environ={}, overrides={"local": {"lambda_keep_warm_seconds": "long"}})
