@@ -22,7 +22,6 @@ import os
 import sys
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -119,7 +118,7 @@ class WebhookSink:
         self,
         url: str,
         timeout: float = 5.0,
-        opener: Callable[..., Any] = urllib.request.urlopen,
+        opener: Callable[..., Any] | None = None,
     ) -> None:
         if urllib.parse.urlsplit(url).hostname not in LOCAL_WEBHOOK_HOSTS:
             raise ValueError(f"webhook {url!r} is not on {' or '.join(LOCAL_WEBHOOK_HOSTS)}")
@@ -128,12 +127,17 @@ class WebhookSink:
         self.opener = opener
 
     def deliver(self, notification: Notification) -> None:
+        # Imported here: it pulls in http.client and ssl, which every local run would
+        # otherwise load at exit just to deliver to stdout.
+        import urllib.request
+
         body = json.dumps(notification.document(), default=str).encode()
+        opener = self.opener or urllib.request.urlopen
         request = urllib.request.Request(
             self.url, data=body, method="POST", headers={"Content-Type": "application/json"}
         )
         try:
-            with self.opener(request, timeout=self.timeout) as response:
+            with opener(request, timeout=self.timeout) as response:
                 status = response.status
         except OSError as exc:  # URLError, HTTPError, refused connections, timeouts
             raise DeliveryError(f"POST {self.url} failed: {exc}") from exc
