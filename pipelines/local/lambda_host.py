@@ -7,9 +7,9 @@ with its folder as the task root), serves the local registry's SageMaker API on 
 stays the same for its whole life (so clients created at import time keep working), then
 answers invocations from `lambda_runtime` on a loopback socket.
 
-It stops after `--keep-warm` idle seconds (0: after its first invocation), or as soon as its
-port file is gone or names another process (the local home was removed or a newer
-environment replaced it). Started by `lambda_runtime`, never by hand.
+It stops after `--keep-warm` idle seconds (0: after its first invocation), or, once idle,
+when its port file is gone or names another process (the local home was removed, or newer
+function code retired it). Started by `lambda_runtime`, never by hand.
 
     python -m pipelines.local.lambda_host --source F --function-name N --state-db DB
         --region R --port-file P --keep-warm S       (token in LAMBDA_RUNTIME_TOKEN)

@@ -92,6 +92,7 @@ class LambdaRuntime:
                         invocation, port_file, self.root / f"{key}.log", self.keep_warm_seconds,
                         cancel,
                     )  # fmt: skip
+                    self._retire_others(invocation.function_name, port_file)
                     return self._call_started(fresh, port_file, invocation, logs, cancel), _str(
                         logs
                     )
@@ -110,6 +111,13 @@ class LambdaRuntime:
         return stopped
 
     # -- environments -------------------------------------------------------------------
+
+    def _retire_others(self, function_name: str, current: Path) -> None:
+        """Older environments of the function (earlier code) lose their port file: each
+        exits once idle, after finishing an invocation another execution may have started."""
+        for port_file in self.root.glob(f"{function_name}-*.json"):
+            if port_file != current and port_file.stem.rsplit("-", 1)[0] == function_name:
+                port_file.unlink(missing_ok=True)
 
     def _key(self, invocation: Invocation) -> str:
         digest = hashlib.sha256()

@@ -141,6 +141,9 @@ def test_changed_code_gets_a_new_environment(make_runtime, function, state_db, t
     after, _ = call(runtime, source, state_db, tmp_path / "2")
     assert after["pid"] != before["pid"]
     assert after["calls"] == 101
+    # The environment running the old code is retired, not left to idle out.
+    assert wait_until(lambda: not alive(before["pid"]))
+    assert len(list(runtime.root.glob("*.json"))) == 1
 
 
 def test_without_keep_warm_each_invocation_has_its_own_environment(
