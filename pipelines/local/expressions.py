@@ -6,7 +6,7 @@ exactly as `Pipeline.definition()` emits them:
   {"Std:Join": {"On": "/", "Values": [...]}}
   {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.<Name>.PropertyFiles.<File>"}, "Path": "a.b[0]"}}
 Conditions are {"Type": ..., "LeftValue"/"RightValue"}, In {"QueryValue", "Values"},
-Not {"Expression"}, Or {"Conditions"}.
+Not {"Condition"} (SageMaker refuses the SDK v2 spelling "Expression"), Or {"Conditions"}.
 """
 
 from __future__ import annotations
@@ -279,7 +279,12 @@ def evaluate_condition(condition: Mapping[str, Any], context: Context) -> Evalua
         result = any(_loose_equal(query, v) for v in values)
         return Evaluation(kind, result, query, values, query_source, None)
     if kind == "Not":
-        inner = evaluate_condition(condition["Expression"], context)
+        if not isinstance(condition.get("Condition"), Mapping):
+            raise ExpressionError(
+                f"condition Not needs the condition it negates under 'Condition', got keys "
+                f"{sorted(condition)}"
+            )
+        inner = evaluate_condition(condition["Condition"], context)
         return Evaluation(kind, not inner.result, children=(inner,))
     if kind == "Or":
         children = tuple(evaluate_condition(c, context) for c in condition.get("Conditions", []))

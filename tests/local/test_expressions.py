@@ -162,26 +162,34 @@ def test_comparison_against_a_property_file_and_a_parameter(context: Context) ->
     )
 
 
-def test_in_not_and_or(context: Context) -> None:
-    in_condition = {
-        "Type": "In",
-        "QueryValue": {"Get": "Parameters.Label"},
-        "Values": ["label", "is_fraud"],
-    }
-    assert evaluate_condition(in_condition, context).result is True
-    assert evaluate_condition({**in_condition, "Values": ["x"]}, context).result is False
-    negated = {"Type": "Not", "Expression": in_condition}
-    assert evaluate_condition(negated, context).result is False
-    either = {
-        "Type": "Or",
-        "Conditions": [
-            {"Type": "Equals", "LeftValue": 1, "RightValue": 2},
-            {"Type": "LessThan", "LeftValue": {"Get": "Parameters.Count"}, "RightValue": 4},
-        ],
-    }
+def test_in_not_and_or_as_the_sdk_emits_them(context: Context) -> None:
+    from sagemaker.core.workflow.conditions import (
+        ConditionEquals,
+        ConditionIn,
+        ConditionLessThan,
+        ConditionNot,
+        ConditionOr,
+    )
+
+    # Literal operands: to_request() leaves pipeline variables to the definition's JSON
+    # encoder (test_definition covers those); the shapes of In, Not and Or are the point.
+    in_condition = ConditionIn(value="is_fraud", in_values=["label", "is_fraud"])
+    assert evaluate_condition(in_condition.to_request(), context).result is True
+    outside = ConditionIn(value="is_fraud", in_values=["x"])
+    assert evaluate_condition(outside.to_request(), context).result is False
+    negated = ConditionNot(expression=in_condition).to_request()
+    evaluation = evaluate_condition(negated, context)
+    assert evaluation.result is False
+    assert evaluation.describe() == "not ('is_fraud' in ['label', 'is_fraud'] -> True) -> False"
+    either = ConditionOr(
+        conditions=[ConditionEquals(left=1, right=2), ConditionLessThan(left=3, right=4)]
+    ).to_request()
     assert evaluate_condition(either, context).result is True
-    neither = {"Type": "Or", "Conditions": either["Conditions"][:1]}
+    neither = ConditionOr(conditions=[ConditionEquals(left=1, right=2)]).to_request()
     assert evaluate_condition(neither, context).result is False
+    # The SDK v2 spelling, which SageMaker refuses ("unknown property 'Expression'").
+    with pytest.raises(ExpressionError, match="under 'Condition'"):
+        evaluate_condition({"Type": "Not", "Expression": in_condition.to_request()}, context)
 
 
 def test_a_condition_step_ands_its_conditions(context: Context) -> None:
