@@ -24,6 +24,7 @@ from pipelines.sdk import (
     ConditionEquals,
     ConditionGreaterThanOrEqualTo,
     ConditionLessThanOrEqualTo,
+    ConditionNot,
     ConditionStep,
     ExecutionVariables,
     FailStep,
@@ -224,7 +225,8 @@ def get_pipeline(
             display_name="Resolve champion",
             description=(
                 f"Looks up the newest approved model in '{settings.model_package_group}' "
-                f"(the champion); without one, points at a {NO_CHAMPION_MARKER} marker."
+                f"(the champion; without one, a {NO_CHAMPION_MARKER} marker) and the newest "
+                "registered model of any status."
             ),
             lambda_func=Lambda(function_arn=champion_function_arn(config, where)),
             inputs={
@@ -233,7 +235,13 @@ def get_pipeline(
             },
             outputs=[
                 LambdaOutput(output_name=name, output_type=LambdaOutputTypeEnum.String)
-                for name in ("ChampionModelDataUrl", "ChampionVersion", "ChampionArn")
+                for name in (
+                    "ChampionModelDataUrl",
+                    "ChampionVersion",
+                    "ChampionArn",
+                    "LatestModelDataUrl",
+                    "LatestVersion",
+                )
             ],
         )
         champion = step_resolve_champion.properties.Outputs
@@ -452,12 +460,15 @@ def get_pipeline(
         )
         # CheckChampion: the relative rule. Not better than the champion is not a failure:
         # the execution succeeds without registering, and evaluation.json says by how much.
+        # A rerun whose Train step was a cache hit has the very model registered last time:
+        # registering it again would only add a duplicate version awaiting approval.
         step_check_champion = ConditionStep(
             name="CheckChampion",
             display_name="Beats champion?",
             description=(
                 "Registers the model only if it is strictly better than the current approved "
-                "model on this run's test split by at least ChampionMargin."
+                "model on this run's test split by at least ChampionMargin, and is not already "
+                "the newest registered version (a rerun reusing a cached model)."
             ),
             conditions=[
                 ConditionEquals(
@@ -465,7 +476,12 @@ def get_pipeline(
                         step_evaluate, evaluation_report, "decision.beats_champion"
                     ),
                     right=True,
-                )
+                ),
+                ConditionNot(
+                    expression=ConditionEquals(
+                        left=model_data, right=champion["LatestModelDataUrl"]
+                    )
+                ),
             ],
             if_steps=[step_register],
             else_steps=[],

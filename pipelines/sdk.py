@@ -89,6 +89,7 @@ with offline_environment():
         ConditionEquals,
         ConditionGreaterThanOrEqualTo,
         ConditionLessThanOrEqualTo,
+        ConditionNot,
     )
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
     from sagemaker.core.workflow.functions import Join, JsonGet
@@ -142,6 +143,7 @@ __all__ = [
     "ConditionEquals",
     "ConditionGreaterThanOrEqualTo",
     "ConditionLessThanOrEqualTo",
+    "ConditionNot",
     "ConditionStep",
     "ExecutionVariables",
     "FailStep",

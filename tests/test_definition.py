@@ -136,6 +136,8 @@ def test_champion_is_resolved_by_the_project_lambda_and_scored_by_evaluate(defin
         "ChampionModelDataUrl",
         "ChampionVersion",
         "ChampionArn",
+        "LatestModelDataUrl",
+        "LatestVersion",
     ]
     arguments = steps["Evaluate"]["Arguments"]["AppSpecification"]["ContainerArguments"]
     pairs = dict(zip(arguments[::2], arguments[1::2], strict=True))
@@ -150,8 +152,8 @@ def test_champion_is_resolved_by_the_project_lambda_and_scored_by_evaluate(defin
     assert pairs["--champion-margin"] == {
         "Std:Join": {"On": "", "Values": [{"Get": "Parameters.ChampionMargin"}]}
     }
-    [condition] = steps["CheckChampion"]["Arguments"]["Conditions"]
-    assert condition == {
+    beats, not_registered_yet = steps["CheckChampion"]["Arguments"]["Conditions"]
+    assert beats == {
         "Type": "Equals",
         "LeftValue": {
             "Std:JsonGet": {
@@ -160,6 +162,16 @@ def test_champion_is_resolved_by_the_project_lambda_and_scored_by_evaluate(defin
             }
         },
         "RightValue": True,
+    }
+    # Not the model of the newest registered version (a rerun reusing a cached Train step),
+    # in the shape SageMaker accepts for Not ("Condition", not v2's "Expression").
+    assert not_registered_yet == {
+        "Type": "Not",
+        "Condition": {
+            "Type": "Equals",
+            "LeftValue": {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"},
+            "RightValue": {"Get": "Steps.ResolveChampion.OutputParameters['LatestModelDataUrl']"},
+        },
     }
 
 

@@ -258,6 +258,13 @@ def _label(source: Any, value: Any) -> str:
     if isinstance(source, Mapping):
         if "Get" in source and str(source["Get"]).startswith("Parameters."):
             return f"{source['Get'].split('.', 1)[1]} {shown}"
+        if "Get" in source and str(source["Get"]).startswith("Steps."):
+            # Steps.ResolveChampion.OutputParameters['X'] -> ResolveChampion.X
+            path = source["Get"].split(".", 1)[1]
+            step, _, rest = path.partition(".")
+            if rest.startswith("OutputParameters['"):
+                rest = rest[len("OutputParameters['") :].rstrip("']")
+            return f"{step}.{rest} {shown}"
         if "Std:JsonGet" in source:
             return f"{source['Std:JsonGet'].get('Path')} {shown}"
     return shown

@@ -203,9 +203,25 @@ def summarize(
     for record in result.steps.values():
         if record.type == "Condition" and record.properties:
             details.append(f"{record.name}: {record.properties.get('Summary', '')}")
+    registered = any(
+        r.type == "RegisterModel" and r.status == SUCCEEDED for r in result.steps.values()
+    )
     for decision in _decisions(result, store):
-        verdict = "register" if decision.get("register") else "not registered"
-        details.append(f"Decision: {verdict}: {decision.get('reason', '')}")
+        reason = decision.get("reason", "")
+        if not decision.get("register"):
+            details.append(f"Decision: not registered: {reason}")
+        elif registered or not result.succeeded:
+            details.append(f"Decision: register: {reason}")
+        else:
+            held_back = [
+                r.name
+                for r in result.steps.values()
+                if r.type == "Condition" and (r.properties or {}).get("Outcome") == "False"
+            ]
+            details.append(
+                f"Decision: not registered: the evaluation says register ({reason}), but "
+                f"{', '.join(held_back) or 'a condition'} did not hold (see above)"
+            )
     for record in result.steps.values():
         if record.type == "RegisterModel" and record.status == SUCCEEDED and record.properties:
             package = record.properties

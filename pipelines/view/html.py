@@ -245,6 +245,17 @@ def _evaluation(document: Mapping[str, Any]) -> str:
 
 def _registered(document: Mapping[str, Any]) -> str:
     model = document.get("registered_model")
+    held_back = document.get("held_back_by") or []
+    if not model and held_back:
+        reasons = "".join(
+            f"<li><strong>{escape(c['step'])}</strong> did not hold: "
+            f"<code>{escape(str(c['summary']))}</code></li>"
+            for c in held_back
+        )
+        return (
+            '<div id="registered"><p>Not registered, although the evaluation says register:'
+            f"</p><ul>{reasons}</ul></div>"
+        )
     if not model:
         return '<p class="muted" id="registered">No model version registered by this execution.</p>'
     return (

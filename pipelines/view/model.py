@@ -130,6 +130,7 @@ def _document(
     }
     document["evaluation"] = _evaluation(config, graph, records, store)
     document["registered_model"] = _registered_model(steps)
+    document["held_back_by"] = _held_back_by(document, steps)
     document["cost"] = cost_report(steps, prices)
     return document
 
@@ -349,6 +350,23 @@ def _evaluation(
 
 def _registered_model(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
     return next((s["model_package"] for s in steps if s["model_package"]), None)
+
+
+def _held_back_by(document: Mapping[str, Any], steps: list[dict[str, Any]]) -> list[dict]:
+    """The conditions that kept a model the evaluation wanted registered out of the registry
+    in a succeeded execution (a rerun reusing a model that already is the newest version)."""
+    decision = (document.get("evaluation") or {}).get("decision") or {}
+    if (
+        document["registered_model"]
+        or not decision.get("register")
+        or document["execution"]["status"] != "Succeeded"
+    ):
+        return []
+    return [
+        {"step": s["name"], "summary": s["condition"]["summary"]}
+        for s in steps
+        if s["condition"] and s["condition"]["outcome"] == "False"
+    ]
 
 
 def list_executions(config: ProjectConfig, limit: int | None = 100) -> list[dict[str, Any]]:

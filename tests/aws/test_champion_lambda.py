@@ -52,6 +52,9 @@ def test_the_newest_approved_version_is_the_champion(aws, resolve_champion):
         "ChampionModelDataUrl": "s3://bucket/models/v3/model.tar.gz",
         "ChampionVersion": "3",
         "ChampionArn": arns[3],
+        # The newest version whatever its status (here Rejected): the rerun guard.
+        "LatestModelDataUrl": "s3://bucket/models/v4/model.tar.gz",
+        "LatestVersion": "4",
     }
 
 
@@ -66,4 +69,6 @@ def test_without_an_approved_version_the_marker_stands_in(aws, resolve_champion,
         "ChampionModelDataUrl": NO_CHAMPION,
         "ChampionVersion": "none",
         "ChampionArn": "none",
+        "LatestModelDataUrl": "s3://bucket/models/v1/model.tar.gz" if group_exists else "none",
+        "LatestVersion": "1" if group_exists else "none",
     }

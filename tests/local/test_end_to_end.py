@@ -102,19 +102,25 @@ def test_success_then_fully_cached_rerun(project: ProjectConfig, small_sample: P
         assert steps[name]["status"] == "Succeeded"
         assert steps[name]["cache_source_arn"] == first.execution_arn
         assert steps[name]["attempts"] == 0
-    assert steps["RegisterModel"]["properties"]["ModelPackageVersion"] == 2
+    # The reused model already is version 1: nothing new to register.
+    assert steps["CheckChampion"]["properties"]["Outcome"] == "False"
+    assert steps["RegisterModel"]["status"] == "NotExecuted"
+    assert [
+        p["ModelPackageVersion"] for p in engine.registry.list(project.pipeline.model_package_group)
+    ] == [1]
     # No job ran again: only the champion lookup (a Lambda, never cached) left a folder.
     job_dirs = LocalPaths(project.local_home).jobs / second["execution_id"]
     assert [path.name for path in job_dirs.iterdir()] == ["lambda-ResolveChampion-1"]
     assert output.count(f"cache hit (execution {first.execution_id})") == 3
     assert f"Execution {second['execution_id']} Succeeded" in output
     assert "CheckMetric: binary_classification_metrics.accuracy.value" in output
-    assert "Registered model: fraud-detection-models version 2" in output
+    assert "Registered model" not in output
+    assert "CheckChampion did not hold" in output
 
     events, _ = read_events(LocalPaths(project.local_home).events)
     kinds = [e["detail-type"] for e in events]
     assert kinds.count(EXECUTION_STATUS_CHANGE) == 4
-    assert kinds.count(MODEL_PACKAGE_STATE_CHANGE) == 2
+    assert kinds.count(MODEL_PACKAGE_STATE_CHANGE) == 1
     cached = [
         e["detail"]
         for e in events
@@ -122,10 +128,11 @@ def test_success_then_fully_cached_rerun(project: ProjectConfig, small_sample: P
     ]
     assert {d["stepName"] for d in cached} == set(JOB_STEPS)
 
-    # --no-cache runs every job again.
+    # --no-cache runs every job again: a new model, registered as a new version.
     third = run(project, small_sample, no_cache=True)
     assert third.succeeded
     assert all(third.steps[name].cache_source_id is None for name in JOB_STEPS)
+    assert third.steps["RegisterModel"].properties["ModelPackageVersion"] == 2
 
 
 def test_a_changed_script_reruns_its_step_and_everything_after_it(
@@ -417,6 +424,9 @@ def test_cli_on_the_bundled_sample(
     assert second.returncode == 0, second.stdout + second.stderr
     assert "HEAVY []" in second.stdout
     assert second.stdout.count("cache hit") == 3
+    # The cached Train step's model already is version 1: the rerun registers no duplicate.
+    assert "Registered model" not in second.stdout
+    assert "but CheckChampion did not hold" in second.stdout
     # ResolveChampion (never cached) was answered by the environment the first run left warm.
     environments = list((config.local_home / "lambda-runtimes").glob("*.json"))
     assert len(environments) == 1
@@ -451,14 +461,11 @@ def test_cli_on_the_bundled_sample(
 
     assert cli_main(["--config", str(config.path), "registry", "approve", "1"]) == 0
     assert "version 1 is now Approved" in capsys.readouterr().out
-    assert cli_main(["--config", str(config.path), "registry", "reject", "2"]) == 0
+    assert cli_main(["--config", str(config.path), "registry", "reject", "1"]) == 0
     capsys.readouterr()
     assert cli_main(["--config", str(config.path), "registry", "list", "--json"]) == 0
     packages = json.loads(capsys.readouterr().out)
-    assert {p["ModelPackageVersion"]: p["ModelApprovalStatus"] for p in packages} == {
-        2: "Rejected",
-        1: "Approved",
-    }
+    assert {p["ModelPackageVersion"]: p["ModelApprovalStatus"] for p in packages} == {1: "Rejected"}
     assert cli_main(["--config", str(config.path), "registry", "approve", "9"]) == 2
     events, _ = read_events(LocalPaths(config.local_home).events)
     approvals = [

@@ -21,7 +21,13 @@ ARN = f"arn:aws:lambda:us-east-1:000000000000:function:{NAME}"
 NO_CHAMPION = "s3://bucket/prefix/registry/no-champion/"
 OUTPUTS = [
     {"OutputName": name, "OutputType": "String"}
-    for name in ("ChampionModelDataUrl", "ChampionVersion", "ChampionArn")
+    for name in (
+        "ChampionModelDataUrl",
+        "ChampionVersion",
+        "ChampionArn",
+        "LatestModelDataUrl",
+        "LatestVersion",
+    )
 ]
 FUNCTIONS = {NAME: PROJECT_ROOT / "lambdas" / "resolve_champion.py"}
 
@@ -67,19 +73,29 @@ def test_the_function_finds_the_newest_approved_version(registry, tmp_path):
         "ChampionModelDataUrl": "s3://bucket/models/v3.tar.gz",
         "ChampionVersion": "3",
         "ChampionArn": packages[2]["ModelPackageArn"],
+        "LatestModelDataUrl": "s3://bucket/models/v4.tar.gz",
+        "LatestVersion": "4",
     }
     assert [Path(log).name for log in logs] == ["stdout.log", "stderr.log"]
 
 
 def test_no_group_or_no_approved_version_gives_the_marker(registry, tmp_path):
-    expected = {
+    no_champion = {
         "ChampionModelDataUrl": NO_CHAMPION,
         "ChampionVersion": "none",
         "ChampionArn": "none",
     }
-    assert invoke(registry, tmp_path)[0] == expected
+    assert invoke(registry, tmp_path)[0] == {
+        **no_champion,
+        "LatestModelDataUrl": "none",
+        "LatestVersion": "none",
+    }
     register(registry, "PendingManualApproval", 1)
-    assert invoke(registry, tmp_path)[0] == expected
+    assert invoke(registry, tmp_path)[0] == {
+        **no_champion,
+        "LatestModelDataUrl": "s3://bucket/models/v1.tar.gz",
+        "LatestVersion": "1",
+    }
 
 
 def test_the_local_api_speaks_sagemakers_wire_format(registry, monkeypatch):

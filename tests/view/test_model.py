@@ -72,6 +72,17 @@ def test_evaluation_decision_and_registered_model(runs: Runs) -> None:
     assert document["registered_model"]["arn"] == package["ModelPackageArn"]
 
 
+def test_a_cached_rerun_says_why_its_model_was_not_registered_again(runs: Runs) -> None:
+    document = collect_execution(runs.config, runs.cached)
+    assert document["evaluation"]["decision"]["register"] is True
+    assert document["registered_model"] is None
+    [held_back] = document["held_back_by"]
+    assert held_back["step"] == "CheckChampion"
+    assert "ResolveChampion.LatestModelDataUrl" in held_back["summary"]
+    assert "did not hold" in render_page(document)
+    assert collect_execution(runs.config, runs.succeeded)["held_back_by"] == []
+
+
 def test_failed_execution_names_its_reason(runs: Runs) -> None:
     document = collect_execution(runs.config, runs.failed)
     steps = {s["name"]: s for s in document["steps"]}

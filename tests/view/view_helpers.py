@@ -14,5 +14,5 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 class Runs:
     config: ProjectConfig
     succeeded: str  # first run: every job ran, a model was registered
-    cached: str  # the same again: the jobs are cache hits
+    cached: str  # the same again: the jobs are cache hits, no new version registered
     failed: str  # MetricThreshold=0.99: ends in the FailStep
