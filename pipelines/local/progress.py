@@ -206,21 +206,23 @@ def summarize(
     registered = any(
         r.type == "RegisterModel" and r.status == SUCCEEDED for r in result.steps.values()
     )
+    conditions = [
+        {"step": r.name, **(r.properties or {})}
+        for r in result.steps.values()
+        if r.type == "Condition"
+    ]
     for decision in _decisions(result, store):
         reason = decision.get("reason", "")
+        held_back = held_back_by(decision, registered, result.succeeded, conditions)
         if not decision.get("register"):
             details.append(f"Decision: not registered: {reason}")
-        elif registered or not result.succeeded:
+        elif held_back is None:
             details.append(f"Decision: register: {reason}")
         else:
-            held_back = [
-                r.name
-                for r in result.steps.values()
-                if r.type == "Condition" and (r.properties or {}).get("Outcome") == "False"
-            ]
+            names = ", ".join(c["step"] for c in held_back)
             details.append(
                 f"Decision: not registered: the evaluation says register ({reason}), but "
-                f"{', '.join(held_back) or 'a condition'} did not hold (see above)"
+                f"{names or 'a condition'} did not hold (see above)"
             )
     for record in result.steps.values():
         if record.type == "RegisterModel" and record.status == SUCCEEDED and record.properties:
@@ -265,6 +267,20 @@ def _artifacts(result: ExecutionResult, store: ArtifactStore):
             model = (properties.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
             if model:
                 yield f"{record.name}/model", _where(store, model)
+
+
+def held_back_by(
+    decision: dict[str, Any],
+    registered: bool,
+    succeeded: bool,
+    conditions: Sequence[dict[str, Any]],
+) -> list[dict[str, Any]] | None:
+    """The Condition steps ({"step", "Outcome", "Summary"}) that kept a model the evaluation
+    wanted registered out of a succeeded execution's registry (a rerun reusing a model that
+    already is the newest version); None when nothing was held back."""
+    if registered or not succeeded or not decision.get("register"):
+        return None
+    return [c for c in conditions if c.get("Outcome") == "False"]
 
 
 def _decisions(result: ExecutionResult, store: ArtifactStore):

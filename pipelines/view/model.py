@@ -16,6 +16,7 @@ from pipelines.config import ProjectConfig, load_pricing
 from pipelines.definition_cache import load_definition
 from pipelines.local.graph import build_graph
 from pipelines.local.orchestrator import definition_hash
+from pipelines.local.progress import held_back_by
 from pipelines.local.runner import LocalPaths
 from pipelines.local.state import State
 from pipelines.local.storage import ArtifactStore, StoreError, join_uri
@@ -353,20 +354,23 @@ def _registered_model(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def _held_back_by(document: Mapping[str, Any], steps: list[dict[str, Any]]) -> list[dict]:
-    """The conditions that kept a model the evaluation wanted registered out of the registry
-    in a succeeded execution (a rerun reusing a model that already is the newest version)."""
     decision = (document.get("evaluation") or {}).get("decision") or {}
-    if (
-        document["registered_model"]
-        or not decision.get("register")
-        or document["execution"]["status"] != "Succeeded"
-    ):
-        return []
-    return [
-        {"step": s["name"], "summary": s["condition"]["summary"]}
+    conditions = [
+        {
+            "step": s["name"],
+            "Outcome": s["condition"]["outcome"],
+            "Summary": s["condition"]["summary"],
+        }
         for s in steps
-        if s["condition"] and s["condition"]["outcome"] == "False"
+        if s["condition"]
     ]
+    held_back = held_back_by(
+        decision,
+        registered=document["registered_model"] is not None,
+        succeeded=document["execution"]["status"] == "Succeeded",
+        conditions=conditions,
+    )
+    return [{"step": c["step"], "summary": c["Summary"]} for c in held_back or []]
 
 
 def list_executions(config: ProjectConfig, limit: int | None = 100) -> list[dict[str, Any]]:
