@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from pipelines.config import TARGETS, ConfigError, ProjectConfig, load_config
@@ -44,7 +45,14 @@ def _common_options(suppress: bool) -> argparse.ArgumentParser:
         help="where to run: the local engine (default) or SageMaker",
     )
     common.add_argument("--config", type=Path, default=default, help="pipeline.toml to use")
-    common.add_argument("--region", default=default, help="AWS region (else AWS_REGION)")
+    common.add_argument(
+        "--region",
+        default=default,
+        help="AWS region (else AWS_REGION, AWS_DEFAULT_REGION, the AWS_PROFILE's region)",
+    )
+    common.add_argument(
+        "--profile", default=default, help="AWS named profile for SageMaker (else AWS_PROFILE)"
+    )
     common.add_argument("--bucket", default=default, help="S3 bucket (else PIPELINE_BUCKET)")
     common.add_argument(
         "--role-arn", default=default, help="SageMaker execution role (else PIPELINE_ROLE_ARN)"
@@ -154,17 +162,46 @@ def _definition(args: argparse.Namespace, config: ProjectConfig) -> int:
 
 
 def load_config_from_args(args: argparse.Namespace) -> ProjectConfig:
+    profile = getattr(args, "profile", None)
+    if profile:
+        # Every boto3 session this process (and its subprocesses) creates uses the profile.
+        os.environ["AWS_PROFILE"] = profile
+    region = getattr(args, "region", None)
+    if region is None and getattr(args, "target", "local") == "sagemaker":
+        region = profile_region()
     return load_config(
         getattr(args, "config", None),
         overrides={
             "aws": {
-                "region": getattr(args, "region", None),
+                "region": region,
                 "bucket": getattr(args, "bucket", None),
                 "role_arn": getattr(args, "role_arn", None),
             },
             "pipeline": {"name": getattr(args, "pipeline_name", None)},
         },
     )
+
+
+def profile_region(environ: Mapping[str, str] | None = None) -> str | None:
+    """The region of the selected AWS profile, when AWS_PROFILE names one and neither
+    AWS_REGION nor AWS_DEFAULT_REGION is set: the AWS CLI's order, ahead of pipeline.toml's
+    default. Only for SageMaker commands (they load botocore anyway)."""
+    environ = os.environ if environ is None else environ
+    if not environ.get("AWS_PROFILE") or environ.get("AWS_REGION"):
+        return None
+    if environ.get("AWS_DEFAULT_REGION"):
+        return None
+    import botocore.exceptions
+    import botocore.session
+
+    try:
+        session = botocore.session.Session(profile=environ["AWS_PROFILE"])
+        return session.get_config_variable("region")
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise ConfigError(
+            f"AWS_PROFILE {environ['AWS_PROFILE']!r}: no such profile in the AWS config "
+            "files (~/.aws/config, ~/.aws/credentials or AWS_CONFIG_FILE)"
+        ) from exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:

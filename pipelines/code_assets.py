@@ -18,6 +18,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines import arns
 from pipelines.config import ProjectConfig, Target
 
 DIGEST_LENGTH = 16
@@ -138,9 +139,8 @@ def champion_function_name(config: ProjectConfig) -> str:
 
 
 def champion_function_arn(config: ProjectConfig, target: Target) -> str:
-    return (
-        f"arn:aws:lambda:{target.region}:{target.account_id}:function:"
-        f"{champion_function_name(config)}"
+    return arns.arn(
+        "lambda", target.region, target.account_id, f"function:{champion_function_name(config)}"
     )
 
 

@@ -46,13 +46,24 @@ def offline_environment(region: str | None = None) -> Iterator[None]:
     saved_root = (list(root.handlers), root.level)
     sdk_logger = logging.getLogger("sagemaker")
     saved_sdk_level = sdk_logger.level
-    overrides = dict(_OFFLINE_ENV)
-    if region:
-        overrides["AWS_DEFAULT_REGION"] = region
-    elif not (os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")):
-        overrides["AWS_DEFAULT_REGION"] = _IMPORT_REGION
+    overrides: dict[str, str | None] = dict(_OFFLINE_ENV)
+    # botocore reads AWS_DEFAULT_REGION only; AWS_REGION (what the AWS CLI v2, the other SDKs
+    # and this project's README use) must reach the clients the SDK builds at import time.
+    overrides["AWS_DEFAULT_REGION"] = (
+        region
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or _IMPORT_REGION
+    )
+    # Building signs nothing: a profile this machine does not have (AWS_PROFILE from a
+    # deployment shell, CI) must not fail an offline build with ProfileNotFound.
+    overrides.update(AWS_PROFILE=None, AWS_DEFAULT_PROFILE=None)
     saved_env = {key: os.environ.get(key) for key in overrides}
-    os.environ.update(overrides)
+    for key, value in overrides.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     # The SDK reports expected behaviour (fields popped from the definition, "no wait under
     # PipelineSession") as warnings; they say nothing actionable about our definition.
     sdk_logger.setLevel(logging.ERROR)

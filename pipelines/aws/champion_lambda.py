@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 
+from pipelines import arns
 from pipelines.code_assets import champion_function_name, lambda_functions, zip_asset
 from pipelines.config import ProjectConfig, Target
 
@@ -33,11 +34,10 @@ _LAMBDA_TRUST = {
 
 def role_policy(config: ProjectConfig, target: Target) -> dict[str, Any]:
     """Read the project's model package group and write the function's own logs; nothing else."""
-    group = config.pipeline.model_package_group.lower()
-    prefix = f"arn:aws:sagemaker:{target.region}:{target.account_id}"
-    log_group = (
-        f"arn:aws:logs:{target.region}:{target.account_id}:log-group:"
-        f"/aws/lambda/{champion_function_name(config)}"
+    group = config.pipeline.model_package_group
+    region, account = target.region, target.account_id
+    log_group = arns.arn(
+        "logs", region, account, f"log-group:/aws/lambda/{champion_function_name(config)}"
     )
     return {
         "Version": "2012-10-17",
@@ -47,8 +47,8 @@ def role_policy(config: ProjectConfig, target: Target) -> dict[str, Any]:
                 "Effect": "Allow",
                 "Action": ["sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage"],
                 "Resource": [
-                    f"{prefix}:model-package-group/{group}",
-                    f"{prefix}:model-package/{group}/*",
+                    *arns.name_arns(region, account, "model-package-group", group),
+                    *arns.name_arns(region, account, "model-package", group, "*"),
                 ],
             },
             {

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pipelines import arns
 from pipelines.code_assets import zip_asset
 from pipelines.config import ProjectConfig
 from pipelines.deploy.settings import DeploymentSettings, deploy_function_name
@@ -59,9 +60,9 @@ def function_permissions(
     """Read the group, create this endpoint's models and configs, create or update this
     endpoint, pass the SageMaker execution role to SageMaker only, write its own logs and
     its failed invocations to the triggers DLQ."""
-    group = config.pipeline.model_package_group.lower()
-    # SageMaker lower-cases resource names in ARNs.
-    endpoint = settings.endpoint_name.lower()
+    group = config.pipeline.model_package_group
+    endpoint = settings.endpoint_name
+    region, account = context.region, context.account
     log_group = context.arn("logs", f"log-group:/aws/lambda/{deploy_function_name(config)}")
     return policies.document(
         {
@@ -69,8 +70,8 @@ def function_permissions(
             "Effect": "Allow",
             "Action": ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
             "Resource": [
-                context.arn("sagemaker", f"model-package-group/{group}"),
-                context.arn("sagemaker", f"model-package/{group}/*"),
+                *arns.name_arns(region, account, "model-package-group", group),
+                *arns.name_arns(region, account, "model-package", group, "*"),
             ],
         },
         {
@@ -88,9 +89,9 @@ def function_permissions(
                 "sagemaker:UpdateEndpoint",
             ],
             "Resource": [
-                context.arn("sagemaker", f"model/{endpoint}-v*"),
-                context.arn("sagemaker", f"endpoint-config/{endpoint}-v*"),
-                context.arn("sagemaker", f"endpoint/{endpoint}"),
+                *arns.name_arns(region, account, "model", f"{endpoint}-v*"),
+                *arns.name_arns(region, account, "endpoint-config", f"{endpoint}-v*"),
+                *arns.name_arns(region, account, "endpoint", endpoint),
             ],
         },
         {

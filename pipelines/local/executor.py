@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipelines.arns import sagemaker_arn
 from pipelines.local.retry import ALGORITHM_ERROR
 from pipelines.local.storage import ArtifactStore, StoreError, extract_tarball_safely, join_uri
 
@@ -59,7 +60,7 @@ def job_name(execution_id: str, step_name: str) -> str:
 
 
 def job_arn(region: str, account: str, kind: str, name: str) -> str:
-    return f"arn:aws:sagemaker:{region}:{account}:{kind}/{name.lower()}"
+    return sagemaker_arn(region, account, kind, name)
 
 
 class Cancelled(Exception):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pipelines.arns import sagemaker_arn
 from pipelines.local import cache as step_cache
 from pipelines.local import executor, lambda_step, retry
 from pipelines.local.events import LOCAL_ACCOUNT, EventLog
@@ -153,7 +154,7 @@ def new_execution_id() -> str:
 
 
 def pipeline_arn(region: str, name: str) -> str:
-    return f"arn:aws:sagemaker:{region}:{LOCAL_ACCOUNT}:pipeline/{name.lower()}"
+    return sagemaker_arn(region, LOCAL_ACCOUNT, "pipeline", name)
 
 
 class Engine:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from pipelines import arns
 from pipelines.local.events import LOCAL_ACCOUNT, EventLog
 from pipelines.local.state import State
 
@@ -40,7 +41,7 @@ class ModelRegistry:
     # -- ARNs ---------------------------------------------------------------------------
 
     def _arn(self, resource: str) -> str:
-        return f"arn:aws:sagemaker:{self.region}:{LOCAL_ACCOUNT}:{resource}"
+        return arns.arn("sagemaker", self.region, LOCAL_ACCOUNT, resource)
 
     def group_arn(self, group: str) -> str:
         return self._arn(f"model-package-group/{group.lower()}")

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from pipelines import arns
 from pipelines.config import ProjectConfig
 from pipelines.triggers.matcher import matches
 from pipelines.triggers.patterns import RuleSpec, notification_rules
@@ -85,7 +86,7 @@ def _notification(
     config: ProjectConfig, rule: RuleSpec, event: dict[str, Any], account: str
 ) -> Notification:
     name = rule.name(config.pipeline.name)
-    arn = f"arn:aws:events:{config.aws.region}:{account}:rule/{name}"
+    arn = arns.arn("events", config.aws.region, account, f"rule/{name}")
     message = render_text(rule.input_transformer, event, rule_name=name, rule_arn=arn)
     return Notification(name, message, event)
 

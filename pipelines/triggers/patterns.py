@@ -26,6 +26,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pipelines.arns import sagemaker_arn
 from pipelines.config import ProjectConfig
 
 S3_SOURCE = "aws.s3"
@@ -42,8 +43,14 @@ PIPE_INPUT_PATH = f"$.body.{INPUT_PARAMETER}"
 
 
 def pipeline_arn(region: str, account: str, name: str) -> str:
-    # SageMaker lower-cases the pipeline name in ARNs (and in the events' pipelineArn).
-    return f"arn:aws:sagemaker:{region}:{account}:pipeline/{name.lower()}"
+    """The pipeline's ARN as SageMaker spells it (name lower-cased; see pipelines.arns)."""
+    return sagemaker_arn(region, account, "pipeline", name)
+
+
+def pipeline_arn_matcher(region: str, account: str, name: str) -> list[dict[str, str]]:
+    """Matches the pipeline's ARN in an event whatever its case: SageMaker lower-cases names
+    in ARNs, so a pattern must not depend on the case a user gave the pipeline's name."""
+    return [{"equals-ignore-case": pipeline_arn(region, account, name)}]
 
 
 @dataclass(frozen=True)
@@ -95,7 +102,7 @@ def data_arrival_rule(bucket: str, input_prefix: str) -> RuleSpec:
 def notification_rules(config: ProjectConfig, account: str) -> list[RuleSpec]:
     """The rules whose matches go to the notification topic (locally: the local sinks)."""
     name = config.pipeline.name
-    arn = pipeline_arn(config.aws.region, account, name)
+    arn = pipeline_arn_matcher(config.aws.region, account, name)
     group = config.pipeline.model_package_group
     return [
         RuleSpec(
@@ -105,7 +112,7 @@ def notification_rules(config: ProjectConfig, account: str) -> list[RuleSpec]:
                 "source": [SAGEMAKER_SOURCE],
                 "detail-type": [EXECUTION_STATUS_CHANGE],
                 "detail": {
-                    "pipelineArn": [arn],
+                    "pipelineArn": arn,
                     "currentPipelineExecutionStatus": ["Failed"],
                 },
             },
@@ -128,7 +135,7 @@ def notification_rules(config: ProjectConfig, account: str) -> list[RuleSpec]:
                 "source": [SAGEMAKER_SOURCE],
                 "detail-type": [STEP_STATUS_CHANGE],
                 "detail": {
-                    "pipelineArn": [arn],
+                    "pipelineArn": arn,
                     "currentStepStatus": ["Failed"],
                     "stepName": [{"anything-but": [METRIC_FAIL_STEP]}],
                 },
@@ -152,7 +159,7 @@ def notification_rules(config: ProjectConfig, account: str) -> list[RuleSpec]:
                 "source": [SAGEMAKER_SOURCE],
                 "detail-type": [STEP_STATUS_CHANGE],
                 "detail": {
-                    "pipelineArn": [arn],
+                    "pipelineArn": arn,
                     "stepName": [METRIC_FAIL_STEP],
                     "currentStepStatus": ["Failed"],
                 },

@@ -38,11 +38,11 @@ failed starts a message moves to the DLQ), so no trigger event is lost.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipelines import arns
 from pipelines.config import ProjectConfig
 from pipelines.triggers import policies
 from pipelines.triggers.patterns import (
@@ -51,7 +51,6 @@ from pipelines.triggers.patterns import (
     RuleSpec,
     data_arrival_rule,
     notification_rules,
-    pipeline_arn,
 )
 from pipelines.triggers.settings import Settings
 
@@ -90,11 +89,7 @@ class Context:
 
     @property
     def partition(self) -> str:
-        if self.region.startswith("cn-"):
-            return "aws-cn"
-        if self.region.startswith("us-gov-"):
-            return "aws-us-gov"
-        return "aws"
+        return arns.partition(self.region)
 
     def name(self, purpose: str) -> str:
         return f"{self.pipeline}-{purpose}"
@@ -129,9 +124,14 @@ class Context:
 
     @property
     def pipeline_arn(self) -> str:
-        return pipeline_arn(self.region, self.account, self.pipeline).replace(
-            "arn:aws:", f"arn:{self.partition}:", 1
-        )
+        """The target ARN, with the name as the user spelled it (StartPipelineExecution
+        accepts the name or the ARN)."""
+        return self.arn("sagemaker", f"pipeline/{self.pipeline}")
+
+    @property
+    def pipeline_arns(self) -> list[str]:
+        """What IAM must allow: the pipeline's ARN in both spellings (see pipelines.arns)."""
+        return arns.name_arns(self.region, self.account, "pipeline", self.pipeline)
 
     @property
     def marker(self) -> dict[str, str]:
@@ -210,7 +210,6 @@ def desired_resources(
     alarm = context.name("execution-failed")
     data_rule = data_arrival_rule(context.bucket, trig.input_prefix)
     note_rules = notification_rules(config, context.account) if notes.enabled else []
-    note_rules = [_with_partition(r, context) for r in note_rules]
     rule_arns = [context.rule_arn(r.name(context.pipeline)) for r in note_rules]
     if trig.data_arrival_enabled:
         rule_arns.append(context.rule_arn(data_rule.name(context.pipeline)))
@@ -279,7 +278,7 @@ def desired_resources(
                 scheduler_role,
                 "scheduler.amazonaws.com",
                 context.schedule_group_arn(group),
-                policies.scheduler_permissions(context.pipeline_arn, context.queue_arn(dlq)),
+                policies.scheduler_permissions(context.pipeline_arns, context.queue_arn(dlq)),
                 f"EventBridge Scheduler starts {context.pipeline} and writes its DLQ",
                 context,
                 tagged,
@@ -291,7 +290,7 @@ def desired_resources(
                 pipe_role,
                 "pipes.amazonaws.com",
                 context.pipe_arn(buffer),
-                policies.pipe_permissions(context.pipeline_arn, context.queue_arn(buffer)),
+                policies.pipe_permissions(context.pipeline_arns, context.queue_arn(buffer)),
                 f"EventBridge Pipe reads data arrivals and starts {context.pipeline}",
                 context,
                 tagged,
@@ -452,13 +451,6 @@ def desired_resources(
             )
         )
     return resources
-
-
-def _with_partition(rule: RuleSpec, context: Context) -> RuleSpec:
-    if context.partition == "aws":
-        return rule
-    text = json.dumps(rule.pattern).replace("arn:aws:", f"arn:{context.partition}:")
-    return RuleSpec(rule.purpose, rule.description, json.loads(text), rule.input_transformer)
 
 
 def _queue_attributes(

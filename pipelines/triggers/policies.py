@@ -70,13 +70,13 @@ def service_trust(service: str, account: str, source_arn: str) -> dict[str, Any]
     )
 
 
-def scheduler_permissions(pipeline_arn: str, dlq_arn: str) -> dict[str, Any]:
+def scheduler_permissions(pipeline_arns: list[str], dlq_arn: str) -> dict[str, Any]:
     return document(
         {
             "Sid": "StartPipeline",
             "Effect": "Allow",
             "Action": "sagemaker:StartPipelineExecution",
-            "Resource": pipeline_arn,
+            "Resource": pipeline_arns,
         },
         {
             # Scheduler writes undeliverable invocations to the DLQ with the schedule's role.
@@ -88,7 +88,7 @@ def scheduler_permissions(pipeline_arn: str, dlq_arn: str) -> dict[str, Any]:
     )
 
 
-def pipe_permissions(pipeline_arn: str, buffer_arn: str) -> dict[str, Any]:
+def pipe_permissions(pipeline_arns: list[str], buffer_arn: str) -> dict[str, Any]:
     return document(
         {
             "Sid": "ReadDataArrivals",
@@ -100,7 +100,7 @@ def pipe_permissions(pipeline_arn: str, buffer_arn: str) -> dict[str, Any]:
             "Sid": "StartPipeline",
             "Effect": "Allow",
             "Action": "sagemaker:StartPipelineExecution",
-            "Resource": pipeline_arn,
+            "Resource": pipeline_arns,
         },
     )
 

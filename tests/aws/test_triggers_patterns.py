@@ -120,3 +120,25 @@ def test_the_data_arrival_input_transformer_output_is_what_eventbridge_delivers(
     local = json.loads(render(spec.input_transformer, sample))
     assert delivered.keys() == local.keys()
     assert delivered["InputDataUrl"] == local["InputDataUrl"]
+
+
+def test_moto_delivers_a_mixed_case_pipelines_events_in_either_arn_spelling(aws, tmp_path):
+    from trigger_samples import write_config
+
+    config = load_config(write_config(tmp_path, pipeline={"name": "FraudRetraining"}))
+    (spec,) = [
+        r for r in notification_rules(config, AWS_ACCOUNT) if r.purpose == "execution-failed"
+    ]
+    events = boto3.client("events", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="probe-mixed-case")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(Name="probe-mixed-case", EventPattern=spec.pattern_json)
+    events.put_targets(Rule="probe-mixed-case", Targets=[{"Id": "q", "Arn": arn}])
+    sample = load_sample("execution_failed")
+    for name, delivered in (("fraudretraining", 1), ("FraudRetraining", 1), ("other", 0)):
+        event = json.loads(json.dumps(sample).replace("fraud-detection-retraining", name))
+        put(events, event)
+        assert len(drain(sqs, url)) == delivered, name
