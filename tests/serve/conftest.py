@@ -90,22 +90,25 @@ def register(config: ProjectConfig, model_dir: Path) -> Callable[..., dict]:
     return add
 
 
-def start(model: ServedModel, threads: int = 4) -> tuple[InferenceServer, threading.Thread]:
+def start(
+    model: ServedModel, threads: int = 4, **limits: float
+) -> tuple[InferenceServer, threading.Thread]:
     server = InferenceServer(
-        ("127.0.0.1", 0), model, max_payload_bytes=MAX_PAYLOAD, threads=threads
+        ("127.0.0.1", 0), model, max_payload_bytes=MAX_PAYLOAD, threads=threads, **limits
     )
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     return server, thread
 
 
 @pytest.fixture
 def serve(config: ProjectConfig) -> Iterator[Callable[..., InferenceServer]]:
-    """Load a version like `serve` does and answer HTTP on 127.0.0.1:<free port>."""
+    """Load a version like `serve` does and answer HTTP on 127.0.0.1:<free port>
+    (`request_timeout` and `max_connections` as InferenceServer takes them)."""
     running: list[tuple[InferenceServer, threading.Thread]] = []
 
-    def begin(version: int | None = None, threads: int = 4) -> InferenceServer:
-        running.append(start(load(config, version), threads))
+    def begin(version: int | None = None, threads: int = 4, **limits: float) -> InferenceServer:
+        running.append(start(load(config, version), threads, **limits))
         return running[-1][0]
 
     yield begin
