@@ -35,6 +35,7 @@ import h11
 
 MAX_HEADER_BYTES = 16 * 1024
 READ_CHUNK_BYTES = 64 * 1024
+LINGER_SECONDS = 2.0
 logger = logging.getLogger("pipelines.http")
 
 
@@ -160,9 +161,10 @@ class BoundedHTTPServer:
             if len(self._connections) > self.max_connections:
                 message = f"more than {self.max_connections} open connections: retry later"
                 await self._send(conn, writer, replace(self.app.error(503, message), close=True))
-                return
-            while await self._exchange(conn, reader, writer, client):
-                conn.start_next_cycle()
+            else:
+                while await self._exchange(conn, reader, writer, client):
+                    conn.start_next_cycle()
+            await self._linger(reader, writer)
         except (ConnectionError, TimeoutError, h11.LocalProtocolError):
             pass  # the client went away, or stopped reading its answer
         finally:
@@ -288,6 +290,22 @@ class BoundedHTTPServer:
             lines += [f"{name}: {value}".encode("latin-1") for name, value in headers]
             data = b"\r\n".join(lines) + b"\r\n\r\n" + response.body
         await self._write(writer, data)
+
+    async def _linger(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Half-close, then discard what the client still sends for a moment before closing.
+
+        Closing a socket with unread input makes the kernel reset the connection, and a reset
+        can destroy the answer (a 408, a 413) before the client has read it; nginx lingers
+        for the same reason (`lingering_close`).
+        """
+        if writer.can_write_eof():
+            writer.write_eof()
+        try:
+            async with asyncio.timeout(LINGER_SECONDS):
+                while await reader.read(READ_CHUNK_BYTES):
+                    pass
+        except TimeoutError:
+            pass
 
     async def _write(self, writer: asyncio.StreamWriter, data: bytes) -> None:
         writer.write(data)
