@@ -240,6 +240,9 @@ class BoundedHTTPServer:
                     return request, replace(early, close=True)
                 conn.receive_data(await reader.read(READ_CHUNK_BYTES))
             elif isinstance(event, h11.Request):
+                # h11 bounds headers that arrive in pieces; these came in one read.
+                if _head_size(event) > MAX_HEADER_BYTES:
+                    raise _Refused(431, f"request headers exceed {MAX_HEADER_BYTES} bytes")
                 request = _request(event, client)
                 early = self.app.on_headers(request)
                 if early is None and conn.they_are_waiting_for_100_continue:
@@ -312,6 +315,14 @@ class BoundedHTTPServer:
         # A client that does not read its answer is cut off like one that does not send.
         async with asyncio.timeout(self.request_timeout):
             await writer.drain()
+
+
+def _head_size(event: h11.Request) -> int:
+    return (
+        len(event.method)
+        + len(event.target)
+        + sum(len(name) + len(value) + 4 for name, value in event.headers)
+    )
 
 
 def _request(event: h11.Request, client: str) -> Request:
