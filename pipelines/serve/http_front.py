@@ -165,8 +165,13 @@ class BoundedHTTPServer:
                 while await self._exchange(conn, reader, writer, client):
                     conn.start_next_cycle()
             await self._linger(reader, writer)
-        except (ConnectionError, TimeoutError, h11.LocalProtocolError):
-            pass  # the client went away, or stopped reading its answer
+        except (OSError, h11.LocalProtocolError):
+            pass  # the client went away (reset, not connected), or stopped reading its answer
+        except asyncio.CancelledError:
+            # Shutting down (shutdown() or Ctrl-C): the connection just closes. Ending the
+            # task normally also spares Python 3.11's stream callback, which logs a
+            # traceback for a connection task that ends cancelled.
+            pass
         finally:
             self._connections.discard(task)
             writer.close()

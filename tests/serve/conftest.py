@@ -72,20 +72,25 @@ def config(make_config: Callable[..., ProjectConfig]) -> ProjectConfig:
     return make_config()
 
 
-@pytest.fixture
-def register(config: ProjectConfig, model_dir: Path) -> Callable[..., dict]:
+def register_archive(config: ProjectConfig, archive: bytes, status: str = "Approved") -> dict:
     """Put a model archive into the local store and register it; returns the package."""
     engine = open_engine(config)
+    count = len(engine.registry.list(config.pipeline.model_package_group))
+    uri = f"s3://{config.aws.local_bucket}/models/{count + 1}/model.tar.gz"
+    engine.store.put_bytes(archive, uri)
+    return engine.registry.register(
+        config.pipeline.model_package_group,
+        inference_specification={"Containers": [{"Image": IMAGE, "ModelDataUrl": uri}]},
+        approval_status=status,
+    )
+
+
+@pytest.fixture
+def register(config: ProjectConfig, model_dir: Path) -> Callable[..., dict]:
+    """Register the trained model (optionally with an edited handler) with a status."""
 
     def add(status: str, handler_patch: Callable[[str], str] | None = None) -> dict:
-        count = len(engine.registry.list(config.pipeline.model_package_group))
-        uri = f"s3://{config.aws.local_bucket}/models/{count + 1}/model.tar.gz"
-        engine.store.put_bytes(pack(model_dir, handler_patch), uri)
-        return engine.registry.register(
-            config.pipeline.model_package_group,
-            inference_specification={"Containers": [{"Image": IMAGE, "ModelDataUrl": uri}]},
-            approval_status=status,
-        )
+        return register_archive(config, pack(model_dir, handler_patch), status)
 
     return add
 

@@ -9,23 +9,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from serve.conftest import IMAGE, pack
+from serve.conftest import pack, register_archive
 
 from pipelines.cli import main as cli_main
-from pipelines.local.runner import open_engine
 from pipelines.serve.model import ServeError, load
-
-
-def register_archive(config, data: bytes) -> str:
-    engine = open_engine(config)
-    uri = f"s3://{config.aws.local_bucket}/models/1/model.tar.gz"
-    engine.store.put_bytes(data, uri)
-    engine.registry.register(
-        config.pipeline.model_package_group,
-        inference_specification={"Containers": [{"Image": IMAGE, "ModelDataUrl": uri}]},
-        approval_status="Approved",
-    )
-    return uri
 
 
 def bomb(member_bytes: int) -> bytes:
@@ -47,7 +34,7 @@ def test_an_archive_over_the_byte_limit_is_refused_naming_it_and_the_limit(make_
     config = make_config(deployment={"max_extracted_bytes": 1024 * 1024})
     data = bomb(64 * 1024 * 1024)
     assert len(data) < 100 * 1024  # small to store, 64 MiB to unpack
-    uri = register_archive(config, data)
+    uri = register_archive(config, data)["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
     with pytest.raises(ServeError) as error:
         load(config)
     message = str(error.value)
