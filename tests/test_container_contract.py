@@ -22,6 +22,7 @@ from pathlib import Path
 import evaluate
 import pandas as pd
 import pytest
+from waiting import FAILSAFE_SECONDS
 
 from pipelines.sample_data import generate_transactions
 
@@ -59,7 +60,13 @@ def container_env(**extra: str) -> dict[str, str]:
 
 def run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
+        command,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=FAILSAFE_SECONDS,
+        check=False,
     )
 
 
@@ -231,7 +238,7 @@ def test_served_model_answers_like_the_serving_container(pipeline: Pipeline, tmp
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=FAILSAFE_SECONDS,
         check=False,
     )
     assert_ok(result)

@@ -143,6 +143,8 @@ def _serve(args: argparse.Namespace, config: ProjectConfig) -> int:
             model,
             max_payload_bytes=settings.max_payload_bytes,
             threads=settings.serve_threads,
+            request_timeout=settings.serve_request_timeout_seconds,
+            max_connections=settings.serve_max_connections,
         )
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

@@ -15,6 +15,10 @@ from pipelines.config import ConfigError, ProjectConfig
 
 # SageMaker's real-time invocation payload limit.
 DEFAULT_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+# What `serve` unpacks from a model.tar.gz at most: far above this project's models (a few
+# MB), far below a decompression bomb's reach.
+DEFAULT_MAX_EXTRACTED_BYTES = 1024**3
+DEFAULT_MAX_EXTRACTED_FILES = 10_000
 # SageMaker endpoint names: letters, digits and hyphens. Models and endpoint configs are named
 # "<endpoint>-v<N>-<8 hex>" within SageMaker's 63 characters, which leaves 46 for the
 # endpoint (room for six-digit versions), and the deploy Lambda's role is scoped to
@@ -38,6 +42,10 @@ class DeploymentSettings:
     serve_port: int = 8080
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     serve_threads: int = 8
+    serve_request_timeout_seconds: float = 30.0
+    serve_max_connections: int = 256
+    max_extracted_bytes: int = DEFAULT_MAX_EXTRACTED_BYTES
+    max_extracted_files: int = DEFAULT_MAX_EXTRACTED_FILES
 
 
 def load_deployment(config: ProjectConfig) -> DeploymentSettings:
@@ -90,6 +98,17 @@ def load_deployment(config: ProjectConfig) -> DeploymentSettings:
             "max_payload_bytes", int, DEFAULT_MAX_PAYLOAD_BYTES, 1, 100 * 1024 * 1024
         ),
         serve_threads=between("serve_threads", int, 8, 1, 64),
+        # The whole request, headers and body, whatever the client's pace.
+        serve_request_timeout_seconds=between(
+            "serve_request_timeout_seconds", float, 30.0, 0.1, 3600
+        ),
+        serve_max_connections=between("serve_max_connections", int, 256, 1, 10_000),
+        max_extracted_bytes=between(
+            "max_extracted_bytes", int, DEFAULT_MAX_EXTRACTED_BYTES, 1, 1024**4
+        ),
+        max_extracted_files=between(
+            "max_extracted_files", int, DEFAULT_MAX_EXTRACTED_FILES, 1, 10_000_000
+        ),
     )
 
 

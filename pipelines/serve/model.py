@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import sys
+import tarfile
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -29,6 +30,10 @@ class ServeError(LookupError):
     """Nothing servable: no such version, no approved version, or a broken model archive."""
 
 
+class PayloadError(ValueError):
+    """A request body the handler could not decode for a reason of its shape (HTTP 400)."""
+
+
 @dataclass(frozen=True)
 class ServedModel:
     group: str
@@ -41,7 +46,14 @@ class ServedModel:
 
     def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> tuple[str, str]:
         """What the serving container does per request: input_fn -> predict_fn -> output_fn."""
-        data = self.handler.input_fn(body, content_type)
+        try:
+            data = self.handler.input_fn(body, content_type)
+        except RecursionError:
+            # json.loads gives up on deep nesting with RecursionError, which is no ValueError:
+            # the client's payload is at fault, not the model.
+            raise PayloadError(
+                "the payload is nested too deeply to decode: send flat records"
+            ) from None
         prediction = self.handler.predict_fn(data, self.model)
         return self.handler.output_fn(prediction, accept)
 
@@ -63,7 +75,15 @@ def choose_version(registry: ModelRegistry, group: str, version: int | None) -> 
         raise ServeError(str(exc)) from None
 
 
-def extract(store: ArtifactStore, package: dict[str, Any], cache_root: Path) -> Path:
+@dataclass(frozen=True)
+class ExtractionLimits:
+    max_bytes: int
+    max_files: int
+
+
+def extract(
+    store: ArtifactStore, package: dict[str, Any], cache_root: Path, limits: ExtractionLimits
+) -> Path:
     """The version's model.tar.gz unpacked under `cache_root`, once per archive content."""
     url = package.get("ModelDataUrl")
     if not url:
@@ -81,6 +101,7 @@ def extract(store: ArtifactStore, package: dict[str, Any], cache_root: Path) -> 
         return target
     cache_root.mkdir(parents=True, exist_ok=True)
     # Extract beside the target and rename: a second `serve` never sees half an archive.
+    check_archive_size(tarball, url, limits)
     staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=cache_root))
     try:
         extract_tarball_safely(tarball, staging)
@@ -96,6 +117,33 @@ def extract(store: ArtifactStore, package: dict[str, Any], cache_root: Path) -> 
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def check_archive_size(tarball: Path, url: str, limits: ExtractionLimits) -> None:
+    """Refuse an archive that would unpack to more than the limits, before writing anything.
+
+    Read as a stream, member headers only: the scan stops at the first member over a limit
+    without decompressing its data, so a decompression bomb costs no disk and little time.
+    """
+    total = 0
+    try:
+        with tarfile.open(tarball, mode="r|*") as archive:
+            for count, member in enumerate(archive, start=1):
+                if count > limits.max_files:
+                    raise ServeError(
+                        f"{url} ({tarball}): the archive has more than {limits.max_files} "
+                        "members, over [deployment].max_extracted_files"
+                    )
+                if member.isfile():
+                    total += member.size
+                if total > limits.max_bytes:
+                    raise ServeError(
+                        f"{url} ({tarball}): the archive would extract to more than "
+                        f"{limits.max_bytes} bytes (at member {member.name!r}), over "
+                        "[deployment].max_extracted_bytes"
+                    )
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ServeError(f"{url} ({tarball}): cannot read the archive: {exc}") from None
 
 
 def import_handler(directory: Path, version: int) -> ModuleType:
@@ -123,12 +171,15 @@ def import_handler(directory: Path, version: int) -> ModuleType:
 
 
 def load(config: ProjectConfig, version: int | None = None) -> ServedModel:
+    from pipelines.deploy.settings import load_deployment
     from pipelines.local.runner import open_engine
 
+    settings = load_deployment(config)
+    limits = ExtractionLimits(settings.max_extracted_bytes, settings.max_extracted_files)
     engine = open_engine(config)
     group = config.pipeline.model_package_group
     package = choose_version(engine.registry, group, version)
-    directory = extract(engine.store, package, config.local_home / "serving" / group)
+    directory = extract(engine.store, package, config.local_home / "serving" / group, limits)
     handler = import_handler(directory, package["ModelPackageVersion"])
     return ServedModel(
         group=group,

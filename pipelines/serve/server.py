@@ -1,4 +1,4 @@
-"""An HTTP server with SageMaker's real-time inference contract, on the standard library.
+"""SageMaker's real-time inference contract over HTTP, for `serve`.
 
   GET  /ping                  200 once the model is loaded (it is loaded before binding)
   POST /invocations           Content-Type text/csv or application/json, Accept */*,
@@ -6,10 +6,16 @@
   GET  /execution-parameters  what batch transform would ask (concurrency, payload limit)
 
 Errors are JSON {"error": "...", "status": N}: 400 malformed payload (the handler's
-ValueError, its message included), 404 unknown path, 405 wrong method, 406 unsupported
-Accept, 411 no Content-Length, 413 body over the limit (refused before it is read), 415
-unsupported Content-Type, 500 anything else (generic message; the traceback goes to the
-log, never to the client). Requests run on a bounded thread pool.
+ValueError, its message included; a JSON body nested too deeply to decode) or malformed
+HTTP, 404 unknown path, 405 another method on a known path (with Allow), 406 unsupported
+Accept, 408 request not complete within the deadline, 411 no Content-Length (or chunked),
+413 body over the limit (refused before it is read), 415 unsupported Content-Type, 431
+headers too large, 503 too many open connections, 500 anything else (generic message; the
+traceback goes to the log, never to the client).
+
+/ping and /execution-parameters are answered on the front's event loop, so they answer even
+while every worker is busy; invocations run on `threads` workers (pipelines.serve.http_front
+says how slow clients are kept away from them).
 """
 
 from __future__ import annotations
@@ -17,27 +23,22 @@ from __future__ import annotations
 import json
 import logging
 import math
-import socket
-from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
+from pipelines.serve.http_front import BoundedHTTPServer, Request, Response
 from pipelines.serve.model import ServedModel
 
 CONTENT_TYPES = ("text/csv", "application/json")
 ACCEPT_ANY = ("", "*/*", "application/*", "text/*")
-SOCKET_TIMEOUT_SECONDS = 30.0
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 30.0
+DEFAULT_MAX_CONNECTIONS = 256
+# The route, and the one method it answers.
+ROUTES = {"/ping": "GET", "/execution-parameters": "GET", "/invocations": "POST"}
 logger = logging.getLogger("pipelines.serve")
 
 
-class InferenceServer(HTTPServer):
-    """HTTPServer whose requests run on a fixed-size pool (ThreadingHTTPServer starts one
-    unbounded thread per connection)."""
-
-    allow_reuse_address = True
-    request_queue_size = 128
-
+class InferenceServer(BoundedHTTPServer):
     def __init__(
         self,
         address: tuple[str, int],
@@ -45,81 +46,52 @@ class InferenceServer(HTTPServer):
         *,
         max_payload_bytes: int,
         threads: int,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         self.model = model
         self.max_payload_bytes = max_payload_bytes
+        super().__init__(
+            address,
+            InferenceApp(model, max_payload_bytes, threads),
+            threads=threads,
+            request_timeout=request_timeout,
+            max_connections=max_connections,
+            max_body_bytes=max_payload_bytes,
+        )
+
+
+class InferenceApp:
+    def __init__(self, model: ServedModel, max_payload_bytes: int, threads: int) -> None:
+        self.model = model
+        self.max_payload_bytes = max_payload_bytes
         self.threads = threads
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="serve")
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(address, InvocationHandler)
 
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        host = f"[{host}]" if ":" in str(host) else host
-        return f"http://{host}:{port}"
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        self._pool.submit(self._process, request, client_address)
-
-    def _process(self, request: Any, client_address: Any) -> None:
-        try:
-            self.finish_request(request, client_address)
-        except Exception:
-            self.handle_error(request, client_address)
-        finally:
-            self.shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        logger.exception("connection from %s failed", client_address)
-
-    def server_close(self) -> None:
-        super().server_close()
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-class InvocationHandler(BaseHTTPRequestHandler):
-    server: InferenceServer
-    protocol_version = "HTTP/1.1"
-    # A client that stops sending mid-request cannot hold a worker forever.
-    timeout = SOCKET_TIMEOUT_SECONDS
-    server_version = "pipelines-serve"
-
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
+    def on_headers(self, request: Request) -> Response | None:
+        path = request.path
+        method = ROUTES.get(path)
+        if method is None:
+            return self.error(HTTPStatus.NOT_FOUND, _unknown_path(path))
+        if request.method != method:
+            return self.error(HTTPStatus.METHOD_NOT_ALLOWED, f"use {method} {path}", allow=method)
         if path == "/ping":
-            self._send(HTTPStatus.OK, b"", "text/plain")
-        elif path == "/execution-parameters":
-            self._json(
+            return self._send(HTTPStatus.OK, b"", "text/plain")
+        if path == "/execution-parameters":
+            return self._json(
                 HTTPStatus.OK,
                 {
-                    "MaxConcurrentTransforms": self.server.threads,
+                    "MaxConcurrentTransforms": self.threads,
                     "BatchStrategy": "MULTI_RECORD",
-                    "MaxPayloadInMB": math.ceil(self.server.max_payload_bytes / 2**20),
+                    "MaxPayloadInMB": math.ceil(self.max_payload_bytes / 2**20),
                 },
             )
-        elif path == "/invocations":
-            self._error(HTTPStatus.METHOD_NOT_ALLOWED, "use POST /invocations", allow="POST")
-        else:
-            self._error(HTTPStatus.NOT_FOUND, f"no such path {path!r}: use /ping or /invocations")
+        return self._refusal(request)
 
-    def do_POST(self) -> None:
-        path = self.path.split("?", 1)[0]
-        if path != "/invocations":
-            self.close_connection = True
-            if path in ("/ping", "/execution-parameters"):
-                self._error(HTTPStatus.METHOD_NOT_ALLOWED, f"use GET {path}", allow="GET")
-            else:
-                self._error(HTTPStatus.NOT_FOUND, f"no such path {path!r}: POST /invocations")
-            return
-        body = self._read_body()
-        if body is None:
-            return
-        model = self.server.model
+    def handle(self, request: Request) -> Response:
+        model = self.model
         try:
             answer, content_type = model.invoke(
-                body, self.headers.get("Content-Type"), self.headers.get("Accept")
+                request.body, request.header("Content-Type"), request.header("Accept")
             )
         except ValueError as exc:
             # The handler raises ValueErrors (RequestError, UnsupportedContentTypeError) for
@@ -130,106 +102,66 @@ class InvocationHandler(BaseHTTPRequestHandler):
                 if unsupported and isinstance(exc, unsupported)
                 else HTTPStatus.BAD_REQUEST
             )
-            self._error(status, str(exc))
-            return
+            return self.error(status, str(exc))
         except Exception:
             logger.exception("POST /invocations failed (model version %s)", model.version)
-            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; see the server log")
-            return
+            return self.error(
+                HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; see the server log"
+            )
         data = answer.encode("utf-8") if isinstance(answer, str) else bytes(answer)
-        self._send(HTTPStatus.OK, data, content_type)
+        return self._send(HTTPStatus.OK, data, content_type)
 
-    def handle_expect_100(self) -> bool:
-        # Clients that ask first (curl does for large bodies) hear about 411/413/415/406
-        # before they send the body, instead of after.
-        invocation = self.command == "POST" and self.path.split("?", 1)[0] == "/invocations"
-        if invocation and self._check_headers() is None:
-            return False
-        return super().handle_expect_100()
+    def error(self, status: int, message: str, allow: str | None = None) -> Response:
+        headers = {"Allow": allow} if allow else {}
+        body = json.dumps({"error": message, "status": int(status)}).encode()
+        return self._send(status, body, "application/json", headers)
 
-    def _check_headers(self) -> int | None:
-        """The body's length if the headers allow reading it; else None, error sent."""
-        limit = self.server.max_payload_bytes
-        # Every refusal leaves the body unread: close rather than drain the connection.
-        if self.headers.get("Transfer-Encoding"):
-            return self._refuse(HTTPStatus.LENGTH_REQUIRED, "chunked bodies are not supported")
-        raw_length = self.headers.get("Content-Length")
+    def _refusal(self, request: Request) -> Response | None:
+        """The answer to POST /invocations whose headers already rule the body out (the front
+        then closes the connection without reading it); None if the body is acceptable."""
+        limit = self.max_payload_bytes
+        if request.header("Transfer-Encoding"):
+            return self.error(HTTPStatus.LENGTH_REQUIRED, "chunked bodies are not supported")
+        raw_length = request.header("Content-Length")
         if raw_length is None:
-            return self._refuse(HTTPStatus.LENGTH_REQUIRED, "Content-Length is required")
-        try:
-            length = int(raw_length)
-            if length < 0:
-                raise ValueError
-        except ValueError:
-            return self._refuse(HTTPStatus.BAD_REQUEST, f"invalid Content-Length {raw_length!r}")
+            return self.error(HTTPStatus.LENGTH_REQUIRED, "Content-Length is required")
+        length = int(raw_length)  # h11 has refused anything but one non-negative integer
         if length > limit:
-            return self._refuse(
+            return self.error(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                 f"payload of {length} bytes exceeds the limit of {limit} bytes",
             )
-        if _media_type(self.headers.get("Content-Type")) not in CONTENT_TYPES:
-            shown = self.headers.get("Content-Type") or "none"
-            return self._refuse(
+        if _media_type(request.header("Content-Type")) not in CONTENT_TYPES:
+            shown = request.header("Content-Type") or "none"
+            return self.error(
                 HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
                 f"unsupported Content-Type {shown!r}: send {' or '.join(CONTENT_TYPES)}",
             )
-        accept = self.headers.get("Accept")
+        accept = request.header("Accept")
         offered = [_media_type(part) for part in (accept or "").split(",")]
         if not any(m in ACCEPT_ANY or m in CONTENT_TYPES for m in offered):
-            return self._refuse(
+            return self.error(
                 HTTPStatus.NOT_ACCEPTABLE,
                 f"cannot answer in {accept!r}: accept {' or '.join(CONTENT_TYPES)} or */*",
             )
-        return length
-
-    def _refuse(self, status: HTTPStatus, message: str) -> None:
-        self.close_connection = True
-        self._error(status, message)
         return None
 
-    def _read_body(self) -> bytes | None:
-        """The request body, or None after answering the error that prevents reading it."""
-        length = self._check_headers()
-        if length is None:
-            return None
-        body = self.rfile.read(length)
-        if len(body) < length:
-            self._refuse(HTTPStatus.BAD_REQUEST, f"body ended after {len(body)} of {length} bytes")
-            return None
-        return body
-
-    def _json(self, status: HTTPStatus, payload: dict[str, Any]) -> None:
-        self._send(status, json.dumps(payload).encode(), "application/json")
-
-    def _error(self, status: HTTPStatus, message: str, allow: str | None = None) -> None:
-        headers = {"Allow": allow} if allow else {}
-        self._send(
-            status,
-            json.dumps({"error": message, "status": int(status)}).encode(),
-            "application/json",
-            headers,
-        )
+    def _json(self, status: int, payload: dict[str, Any]) -> Response:
+        return self._send(status, json.dumps(payload).encode(), "application/json")
 
     def _send(
-        self,
-        status: HTTPStatus,
-        data: bytes,
-        content_type: str,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("X-Model-Version", str(self.server.model.version))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(data)
+        self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> Response:
+        return Response(
+            status=int(status),
+            body=data,
+            content_type=content_type,
+            headers={"X-Model-Version": str(self.model.version), **(headers or {})},
+        )
 
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.info("%s %s", self.address_string(), format % args)
+
+def _unknown_path(path: str) -> str:
+    return f"no such path {path!r}: use GET /ping or POST /invocations"
 
 
 def _media_type(value: str | None) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from moto.server import ThreadedMotoServer
+from waiting import FAILSAFE_SECONDS
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -32,7 +33,7 @@ def moto_endpoint() -> Iterator[str]:
 def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """A clean fake AWS account; returns the environment a CLI subprocess needs."""
     request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
-    urllib.request.urlopen(request, timeout=10).close()
+    urllib.request.urlopen(request, timeout=FAILSAFE_SECONDS).close()
     env = {
         "AWS_ENDPOINT_URL": moto_endpoint,
         "AWS_ACCESS_KEY_ID": "testing",

@@ -9,6 +9,7 @@ import sys
 
 import boto3
 import pytest
+from waiting import FAILSAFE_SECONDS
 
 from pipelines.aws import pipeline_ops
 from pipelines.code_assets import code_uri, project_code, sample_data_uri
@@ -32,7 +33,7 @@ def run_cli(aws_env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
         env={**os.environ, **aws_env},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=FAILSAFE_SECONDS,
     )
 
 

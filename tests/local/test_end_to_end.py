@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from rich.console import Console
+from waiting import FAILSAFE_SECONDS
 
 from pipelines.cli import main as cli_main
 from pipelines.config import PROJECT_ROOT, ProjectConfig
@@ -358,7 +359,7 @@ def test_two_executions_at_once_in_processes(
         )
         for n in (40, 60)
     ]
-    outputs = [p.communicate(timeout=300)[0] for p in processes]
+    outputs = [p.communicate(timeout=FAILSAFE_SECONDS)[0] for p in processes]
     assert [p.returncode for p in processes] == [0, 0], outputs
     executions = open_engine(config).state.list_executions()
     _check_two_executions(config, *(e["execution_id"] for e in executions))

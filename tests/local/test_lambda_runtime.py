@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from waiting import FAILSAFE_SECONDS, POLL_SECONDS
 
 from pipelines.local.executor import Cancelled
 from pipelines.local.lambda_runtime import Invocation, LambdaRuntime, LambdaRuntimeError
@@ -103,12 +104,12 @@ def alive(pid: int) -> bool:
     return status != "Z"
 
 
-def wait_until(condition: Callable[[], bool], seconds: float = 10) -> bool:
+def wait_until(condition: Callable[[], bool], seconds: float = FAILSAFE_SECONDS) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if condition():
             return True
-        time.sleep(0.05)
+        time.sleep(POLL_SECONDS)
     return condition()
 
 
@@ -158,15 +159,41 @@ def test_without_keep_warm_each_invocation_has_its_own_environment(
     assert not list(runtime.root.glob("*.json"))
 
 
+# Each invocation marks its arrival, then waits for the other's: both finish only if two
+# environments ran them at the same time (one environment runs one invocation at a time).
+MEETING_FUNCTION = f"""
+import os, pathlib, time
+
+def handler(event, context):
+    folder = pathlib.Path(event["meeting"])
+    (folder / str(event["n"])).touch()
+    deadline = time.monotonic() + {FAILSAFE_SECONDS}  # a failsafe, not a margin
+    while len(list(folder.iterdir())) < event["of"]:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the other invocation never ran alongside this one")
+        time.sleep({POLL_SECONDS})
+    return os.getpid()
+"""
+
+
 def test_a_busy_environment_scales_out(make_runtime, function, state_db, tmp_path):
     runtime = make_runtime()
-    source = function(
-        "import os, time\ndef handler(event, context):\n    time.sleep(1)\n    return os.getpid()\n"
-    )
+    source = function(MEETING_FUNCTION)
+    meeting = tmp_path / "meeting"
+    meeting.mkdir()
     results: dict[int, int] = {}
 
     def run(n: int) -> None:
-        results[n] = call(runtime, source, state_db, tmp_path / str(n))[0]
+        invocation = Invocation(
+            function_name="meeting",
+            source=source,
+            event={"meeting": str(meeting), "n": n, "of": 2},
+            state_db=state_db,
+            region="us-east-1",
+            log_dir=tmp_path / str(n),
+            timeout=2 * FAILSAFE_SECONDS,
+        )
+        results[n] = runtime.invoke(invocation, threading.Event())[0]
 
     threads = [threading.Thread(target=run, args=(n,)) for n in range(2)]
     for thread in threads:
@@ -228,26 +255,40 @@ def test_a_timeout_stops_the_environment(make_runtime, function, state_db, tmp_p
         "import os, pathlib, time\n"
         "def handler(event, context):\n"
         "    pathlib.Path(event['pid_file']).write_text(str(os.getpid()))\n"
-        "    time.sleep(30)\n"
+        "    if event['sleep']:\n"
+        "        time.sleep(300)\n"
     )
     pid_file = tmp_path / "pid"
-    invocation = Invocation(
-        function_name="slow",
-        source=source,
-        event={"pid_file": str(pid_file)},
-        state_db=state_db,
-        region="us-east-1",
-        log_dir=tmp_path / "1",
-        timeout=1.5,
-    )
-    with pytest.raises(LambdaRuntimeError, match=r"Task timed out after 1.5 seconds \(slow\)"):
-        runtime.invoke(invocation, threading.Event())
-    assert wait_until(lambda: not alive(int(pid_file.read_text())))
 
+    def invocation(log_dir: str, timeout: float, sleep: bool) -> Invocation:
+        return Invocation(
+            function_name="slow",
+            source=source,
+            event={"pid_file": str(pid_file), "sleep": sleep},
+            state_db=state_db,
+            region="us-east-1",
+            log_dir=tmp_path / log_dir,
+            timeout=timeout,
+        )
+
+    # Warm first: the short timeout below then times the handler, never a slow init.
+    runtime.invoke(invocation("warm", FAILSAFE_SECONDS, sleep=False), threading.Event())
+    warm_pid = int(pid_file.read_text())
+    with pytest.raises(LambdaRuntimeError, match=r"Task timed out after 1.5 seconds \(slow\)"):
+        runtime.invoke(invocation("1", 1.5, sleep=True), threading.Event())
+    assert wait_until(lambda: not alive(warm_pid))
+
+    # Cancelled once the handler is running (its pid file is written anew).
+    pid_file.unlink()
     cancel = threading.Event()
-    threading.Timer(1.0, cancel.set).start()
+
+    def cancel_once_running() -> None:
+        wait_until(pid_file.exists)
+        cancel.set()
+
+    threading.Thread(target=cancel_once_running, daemon=True).start()
     with pytest.raises(Cancelled):
-        runtime.invoke(invocation, cancel)
+        runtime.invoke(invocation("2", FAILSAFE_SECONDS, sleep=True), cancel)
     assert wait_until(lambda: not alive(int(pid_file.read_text())))
 
 

@@ -72,40 +72,48 @@ def config(make_config: Callable[..., ProjectConfig]) -> ProjectConfig:
     return make_config()
 
 
-@pytest.fixture
-def register(config: ProjectConfig, model_dir: Path) -> Callable[..., dict]:
+def register_archive(config: ProjectConfig, archive: bytes, status: str = "Approved") -> dict:
     """Put a model archive into the local store and register it; returns the package."""
     engine = open_engine(config)
+    count = len(engine.registry.list(config.pipeline.model_package_group))
+    uri = f"s3://{config.aws.local_bucket}/models/{count + 1}/model.tar.gz"
+    engine.store.put_bytes(archive, uri)
+    return engine.registry.register(
+        config.pipeline.model_package_group,
+        inference_specification={"Containers": [{"Image": IMAGE, "ModelDataUrl": uri}]},
+        approval_status=status,
+    )
+
+
+@pytest.fixture
+def register(config: ProjectConfig, model_dir: Path) -> Callable[..., dict]:
+    """Register the trained model (optionally with an edited handler) with a status."""
 
     def add(status: str, handler_patch: Callable[[str], str] | None = None) -> dict:
-        count = len(engine.registry.list(config.pipeline.model_package_group))
-        uri = f"s3://{config.aws.local_bucket}/models/{count + 1}/model.tar.gz"
-        engine.store.put_bytes(pack(model_dir, handler_patch), uri)
-        return engine.registry.register(
-            config.pipeline.model_package_group,
-            inference_specification={"Containers": [{"Image": IMAGE, "ModelDataUrl": uri}]},
-            approval_status=status,
-        )
+        return register_archive(config, pack(model_dir, handler_patch), status)
 
     return add
 
 
-def start(model: ServedModel, threads: int = 4) -> tuple[InferenceServer, threading.Thread]:
+def start(
+    model: ServedModel, threads: int = 4, **limits: float
+) -> tuple[InferenceServer, threading.Thread]:
     server = InferenceServer(
-        ("127.0.0.1", 0), model, max_payload_bytes=MAX_PAYLOAD, threads=threads
+        ("127.0.0.1", 0), model, max_payload_bytes=MAX_PAYLOAD, threads=threads, **limits
     )
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     return server, thread
 
 
 @pytest.fixture
 def serve(config: ProjectConfig) -> Iterator[Callable[..., InferenceServer]]:
-    """Load a version like `serve` does and answer HTTP on 127.0.0.1:<free port>."""
+    """Load a version like `serve` does and answer HTTP on 127.0.0.1:<free port>
+    (`request_timeout` and `max_connections` as InferenceServer takes them)."""
     running: list[tuple[InferenceServer, threading.Thread]] = []
 
-    def begin(version: int | None = None, threads: int = 4) -> InferenceServer:
-        running.append(start(load(config, version), threads))
+    def begin(version: int | None = None, threads: int = 4, **limits: float) -> InferenceServer:
+        running.append(start(load(config, version), threads, **limits))
         return running[-1][0]
 
     yield begin

@@ -19,6 +19,8 @@ def test_defaults_follow_the_pipeline(make_config) -> None:
         "127.0.0.1",
     )
     assert settings.max_payload_bytes == DEFAULT_MAX_PAYLOAD_BYTES == 6 * 1024 * 1024
+    assert (settings.serve_request_timeout_seconds, settings.serve_max_connections) == (30.0, 256)
+    assert (settings.max_extracted_bytes, settings.max_extracted_files) == (1024**3, 10_000)
 
 
 def test_explicit_values(make_config) -> None:
@@ -43,6 +45,10 @@ def test_explicit_values(make_config) -> None:
         ({"max_payload_bytes": "6MB"}, "[deployment].max_payload_bytes must be int"),
         ({"deploy_on_approval": "yes"}, "[deployment].deploy_on_approval must be bool"),
         ({"endpoint": "x"}, "unknown key(s) in [deployment]: endpoint"),
+        ({"serve_request_timeout_seconds": 0}, "[deployment].serve_request_timeout_seconds"),
+        ({"serve_max_connections": 0}, "[deployment].serve_max_connections must be between"),
+        ({"max_extracted_bytes": 0}, "[deployment].max_extracted_bytes must be between"),
+        ({"max_extracted_files": "many"}, "[deployment].max_extracted_files must be int"),
     ],
 )
 def test_invalid_values_name_the_key(make_config, values, message) -> None:

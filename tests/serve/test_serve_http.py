@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from model_helpers import RECORD, ROW
+from waiting import FAILSAFE_SECONDS
 
 from pipelines.cli import main as cli_main
 from pipelines.serve.model import load
@@ -28,7 +29,9 @@ def request(
     server, method: str, path: str, body: bytes | None = None, headers: dict | None = None
 ) -> tuple[int, dict, bytes]:
     address = urlsplit(server.url)
-    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    connection = http.client.HTTPConnection(
+        address.hostname, address.port, timeout=FAILSAFE_SECONDS
+    )
     try:
         connection.request(method, path, body=body, headers=headers or {})
         response = connection.getresponse()
@@ -143,7 +146,9 @@ def test_unsupported_accept_is_406(approved, serve) -> None:
 def test_missing_content_length_is_411(approved, serve) -> None:
     server = serve()
     address = urlsplit(server.url)
-    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    connection = http.client.HTTPConnection(
+        address.hostname, address.port, timeout=FAILSAFE_SECONDS
+    )
     connection.putrequest("POST", "/invocations")
     connection.putheader("Content-Type", "text/csv")
     connection.endheaders()
@@ -157,7 +162,9 @@ def test_oversized_body_is_413_before_it_is_sent(approved, serve) -> None:
     server = serve()
     address = urlsplit(server.url)
     # Headers only: announce 1 GB and send none of it; the answer must come anyway.
-    with socket.create_connection((address.hostname, address.port), timeout=30) as sock:
+    with socket.create_connection(
+        (address.hostname, address.port), timeout=FAILSAFE_SECONDS
+    ) as sock:
         sock.sendall(
             b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
             b"Content-Length: 1000000000\r\n\r\n"
@@ -172,7 +179,9 @@ def test_oversized_body_is_413_before_it_is_sent(approved, serve) -> None:
 def test_a_client_that_asks_first_is_refused_before_sending(approved, serve) -> None:
     server = serve()
     address = urlsplit(server.url)
-    with socket.create_connection((address.hostname, address.port), timeout=30) as sock:
+    with socket.create_connection(
+        (address.hostname, address.port), timeout=FAILSAFE_SECONDS
+    ) as sock:
         sock.sendall(
             b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
             b"Expect: 100-continue\r\nContent-Length: 1000000000\r\n\r\n"
@@ -186,7 +195,9 @@ def test_a_client_that_asks_first_may_send_an_acceptable_body(approved, serve) -
     server = serve()
     address = urlsplit(server.url)
     body = ROW.encode()
-    with socket.create_connection((address.hostname, address.port), timeout=30) as sock:
+    with socket.create_connection(
+        (address.hostname, address.port), timeout=FAILSAFE_SECONDS
+    ) as sock:
         sock.sendall(
             b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
             b"Accept: text/csv\r\nExpect: 100-continue\r\n"

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from trigger_samples import write_config
+from waiting import FAILSAFE_SECONDS
 
 from pipelines.cli import main as cli_main
 from pipelines.triggers.schedule import Scheduler, running_local_executions
@@ -71,26 +72,26 @@ def test_ticks_follow_the_cron_in_the_configured_time_zone(make_config) -> None:
 def test_a_tick_is_skipped_while_its_own_execution_is_still_running(make_config) -> None:
     config = make_config(triggers={"schedule": "cron(0 * * * ? *)"})  # hourly
     clock = FakeTime(datetime(2024, 6, 3, 0, 30, tzinfo=ZoneInfo("UTC")))
-    release, finished = threading.Event(), threading.Event()
+    release = threading.Event()
     calls: list[dict] = []
     lines: list[str] = []
 
     def start(cfg, overrides):
         calls.append(dict(overrides))
         if len(calls) == 1:
-            release.wait(5)
-            finished.set()
+            assert release.wait(FAILSAFE_SECONDS)
         return 0
 
     def before_sleep():
-        # Let the first run finish once the scheduler has reported the skipped tick.
+        # Let the first run finish once the scheduler has reported the skipped tick, and
+        # wait until its thread has ended: then the next tick finds nothing running.
         if any("skipped" in line for line in lines) and not release.is_set():
             release.set()
-            finished.wait(5)
-            time.sleep(0.01)
+            scheduler.thread.join(FAILSAFE_SECONDS)
 
     clock.before_sleep = before_sleep
-    make_scheduler(config, clock, start, lines=lines).run(max_ticks=3)
+    scheduler = make_scheduler(config, clock, start, lines=lines)
+    scheduler.run(max_ticks=3)
 
     ticks = [line for line in lines if line.startswith("2024-06-03T")]
     assert ticks[0] == "2024-06-03T01:00:00+00:00: starting a local execution"
@@ -168,7 +169,7 @@ def test_a_start_that_raises_is_reported_and_the_schedule_goes_on(make_config) -
         return outcome
 
     scheduler = make_scheduler(config, clock, start, lines=lines)
-    clock.before_sleep = lambda: scheduler.thread and scheduler.thread.join(5)
+    clock.before_sleep = lambda: scheduler.thread and scheduler.thread.join(FAILSAFE_SECONDS)
     scheduler.run(max_ticks=2)
 
     assert any("could not start: RuntimeError: disk full" in line for line in lines)

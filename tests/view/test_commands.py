@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from view_helpers import Runs
+from waiting import FAILSAFE_SECONDS
 
 from pipelines.cli import main
 from pipelines.config import PROJECT_ROOT, ProjectConfig
@@ -77,7 +78,7 @@ def test_unknown_execution_and_sagemaker_target_are_usage_errors(
 
 def get(url: str) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(url, timeout=30) as response:
+        with urllib.request.urlopen(url, timeout=FAILSAFE_SECONDS) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
@@ -120,7 +121,7 @@ def test_serve_prints_the_url_and_stops_on_ctrl_c(runs: Runs) -> None:
         url = line.split()[1]
         assert get(url)[0] == 200
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=30)
+        out, err = process.communicate(timeout=FAILSAFE_SECONDS)
     finally:
         if process.poll() is None:
             process.kill()
