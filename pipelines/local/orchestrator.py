@@ -831,6 +831,7 @@ def _lambda(run: StepRun) -> Outcome:
             job_dir=job_dir,
             region=run.engine.region,
             cancel=run.execution.jobs.cancel,
+            store_root=run.engine.store.root,
         )
     except lambda_step.LambdaStepError as exc:
         raise StepFailed(str(exc)) from None

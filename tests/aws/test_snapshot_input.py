@@ -198,3 +198,39 @@ def test_the_data_suffixes_are_the_ones_preprocess_reads(snapshot_module) -> Non
     import preprocess
 
     assert snapshot_module.DATA_SUFFIXES == preprocess.EXTENSIONS
+
+
+def test_the_local_s3_api_gives_the_function_the_same_snapshot_as_s3(
+    s3, snapshot_module, tmp_path, monkeypatch
+) -> None:
+    """Same objects in moto's S3 and in the local store: the same manifest URI, byte for byte
+    the same manifest (ETags are MD5s in both)."""
+    from pipelines.local.registry import ModelRegistry
+    from pipelines.local.sagemaker_api import LocalSageMakerApi
+    from pipelines.local.state import State
+    from pipelines.local.storage import ArtifactStore
+
+    objects = {
+        "incoming/dt=2024-06-01/a.csv": b"a,b\n1,2\n",
+        "incoming/dt=2024-06-02/b.parquet": b"PAR1xyz",
+        "incoming/notes.txt": b"ignored",
+    }
+    for key, body in objects.items():
+        put(s3, key, body)
+    url = f"s3://{BUCKET}/incoming/"
+    on_s3 = snapshot(snapshot_module, url, window=2)
+    manifest_on_s3 = read_json(s3, on_s3["ManifestUri"])
+
+    state = State(tmp_path / "state.db")
+    store = ArtifactStore(tmp_path / "store", digests=state)
+    for key, body in objects.items():
+        store.put_bytes(body, f"s3://{BUCKET}/{key}")
+    with LocalSageMakerApi(ModelRegistry(state, "us-east-1"), store) as api:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", api.url)
+        local = snapshot(snapshot_module, url, window=2)
+    assert local == on_s3
+    assert json.loads(store.read_bytes(local["ManifestUri"])) == manifest_on_s3
+    record = json.loads(store.read_bytes(local["SnapshotUri"]))
+    assert [(o["key"], o["etag"]) for o in record["objects"]] == [
+        (o["key"], o["etag"]) for o in read_json(s3, on_s3["SnapshotUri"])["objects"]
+    ]
