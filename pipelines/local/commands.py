@@ -142,7 +142,8 @@ def _executions_describe(args: argparse.Namespace, config: ProjectConfig) -> int
     for step in steps:
         cache = ""
         if step["cache_source_arn"]:
-            cache = "hit (" + step["cache_source_arn"].rsplit("/", 1)[-1] + ")"
+            stale = ", inputs changed" if (step["metadata"] or {}).get("CacheWarning") else ""
+            cache = "hit (" + step["cache_source_arn"].rsplit("/", 1)[-1] + stale + ")"
         rows.append(
             (
                 step["step_name"],
@@ -157,6 +158,9 @@ def _executions_describe(args: argparse.Namespace, config: ProjectConfig) -> int
         print("  " + line)
     for step in steps:
         extra = []
+        warning = ((step["metadata"] or {}).get("CacheWarning") or {}).get("Message")
+        if warning:
+            extra.append(f"WARNING: {warning}")
         if step["failure_reason"]:
             extra.append(f"failure: {step['failure_reason']}")
         if step["job_name"] and step["status"] != "NotExecuted":
