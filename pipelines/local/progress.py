@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.local.graph import build_graph
+from pipelines.local.lineage import load_snapshot, summary_line
 from pipelines.local.orchestrator import (
     FAILED,
     NOT_EXECUTED,
@@ -204,6 +205,12 @@ def summarize(
             )
         )
     details: list[str] = []
+    snapshot = load_snapshot(store, ((r.name, r.properties) for r in result.steps.values()))
+    if snapshot:
+        details.append(summary_line(snapshot))
+    for record in result.steps.values():
+        if record.cache_warning:
+            details.append(f"WARNING: {record.cache_warning}")
     for record in result.steps.values():
         if record.cache_warning:
             details.append(f"WARNING: {record.cache_warning}")

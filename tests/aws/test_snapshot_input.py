@@ -173,7 +173,7 @@ def test_a_window_keeps_the_newest_dated_partitions(s3, snapshot_module) -> None
     assert read_json(s3, moved["SnapshotUri"])["partitions"] == ["2024-06-03", "2024-06-04"]
 
     put(s3, "flat/a.csv")
-    with pytest.raises(snapshot_module.SnapshotError, match="no data object .* dated partition"):
+    with pytest.raises(snapshot_module.SnapshotError, match=r"no data object .* dated partition"):
         snapshot(snapshot_module, f"s3://{BUCKET}/flat/", window=1)
 
 
