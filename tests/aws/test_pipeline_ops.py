@@ -52,6 +52,7 @@ def test_upsert_creates_the_pipeline_with_code_and_sample_data_in_s3(config, aws
     definition = json.loads(described["PipelineDefinition"])
     assert [step["Name"] for step in definition["Steps"]] == [
         "ResolveChampion",
+        "SnapshotInput",
         "Preprocess",
         "Train",
         "Evaluate",
@@ -73,8 +74,15 @@ def test_upsert_creates_the_pipeline_with_code_and_sample_data_in_s3(config, aws
     assert "fraud-detection-retraining/registry/no-champion/NO_CHAMPION" in s3_keys()
 
 
+CHAMPION = "fraud-detection-retraining-resolve-champion"
+SNAPSHOT = "fraud-detection-retraining-snapshot-input"
+
+
 def test_upsert_deploys_the_champion_lambda_with_a_least_privilege_role(config):
-    assert pipeline_ops.upsert_pipeline(config).champion_function == "created"
+    assert pipeline_ops.upsert_pipeline(config).functions == {
+        CHAMPION: "created",
+        SNAPSHOT: "created",
+    }
 
     function = boto3.client("lambda", region_name=REGION).get_function(
         FunctionName="fraud-detection-retraining-resolve-champion"
@@ -102,7 +110,54 @@ def test_upsert_deploys_the_champion_lambda_with_a_least_privilege_role(config):
     ]
     assert all(resource != "*" for st in statements for resource in st["Resource"])
 
-    assert pipeline_ops.upsert_pipeline(config).champion_function == "unchanged"
+    assert pipeline_ops.upsert_pipeline(config).functions == {
+        CHAMPION: "unchanged",
+        SNAPSHOT: "unchanged",
+    }
+
+
+def test_upsert_deploys_the_snapshot_lambda_allowed_to_list_inputs_and_write_snapshots(aws):
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+    config = load_config(overrides={"triggers": {"input_prefix": "landing/fraud/"}})
+    pipeline_ops.upsert_pipeline(config)
+    function = boto3.client("lambda", region_name=REGION).get_function(FunctionName=SNAPSHOT)[
+        "Configuration"
+    ]
+    assert function["Handler"] == "snapshot_input.handler"
+    assert function["Timeout"] == 300
+    definition = json.loads(
+        boto3.client("sagemaker", region_name=REGION).describe_pipeline(
+            PipelineName=config.pipeline.name
+        )["PipelineDefinition"]
+    )
+    step = next(s for s in definition["Steps"] if s["Name"] == "SnapshotInput")
+    assert step["FunctionArn"] == function["FunctionArn"]
+    assert step["Arguments"]["SnapshotPrefix"] == (
+        f"s3://{BUCKET}/fraud-detection-retraining/snapshots/"
+    )
+    iam = boto3.client("iam", region_name=REGION)
+    role = function["Role"].rsplit("/", 1)[-1]
+    assert role == SNAPSHOT  # its own role, not the champion's
+    statements = {
+        st["Sid"]: st
+        for st in iam.get_role_policy(RoleName=role, PolicyName="snapshot-input")["PolicyDocument"][
+            "Statement"
+        ]
+    }
+    assert statements["ListInputs"]["Action"] == ["s3:ListBucket"]
+    assert statements["ListInputs"]["Resource"] == [f"arn:aws:s3:::{BUCKET}"]
+    # Only the project's prefix (sample, snapshots) and the data-arrival prefix.
+    assert statements["ListInputs"]["Condition"] == {
+        "StringLike": {"s3:prefix": ["fraud-detection-retraining/*", "landing/fraud/*"]}
+    }
+    assert statements["WriteSnapshots"] == {
+        "Sid": "WriteSnapshots",
+        "Effect": "Allow",
+        "Action": ["s3:PutObject"],
+        "Resource": [f"arn:aws:s3:::{BUCKET}/fraud-detection-retraining/snapshots/*"],
+    }
+    actions = {a for st in statements.values() for a in st["Action"]}
+    assert "s3:GetObject" not in actions and not any(a.endswith("*") for a in actions)
 
 
 def test_upsert_twice_updates_instead_of_duplicating(config):
