@@ -116,9 +116,7 @@ def test_upsert_deploys_the_champion_lambda_with_a_least_privilege_role(config):
     }
 
 
-def test_upsert_deploys_the_snapshot_lambda_allowed_to_list_inputs_and_write_snapshots(aws):
-    boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
-    config = load_config(overrides={"triggers": {"input_prefix": "landing/fraud/"}})
+def test_upsert_deploys_the_snapshot_lambda_allowed_to_list_inputs_and_write_snapshots(config):
     pipeline_ops.upsert_pipeline(config)
     function = boto3.client("lambda", region_name=REGION).get_function(FunctionName=SNAPSHOT)[
         "Configuration"
@@ -146,9 +144,9 @@ def test_upsert_deploys_the_snapshot_lambda_allowed_to_list_inputs_and_write_sna
     }
     assert statements["ListInputs"]["Action"] == ["s3:ListBucket"]
     assert statements["ListInputs"]["Resource"] == [f"arn:aws:s3:::{BUCKET}"]
-    # Only the project's prefix (sample, snapshots) and the data-arrival prefix.
+    # Only the project's prefix (the sample, snapshots and, by default, incoming/).
     assert statements["ListInputs"]["Condition"] == {
-        "StringLike": {"s3:prefix": ["fraud-detection-retraining/*", "landing/fraud/*"]}
+        "StringLike": {"s3:prefix": ["fraud-detection-retraining/*"]}
     }
     assert statements["WriteSnapshots"] == {
         "Sid": "WriteSnapshots",
@@ -249,3 +247,15 @@ def test_cli_maps_aws_errors_to_exit_code_3(aws):
     result = run_cli(aws, "upsert")
     assert result.returncode == 3
     assert "AWS error" in result.stderr and "NoSuchBucket" in result.stderr
+
+
+def test_the_snapshot_lambda_may_also_list_a_data_arrival_prefix_elsewhere(aws):
+    from pipelines.aws.champion_lambda import project_functions, role_policy
+
+    config = load_config(overrides={"triggers": {"input_prefix": "landing/fraud/"}})
+    snapshot = next(f for f in project_functions(config) if f.name == SNAPSHOT)
+    policy = role_policy(config, config.target("sagemaker"), snapshot)
+    listing = next(st for st in policy["Statement"] if st["Sid"] == "ListInputs")
+    assert listing["Condition"] == {
+        "StringLike": {"s3:prefix": ["fraud-detection-retraining/*", "landing/fraud/*"]}
+    }
