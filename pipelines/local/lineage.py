@@ -67,12 +67,11 @@ def load_snapshot(
 
 
 def format_bytes(count: int | float) -> str:
-    size = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"  # unreachable; keeps type checkers calm
+    units = ("B", "KB", "MB", "GB")
+    size, exponent = float(count), 0
+    while size >= 1000 and exponent < len(units) - 1:
+        size, exponent = size / 1000, exponent + 1
+    return f"{size:.0f} B" if exponent == 0 else f"{size:.1f} {units[exponent]}"
 
 
 def summary_line(snapshot: Mapping[str, Any]) -> str:
