@@ -107,10 +107,6 @@ def input_locations(step_type: str, arguments: Mapping[str, Any]) -> list[tuple[
     return locations
 
 
-def input_uris(step_type: str, arguments: Mapping[str, Any]) -> list[str]:
-    return [uri for uri, _ in input_locations(step_type, arguments)]
-
-
 def input_fingerprints(
     step_type: str, arguments: Mapping[str, Any], store: ArtifactStore
 ) -> dict[str, str]:

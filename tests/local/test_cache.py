@@ -161,9 +161,9 @@ def test_training_keys_cover_hyperparameters_channels_and_the_source_dir(
         ],
         "OutputDataConfig": {"S3OutputPath": "s3://bucket/exec/1/Train"},
     }
-    assert cache.input_uris("Training", arguments) == [
-        "s3://bucket/data/in.csv",
-        "s3://bucket/code/sourcedir.tar.gz",
+    assert cache.input_locations("Training", arguments) == [
+        ("s3://bucket/data/in.csv", "S3Prefix"),
+        ("s3://bucket/code/sourcedir.tar.gz", "S3Prefix"),
     ]
     first = key(store, arguments, step_type="Training")
     changed = copy.deepcopy(arguments)
