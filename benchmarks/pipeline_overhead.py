@@ -14,8 +14,9 @@ and the ratios the project targets: pipeline <= 1.15 x floor, cached <= 5% of pi
 The project's modules are byte-compiled first (`compileall`), as Python does by itself on
 a first import; with PYTHONDONTWRITEBYTECODE set (as on the development machine) every
 command would otherwise recompile them, which is the interpreter's cost, not the engine's.
-The cached rerun's Lambda step is answered by the environment the first run left warm
-(`[local].lambda_keep_warm_seconds`), as it is for a user's rerun within that time.
+The cached rerun's Lambda steps (ResolveChampion, SnapshotInput: never cached) are answered
+by the environments the first run left warm (`[local].lambda_keep_warm_seconds`), as they
+are for a user's rerun within that time.
 
     python benchmarks/pipeline_overhead.py [--rows 1000000] [--skip-large] [--repeat 2]
 """

@@ -134,16 +134,35 @@ def no_champion_uri(config: ProjectConfig, target: Target) -> str:
     return f"s3://{target.bucket}/{config.pipeline.s3_prefix}/registry/no-champion/"
 
 
+def snapshots_uri(config: ProjectConfig, target: Target) -> str:
+    """Where SnapshotInput writes each input snapshot, under its fingerprint."""
+    return f"s3://{target.bucket}/{config.pipeline.s3_prefix}/snapshots/"
+
+
 def champion_function_name(config: ProjectConfig) -> str:
     return f"{config.pipeline.name}-resolve-champion"
 
 
+def snapshot_function_name(config: ProjectConfig) -> str:
+    return f"{config.pipeline.name}-snapshot-input"
+
+
+def function_arn(name: str, target: Target) -> str:
+    return arns.arn("lambda", target.region, target.account_id, f"function:{name}")
+
+
 def champion_function_arn(config: ProjectConfig, target: Target) -> str:
-    return arns.arn(
-        "lambda", target.region, target.account_id, f"function:{champion_function_name(config)}"
-    )
+    return function_arn(champion_function_name(config), target)
+
+
+def snapshot_function_arn(config: ProjectConfig, target: Target) -> str:
+    return function_arn(snapshot_function_name(config), target)
 
 
 def lambda_functions(config: ProjectConfig) -> dict[str, Path]:
     """The project's Lambda functions: name -> the file whose `handler` they run."""
-    return {champion_function_name(config): config.root / "lambdas" / "resolve_champion.py"}
+    lambdas = config.root / "lambdas"
+    return {
+        champion_function_name(config): lambdas / "resolve_champion.py",
+        snapshot_function_name(config): lambdas / "snapshot_input.py",
+    }

@@ -16,6 +16,8 @@ from pipelines.code_assets import (
     no_champion_uri,
     project_code,
     sample_data_uri,
+    snapshot_function_arn,
+    snapshots_uri,
 )
 from pipelines.config import APPROVAL_STATUSES, ProjectConfig, Target, load_config
 from pipelines.sdk import (
@@ -118,11 +120,11 @@ def _execution_uri(config: ProjectConfig, target: Target, *parts: str) -> Join:
     )
 
 
-def _input(name: str, source, local_path: str) -> ProcessingInput:
+def _input(name: str, source, local_path: str, data_type: str = "S3Prefix") -> ProcessingInput:
     return ProcessingInput(
         input_name=name,
         s3_input=ProcessingS3Input(
-            s3_uri=source, local_path=local_path, s3_data_type="S3Prefix", s3_input_mode="File"
+            s3_uri=source, local_path=local_path, s3_data_type=data_type, s3_input_mode="File"
         ),
     )
 
@@ -184,6 +186,7 @@ def get_pipeline(
         input_data_url = ParameterString(
             name="InputDataUrl", default_value=sample_data_uri(config, where)
         )
+        input_partition_window = ParameterInteger(name="InputPartitionWindow", default_value=0)
         label_column = ParameterString(name="LabelColumn", default_value=settings.label_column)
         processing_instance_type = ParameterString(
             name="ProcessingInstanceType", default_value=config.instances.processing_type
@@ -246,6 +249,32 @@ def get_pipeline(
         )
         champion = step_resolve_champion.properties.Outputs
 
+        # SnapshotInput: what InputDataUrl names now, frozen into a content-addressed manifest.
+        # The cache compares requests, not data: new data must make a new Preprocess request.
+        step_snapshot = LambdaStep(
+            name="SnapshotInput",
+            display_name="Snapshot input data",
+            description=(
+                "Lists the objects InputDataUrl names (the newest InputPartitionWindow dated "
+                "partitions, 0 = all) and writes a manifest keyed by their keys, sizes and "
+                "ETags: unchanged data gives Preprocess the same request, new data a new one."
+            ),
+            lambda_func=Lambda(function_arn=snapshot_function_arn(config, where)),
+            inputs={
+                "InputDataUrl": input_data_url,
+                "InputPartitionWindow": input_partition_window,
+                "SnapshotPrefix": snapshots_uri(config, where),
+            },
+            outputs=[
+                LambdaOutput(output_name="ManifestUri", output_type=LambdaOutputTypeEnum.String),
+                LambdaOutput(output_name="SnapshotUri", output_type=LambdaOutputTypeEnum.String),
+                LambdaOutput(output_name="Fingerprint", output_type=LambdaOutputTypeEnum.String),
+                LambdaOutput(output_name="ObjectCount", output_type=LambdaOutputTypeEnum.Integer),
+                LambdaOutput(output_name="TotalBytes", output_type=LambdaOutputTypeEnum.Integer),
+            ],
+        )
+        snapshot = step_snapshot.properties.Outputs
+
         # Preprocess: validate the schema, clean, split train / validation / test.
         preprocessor = ScriptProcessor(
             image_uri=image,
@@ -266,7 +295,14 @@ def get_pipeline(
             ),
             step_args=preprocessor.run(
                 code=code_uri(code.preprocess, config, where),
-                inputs=[_input("data", input_data_url, f"{PROCESSING_ROOT}/input/data")],
+                inputs=[
+                    _input(
+                        "data",
+                        snapshot["ManifestUri"],
+                        f"{PROCESSING_ROOT}/input/data",
+                        data_type="ManifestFile",
+                    )
+                ],
                 outputs=[
                     _output(split, _execution_uri(config, where, "Preprocess", split))
                     for split in ("train", "validation", "test")
@@ -502,6 +538,7 @@ def get_pipeline(
             name=settings.name,
             parameters=[
                 input_data_url,
+                input_partition_window,
                 label_column,
                 processing_instance_type,
                 processing_instance_count,
@@ -515,7 +552,14 @@ def get_pipeline(
                 l2_regularization,
                 champion_margin,
             ],
-            steps=[step_resolve_champion, step_preprocess, step_train, step_evaluate, step_check],
+            steps=[
+                step_resolve_champion,
+                step_snapshot,
+                step_preprocess,
+                step_train,
+                step_evaluate,
+                step_check,
+            ],
             sagemaker_session=session,
         )
 

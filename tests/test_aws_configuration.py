@@ -19,7 +19,7 @@ import pytest
 from toml_writer import dump_toml
 
 from pipelines import arns
-from pipelines.aws.champion_lambda import role_policy
+from pipelines.aws.champion_lambda import project_functions, role_policy
 from pipelines.code_assets import champion_function_arn
 from pipelines.config import DEFAULT_CONFIG_PATH, PROJECT_ROOT, load_config
 from pipelines.local.executor import job_arn
@@ -180,7 +180,9 @@ def test_targets_keep_the_name_and_policies_allow_both_spellings(tmp_path):
 
     config = load_config(_isolated_config(tmp_path, model_package_group="FraudModels"))
     target = config.target("local")
-    (read,) = [s for s in role_policy(config, target)["Statement"] if s["Sid"] == "ReadChampion"]
+    champion = project_functions(config)[0]
+    policy = role_policy(config, target, champion)
+    (read,) = [s for s in policy["Statement"] if s["Sid"] == "ReadChampion"]
     assert (
         "arn:aws:sagemaker:us-east-1:000000000000:model-package-group/FraudModels"
         in (read["Resource"])

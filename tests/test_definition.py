@@ -38,6 +38,7 @@ def test_steps_form_the_retraining_dag(definition):
     steps = all_steps(definition)
     assert {name: step["Type"] for name, step in steps.items()} == {
         "ResolveChampion": "Lambda",
+        "SnapshotInput": "Lambda",
         "Preprocess": "Processing",
         "Train": "Training",
         "Evaluate": "Processing",
@@ -57,6 +58,15 @@ def test_steps_form_the_retraining_dag(definition):
 
 def test_data_flows_from_step_to_step(definition):
     steps = all_steps(definition)
+    [data, code] = steps["Preprocess"]["Arguments"]["ProcessingInputs"]
+    # Preprocess reads the snapshot's manifest, never InputDataUrl itself: its request (the
+    # cache key) changes exactly when the data does.
+    assert data["S3Input"]["S3Uri"] == {
+        "Get": "Steps.SnapshotInput.OutputParameters['ManifestUri']"
+    }
+    assert data["S3Input"]["S3DataType"] == "ManifestFile"
+    assert data["S3Input"]["LocalPath"] == "/opt/ml/processing/input/data"
+    assert code["S3Input"]["S3DataType"] == "S3Prefix"
     channels = {
         c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]
         for c in steps["Train"]["Arguments"]["InputDataConfig"]
@@ -175,6 +185,27 @@ def test_champion_is_resolved_by_the_project_lambda_and_scored_by_evaluate(defin
     }
 
 
+def test_the_input_is_snapshotted_by_the_project_lambda(definition):
+    snapshot = all_steps(definition)["SnapshotInput"]
+    assert snapshot["FunctionArn"] == (
+        "arn:aws:lambda:us-east-1:000000000000:function:fraud-detection-retraining-snapshot-input"
+    )
+    assert snapshot["Arguments"] == {
+        "InputDataUrl": {"Get": "Parameters.InputDataUrl"},
+        "InputPartitionWindow": {"Get": "Parameters.InputPartitionWindow"},
+        "SnapshotPrefix": "s3://local-pipeline-bucket/fraud-detection-retraining/snapshots/",
+    }
+    assert {o["OutputName"]: o["OutputType"] for o in snapshot["OutputParameters"]} == {
+        "ManifestUri": "String",
+        "SnapshotUri": "String",
+        "Fingerprint": "String",
+        "ObjectCount": "Integer",
+        "TotalBytes": "Integer",
+    }
+    # Lambda steps are not cacheable on SageMaker: the snapshot is taken on every execution.
+    assert "CacheConfig" not in snapshot
+
+
 def test_parameters_and_their_defaults(definition):
     parameters = {p["Name"]: p for p in definition["Parameters"]}
     assert {name: (p["Type"], p["DefaultValue"]) for name, p in parameters.items()} == {
@@ -182,6 +213,7 @@ def test_parameters_and_their_defaults(definition):
             "String",
             "s3://local-pipeline-bucket/fraud-detection-retraining/data/sample/transactions.csv",
         ),
+        "InputPartitionWindow": ("Integer", 0),
         "LabelColumn": ("String", "is_fraud"),
         "ProcessingInstanceType": ("String", "ml.m5.xlarge"),
         "ProcessingInstanceCount": ("Integer", 1),

@@ -17,7 +17,7 @@ from typing import Any
 
 import boto3
 
-from pipelines.aws.champion_lambda import deploy_champion_function
+from pipelines.aws.champion_lambda import deploy_project_functions
 from pipelines.code_assets import NO_CHAMPION_MARKER, code_uri, no_champion_uri, sample_data_uri
 from pipelines.config import ProjectConfig
 from pipelines.definition_cache import load_definition
@@ -69,7 +69,8 @@ class UpsertResult:
     created: bool
     uploaded: tuple[str, ...]
     unchanged: tuple[str, ...]
-    champion_function: str
+    # Lambda function name -> "created", "updated" or "unchanged".
+    functions: dict[str, str]
 
 
 def find_pipeline(sagemaker: Any, name: str) -> dict[str, Any] | None:
@@ -110,7 +111,7 @@ def upsert_pipeline(config: ProjectConfig, session: boto3.Session | None = None)
     objects.append((no_champion_uri(config, target) + NO_CHAMPION_MARKER, b""))
     for uri, data in objects:
         (uploaded if upload_if_changed(s3, uri, data) else unchanged).append(uri)
-    champion_function = deploy_champion_function(config, session)
+    functions = deploy_project_functions(config, session)
 
     sagemaker = session.client("sagemaker")
     _ensure_model_package_group(sagemaker, config)
@@ -133,14 +134,15 @@ def upsert_pipeline(config: ProjectConfig, session: boto3.Session | None = None)
         arn = sagemaker.create_pipeline(
             **common, Tags=_tags(config), ClientRequestToken=str(uuid.uuid4())
         )["PipelineArn"]
-    return UpsertResult(arn, not existing, tuple(uploaded), tuple(unchanged), champion_function)
+    return UpsertResult(arn, not existing, tuple(uploaded), tuple(unchanged), functions)
 
 
 def upsert(config: ProjectConfig) -> int:
     result = upsert_pipeline(config)
     verb = "created" if result.created else "updated"
     print(f"pipeline {config.pipeline.name} {verb}: {result.pipeline_arn}")
-    print(f"  function  {result.champion_function} (ResolveChampion Lambda)")
+    for name, status in result.functions.items():
+        print(f"  function  {name} {status}")
     for uri in result.uploaded:
         print(f"  uploaded  {uri}")
     for uri in result.unchanged:

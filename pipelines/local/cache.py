@@ -1,12 +1,15 @@
-"""Step caching with SageMaker's rules, plus content fingerprints of every S3 input.
+"""Step caching with SageMaker's rules, and nothing kinder.
 
 The key holds the attributes SageMaker compares for the step type ("Default cache key
 attributes by pipeline step type" in the developer guide), with expressions resolved, and
-the step's name, type and pipeline. SageMaker trusts that an S3 object at the same URI has
-not changed; locally users overwrite inputs in place, so the content of every S3 input is
-hashed into the key as well (memoised by file identity, so unchanged big files cost a
-stat). Only successful runs are reused, the most recent one within `ExpireAfter`, and only
-while the outputs it recorded are still in the store.
+the step's name, type and pipeline; nothing else. SageMaker does not look at the data behind
+an S3 URI, so neither does the key: an input overwritten in place under an unchanged request
+is a cache hit here as it would be there. What the local engine can do that SageMaker cannot
+is notice it: every entry records the content fingerprints of the step's inputs (memoised by
+file identity, so unchanged big files cost a stat), and a hit whose inputs changed since is
+reported (`stale_inputs`), never silently re-run. Only successful runs are reused, the most
+recent one within `ExpireAfter`, and only while the outputs it recorded are still in the
+store.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from pipelines.local.manifest import ManifestError, manifest_objects
 from pipelines.local.state import State
-from pipelines.local.storage import ArtifactStore
+from pipelines.local.storage import ArtifactStore, StoreError
 
 KEY_ATTRIBUTES = {
     "Processing": ("AppSpecification", "Environment", "ProcessingInputs"),
@@ -80,25 +84,73 @@ class CacheHit:
     source_execution_id: str
     source_execution_arn: str
     properties: dict[str, Any]
+    # The input fingerprints the reused run recorded (empty for entries from before them).
+    inputs: dict[str, str]
 
 
-def input_uris(step_type: str, arguments: Mapping[str, Any]) -> list[str]:
-    """Every S3 location the step's job reads (data channels and code)."""
-    uris: list[str] = []
+def input_locations(step_type: str, arguments: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Every S3 location the step's job reads (data channels and code), with its S3DataType."""
+    locations: list[tuple[str, str]] = []
     if step_type == "Processing":
         for item in arguments.get("ProcessingInputs") or []:
-            uri = (item.get("S3Input") or {}).get("S3Uri")
-            if isinstance(uri, str):
-                uris.append(uri)
+            source = item.get("S3Input") or {}
+            if isinstance(source.get("S3Uri"), str):
+                locations.append((source["S3Uri"], source.get("S3DataType") or "S3Prefix"))
     elif step_type == "Training":
         for channel in arguments.get("InputDataConfig") or []:
-            uri = ((channel.get("DataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
-            if isinstance(uri, str):
-                uris.append(uri)
+            source = (channel.get("DataSource") or {}).get("S3DataSource") or {}
+            if isinstance(source.get("S3Uri"), str):
+                locations.append((source["S3Uri"], source.get("S3DataType") or "S3Prefix"))
         submit = (arguments.get("HyperParameters") or {}).get("sagemaker_submit_directory")
         if isinstance(submit, str) and submit.startswith("s3://"):
-            uris.append(submit)
-    return uris
+            locations.append((submit, "S3Prefix"))
+    return locations
+
+
+def input_fingerprints(
+    step_type: str, arguments: Mapping[str, Any], store: ArtifactStore
+) -> dict[str, str]:
+    """The content of every input, by URI: for a manifest, the manifest and what it lists."""
+    fingerprints = {}
+    for uri, data_type in input_locations(step_type, arguments):
+        try:
+            if data_type == "ManifestFile":
+                fingerprints[uri] = _manifest_fingerprint(store, uri)
+            else:
+                fingerprints[uri] = store.fingerprint(uri)
+        except (StoreError, OSError):
+            fingerprints[uri] = "unreadable"
+    return fingerprints
+
+
+def _manifest_fingerprint(store: ArtifactStore, uri: str) -> str:
+    try:
+        objects = manifest_objects(store, uri)
+    except ManifestError:
+        return "unreadable"
+    digest = hashlib.sha256(store.file_digest(store.path_for(uri)).encode() + b"\n")
+    for object_uri, relative in objects:
+        path = store.path_for(object_uri)
+        content = store.file_digest(path) if path.is_file() else "missing"
+        digest.update(relative.encode() + b"\0" + content.encode() + b"\n")
+    return digest.hexdigest()
+
+
+def stale_inputs(recorded: Mapping[str, str], current: Mapping[str, str]) -> list[str]:
+    """Inputs whose content differs from what the reused run read (same URI, new bytes)."""
+    return sorted(
+        uri for uri, value in current.items() if uri in recorded and recorded[uri] != value
+    )
+
+
+def stale_warning(step_name: str, source_execution_id: str, changed: list[str]) -> str:
+    shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+    return (
+        f"{step_name} reused execution {source_execution_id}'s result although {shown} "
+        "changed since: SageMaker would reuse it too (its cache key is the request, not the "
+        "data). To retrain, put new data under a new key (SnapshotInput does this for "
+        "InputDataUrl) or start with --no-cache."
+    )
 
 
 def cache_key(
@@ -107,17 +159,14 @@ def cache_key(
     step_name: str,
     step_type: str,
     arguments: Mapping[str, Any],
-    store: ArtifactStore,
 ) -> str:
-    """The step's signature: SageMaker's key attributes and the content of its inputs."""
+    """The step's signature: SageMaker's key attributes for its type, and nothing else."""
     attributes = {name: arguments.get(name) for name in KEY_ATTRIBUTES.get(step_type, ())}
-    fingerprints = {uri: store.fingerprint(uri) for uri in input_uris(step_type, arguments) if uri}
     document = {
         "pipeline": pipeline_name,
         "step": step_name,
         "type": step_type,
         "attributes": attributes,
-        "inputs": fingerprints,
     }
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -139,7 +188,12 @@ def lookup(
 ) -> CacheHit | None:
     for entry in state.cache_entries(key, now - expire_after.total_seconds()):
         if all(_still_there(store, uri) for uri in entry["outputs"]):
-            return CacheHit(entry["execution_id"], entry["execution_arn"], entry["properties"])
+            return CacheHit(
+                entry["execution_id"],
+                entry["execution_arn"],
+                entry["properties"],
+                entry.get("inputs") or {},
+            )
     return None
 
 
@@ -161,6 +215,7 @@ def record(
     execution_arn: str,
     properties: Mapping[str, Any],
     now: float,
+    inputs: Mapping[str, str] | None = None,
 ) -> None:
     state.put_cache_entry(
         {
@@ -172,5 +227,6 @@ def record(
             "created_time": now,
             "properties": dict(properties),
             "outputs": output_uris(step_type, properties),
+            "inputs": dict(inputs or {}),
         }
     )

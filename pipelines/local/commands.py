@@ -106,11 +106,14 @@ def _executions_list(args: argparse.Namespace, config: ProjectConfig) -> int:
 
 
 def describe_execution(config: ProjectConfig, execution: str) -> dict[str, Any]:
-    """An execution and its steps as one JSON-ready document."""
-    state = _open(config).state
-    record = state.find_execution(execution)
-    steps = state.list_steps(record["execution_id"])
-    return {"execution": record, "steps": steps}
+    """An execution, its steps and the input snapshot it ran on, as one JSON-ready document."""
+    from pipelines.local.lineage import load_snapshot
+
+    engine = _open(config)
+    record = engine.state.find_execution(execution)
+    steps = engine.state.list_steps(record["execution_id"])
+    snapshot = load_snapshot(engine.store, ((s["step_name"], s["properties"]) for s in steps))
+    return {"execution": record, "steps": steps, "snapshot": snapshot}
 
 
 def _executions_describe(args: argparse.Namespace, config: ProjectConfig) -> int:
@@ -137,12 +140,19 @@ def _executions_describe(args: argparse.Namespace, config: ProjectConfig) -> int
     print("Parameters")
     for name, value in sorted((execution["parameters"] or {}).items()):
         print(f"  {name:<24} {value}")
+    if document["snapshot"]:
+        from pipelines.local.lineage import describe_lines
+
+        print(f"Data snapshot ({document['snapshot']['step']})")
+        for line in describe_lines(document["snapshot"]):
+            print(line)
     print("Steps")
     rows = []
     for step in steps:
         cache = ""
         if step["cache_source_arn"]:
-            cache = "hit (" + step["cache_source_arn"].rsplit("/", 1)[-1] + ")"
+            stale = ", inputs changed" if (step["metadata"] or {}).get("CacheWarning") else ""
+            cache = "hit (" + step["cache_source_arn"].rsplit("/", 1)[-1] + stale + ")"
         rows.append(
             (
                 step["step_name"],
@@ -157,6 +167,9 @@ def _executions_describe(args: argparse.Namespace, config: ProjectConfig) -> int
         print("  " + line)
     for step in steps:
         extra = []
+        warning = ((step["metadata"] or {}).get("CacheWarning") or {}).get("Message")
+        if warning:
+            extra.append(f"WARNING: {warning}")
         if step["failure_reason"]:
             extra.append(f"failure: {step['failure_reason']}")
         if step["job_name"] and step["status"] != "NotExecuted":

@@ -2,10 +2,10 @@
 
 A job gets a folder whose `opt/ml` mirrors the container's `/opt/ml`: every `/opt/ml/...`
 in the entrypoint, arguments and environment is rewritten to it. Inputs are hard-linked
-from the store (S3Prefix semantics), outputs are published to the store after a successful
-run, and the result is a SageMaker-shaped Describe*Job document. `python3`/`python` run
-with this interpreter; stdout and stderr go straight to per-attempt log files (no pipes, so
-no copying of job output through the engine).
+from the store (S3Prefix and ManifestFile semantics), outputs are published to the store
+after a successful run, and the result is a SageMaker-shaped Describe*Job document.
+`python3`/`python` run with this interpreter; stdout and stderr go straight to per-attempt
+log files (no pipes, so no copying of job output through the engine).
 """
 
 from __future__ import annotations
@@ -27,6 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.arns import sagemaker_arn
+from pipelines.local.manifest import (
+    ManifestError,
+    describe_missing,
+    manifest_objects,
+    missing_objects,
+)
 from pipelines.local.retry import ALGORITHM_ERROR
 from pipelines.local.storage import ArtifactStore, StoreError, extract_tarball_safely, join_uri
 
@@ -183,20 +189,49 @@ def _failure(code: int | None, timed_out: bool, timeout: float | None, message: 
     return f"{ALGORITHM_ERROR}: {detail}"[:_MESSAGE_LIMIT]
 
 
-def _stage_inputs(store: ArtifactStore, uri: str, dest: Path, data_type: str, where: str) -> None:
-    if data_type not in ("S3Prefix", None):
-        raise JobError(f"{where}: S3DataType {data_type} is not supported locally (S3Prefix is)")
-    try:
-        placed = store.download_prefix(uri, dest)
-    except StoreError as exc:
-        raise JobError(f"{where}: {exc}") from exc
-    if not placed:
+def _input_objects(
+    store: ArtifactStore, uri: str, data_type: str | None, where: str
+) -> list[tuple[str, str]]:
+    """The objects an input reads, each with its name below the local path, as SageMaker lays
+    them out: every object under an S3Prefix (`ArtifactStore.local_name`), or every object a
+    ManifestFile lists, by its key relative to the manifest's prefix."""
+    if data_type in ("S3Prefix", None):
+        try:
+            return [(found, store.local_name(uri, found)) for found in store.list(uri)]
+        except StoreError as exc:
+            raise JobError(f"{where}: {exc}") from exc
+    if data_type == "ManifestFile":
+        try:
+            objects = manifest_objects(store, uri)
+        except ManifestError as exc:
+            raise JobError(f"ClientError: {where}: {exc}") from None
+        missing = missing_objects(store, objects)
+        if missing:
+            raise JobError(f"ClientError: {where}: {describe_missing(uri, missing)}")
+        if not objects:
+            raise JobError(f"ClientError: {where}: the manifest file {uri} lists no objects")
+        return objects
+    raise JobError(
+        f"{where}: S3DataType {data_type} is not supported locally (S3Prefix and ManifestFile are)"
+    )
+
+
+def _stage_inputs(
+    store: ArtifactStore, uri: str, dest: Path, data_type: str | None, where: str
+) -> None:
+    """List the input's objects, then place them below `dest` (hard links)."""
+    objects = _input_objects(store, uri, data_type, where)
+    if not objects:
         raise JobError(
             f'ClientError: No S3 objects found under S3 URL "{uri}" given in input data '
             f"source ({where}). Please ensure that the bucket exists in the selected region, "
             "that objects exist under that S3 prefix, and that the role has permission to "
             "read them."
         )
+    try:
+        store.place(objects, dest)
+    except StoreError as exc:
+        raise JobError(f"{where}: {exc}") from exc
 
 
 def _base_env(extra: Mapping[str, Any], container: _Container) -> dict[str, str]:

@@ -3,16 +3,17 @@
 AWS Lambda runs a function's module code (imports, clients created at module level) once per
 execution environment and keeps the environment warm for later invocations. This process
 does the same locally: it loads the function file as Lambda's Python runtime does (by path,
-with its folder as the task root), serves the local registry's SageMaker API on a port that
-stays the same for its whole life (so clients created at import time keep working), then
-answers invocations from `lambda_runtime` on a loopback socket.
+with its folder as the task root), serves the local registry's SageMaker API (and, with
+`--store`, the artifact store's S3 API) on a port that stays the same for its whole life (so
+clients created at import time keep working), then answers invocations from
+`lambda_runtime` on a loopback socket.
 
 It stops after `--keep-warm` idle seconds (0: after its first invocation), or, once idle,
 when its port file is gone or names another process (the local home was removed, or newer
 function code retired it). Started by `lambda_runtime`, never by hand.
 
     python -m pipelines.local.lambda_host --source F --function-name N --state-db DB
-        --region R --port-file P --keep-warm S       (token in LAMBDA_RUNTIME_TOKEN)
+        --region R --port-file P --keep-warm S [--store DIR]   (token in LAMBDA_RUNTIME_TOKEN)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pipelines.local.lambda_runtime import ACCEPTED, TOKEN_VARIABLE
 from pipelines.local.registry import ModelRegistry
 from pipelines.local.sagemaker_api import LocalSageMakerApi
 from pipelines.local.state import State
+from pipelines.local.storage import ArtifactStore
 
 IDLE_CHECK_SECONDS = 0.5
 
@@ -46,11 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region", required=True)
     parser.add_argument("--port-file", type=Path, required=True)
     parser.add_argument("--keep-warm", type=float, required=True)
+    parser.add_argument("--store", type=Path, help="the artifact store S3 calls reach")
     args = parser.parse_args(argv)
     token = os.environ.pop(TOKEN_VARIABLE)
 
-    registry = ModelRegistry(State(args.state_db), args.region)
-    with LocalSageMakerApi(registry) as api, _listen() as listener:
+    state = State(args.state_db)
+    registry = ModelRegistry(state, args.region)
+    store = ArtifactStore(args.store, digests=state) if args.store else None
+    with LocalSageMakerApi(registry, store) as api, _listen() as listener:
         _aws_environment(api.url, args.region, args.function_name)
         handler = _load_handler(args.source)  # the init phase: an error here ends the process
         _write_port_file(args.port_file, listener.getsockname()[1], token)

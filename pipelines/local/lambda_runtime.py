@@ -2,7 +2,8 @@
 
 An environment (`lambda_host`, one process) is keyed by everything that would make it a
 different deployment: the function's code, its name, the region, the state database it
-answers SageMaker calls from, the interpreter and the engine code serving it. An invocation
+answers SageMaker calls from, the store it answers S3 calls from, the interpreter and the
+engine code serving it. An invocation
 reuses the warm environment for its key when there is one and it is free; otherwise it
 starts one (which stays warm for `keep_warm_seconds` after its last use). When the warm
 environment is busy with another execution's invocation, a one-off environment answers, as
@@ -35,7 +36,14 @@ from pipelines.local.executor import Cancelled
 
 ENGINE_ROOT = Path(__file__).resolve().parents[2]
 # The engine code running inside an environment: a change to it needs a new environment.
-_HOST_MODULES = ("lambda_host.py", "sagemaker_api.py", "registry.py", "state.py")
+_HOST_MODULES = (
+    "lambda_host.py",
+    "sagemaker_api.py",
+    "s3_api.py",
+    "registry.py",
+    "state.py",
+    "storage.py",
+)
 # The protocol with `lambda_host` (not imported here: it loads the registry's HTTP API).
 TOKEN_VARIABLE = "LAMBDA_RUNTIME_TOKEN"
 # Sent before the handler runs: a caller that never sees it knows nothing ran.
@@ -56,6 +64,8 @@ class Invocation:
     region: str
     log_dir: Path
     timeout: float
+    # The artifact store the function's S3 calls reach; None: no S3 API.
+    store_root: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +136,7 @@ class LambdaRuntime:
             str(invocation.source.resolve()),
             invocation.region,
             str(invocation.state_db.resolve()),
+            str(invocation.store_root.resolve()) if invocation.store_root else "",
             sys.executable,
         ):
             digest.update(part.encode() + b"\0")
@@ -162,6 +173,7 @@ class LambdaRuntime:
         token = secrets.token_hex(16)
         env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
         env[TOKEN_VARIABLE] = token
+        store = ["--store", str(invocation.store_root.resolve())] if invocation.store_root else []
         with log.open("wb") as output:
             process = subprocess.Popen(
                 [sys.executable, "-m", "pipelines.local.lambda_host",
@@ -170,7 +182,8 @@ class LambdaRuntime:
                  "--state-db", str(invocation.state_db.resolve()),
                  "--region", invocation.region,
                  "--port-file", str(port_file.resolve()),
-                 "--keep-warm", str(keep_warm)],
+                 "--keep-warm", str(keep_warm),
+                 *store],
                 cwd=ENGINE_ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,

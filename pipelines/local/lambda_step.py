@@ -4,8 +4,9 @@ The function is found by the name in the step's FunctionArn among the functions 
 project declares (`Engine.lambda_functions`); a step naming any other function fails with
 a clear reason, as it would on AWS with a function that does not exist. `lambda_runtime`
 runs it in an execution environment (warm across runs, as Lambda keeps them) whose
-SageMaker calls reach the local registry; every other AWS endpoint points there too, so a
-function can never touch a real account from a local run.
+SageMaker calls reach the local registry and whose S3 calls reach the local artifact store;
+every other AWS endpoint points there too, so a function can never touch a real account from
+a local run.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def invoke(
     job_dir: Path,
     region: str,
     cancel: threading.Event,
+    store_root: Path | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """Run the function; returns (OutputParameters by name, log paths)."""
     name = function_name(arn)
@@ -62,6 +64,7 @@ def invoke(
         region=region,
         log_dir=job_dir / "logs",
         timeout=TIMEOUT_SECONDS,
+        store_root=store_root,
     )
     try:
         result, logs = runtime.invoke(invocation, cancel)

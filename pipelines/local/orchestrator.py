@@ -87,6 +87,11 @@ class StepRecord:
     outcome: bool | None = None  # Condition steps: the branch taken
 
     @property
+    def cache_warning(self) -> str | None:
+        """Set on a cache hit whose inputs changed content since the reused run."""
+        return (self.metadata.get("CacheWarning") or {}).get("Message")
+
+    @property
     def duration(self) -> float | None:
         if self.start is None:
             return None
@@ -478,8 +483,11 @@ class _Execution:
             record.arguments = arguments
             outcome = self._cached(node, record, arguments)
             if outcome is None:
+                # What the job is about to read: recorded with the cache entry, so a later
+                # hit can tell whether the content changed under the same request.
+                inputs = self._input_fingerprints(node, arguments)
                 outcome = self._attempts(node, record, handler, arguments)
-                self._remember(node, record, arguments, outcome)
+                self._remember(node, record, arguments, outcome, inputs)
             self._succeed(record, outcome)
         except StepFailed as failure:
             self._fail(record, failure.reason)
@@ -539,13 +547,18 @@ class _Execution:
                 record.failure_reason = None
                 self._transition(record, EXECUTING, event=False)
 
+    def _cacheable(self, node: StepNode) -> bool:
+        config = node.spec.get("CacheConfig") or {}
+        return bool(config.get("Enabled")) and node.type in step_cache.CACHEABLE_TYPES
+
+    def _input_fingerprints(self, node: StepNode, arguments: Any) -> dict[str, str]:
+        if not self._cacheable(node):
+            return {}
+        return step_cache.input_fingerprints(node.type, arguments, self.engine.store)
+
     def _cached(self, node: StepNode, record: StepRecord, arguments: Any) -> Outcome | None:
         config = node.spec.get("CacheConfig") or {}
-        if (
-            self.options.no_cache
-            or not config.get("Enabled")
-            or node.type not in step_cache.CACHEABLE_TYPES
-        ):
+        if self.options.no_cache or not self._cacheable(node):
             return None
         expire = step_cache.parse_expire_after(config.get("ExpireAfter") or "P100Y")
         record.metadata["CacheKey"] = key = step_cache.cache_key(
@@ -553,7 +566,6 @@ class _Execution:
             step_name=node.name,
             step_type=node.type,
             arguments=arguments,
-            store=self.engine.store,
         )
         hit = step_cache.lookup(
             self.engine.state, self.engine.store, key, expire, self.engine.clock()
@@ -568,17 +580,30 @@ class _Execution:
             "TrainingJobName"
         )
         metadata = _job_metadata(node.type, hit.properties)
+        # Same request, so SageMaker would reuse this result too; say so when the content
+        # behind an input changed since (what would be stale on SageMaker), don't re-run.
+        current = step_cache.input_fingerprints(node.type, arguments, self.engine.store)
+        changed = step_cache.stale_inputs(hit.inputs, current)
+        if changed:
+            metadata["CacheWarning"] = {
+                "Message": step_cache.stale_warning(node.name, hit.source_execution_id, changed),
+                "ChangedInputs": changed,
+            }
         source = self.engine.state.list_steps(hit.source_execution_id)
         job_dir = next((s["job_dir"] for s in source if s["step_name"] == node.name), None)
         logs = next((s["logs"] for s in source if s["step_name"] == node.name), [])
         return Outcome(hit.properties, metadata, job_dir=job_dir, logs=logs or [])
 
     def _remember(
-        self, node: StepNode, record: StepRecord, arguments: Any, outcome: Outcome
+        self,
+        node: StepNode,
+        record: StepRecord,
+        arguments: Any,
+        outcome: Outcome,
+        inputs: Mapping[str, str],
     ) -> None:
         key = record.metadata.get("CacheKey")
-        config = node.spec.get("CacheConfig") or {}
-        if not config.get("Enabled") or node.type not in step_cache.CACHEABLE_TYPES:
+        if not self._cacheable(node):
             return
         if key is None:  # --no-cache skipped the lookup; later runs may still reuse this one
             key = step_cache.cache_key(
@@ -586,7 +611,6 @@ class _Execution:
                 step_name=node.name,
                 step_type=node.type,
                 arguments=arguments,
-                store=self.engine.store,
             )
         step_cache.record(
             self.engine.state,
@@ -598,6 +622,7 @@ class _Execution:
             execution_arn=self.arn,
             properties=outcome.properties,
             now=self.engine.clock(),
+            inputs=inputs,
         )
 
     def _succeed(self, record: StepRecord, outcome: Outcome) -> None:
@@ -832,6 +857,7 @@ def _lambda(run: StepRun) -> Outcome:
             job_dir=job_dir,
             region=run.engine.region,
             cancel=run.execution.jobs.cancel,
+            store_root=run.engine.store.root,
         )
     except lambda_step.LambdaStepError as exc:
         raise StepFailed(str(exc)) from None

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.local.graph import build_graph
+from pipelines.local.lineage import load_snapshot, summary_line
 from pipelines.local.orchestrator import (
     FAILED,
     NOT_EXECUTED,
@@ -49,9 +50,12 @@ def format_seconds(seconds: float | None) -> str:
 
 
 def _cache_note(record: StepRecord) -> str:
-    if record.cache_source_id:
-        return f"cache hit (execution {record.cache_source_id})"
-    return ""
+    if not record.cache_source_id:
+        return ""
+    note = f"cache hit (execution {record.cache_source_id})"
+    if record.cache_warning:
+        note += f" WARNING: {record.cache_warning}"
+    return note
 
 
 class PlainProgress:
@@ -184,7 +188,8 @@ def summarize(
     rows = []
     for record in result.steps.values():
         if record.cache_source_id:
-            cache = f"hit ({record.cache_source_id})"
+            stale = ", inputs changed" if record.cache_warning else ""
+            cache = f"hit ({record.cache_source_id}{stale})"
         elif record.status == SUCCEEDED and record.type in ("Processing", "Training"):
             cache = "miss"
         else:
@@ -200,6 +205,15 @@ def summarize(
             )
         )
     details: list[str] = []
+    snapshot = load_snapshot(store, ((r.name, r.properties) for r in result.steps.values()))
+    if snapshot:
+        details.append(summary_line(snapshot))
+    for record in result.steps.values():
+        if record.cache_warning:
+            details.append(f"WARNING: {record.cache_warning}")
+    for record in result.steps.values():
+        if record.cache_warning:
+            details.append(f"WARNING: {record.cache_warning}")
     for record in result.steps.values():
         if record.type == "Condition" and record.properties:
             details.append(f"{record.name}: {record.properties.get('Summary', '')}")

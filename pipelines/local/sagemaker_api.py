@@ -1,9 +1,12 @@
-"""The local registry behind the SageMaker API, for code that calls boto3 itself.
+"""The local registry behind the SageMaker API (and the artifact store behind S3's), for
+code that calls boto3 itself.
 
 A Lambda step runs the project's real function code, which asks `boto3.client("sagemaker")`
 for model packages. Pointing `AWS_ENDPOINT_URL_SAGEMAKER` at this server makes the local
 registry answer those calls in SageMaker's own wire format (JSON 1.1, `X-Amz-Target`), so
-the function runs unchanged. Only the read-only registry operations are served.
+the function runs unchanged. Only the read-only registry operations are served. Given a
+store, the same server answers S3's REST requests (`s3_api`): a request without an
+`X-Amz-Target` header is an S3 one.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from pipelines.local.registry import ModelRegistry, RegistryError
+from pipelines.local.s3_api import S3Api
+from pipelines.local.storage import ArtifactStore
 
 _TIMESTAMPS = ("CreationTime", "LastModifiedTime")
 _SUMMARY_FIELDS = (
@@ -103,26 +108,59 @@ class RegistryApi:
 class LocalSageMakerApi:
     """An HTTP server on 127.0.0.1 for the duration of a `with` block; `.url` to reach it."""
 
-    def __init__(self, registry: ModelRegistry) -> None:
+    def __init__(self, registry: ModelRegistry, store: ArtifactStore | None = None) -> None:
         api = RegistryApi(registry)
+        s3 = S3Api(store) if store is not None else None
 
         class Handler(BaseHTTPRequestHandler):
+            # HTTP/1.1: botocore sends PutObject with "Expect: 100-continue" and waits a
+            # second for the interim answer, which only HTTP/1.1 handlers give.
+            protocol_version = "HTTP/1.1"
+            timeout = 60  # idle keep-alive connections end
+
             def do_POST(self) -> None:
+                if "X-Amz-Target" not in self.headers:
+                    self._s3()
+                    return
                 operation = self.headers.get("X-Amz-Target", "").rpartition(".")[2]
-                length = int(self.headers.get("Content-Length") or 0)
                 try:
-                    request = json.loads(self.rfile.read(length) or b"{}")
+                    request = json.loads(self._body() or b"{}")
                     status, body = 200, api.call(operation, request)
                 except ApiError as exc:
                     status, body = 400, {"__type": exc.code, "message": str(exc)}
                 except ValueError as exc:
                     status, body = 400, {"__type": "SerializationException", "message": str(exc)}
+                finally:
+                    registry.state.release()
                 payload = json.dumps(body, default=str).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/x-amz-json-1.1")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+
+            def _s3(self) -> None:
+                if s3 is None:
+                    response_status, headers, payload = 501, {}, b"no S3 API on this server"
+                    headers["Content-Length"] = str(len(payload))
+                else:
+                    try:
+                        answer = s3.handle(self.command, self.path, self.headers, self._body())
+                    finally:
+                        registry.state.release()  # this thread's SQLite connection (ETags)
+                    response_status, headers, payload = answer.status, answer.headers, answer.body
+                self.send_response(response_status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
+
+            do_GET = do_PUT = do_HEAD = do_DELETE = _s3
+
+            def _body(self) -> bytes:
+                length = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(length) if length else b""
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the step's own log records what the function did

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_SECONDS = 60.0
 
 _SCHEMA = """
@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS cache_entries (
     created_time     REAL NOT NULL,
     properties_json  TEXT NOT NULL,
     outputs_json     TEXT NOT NULL,
+    inputs_json      TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (cache_key, execution_id)
 );
 CREATE INDEX IF NOT EXISTS cache_by_key ON cache_entries (cache_key, created_time);
@@ -100,6 +101,13 @@ CREATE TABLE IF NOT EXISTS model_packages (
     PRIMARY KEY (group_name, version)
 );
 """
+
+
+# Steps from one schema version to the next, for databases an older engine created.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # 2: cache entries record the content fingerprints of the inputs their run read.
+    1: ("ALTER TABLE cache_entries ADD COLUMN inputs_json TEXT NOT NULL DEFAULT '{}'",),
+}
 
 
 class StateError(RuntimeError):
@@ -192,10 +200,15 @@ class State:
                     f"{self.path} has schema version {version}; this engine knows up to "
                     f"{SCHEMA_VERSION}. Use a newer checkout or move the file away."
                 )
-            if version < SCHEMA_VERSION:
+            if version == 0:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+            else:
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in _MIGRATIONS[step]:
+                        conn.execute(statement)
+            if version < SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- file digests (storage.DigestMemo) ----------------------------------------------
@@ -321,7 +334,9 @@ class State:
     def put_cache_entry(self, entry: Mapping[str, Any]) -> None:
         with self.transaction() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO cache_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO cache_entries (cache_key, pipeline_name, step_name, "
+                "execution_id, execution_arn, created_time, properties_json, outputs_json, "
+                "inputs_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     entry["cache_key"],
                     entry["pipeline_name"],
@@ -331,6 +346,7 @@ class State:
                     entry["created_time"],
                     _dumps(entry["properties"]),
                     _dumps(entry["outputs"]),
+                    _dumps(entry.get("inputs", {})),
                 ),
             )
 
@@ -348,7 +364,16 @@ class State:
         return [_decode(r) for r in rows]
 
 
-_JSON_FIELDS = {"parameters", "arguments", "properties", "metadata", "logs", "options", "outputs"}
+_JSON_FIELDS = {
+    "parameters",
+    "arguments",
+    "properties",
+    "metadata",
+    "logs",
+    "options",
+    "outputs",
+    "inputs",
+}
 
 
 def _column(field: str) -> str:

@@ -16,13 +16,16 @@ import shutil
 import stat
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 _BUCKET_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9.\-]{0,61}[a-z0-9])?$")
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+# MD5 digests (S3 ETags) share the digest memo with sha256 ones, keyed "md5:<absolute path>"
+# (no absolute path starts with it).
+_MD5_MEMO_PREFIX = "md5:"
 
 
 class StoreError(ValueError):
@@ -192,6 +195,27 @@ class ArtifactStore:
                 uris.append(f"s3://{location.bucket}/{key}")
         return sorted(uris)
 
+    def object_keys(self, bucket: str, prefix: str = "") -> list[str]:
+        """Every key of `bucket` starting with `prefix`, sorted as S3 lists them (UTF-8 byte
+        order, which is code point order). Unlike `list`, an object whose key equals the prefix
+        does not hide its longer siblings ("a.csv" also matches "a.csv.bak"), as in S3."""
+        location = parse_uri(f"s3://{bucket}/{prefix}")
+        self.path_for(location.uri)  # refuses a prefix that would leave the store
+        directory_key = prefix.rpartition("/")[0]
+        directory = self.root / bucket / directory_key
+        if not directory.is_dir():
+            return []
+        keys = []
+        for file in _files_under(directory):
+            key = "/".join(filter(None, [directory_key, file.relative_to(directory).as_posix()]))
+            if key.startswith(prefix):
+                keys.append(key)
+        return sorted(keys)
+
+    def bucket_exists(self, bucket: str) -> bool:
+        parse_uri(f"s3://{bucket}/")
+        return (self.root / bucket).is_dir()
+
     def local_name(self, prefix_uri: str, object_uri: str) -> str:
         """Where an object of an S3Prefix lands below the job's local path, as SageMaker does
         it: an exact key match keeps its file name; a folder-like prefix ('.../test' or
@@ -208,15 +232,25 @@ class ArtifactStore:
 
     def download_prefix(self, uri: str, dest: Path | str) -> list[Path]:
         """Every object under the prefix into `dest`, hard-linked where possible."""
+        return self.place(
+            [(object_uri, self.local_name(uri, object_uri)) for object_uri in self.list(uri)], dest
+        )
+
+    def place(self, objects: Iterable[tuple[str, str]], dest: Path | str) -> list[Path]:
+        """Each (object URI, relative name) at `dest/<relative name>`, hard-linked where
+        possible; a name that would land outside `dest` is refused."""
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
+        root = dest.resolve()
         placed = []
-        for object_uri in self.list(uri):
-            target = dest / self.local_name(uri, object_uri)
-            if dest.resolve() not in target.resolve().parents:
-                raise StoreError(f"{object_uri!r} would be placed outside {dest}")
-            target.parent.mkdir(parents=True, exist_ok=True)
+        for object_uri, name in objects:
+            target = dest / name
+            if root not in target.resolve().parents:
+                raise StoreError(f"{object_uri!r} would be placed outside {dest} (as {name!r})")
             source = self.path_for(object_uri)
+            if not source.is_file():
+                raise StoreError(f"{object_uri!r}: no such object in the local artifact store")
+            target.parent.mkdir(parents=True, exist_ok=True)
             target.unlink(missing_ok=True)
             try:
                 os.link(source, target)
@@ -252,6 +286,22 @@ class ArtifactStore:
                 return known
         with path.open("rb") as handle:
             digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        if self._digests is not None:
+            self._digests.put_digest(*key, digest)
+        return digest
+
+    def etag(self, path: Path | str) -> str:
+        """S3's ETag of a single-part object: the MD5 of its bytes, in hex (S3 sends it in
+        double quotes). Memoised like `file_digest`, under its own memo key."""
+        path = Path(path)
+        info = path.stat()
+        key = (f"{_MD5_MEMO_PREFIX}{path.resolve()}", info.st_size, info.st_mtime_ns, info.st_ino)
+        if self._digests is not None:
+            known = self._digests.get_digest(*key)
+            if known:
+                return known
+        with path.open("rb") as handle:
+            digest = hashlib.file_digest(handle, "md5").hexdigest()
         if self._digests is not None:
             self._digests.put_digest(*key, digest)
         return digest

@@ -42,7 +42,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         parents=[common],
         help="local: start an execution for each new file in DIR",
         description=(
-            "Start one local execution (InputDataUrl=<file>) per new, complete file in DIR. "
+            "Start one local execution per new, complete file in DIR, on that file "
+            '([triggers].data_arrival_input = "object") or on all of DIR ("prefix", '
+            '"partitions"). '
             "Files already started are remembered across restarts; a file that cannot start "
             "moves to the dead-letter folder with a .reason.txt."
         ),
@@ -57,7 +59,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     schedule = subparsers.add_parser(
         "schedule",
         parents=[common],
-        help="local: run the pipeline on the configured cron ([triggers].schedule)",
+        help="local: run the pipeline on the configured cron ([triggers].schedule) and input "
+        "([triggers].local_input)",
     )
     schedule.add_argument("--max-ticks", type=int, help="exit after this many ticks")
     schedule.add_argument(

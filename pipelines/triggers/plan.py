@@ -44,10 +44,8 @@ from typing import Any
 
 from pipelines import arns
 from pipelines.config import ProjectConfig
-from pipelines.triggers import policies
+from pipelines.triggers import inputs, policies
 from pipelines.triggers.patterns import (
-    INPUT_PARAMETER,
-    PIPE_INPUT_PATH,
     RuleSpec,
     data_arrival_rule,
     notification_rules,
@@ -298,18 +296,19 @@ def desired_resources(
         )
     if trig.schedule_enabled:
         resources.append(Resource("schedule-group", group, {"Tags": tagged}))
+        scheduled = inputs.schedule_parameters(trig, inputs.input_location(context.bucket, trig))
         target: dict[str, Any] = {
             "Arn": context.pipeline_arn,
             "RoleArn": context.role_arn(scheduler_role),
             "RetryPolicy": retry,
             "DeadLetterConfig": dead_letter,
-        }
-        if trig.schedule_parameters:
-            target["SageMakerPipelineParameters"] = {
+            # The configured input location, never the definition's default (the sample).
+            "SageMakerPipelineParameters": {
                 "PipelineParameterList": [
-                    {"Name": k, "Value": v} for k, v in sorted(trig.schedule_parameters.items())
+                    {"Name": k, "Value": v} for k, v in sorted(scheduled.items())
                 ]
-            }
+            },
+        }
         resources.append(
             Resource(
                 "schedule",
@@ -390,6 +389,7 @@ def desired_resources(
             )
         )
     if trig.data_arrival_enabled:
+        arrival = inputs.pipe_parameters(trig, inputs.input_location(context.bucket, trig))
         resources.append(
             Resource(
                 "pipe",
@@ -401,16 +401,12 @@ def desired_resources(
                     "SourceParameters": {"SqsQueueParameters": {"BatchSize": 1}},
                     "Target": context.pipeline_arn,
                     "TargetParameters": {
-                        "SageMakerPipelineParameters": {
-                            "PipelineParameterList": [
-                                {"Name": INPUT_PARAMETER, "Value": PIPE_INPUT_PATH}
-                            ]
-                        }
+                        "SageMakerPipelineParameters": {"PipelineParameterList": arrival}
                     },
                     "RoleArn": context.role_arn(pipe_role),
                     "Tags": tagged,
                 },
-                f"{buffer} queue -> {INPUT_PARAMETER}={PIPE_INPUT_PATH}",
+                f"{buffer} queue -> " + ", ".join(f"{p['Name']}={p['Value']}" for p in arrival),
             )
         )
     if note_rules:

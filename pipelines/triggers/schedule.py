@@ -1,7 +1,8 @@
 """`schedule`: the configured cron, run locally (the twin of the EventBridge Scheduler
 schedule), with croniter and the configured IANA time zone.
 
-At each tick an execution starts in a background thread, unless one is still running: the
+At each tick an execution starts in a background thread on the configured input location
+(`[triggers].local_input`, see `inputs`), unless one is still running: the
 scheduler's own, or any local execution of this pipeline the state database reports as
 Executing (another terminal, `watch`). Such ticks are skipped and say why. Ticks missed
 while the machine slept are not replayed, as with Scheduler's flexible window OFF.
@@ -18,7 +19,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from pipelines.config import ProjectConfig
-from pipelines.triggers import local_run
+from pipelines.triggers import inputs, local_run
 from pipelines.triggers.settings import TriggerSettings, load_settings
 
 StartExecution = Callable[[ProjectConfig, Mapping[str, str]], int]
@@ -132,8 +133,9 @@ class Scheduler:
         if busy:
             self.out(f"{label}: skipped, local execution {', '.join(busy)} is still running")
             return
-        parameters = dict(self.settings.schedule_parameters)
-        self.out(f"{label}: starting a local execution")
+        location = inputs.local_input_location(self.config, self.settings)
+        parameters = inputs.schedule_parameters(self.settings, location)
+        self.out(f"{label}: starting a local execution on {location}")
         self.thread = threading.Thread(
             target=self._execute, args=(label, parameters), name="scheduled-run", daemon=True
         )

@@ -19,6 +19,10 @@ from pipelines.config import ConfigError, ProjectConfig
 from pipelines.triggers.cron import CronError, to_croniter
 
 DEFAULT_SCHEDULE = "cron(0 2 * * ? *)"
+# What a data-arrival run trains on: the arrived object alone, everything under the input
+# prefix, or the newest `input_partition_window` dated partitions under it.
+DATA_ARRIVAL_INPUTS = ("object", "prefix", "partitions")
+MAX_PARTITION_WINDOW = 3650
 # Longest resource-name suffix (see plan.py); names must fit EventBridge's 64 characters.
 LONGEST_SUFFIX = "-metric-below-threshold"
 MAX_NAME_LENGTH = 64
@@ -46,7 +50,15 @@ class TriggerSettings:
     # Static pipeline parameters for scheduled runs (empty: the pipeline's defaults).
     schedule_parameters: Mapping[str, str] = field(default_factory=dict)
     data_arrival_enabled: bool = True
+    # The input location: s3://<bucket>/<input_prefix>. Nightly runs train on it (snapshotted,
+    # see lambdas/snapshot_input.py); new objects under it start data-arrival runs.
     input_prefix: str = ""
+    data_arrival_input: str = "object"
+    # Newest dated partitions nightly (and "partitions" arrival) runs train on; 0: all.
+    input_partition_window: int = 0
+    # The input location of local `schedule` runs: a file or folder (relative to the project)
+    # or an s3:// URI in the local store; empty: s3://<local bucket>/<input_prefix>.
+    local_input: str = ""
     max_retry_attempts: int = 10
     max_event_age_seconds: int = 3600
     dlq_retention_seconds: int = 1_209_600
@@ -162,6 +174,18 @@ def _triggers(config: ProjectConfig, raw: dict[str, Any]) -> TriggerSettings:
         raise ConfigError("[triggers].schedule_parameters values must be strings or numbers")
     input_prefix = read.get("input_prefix", str, "") or f"{config.pipeline.s3_prefix}/incoming/"
     _check_input_prefix(config, input_prefix)
+    arrival_input = read.get("data_arrival_input", str, "object")
+    if arrival_input not in DATA_ARRIVAL_INPUTS:
+        choices = ", ".join(f'"{choice}"' for choice in DATA_ARRIVAL_INPUTS)
+        raise ConfigError(
+            f"[triggers].data_arrival_input must be one of {choices}, got {arrival_input!r}"
+        )
+    window = read.between("input_partition_window", int, 0, 0, MAX_PARTITION_WINDOW)
+    if arrival_input == "partitions" and window == 0:
+        raise ConfigError(
+            "[triggers].input_partition_window must be at least 1 when [triggers]."
+            'data_arrival_input = "partitions" (0 means every object: use "prefix")'
+        )
     watch_raw = read.get("watch", dict, {})
     settings = TriggerSettings(
         schedule=schedule,
@@ -172,6 +196,9 @@ def _triggers(config: ProjectConfig, raw: dict[str, Any]) -> TriggerSettings:
         },
         data_arrival_enabled=read.get("data_arrival_enabled", bool, True),
         input_prefix=input_prefix,
+        data_arrival_input=arrival_input,
+        input_partition_window=window,
+        local_input=read.get("local_input", str, ""),
         # Limits are those of the EventBridge and Scheduler RetryPolicy and SQS APIs.
         max_retry_attempts=read.between("max_retry_attempts", int, 10, 0, 185),
         max_event_age_seconds=read.between("max_event_age_seconds", int, 3600, 60, 86_400),
@@ -195,7 +222,12 @@ def _check_input_prefix(config: ProjectConfig, prefix: str) -> None:
             f"or s3://), got {prefix!r}"
         )
     base = config.pipeline.s3_prefix.strip("/")
-    for own in (f"{base}/executions/", f"{base}/code/", f"{base}/data/sample/"):
+    for own in (
+        f"{base}/executions/",
+        f"{base}/code/",
+        f"{base}/data/sample/",
+        f"{base}/snapshots/",
+    ):
         if own.startswith(prefix) or prefix.startswith(own):
             raise ConfigError(
                 f"[triggers].input_prefix {prefix!r} overlaps s3://<bucket>/{own}, which the "

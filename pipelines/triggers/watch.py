@@ -9,8 +9,10 @@
 - A file that cannot be started (the start raises, or returns something other than
   0 = succeeded / 1 = execution failed) moves to the dead-letter folder with
   `<name>.reason.txt`; moving it back into DIR retries it.
-- Executions run one at a time, in the order the files became complete, each with
-  InputDataUrl=<file path>; pending notifications are delivered after each one.
+- Executions run one at a time, in the order the files became complete, each on what
+  `[triggers].data_arrival_input` says (`inputs.watch_overrides`): the file itself
+  ("object"), or the whole watched folder ("prefix", "partitions"); pending notifications
+  are delivered after each one.
 """
 
 from __future__ import annotations
@@ -25,9 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipelines.config import ProjectConfig
-from pipelines.triggers import local_run
-from pipelines.triggers.patterns import INPUT_PARAMETER
-from pipelines.triggers.settings import WatchSettings, load_settings
+from pipelines.triggers import inputs, local_run
+from pipelines.triggers.settings import TriggerSettings, WatchSettings, load_settings
 
 StartExecution = Callable[[ProjectConfig, Mapping[str, str]], int]
 Printer = Callable[[str], None]
@@ -125,6 +126,7 @@ class Watcher:
         *,
         start: StartExecution | None = None,
         settings: WatchSettings | None = None,
+        triggers: TriggerSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         out: Printer = print,
@@ -134,7 +136,8 @@ class Watcher:
         self.directory = Path(directory).resolve()
         if not self.directory.is_dir():
             raise NotADirectoryError(f"{directory} is not a directory")
-        self.settings = settings or load_settings(config).triggers.watch
+        self.triggers = triggers or load_settings(config).triggers
+        self.settings = settings or self.triggers.watch
         dead = Path(self.settings.dead_letter_dir)
         self.dead_letter = dead if dead.is_absolute() else self.directory / dead
         self.start = start or local_run.run_local_execution
@@ -192,9 +195,11 @@ class Watcher:
             return False
         if not self.ledger.claim(path, size, mtime_ns, digest):
             return False  # another watcher (or an earlier run of this one) has it
-        self.out(f"new file {path.name}: starting a local execution ({INPUT_PARAMETER}={path})")
+        overrides = inputs.watch_overrides(self.triggers, path, self.directory)
+        shown = ", ".join(f"{name}={value}" for name, value in overrides.items())
+        self.out(f"new file {path.name}: starting a local execution ({shown})")
         try:
-            code = self.start(self.config, {INPUT_PARAMETER: str(path)})
+            code = self.start(self.config, overrides)
         except KeyboardInterrupt:
             # Still claimed: a restarted watcher does not start this file again.
             self.ledger.finish(path, size, mtime_ns, "interrupted", None, "watcher interrupted")

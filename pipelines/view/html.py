@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
+from pipelines.local.lineage import format_bytes
 from pipelines.local.progress import format_seconds
 from pipelines.view.cost import format_usd
 
@@ -243,6 +244,43 @@ def _evaluation(document: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
+SNAPSHOT_OBJECTS_SHOWN = 20
+
+
+def _snapshot(document: Mapping[str, Any]) -> str:
+    snapshot = document.get("snapshot")
+    if not snapshot:
+        return '<p class="muted">No input snapshot (the snapshot step did not run).</p>'
+    facts = [
+        ("Fingerprint", snapshot["fingerprint"]),
+        ("Source", snapshot.get("source") or "-"),
+        ("Objects", f"{snapshot['object_count']} ({format_bytes(snapshot['total_bytes'])})"),
+        ("Manifest", snapshot["manifest"]),
+    ]
+    if snapshot.get("partition_window"):
+        partitions = ", ".join(snapshot.get("partitions") or [])
+        facts.append(("Window", f"newest {snapshot['partition_window']}: {partitions}"))
+    parts = [f'<div id="snapshot">{_table(("", ""), facts, "facts")}']
+    if snapshot["record_missing"]:
+        parts.append('<p class="muted">The snapshot record is no longer in the local store.</p>')
+    else:
+        objects = snapshot["objects"]
+        rows = [(o["key"], o["size"], o["etag"]) for o in objects[:SNAPSHOT_OBJECTS_SHOWN]]
+        parts.append(_table(("Object", "Bytes", "ETag"), rows, "objects"))
+        if len(objects) > SNAPSHOT_OBJECTS_SHOWN:
+            more = len(objects) - SNAPSHOT_OBJECTS_SHOWN
+            parts.append(f'<p class="muted">… and {more} more in {escape(snapshot["record"])}</p>')
+        ignored = snapshot["ignored"]
+        if ignored.get("count"):
+            example = ignored["examples"][0]
+            parts.append(
+                f'<p class="muted">{ignored["count"]} object(s) ignored, e.g. '
+                f"{escape(example['key'])}: {escape(example['reason'])}</p>"
+            )
+    parts.append("</div>")
+    return "".join(parts)
+
+
 def _registered(document: Mapping[str, Any]) -> str:
     model = document.get("registered_model")
     held_back = document.get("held_back_by") or []
@@ -318,6 +356,11 @@ def render_page(document: Mapping[str, Any], links: Mapping[str, str] | None = N
                 f'<div class="failure" id="execution-failure"><strong>Failure reason:</strong> '
                 f"{escape(execution['failure_reason'])}</div>"
             )
+        for step in document["steps"]:
+            if step.get("cache_warning"):
+                header += (
+                    f'<div class="warning cache-warning">{escape(step["cache_warning"])}</div>'
+                )
         if not document.get("definition_matches", True):
             header += (
                 '<div class="warning">The definition this execution ran is no longer cached; '
@@ -343,6 +386,7 @@ def render_page(document: Mapping[str, Any], links: Mapping[str, str] | None = N
     ]
     if execution:
         sections += [
+            ("Data snapshot", _snapshot(document)),
             ("Evaluation", _evaluation(document)),
             ("Registered model", _registered(document)),
             ("Cost", _cost(document)),
@@ -416,6 +460,7 @@ pre { background: #0f1724; color: #dfe6f1; padding: 8px 10px; border-radius: 6px
   overflow: auto; max-height: 320px; font-size: 12px; white-space: pre-wrap;
   word-break: break-all; }
 code { font-size: 12px; word-break: break-all; }
+#snapshot td { word-break: break-all; } #snapshot table.objects { margin-top: 10px; }
 .muted { color: #6b7385; font-size: 12px; }
 .badge { display: inline-block; padding: 1px 9px; border-radius: 10px; font-weight: 600;
   font-size: 12px; border: 1px solid; }

@@ -15,6 +15,7 @@ from typing import Any
 from pipelines.config import ProjectConfig, load_pricing
 from pipelines.definition_cache import load_definition
 from pipelines.local.graph import build_graph
+from pipelines.local.lineage import load_snapshot
 from pipelines.local.orchestrator import definition_hash
 from pipelines.local.progress import held_back_by
 from pipelines.local.runner import LocalPaths
@@ -129,6 +130,9 @@ def _document(
         "parameters": execution["parameters"] or {},
         "options": execution.get("options") or {},
     }
+    document["snapshot"] = load_snapshot(
+        store, ((name, record.get("properties")) for name, record in records.items())
+    )
     document["evaluation"] = _evaluation(config, graph, records, store)
     document["registered_model"] = _registered_model(steps)
     document["held_back_by"] = _held_back_by(document, steps)
@@ -165,6 +169,8 @@ def _step(
         "retries": max(attempts - 1, 0),
         "cache_hit": bool(cache_source),
         "cache_source": cache_source.rsplit("/", 1)[-1] if cache_source else None,
+        # A hit whose inputs changed under the same request (see pipelines/local/cache.py).
+        "cache_warning": ((record.get("metadata") or {}).get("CacheWarning") or {}).get("Message"),
         "failure_reason": record.get("failure_reason"),
         "job_name": record.get("job_name"),
         "job_dir": record.get("job_dir"),

@@ -53,6 +53,7 @@ def test_upsert_creates_the_pipeline_with_code_and_sample_data_in_s3(config, aws
     definition = json.loads(described["PipelineDefinition"])
     assert [step["Name"] for step in definition["Steps"]] == [
         "ResolveChampion",
+        "SnapshotInput",
         "Preprocess",
         "Train",
         "Evaluate",
@@ -74,8 +75,15 @@ def test_upsert_creates_the_pipeline_with_code_and_sample_data_in_s3(config, aws
     assert "fraud-detection-retraining/registry/no-champion/NO_CHAMPION" in s3_keys()
 
 
+CHAMPION = "fraud-detection-retraining-resolve-champion"
+SNAPSHOT = "fraud-detection-retraining-snapshot-input"
+
+
 def test_upsert_deploys_the_champion_lambda_with_a_least_privilege_role(config):
-    assert pipeline_ops.upsert_pipeline(config).champion_function == "created"
+    assert pipeline_ops.upsert_pipeline(config).functions == {
+        CHAMPION: "created",
+        SNAPSHOT: "created",
+    }
 
     function = boto3.client("lambda", region_name=REGION).get_function(
         FunctionName="fraud-detection-retraining-resolve-champion"
@@ -103,7 +111,52 @@ def test_upsert_deploys_the_champion_lambda_with_a_least_privilege_role(config):
     ]
     assert all(resource != "*" for st in statements for resource in st["Resource"])
 
-    assert pipeline_ops.upsert_pipeline(config).champion_function == "unchanged"
+    assert pipeline_ops.upsert_pipeline(config).functions == {
+        CHAMPION: "unchanged",
+        SNAPSHOT: "unchanged",
+    }
+
+
+def test_upsert_deploys_the_snapshot_lambda_allowed_to_list_inputs_and_write_snapshots(config):
+    pipeline_ops.upsert_pipeline(config)
+    function = boto3.client("lambda", region_name=REGION).get_function(FunctionName=SNAPSHOT)[
+        "Configuration"
+    ]
+    assert function["Handler"] == "snapshot_input.handler"
+    assert function["Timeout"] == 300
+    definition = json.loads(
+        boto3.client("sagemaker", region_name=REGION).describe_pipeline(
+            PipelineName=config.pipeline.name
+        )["PipelineDefinition"]
+    )
+    step = next(s for s in definition["Steps"] if s["Name"] == "SnapshotInput")
+    assert step["FunctionArn"] == function["FunctionArn"]
+    assert step["Arguments"]["SnapshotPrefix"] == (
+        f"s3://{BUCKET}/fraud-detection-retraining/snapshots/"
+    )
+    iam = boto3.client("iam", region_name=REGION)
+    role = function["Role"].rsplit("/", 1)[-1]
+    assert role == SNAPSHOT  # its own role, not the champion's
+    statements = {
+        st["Sid"]: st
+        for st in iam.get_role_policy(RoleName=role, PolicyName="snapshot-input")["PolicyDocument"][
+            "Statement"
+        ]
+    }
+    assert statements["ListInputs"]["Action"] == ["s3:ListBucket"]
+    assert statements["ListInputs"]["Resource"] == [f"arn:aws:s3:::{BUCKET}"]
+    # Only the project's prefix (the sample, snapshots and, by default, incoming/).
+    assert statements["ListInputs"]["Condition"] == {
+        "StringLike": {"s3:prefix": ["fraud-detection-retraining/*"]}
+    }
+    assert statements["WriteSnapshots"] == {
+        "Sid": "WriteSnapshots",
+        "Effect": "Allow",
+        "Action": ["s3:PutObject"],
+        "Resource": [f"arn:aws:s3:::{BUCKET}/fraud-detection-retraining/snapshots/*"],
+    }
+    actions = {a for st in statements.values() for a in st["Action"]}
+    assert "s3:GetObject" not in actions and not any(a.endswith("*") for a in actions)
 
 
 def test_upsert_twice_updates_instead_of_duplicating(config):
@@ -195,3 +248,15 @@ def test_cli_maps_aws_errors_to_exit_code_3(aws):
     result = run_cli(aws, "upsert")
     assert result.returncode == 3
     assert "AWS error" in result.stderr and "NoSuchBucket" in result.stderr
+
+
+def test_the_snapshot_lambda_may_also_list_a_data_arrival_prefix_elsewhere(aws):
+    from pipelines.aws.champion_lambda import project_functions, role_policy
+
+    config = load_config(overrides={"triggers": {"input_prefix": "landing/fraud/"}})
+    snapshot = next(f for f in project_functions(config) if f.name == SNAPSHOT)
+    policy = role_policy(config, config.target("sagemaker"), snapshot)
+    listing = next(st for st in policy["Statement"] if st["Sid"] == "ListInputs")
+    assert listing["Condition"] == {
+        "StringLike": {"s3:prefix": ["fraud-detection-retraining/*", "landing/fraud/*"]}
+    }

@@ -151,6 +151,13 @@ def test_apply_creates_the_schedule_with_retries_and_dlq(config, session) -> Non
         "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/{NAME}-scheduler",
         "RetryPolicy": {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600},
         "DeadLetterConfig": {"Arn": DLQ_ARN},
+        # The configured input location, never the definition's default (the sample).
+        "SageMakerPipelineParameters": {
+            "PipelineParameterList": [
+                {"Name": "InputDataUrl", "Value": f"s3://{BUCKET}/{NAME}/incoming/"},
+                {"Name": "InputPartitionWindow", "Value": "0"},
+            ]
+        },
     }
     group_arn = scheduler.get_schedule_group(Name=f"{NAME}-triggers")["Arn"]
     group_tags = tags_of(scheduler, ResourceArn=group_arn)
@@ -273,6 +280,55 @@ def test_apply_creates_the_pipe_that_passes_the_uri_to_the_pipeline(config, sess
     assert pipe["RoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/{NAME}-pipe"
     assert pipe["DesiredState"] == "RUNNING"
     assert pipe["Tags"][MARKER_KEY] == NAME
+
+
+@pytest.mark.parametrize(
+    ("triggers", "pipe_parameters", "schedule_parameters"),
+    [
+        (
+            {"data_arrival_input": "prefix", "input_prefix": "landing/fraud/"},
+            [
+                {"Name": "InputDataUrl", "Value": f"s3://{BUCKET}/landing/fraud/"},
+                {"Name": "InputPartitionWindow", "Value": "0"},
+            ],
+            [
+                {"Name": "InputDataUrl", "Value": f"s3://{BUCKET}/landing/fraud/"},
+                {"Name": "InputPartitionWindow", "Value": "0"},
+            ],
+        ),
+        (
+            {
+                "data_arrival_input": "partitions",
+                "input_partition_window": 7,
+                "schedule_parameters": {"MetricThreshold": 0.8},
+            },
+            [
+                {"Name": "InputDataUrl", "Value": f"s3://{BUCKET}/{NAME}/incoming/"},
+                {"Name": "InputPartitionWindow", "Value": "7"},
+            ],
+            [
+                {"Name": "InputDataUrl", "Value": f"s3://{BUCKET}/{NAME}/incoming/"},
+                {"Name": "InputPartitionWindow", "Value": "7"},
+                {"Name": "MetricThreshold", "Value": "0.8"},
+            ],
+        ),
+    ],
+)
+def test_both_triggers_pass_the_configured_input_location(
+    config, session, triggers, pipe_parameters, schedule_parameters
+) -> None:
+    apply(with_sections(config, triggers=triggers), session)
+
+    pipe = session.client("pipes").describe_pipe(Name=f"{NAME}-data-arrival")
+    assert pipe["TargetParameters"] == {
+        "SageMakerPipelineParameters": {"PipelineParameterList": pipe_parameters}
+    }
+    schedule = session.client("scheduler").get_schedule(
+        Name=f"{NAME}-nightly", GroupName=f"{NAME}-triggers"
+    )
+    assert schedule["Target"]["SageMakerPipelineParameters"] == {
+        "PipelineParameterList": schedule_parameters
+    }
 
 
 def test_apply_creates_the_topic_subscription_and_alarm(config, session) -> None:

@@ -1,4 +1,5 @@
-"""Cache keys (SageMaker's attributes + input content), ExpireAfter, lookups."""
+"""Cache keys (SageMaker's attributes and nothing else), input fingerprints recorded beside
+them, ExpireAfter, lookups."""
 
 from __future__ import annotations
 
@@ -55,7 +56,6 @@ def key(store: ArtifactStore, arguments: dict = ARGS, **overrides) -> str:
         "step_name": "Preprocess",
         "step_type": "Processing",
         "arguments": arguments,
-        "store": store,
         **overrides,
     }
     return cache.cache_key(**params)
@@ -109,15 +109,38 @@ def test_key_changes_with_arguments_environment_and_identity(store: ArtifactStor
     assert key(store, pipeline_name="other") != first
 
 
-def test_key_changes_when_input_or_code_content_changes_at_the_same_uri(
+def test_key_ignores_content_changes_at_the_same_uri_as_sagemaker_does(
     store: ArtifactStore,
 ) -> None:
+    """The key is the request: SageMaker would reuse the result, so the key is the same; the
+    fingerprints recorded beside it are what notice the change."""
     first = key(store)
+    before = cache.input_fingerprints("Processing", ARGS, store)
     store.put_bytes(b"a,b\n1,3\n", "s3://bucket/data/in.csv")
-    second = key(store)
-    assert second != first
     store.put_bytes(b"print(2)\n", "s3://bucket/code/x.py")
-    assert key(store) not in (first, second)
+    assert key(store) == first
+    after = cache.input_fingerprints("Processing", ARGS, store)
+    assert set(after) == {"s3://bucket/data/in.csv", "s3://bucket/code/x.py"}
+    assert cache.stale_inputs(before, after) == ["s3://bucket/code/x.py", "s3://bucket/data/in.csv"]
+    assert cache.stale_inputs(before, before) == []
+    assert cache.stale_inputs({}, after) == []  # nothing recorded: nothing to compare
+
+
+def test_a_manifest_input_is_fingerprinted_by_what_it_lists(store: ArtifactStore) -> None:
+    import json
+
+    store.put_bytes(
+        json.dumps([{"prefix": "s3://bucket/data/"}, "in.csv"]).encode(), "s3://bucket/m.json"
+    )
+    arguments = copy.deepcopy(ARGS)
+    arguments["ProcessingInputs"][0]["S3Input"].update(
+        S3Uri="s3://bucket/m.json", S3DataType="ManifestFile"
+    )
+    first = cache.input_fingerprints("Processing", arguments, store)["s3://bucket/m.json"]
+    store.put_bytes(b"other,content\n", "s3://bucket/data/unlisted.csv")
+    assert cache.input_fingerprints("Processing", arguments, store)["s3://bucket/m.json"] == first
+    store.put_bytes(b"a,b\n7,7\n", "s3://bucket/data/in.csv")  # a listed object, overwritten
+    assert cache.input_fingerprints("Processing", arguments, store)["s3://bucket/m.json"] != first
 
 
 def test_training_keys_cover_hyperparameters_channels_and_the_source_dir(
@@ -138,9 +161,9 @@ def test_training_keys_cover_hyperparameters_channels_and_the_source_dir(
         ],
         "OutputDataConfig": {"S3OutputPath": "s3://bucket/exec/1/Train"},
     }
-    assert cache.input_uris("Training", arguments) == [
-        "s3://bucket/data/in.csv",
-        "s3://bucket/code/sourcedir.tar.gz",
+    assert cache.input_locations("Training", arguments) == [
+        ("s3://bucket/data/in.csv", "S3Prefix"),
+        ("s3://bucket/code/sourcedir.tar.gz", "S3Prefix"),
     ]
     first = key(store, arguments, step_type="Training")
     changed = copy.deepcopy(arguments)
@@ -149,8 +172,11 @@ def test_training_keys_cover_hyperparameters_channels_and_the_source_dir(
     changed = copy.deepcopy(arguments)
     changed["OutputDataConfig"]["S3OutputPath"] = "s3://bucket/exec/2/Train"
     assert key(store, changed, step_type="Training") == first
+    before = cache.input_fingerprints("Training", arguments, store)
     store.put_bytes(b"tar2", "s3://bucket/code/sourcedir.tar.gz")
-    assert key(store, arguments, step_type="Training") != first
+    assert key(store, arguments, step_type="Training") == first
+    after = cache.input_fingerprints("Training", arguments, store)
+    assert cache.stale_inputs(before, after) == ["s3://bucket/code/sourcedir.tar.gz"]
 
 
 def test_lookup_honours_expiry_recency_and_missing_outputs(
@@ -181,12 +207,14 @@ def test_lookup_honours_expiry_recency_and_missing_outputs(
             execution_arn=f"arn/{execution}",
             properties=properties,
             now=when,
+            inputs={"s3://bucket/data/in.csv": f"digest-{execution}"},
         )
 
     remember("old", 1000.0)
     remember("new", 2000.0)
     hit = cache.lookup(state, store, "k", timedelta(seconds=5000), now=3000.0)
     assert hit.source_execution_id == "new"  # the most recent successful run
+    assert hit.inputs == {"s3://bucket/data/in.csv": "digest-new"}
     hit = cache.lookup(state, store, "k", timedelta(seconds=1500), now=3000.0)
     assert hit.source_execution_id == "new"
     assert cache.lookup(state, store, "k", timedelta(seconds=500), now=3000.0) is None

@@ -69,6 +69,7 @@ def test_success_then_fully_cached_rerun(project: ProjectConfig, small_sample: P
     assert first.succeeded, first.failure_reason
     assert statuses(first) == {
         "ResolveChampion": "Succeeded",
+        "SnapshotInput": "Succeeded",
         "Preprocess": "Succeeded",
         "Train": "Succeeded",
         "Evaluate": "Succeeded",
@@ -109,9 +110,13 @@ def test_success_then_fully_cached_rerun(project: ProjectConfig, small_sample: P
     assert [
         p["ModelPackageVersion"] for p in engine.registry.list(project.pipeline.model_package_group)
     ] == [1]
-    # No job ran again: only the champion lookup (a Lambda, never cached) left a folder.
+    # No job ran again: only the Lambda steps (never cached on SageMaker) left folders.
     job_dirs = LocalPaths(project.local_home).jobs / second["execution_id"]
-    assert [path.name for path in job_dirs.iterdir()] == ["lambda-ResolveChampion-1"]
+    assert sorted(path.name for path in job_dirs.iterdir()) == [
+        "lambda-ResolveChampion-1",
+        "lambda-SnapshotInput-1",
+    ]
+    assert steps["SnapshotInput"]["properties"] == first.steps["SnapshotInput"].properties
     assert output.count(f"cache hit (execution {first.execution_id})") == 3
     assert f"Execution {second['execution_id']} Succeeded" in output
     assert "CheckMetric: binary_classification_metrics.accuracy.value" in output
@@ -159,6 +164,53 @@ def test_a_changed_script_reruns_its_step_and_everything_after_it(
     fourth = run(project, small_sample, params={"MaxIter": "50"})
     assert fourth.steps["Preprocess"].cache_source_id == first.execution_id
     assert fourth.steps["Train"].cache_source_id is None
+
+
+def test_new_data_at_an_unchanged_input_location_is_retrained_on(
+    project: ProjectConfig, small_sample: Path
+) -> None:
+    """The nightly case: the same InputDataUrl every run, new files landing under it. The
+    snapshot gives Preprocess a new request exactly when the data changed, so the cache
+    (SageMaker's rules: the request only) reuses unchanged data and retrains on new data."""
+    from pipelines.local.commands import describe_execution
+
+    incoming = "s3://local-pipeline-bucket/fraud-detection-retraining/incoming/"
+    store = open_engine(project).store
+    frame = pd.read_csv(small_sample)
+    day1, day2 = small_sample.parent / "day1.csv", small_sample.parent / "day2.csv"
+    frame.iloc[:2000].to_csv(day1, index=False)
+    frame.iloc[2000:].to_csv(day2, index=False)
+    store.put_file(day1, f"{incoming}dt=2024-06-01/day1.csv")
+
+    first = run(project, incoming)
+    assert first.succeeded, first.failure_reason
+    again = run(project, incoming)
+    assert all(again.steps[name].cache_source_id == first.execution_id for name in JOB_STEPS)
+    assert again.steps["SnapshotInput"].properties == first.steps["SnapshotInput"].properties
+
+    store.put_file(day2, f"{incoming}dt=2024-06-02/day2.csv")
+    retrained = run(project, incoming)
+    assert retrained.succeeded, retrained.failure_reason
+    assert retrained.parameters["InputDataUrl"] == first.parameters["InputDataUrl"] == incoming
+    assert all(retrained.steps[name].cache_source_id is None for name in JOB_STEPS)
+    assert all(retrained.steps[name].attempts == 1 for name in JOB_STEPS)
+    assert retrained.steps["RegisterModel"].status == "Succeeded"
+    manifests = [
+        r.steps["Preprocess"].arguments["ProcessingInputs"][0]["S3Input"]["S3Uri"]
+        for r in (first, retrained)
+    ]
+    assert manifests[0] != manifests[1]
+    lineage = describe_execution(project, retrained.execution_id)["snapshot"]
+    assert lineage["object_count"] == 2 and lineage["source"] == incoming
+    assert [o["key"] for o in lineage["objects"]] == [
+        "dt=2024-06-01/day1.csv",
+        "dt=2024-06-02/day2.csv",
+    ]
+    # A window of one partition is the newest day alone: another snapshot, another request.
+    newest = run(project, incoming, params={"InputPartitionWindow": "1"})
+    assert newest.succeeded, newest.failure_reason
+    assert newest.steps["SnapshotInput"].properties["OutputParameters"]["ObjectCount"] == 1
+    assert newest.steps["Preprocess"].cache_source_id is None
 
 
 def test_an_unreachable_threshold_takes_the_fail_branch(
@@ -239,10 +291,11 @@ def _bad_inputs(base: Path, sample: pd.DataFrame) -> dict[str, tuple[Path, str]]
     readme = base / "no_files"
     readme.mkdir()
     (readme / "README.txt").write_text("the data is elsewhere\n")
-    cases["no input files"] = (readme, "no input files in")
+    # The snapshot leaves out what Preprocess cannot read, and fails when nothing is left.
+    cases["no input files"] = (readme, "README.txt: not a data file")
     empty_folder = base / "empty_folder"
     empty_folder.mkdir()
-    cases["empty folder"] = (empty_folder, "No S3 objects found under S3 URL")
+    cases["empty folder"] = (empty_folder, "no data objects found at s3://")
     empty = base / "empty" / "transactions.csv"
     empty.parent.mkdir()
     empty.write_text("")
@@ -299,13 +352,16 @@ def test_bad_input_ends_as_a_failed_execution_with_the_reason(after_a_good_run, 
     path, expected = cases[case]
     result = run(config, path)
     assert result.status == "Failed"
-    assert result.steps["Preprocess"].status == "Failed"
+    failed = "SnapshotInput" if case in ("no input files", "empty folder") else "Preprocess"
+    assert result.steps[failed].status == "Failed"
+    assert result.failure_reason.startswith(f"Step {failed} failed: ")
     assert expected in result.failure_reason
     # The reason names the input: the file as the job saw it, or the staged folder's URI.
     named = "README.txt" if case == "no input files" else path.name
     assert named in result.failure_reason
-    # The champion lookup runs beside Preprocess; nothing after the failure starts.
-    independent = ("Preprocess", "ResolveChampion")
+    # The champion lookup runs beside the snapshot and Preprocess; nothing after the failure
+    # starts.
+    independent = ("SnapshotInput", "Preprocess", "ResolveChampion")
     assert {s.status for n, s in result.steps.items() if n not in independent} == {"NotExecuted"}
     engine = open_engine(config)
     assert engine.state.get_execution(result.execution_id)["failure_reason"] == (
@@ -373,7 +429,7 @@ def _check_two_executions(config: ProjectConfig, a: str, b: str) -> None:
     assert {executions[a]["status"], executions[b]["status"]} == {"Succeeded"}
     for execution_id in (a, b):
         steps = engine.state.list_steps(execution_id)
-        assert len(steps) == 8
+        assert len(steps) == 9
         assert {s["step_name"]: s["status"] for s in steps}["RegisterModel"] == "Succeeded"
     packages = engine.registry.list(config.pipeline.model_package_group)
     assert sorted(p["ModelPackageVersion"] for p in packages) == [1, 2]
@@ -428,10 +484,11 @@ def test_cli_on_the_bundled_sample(
     # The cached Train step's model already is version 1: the rerun registers no duplicate.
     assert "Registered model" not in second.stdout
     assert "but CheckChampion did not hold" in second.stdout
-    # ResolveChampion (never cached) was answered by the environment the first run left warm.
+    # The Lambda steps (never cached) were answered by the environments the first run left
+    # warm: one per function.
     environments = list((config.local_home / "lambda-runtimes").glob("*.json"))
-    assert len(environments) == 1
-    assert environments[0].stat().st_mtime < second_started
+    assert len(environments) == 2
+    assert all(e.stat().st_mtime < second_started for e in environments)
 
     bad = subprocess.run(
         [*command, "start", "--inject-fault", "Train=EXPLODE"],
@@ -458,6 +515,12 @@ def test_cli_on_the_bundled_sample(
     assert "InputDataUrl" in described and "MetricThreshold" in described
     assert "stderr.log" in described
     assert "condition: binary_classification_metrics.accuracy.value" in described
+    # The data lineage: what the run trained on.
+    assert "Data snapshot (SnapshotInput)" in described
+    assert "Source       s3://local-pipeline-bucket/fraud-detection-retraining/data/sample/" in (
+        described
+    )
+    assert "    transactions.csv  " in described
     assert cli_main(["--config", str(config.path), "executions", "describe", "zzzz"]) == 2
 
     assert cli_main(["--config", str(config.path), "registry", "approve", "1"]) == 0

@@ -70,6 +70,8 @@ def test_unknown_references_cycles_and_duplicates_are_refused() -> None:
 def test_the_projects_definition_forms_the_expected_graph(local_definition: str) -> None:
     graph = build_graph(json.loads(local_definition))
     assert graph["ResolveChampion"].depends_on == set()
+    assert graph["SnapshotInput"].depends_on == set()
+    assert graph["Preprocess"].depends_on == {"SnapshotInput"}
     assert graph["Train"].depends_on == {"Preprocess"}
     assert graph["Evaluate"].depends_on == {"Preprocess", "Train", "ResolveChampion"}
     assert graph["CheckMetric"].depends_on == {"Evaluate"}
@@ -77,8 +79,9 @@ def test_the_projects_definition_forms_the_expected_graph(local_definition: str)
     assert graph["RegisterModel"].depends_on == {"CheckChampion", "Train", "Evaluate"}
     assert graph["RegisterModel"].branch == ("CheckChampion", True)
     assert graph["MetricBelowThreshold"].branch == ("CheckMetric", False)
-    assert graph.order()[:5] == [
+    assert graph.order()[:6] == [
         "ResolveChampion",
+        "SnapshotInput",
         "Preprocess",
         "Train",
         "Evaluate",

@@ -137,3 +137,38 @@ def test_unknown_functions_and_bad_results_fail_with_the_reason(registry, tmp_pa
     typed = [{"OutputName": "ChampionVersion", "OutputType": "Integer"}]
     with pytest.raises(lambda_step.LambdaStepError, match="should be Integer"):
         invoke(registry, tmp_path, outputs=typed)
+
+
+def test_the_snapshot_function_runs_against_the_local_store(registry, tmp_path):
+    """The same function code as on AWS: its S3 calls reach the artifact store."""
+    import json
+
+    from pipelines.local.storage import ArtifactStore
+
+    store = ArtifactStore(tmp_path / "store", digests=registry.state)
+    store.put_bytes(b"a,b\n1,2\n", "s3://bucket/incoming/day1.csv")
+    store.put_bytes(b"draft", "s3://bucket/incoming/README.txt")
+    name = "fraud-detection-retraining-snapshot-input"
+    outputs, _ = lambda_step.invoke(
+        arn=f"arn:aws:lambda:us-east-1:000000000000:function:{name}",
+        event={
+            "InputDataUrl": "s3://bucket/incoming/",
+            "InputPartitionWindow": 0,
+            "SnapshotPrefix": "s3://bucket/prefix/snapshots/",
+        },
+        outputs=[
+            {"OutputName": "ManifestUri", "OutputType": "String"},
+            {"OutputName": "ObjectCount", "OutputType": "Integer"},
+        ],
+        functions={name: PROJECT_ROOT / "lambdas" / "snapshot_input.py"},
+        runtime=LambdaRuntime(tmp_path / "runtimes", keep_warm_seconds=0),
+        state_db=registry.state.path,
+        job_dir=tmp_path / "job",
+        region="us-east-1",
+        cancel=threading.Event(),
+        store_root=store.root,
+    )
+    assert outputs["ObjectCount"] == 1
+    assert outputs["ManifestUri"].startswith("s3://bucket/prefix/snapshots/")
+    manifest = json.loads(store.read_bytes(outputs["ManifestUri"]))
+    assert manifest == [{"prefix": "s3://bucket/incoming/"}, "day1.csv"]

@@ -408,3 +408,67 @@ def test_events_and_state_follow_every_transition(engine: Engine, tmp_path: Path
     assert stored["status"] == "Succeeded" and stored["end_time"] >= stored["start_time"]
     (step,) = engine.state.list_steps(result.execution_id)
     assert step["status"] == "Succeeded" and step["job_name"].startswith("pipelines-")
+
+
+def test_a_hit_on_changed_content_under_the_same_request_is_reused_and_reported(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """SageMaker's key is the request: an input overwritten in place is still a hit there,
+    so it is one here too, and the engine says loudly what would be stale on SageMaker."""
+    from pipelines.local.progress import PlainProgress, summarize
+
+    code = script(
+        engine,
+        "count.py",
+        """
+        import pathlib, sys
+        rows = pathlib.Path(sys.argv[1], "in.csv").read_text().splitlines()
+        pathlib.Path(sys.argv[2], "count.txt").write_text(str(len(rows)))
+        """,
+    )
+    data = f"{BUCKET}/data/in.csv"
+    engine.store.put_bytes(b"1\n2\n", data)
+    step = processing(
+        "Count",
+        code,
+        inputs=[("data", data)],
+        outputs=["out"],
+        args=["/opt/ml/processing/data", "/opt/ml/processing/out"],
+        CacheConfig={"Enabled": True, "ExpireAfter": "P30D"},
+    )
+    first = engine.run(definition(step), "p", {})
+    assert first.succeeded, first.failure_reason
+    assert first.steps["Count"].cache_warning is None
+
+    again = engine.run(definition(step), "p", {})  # same content: a plain hit
+    assert again.steps["Count"].cache_source_id == first.execution_id
+    assert again.steps["Count"].cache_warning is None
+
+    engine.store.put_bytes(b"1\n2\n3\n", data)
+    lines: list[str] = []
+    stale = engine.run(definition(step), "p", {}, RunOptions(listener=PlainProgress(lines.append)))
+    record = stale.steps["Count"]
+    assert stale.succeeded and record.cache_source_id == first.execution_id
+    assert record.attempts == 0  # not re-run
+    out = record.properties["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+    assert engine.store.read_bytes(out + "/count.txt") == b"2"  # the old result, as on SageMaker
+    expected = (
+        f"Count reused execution {first.execution_id}'s result although {data} changed since: "
+        "SageMaker would reuse it too (its cache key is the request, not the data)"
+    )
+    assert record.cache_warning.startswith(expected)
+    assert any(expected in line and "Succeeded" in line for line in lines)
+    summary = summarize(stale, engine.store)
+    assert f"WARNING: {record.cache_warning}" in summary.details
+    assert summary.steps[0][-1] == f"hit ({first.execution_id}, inputs changed)"
+    [step_row] = engine.state.list_steps(stale.execution_id)
+    assert step_row["metadata"]["CacheWarning"]["ChangedInputs"] == [data]
+    events, _ = read_events(tmp_path / "events.jsonl")
+    [event] = [
+        e["detail"]
+        for e in events
+        if e["detail"].get("pipelineExecutionArn", "").endswith(stale.execution_id)
+        and e["detail"].get("currentStepStatus") == "Succeeded"
+    ]
+    assert event["cacheHitResult"]["sourcePipelineExecutionArn"] == first.execution_arn
+    assert event["metadata"]["cacheWarning"]["message"] == record.cache_warning

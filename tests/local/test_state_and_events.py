@@ -63,6 +63,27 @@ def test_schema_is_versioned(tmp_path: Path) -> None:
         State(tmp_path / "state.db")
 
 
+def test_a_version_1_database_is_migrated_keeping_its_cache_entries(tmp_path: Path) -> None:
+    from pipelines.local import state as state_module
+
+    old_schema = state_module._SCHEMA.replace(
+        "    inputs_json      TEXT NOT NULL DEFAULT '{}',\n", ""
+    )
+    assert old_schema != state_module._SCHEMA
+    conn = sqlite3.connect(tmp_path / "state.db")
+    conn.executescript(old_schema)
+    conn.execute(
+        "INSERT INTO cache_entries VALUES ('k', 'p', 'S', 'e1', 'arn/e1', 1.0, '{}', '[]')"
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    state = State(tmp_path / "state.db")
+    assert state.connection().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    [entry] = state.cache_entries("k", 0.0)
+    assert entry["execution_id"] == "e1" and entry["inputs"] == {}
+
+
 def test_execution_and_step_records_round_trip(tmp_path: Path) -> None:
     state = State(tmp_path / "state.db")
     state.create_execution(_execution("abc123def456"))

@@ -225,3 +225,51 @@ def test_parse_uri_accepts_prefixes_and_bucket_roots() -> None:
     assert parse_uri("s3://bucket/a/b/").key == "a/b/"
     assert parse_uri("s3://bucket").key == ""
     assert parse_uri("s3://bucket/").key == ""
+
+
+def test_object_keys_follow_s3_prefix_semantics_even_for_an_exact_key(
+    store: ArtifactStore,
+) -> None:
+    for key in ("data/a.csv", "data/a.csv.bak", "data/b/c.csv", "database/d.csv"):
+        store.put_bytes(b"x", f"s3://bucket/{key}")
+    # `list` answers an exact key with that object alone; S3's ListObjectsV2 does not.
+    assert store.object_keys("bucket", "data/a.csv") == ["data/a.csv", "data/a.csv.bak"]
+    assert store.object_keys("bucket", "data/") == ["data/a.csv", "data/a.csv.bak", "data/b/c.csv"]
+    assert store.object_keys("bucket", "data") == [
+        "data/a.csv",
+        "data/a.csv.bak",
+        "data/b/c.csv",
+        "database/d.csv",
+    ]
+    assert store.object_keys("bucket") == store.object_keys("bucket", "d")
+    assert store.object_keys("other-bucket", "x") == []
+    with pytest.raises(StoreError):
+        store.object_keys("bucket", "../outside")
+
+
+def test_etags_are_md5_hex_and_memoised_apart_from_sha256(tmp_path: Path) -> None:
+    import hashlib
+
+    state = State(tmp_path / "state.db")
+    store = ArtifactStore(tmp_path / "store", digests=state)
+    store.put_bytes(b"a,b\n1,2\n", "s3://bucket/x.csv")
+    path = store.path_for("s3://bucket/x.csv")
+    assert store.etag(path) == hashlib.md5(b"a,b\n1,2\n").hexdigest()
+    assert store.file_digest(path) == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
+    info = path.stat()
+    key = (f"md5:{path.resolve()}", info.st_size, info.st_mtime_ns, info.st_ino)
+    state.put_digest(*key, "memo")
+    assert ArtifactStore(tmp_path / "store", digests=state).etag(path) == "memo"
+    assert store.file_digest(path) == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
+
+
+def test_place_refuses_names_outside_the_destination_and_missing_objects(
+    store: ArtifactStore, tmp_path: Path
+) -> None:
+    store.put_bytes(b"x", "s3://bucket/a.csv")
+    with pytest.raises(StoreError, match="would be placed outside"):
+        store.place([("s3://bucket/a.csv", "../escape.csv")], tmp_path / "dest")
+    with pytest.raises(StoreError, match="no such object"):
+        store.place([("s3://bucket/missing.csv", "missing.csv")], tmp_path / "dest")
+    [placed] = store.place([("s3://bucket/a.csv", "deep/a.csv")], tmp_path / "dest")
+    assert placed == tmp_path / "dest" / "deep" / "a.csv" and placed.read_bytes() == b"x"

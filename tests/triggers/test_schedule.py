@@ -94,11 +94,11 @@ def test_a_tick_is_skipped_while_its_own_execution_is_still_running(make_config)
     scheduler.run(max_ticks=3)
 
     ticks = [line for line in lines if line.startswith("2024-06-03T")]
-    assert ticks[0] == "2024-06-03T01:00:00+00:00: starting a local execution"
+    assert ticks[0].startswith("2024-06-03T01:00:00+00:00: starting a local execution on s3://")
     assert ticks[1] == (
         "2024-06-03T02:00:00+00:00: skipped, the execution this scheduler started is still running"
     )
-    assert "2024-06-03T03:00:00+00:00: starting a local execution" in ticks
+    assert any(t.startswith("2024-06-03T03:00:00+00:00: starting a local execution") for t in ticks)
     assert len(calls) == 2
 
 
@@ -122,7 +122,41 @@ def test_a_tick_is_skipped_while_the_state_database_shows_an_execution_running(
     ).run(max_ticks=2)
 
     assert "2024-06-03T01:00:00+00:00: skipped, local execution 1a2b3c is still running" in lines
-    assert calls == [{"MetricThreshold": "0.8"}]
+    # The configured input location (the local store's twin of s3://<bucket>/<input_prefix>),
+    # never the pipeline's default, the bundled sample.
+    incoming = "s3://local-pipeline-bucket/fraud-detection-retraining/incoming/"
+    assert calls == [
+        {"InputDataUrl": incoming, "InputPartitionWindow": "0", "MetricThreshold": "0.8"}
+    ]
+    assert f"2024-06-03T02:00:00+00:00: starting a local execution on {incoming}" in lines
+
+
+@pytest.mark.parametrize(
+    ("triggers", "expected"),
+    [
+        (
+            {"local_input": "data/incoming", "input_partition_window": 7},
+            {"InputDataUrl": "<root>/data/incoming", "InputPartitionWindow": "7"},
+        ),
+        (
+            {"local_input": "s3://local-pipeline-bucket/landing/"},
+            {"InputDataUrl": "s3://local-pipeline-bucket/landing/", "InputPartitionWindow": "0"},
+        ),
+        (
+            # schedule_parameters still win: they are explicit per-run values.
+            {"schedule_parameters": {"InputDataUrl": "s3://local-pipeline-bucket/x.csv"}},
+            {"InputDataUrl": "s3://local-pipeline-bucket/x.csv", "InputPartitionWindow": "0"},
+        ),
+    ],
+)
+def test_scheduled_runs_use_the_configured_local_input(make_config, triggers, expected) -> None:
+    config = make_config(triggers={"schedule": "cron(0 * * * ? *)", **triggers})
+    clock = FakeTime(datetime(2024, 6, 3, 0, 30, tzinfo=ZoneInfo("UTC")))
+    calls: list[dict] = []
+    scheduler = make_scheduler(config, clock, lambda cfg, o: calls.append(dict(o)) or 0)
+    scheduler.run(max_ticks=1)
+    wanted = {k: v.replace("<root>", str(config.root)) for k, v in expected.items()}
+    assert calls == [wanted]
 
 
 def test_running_local_executions_reads_the_engine_state(make_config) -> None:

@@ -15,7 +15,21 @@ def test_defaults_are_a_nightly_utc_schedule_and_an_incoming_prefix(make_config)
     assert settings.triggers.timezone == "UTC"
     assert settings.triggers.local_cron == "0 2 * * *"
     assert settings.triggers.input_prefix == "fraud-detection-retraining/incoming/"
+    assert settings.triggers.data_arrival_input == "object"
+    assert settings.triggers.input_partition_window == 0
+    assert settings.triggers.local_input == ""
     assert settings.notifications.local_sinks == (LocalSink("stdout"),)
+
+
+def test_data_arrival_modes_and_a_window(make_config) -> None:
+    triggers = load_settings(
+        make_config({"data_arrival_input": "partitions", "input_partition_window": 3})
+    ).triggers
+    assert (triggers.data_arrival_input, triggers.input_partition_window) == ("partitions", 3)
+    assert (
+        load_settings(make_config({"data_arrival_input": "prefix"})).triggers.input_partition_window
+        == 0
+    )
 
 
 def test_the_checked_in_pipeline_toml_sections_are_valid() -> None:
@@ -59,6 +73,28 @@ def test_local_sinks_are_parsed_and_relative_files_resolve_against_the_project(
             r"input_prefix .* overlaps .*executions/.*each run would trigger the next",
         ),
         ({"input_prefix": "s3://bucket/x/"}, {}, r"input_prefix must be a key prefix"),
+        (
+            {"input_prefix": "fraud-detection-retraining/snapshots/"},
+            {},
+            r"input_prefix .* overlaps .*snapshots/",
+        ),
+        (
+            {"data_arrival_input": "folder"},
+            {},
+            r'\[triggers\]\.data_arrival_input must be one of "object", "prefix", "partitions", '
+            r"got 'folder'",
+        ),
+        (
+            {"data_arrival_input": "partitions"},
+            {},
+            r"\[triggers\]\.input_partition_window must be at least 1 when .*\"partitions\"",
+        ),
+        (
+            {"input_partition_window": -1},
+            {},
+            r"\[triggers\]\.input_partition_window must be between 0 and 3650",
+        ),
+        ({"local_input": 3}, {}, r"\[triggers\]\.local_input must be str"),
         ({}, {"emails": ["not-an-address"]}, r"\[notifications\]\.emails: 'not-an-address'"),
         (
             {},

@@ -94,6 +94,29 @@ def test_a_file_starts_only_after_it_stopped_changing_for_the_debounce_period(
     assert starts.calls == [{"InputDataUrl": str(data.resolve())}]
 
 
+@pytest.mark.parametrize(
+    ("triggers", "expected"),
+    [
+        ({"data_arrival_input": "prefix"}, {"InputPartitionWindow": "0"}),
+        (
+            {"data_arrival_input": "partitions", "input_partition_window": 2},
+            {"InputPartitionWindow": "2"},
+        ),
+    ],
+)
+def test_prefix_and_partition_modes_run_on_the_whole_watched_folder(
+    make_config, inbox, triggers, expected
+) -> None:
+    from pipelines.triggers.settings import load_settings
+
+    config = make_config(triggers=triggers)
+    starts = Starts()
+    (inbox / "day2.csv").write_text("1\n")
+    watcher = make_watcher(config, inbox, starts, triggers=load_settings(config).triggers)
+    watcher.run(once=True)
+    assert starts.calls == [{"InputDataUrl": str(inbox.resolve()), **expected}]
+
+
 def test_a_restarted_watcher_does_not_start_the_same_file_twice(config, inbox) -> None:
     starts = Starts()
     (inbox / "a.csv").write_text("1\n")

@@ -95,7 +95,7 @@ def open_execution(browser, runs: Runs, execution_id: str, tmp_path: Path) -> Pa
     nodes = page.nodes()
     # Every step of the definition is a node, with the status the state DB holds.
     assert set(nodes) == {n["name"] for n in document["layout"]["nodes"]}
-    assert len(nodes) == 8
+    assert len(nodes) == 9
     expected = recorded(runs, execution_id)
     assert {name: node["status"] for name, node in nodes.items()} == {
         name: expected.get(name, "NotStarted") for name in nodes
@@ -126,6 +126,8 @@ def test_succeeded_run(browser, runs: Runs, tmp_path: Path) -> None:
     assert any(last_line in text for text in logs)
     assert "ml.m5.xlarge" in details.inner_text()
     assert "Registered model" in page.page.locator("#section-registered-model").inner_text()
+    snapshot = page.page.locator("#section-data-snapshot").inner_text()
+    assert "transactions.csv" in snapshot and "manifest.json" in snapshot
     assert "accuracy (compared)" in page.page.locator("#section-evaluation").inner_text()
     assert "Total $" in page.page.locator("#cost-total").inner_text()
     page.screenshot("view-succeeded.png")
@@ -171,7 +173,7 @@ def test_definition_only_page(browser, runs: Runs, tmp_path: Path) -> None:
     document = collect_definition(runs.config)
     page.page.goto(write_page(document, tmp_path, "definition.html"))
     nodes = page.nodes()
-    assert set(nodes) == {n["name"] for n in document["layout"]["nodes"]} and len(nodes) == 8
+    assert set(nodes) == {n["name"] for n in document["layout"]["nodes"]} and len(nodes) == 9
     assert all("definition" in node["cls"] for node in nodes.values())
     page.page.click("#node-CheckMetric")
     assert "from the definition" in page.page.locator("#details").inner_text()
@@ -188,5 +190,5 @@ def test_served_pages(browser, runs: Runs, server: ViewServer) -> None:
     page.page.click("text=all executions")
     page.page.click("#definition-link")
     page.page.wait_for_selector("#node-RegisterModel")
-    assert len(page.nodes()) == 8
+    assert len(page.nodes()) == 9
     assert page.problems == []

@@ -12,6 +12,7 @@ from pipelines.view.layout import NODE_HEIGHT, graph_edges, layer_of, layout_gra
 
 PROJECT_STEPS = {
     "ResolveChampion",
+    "SnapshotInput",
     "Preprocess",
     "Train",
     "Evaluate",
@@ -47,6 +48,7 @@ def test_edges_come_from_get_jsonget_and_branches(layout) -> None:
     # JsonGet on the property file is a data edge too.
     assert edges["Evaluate", "CheckMetric"].reads == ("PropertyFiles.EvaluationReport",)
     assert edges["ResolveChampion", "Evaluate"].kind == "data"
+    assert edges["SnapshotInput", "Preprocess"].kind == "data"
     assert (
         edges["CheckMetric", "CheckChampion"].kind,
         edges["CheckMetric", "CheckChampion"].label,
@@ -73,7 +75,7 @@ def test_layers_respect_every_edge_and_nodes_do_not_overlap(layout) -> None:
                 assert a.x + a.width <= b.x or b.x + b.width <= a.x, (a.name, b.name)
         assert a.x >= 0 and a.x + a.width <= layout.width
         assert a.y >= 0 and a.y + NODE_HEIGHT <= layout.height
-    assert layout.nodes["RegisterModel"].layer == 5  # the longest path: 6 layers
+    assert layout.nodes["RegisterModel"].layer == 6  # the longest path: 7 layers
 
 
 def _step(name: str, kind: str = "Processing", **extra: Any) -> dict[str, Any]:

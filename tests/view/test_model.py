@@ -72,6 +72,22 @@ def test_evaluation_decision_and_registered_model(runs: Runs) -> None:
     assert document["registered_model"]["arn"] == package["ModelPackageArn"]
 
 
+def test_the_data_snapshot_is_the_runs_lineage(runs: Runs) -> None:
+    document = collect_execution(runs.config, runs.succeeded)
+    snapshot = document["snapshot"]
+    outputs = states(runs, runs.succeeded)["SnapshotInput"]["properties"]["OutputParameters"]
+    assert snapshot["fingerprint"] == outputs["Fingerprint"]
+    assert snapshot["manifest"] == outputs["ManifestUri"]
+    assert snapshot["source"] == document["execution"]["parameters"]["InputDataUrl"]
+    assert [o["key"] for o in snapshot["objects"]] == ["transactions.csv"]
+    assert snapshot["object_count"] == 1 and snapshot["total_bytes"] > 0
+    page = render_page(document)
+    assert 'id="section-data-snapshot"' in page and snapshot["fingerprint"] in page
+    # Same data: the cached rerun ran on the very same snapshot.
+    cached = collect_execution(runs.config, runs.cached)["snapshot"]
+    assert cached["manifest"] == snapshot["manifest"]
+
+
 def test_a_cached_rerun_says_why_its_model_was_not_registered_again(runs: Runs) -> None:
     document = collect_execution(runs.config, runs.cached)
     assert document["evaluation"]["decision"]["register"] is True
@@ -126,7 +142,7 @@ def test_latest_and_definition_only(runs: Runs, empty_project) -> None:
     assert empty["execution"] is None
     assert {s["status"] for s in empty["steps"]} == {"NotStarted"}
     structure = collect_definition(runs.config)
-    assert structure["execution"] is None and len(structure["steps"]) == 8
+    assert structure["execution"] is None and len(structure["steps"]) == 9
     assert structure["steps"][0]["arguments_source"] == "definition"
 
 
