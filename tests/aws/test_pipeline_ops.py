@@ -138,6 +138,18 @@ def test_start_passes_parameters_that_describe_then_shows(config):
         ({"ModelApprovalStatus": "Maybe"}, "must be one of Approved"),
         ({"Thresold": "0.9"}, r"unknown parameter\(s\) Thresold"),
         ({"InputDataUrl": "data/local.csv"}, "must be an s3:// URI"),
+        # What SageMaker itself would refuse in a step's request, in its words.
+        (
+            {"TrainingInstanceType": "foo"},
+            r"step Train \(sagemaker:CreateTrainingJob\): 1 validation error detected: Value "
+            r"'foo' at 'resourceConfig.instanceType' failed to satisfy constraint: Member must "
+            r"satisfy enum value set: \[ml\.",
+        ),
+        (
+            {"ProcessingInstanceCount": "0"},
+            r"Value '0' at 'processingResources.clusterConfig.instanceCount' failed to satisfy "
+            r"constraint: Member must have value greater than or equal to 1",
+        ),
     ],
 )
 def test_start_refuses_bad_parameters_before_starting(config, overrides, message):
