@@ -314,9 +314,11 @@ def render_page(document: Mapping[str, Any], links: Mapping[str, str] | None = N
             f"duration {escape(format_seconds(execution['duration']))}"
         )
         if execution["failure_reason"]:
+            detail = execution.get("failure_detail")
+            why = f"<br><strong>Why:</strong> {escape(detail)}" if detail else ""
             header += (
                 f'<div class="failure" id="execution-failure"><strong>Failure reason:</strong> '
-                f"{escape(execution['failure_reason'])}</div>"
+                f"{escape(execution['failure_reason'])}{why}</div>"
             )
         if not document.get("definition_matches", True):
             header += (

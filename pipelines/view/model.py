@@ -14,6 +14,7 @@ from typing import Any
 
 from pipelines.config import ProjectConfig, load_pricing
 from pipelines.definition_cache import load_definition
+from pipelines.local.failures import explain_from_steps
 from pipelines.local.graph import build_graph
 from pipelines.local.orchestrator import definition_hash
 from pipelines.local.progress import held_back_by
@@ -126,6 +127,7 @@ def _document(
         "end_time": execution["end_time"],
         "duration": _duration(execution["start_time"], execution["end_time"]),
         "failure_reason": execution["failure_reason"],
+        "failure_detail": explain_from_steps(records.values()),
         "parameters": execution["parameters"] or {},
         "options": execution.get("options") or {},
     }
