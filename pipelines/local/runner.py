@@ -3,8 +3,10 @@
 It loads the same definition JSON `get_pipeline()` produces (without importing the SDK when
 the cached build is current), checks parameters and faults before anything runs, puts the
 job code and the bundled sample into the local store at the URIs the definition names,
-turns a local `InputDataUrl` path into a store URI, runs the execution and prints progress
-and a summary. Nothing here imports pandas, scikit-learn, boto3 or the SDK.
+turns a local `InputDataUrl` path into a store URI, refuses what SageMaker would refuse
+(pipelines.conformance: botocore is loaded only when that check has not passed before),
+runs the execution and prints progress and a summary. Nothing here imports pandas,
+scikit-learn, boto3 or the SDK.
 """
 
 from __future__ import annotations

@@ -376,7 +376,8 @@ def render_index(executions: Iterable[Mapping[str, Any]], pipeline: str) -> str:
             f'<td><span class="badge {escape(STATUS_CLASSES.get(e["status"], "notstarted"))}">'
             f"{escape(e['status'])}</span></td><td>{escape(_time(e['start_time']))}</td>"
             f"<td>{escape(duration)}</td>"
-            f"<td>{escape((e.get('failure_reason') or '')[:120])}</td></tr>"
+            f"<td>{escape((e.get('failure_detail') or e.get('failure_reason') or '')[:120])}"
+            "</td></tr>"
         )
     table = (
         "<table><thead><tr><th>Execution</th><th>Status</th><th>Started</th><th>Duration</th>"

@@ -378,7 +378,13 @@ def _held_back_by(document: Mapping[str, Any], steps: list[dict[str, Any]]) -> l
 def list_executions(config: ProjectConfig, limit: int | None = 100) -> list[dict[str, Any]]:
     state = open_state(config)
     try:
-        return state.list_executions(limit)
+        executions = state.list_executions(limit)
+        for execution in executions:
+            # Beside SageMaker's generic FailureReason: which step failed, and why.
+            if execution["status"] == "Failed":
+                steps = state.list_steps(execution["execution_id"])
+                execution["failure_detail"] = explain_from_steps(steps)
+        return executions
     finally:
         state.close()
 

@@ -196,7 +196,7 @@ def test_max_runtime_stops_the_job_and_its_children(engine: Engine, tmp_path: Pa
 
 
 def test_a_crash_is_an_algorithm_error_with_the_last_stderr_lines_and_not_retried(
-    engine: Engine,
+    engine: Engine, tmp_path: Path
 ) -> None:
     code = script(engine, "crash.py", "raise SystemExit('ERROR: column x is broken')\n")
     step = processing(
@@ -218,6 +218,10 @@ def test_a_crash_is_an_algorithm_error_with_the_last_stderr_lines_and_not_retrie
     # SageMaker's FailureReason for the execution, and the explanation beside it.
     assert result.failure_reason == "Step failure: One or multiple steps failed."
     assert result.failure_detail == "Step Crash failed: AlgorithmError: ERROR: column x is broken"
+    events, _ = read_events(tmp_path / "events.jsonl")
+    finished = [e["detail"] for e in events if "currentPipelineExecutionStatus" in e["detail"]]
+    assert finished[-1]["failureReason"] == "Step failure: One or multiple steps failed."
+    assert finished[-1]["failureDetail"] == result.failure_detail
     stderr = Path(crash.logs[1])
     assert stderr.name == "stderr.log" and "column x" in stderr.read_text()
 
