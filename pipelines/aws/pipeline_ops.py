@@ -21,7 +21,7 @@ from pipelines.aws.champion_lambda import deploy_champion_function
 from pipelines.aws.pipeline_request import pipeline_request
 from pipelines.code_assets import NO_CHAMPION_MARKER, code_uri, no_champion_uri, sample_data_uri
 from pipelines.config import ProjectConfig
-from pipelines.conformance.preflight import check_start
+from pipelines.conformance.preflight import check_start, check_upsert
 from pipelines.definition_cache import load_definition
 from pipelines.parameters import ParameterError, resolve_parameters
 
@@ -104,6 +104,8 @@ def upsert_pipeline(config: ProjectConfig, session: boto3.Session | None = None)
     target = config.target("sagemaker")
     session = session or aws_session(config)
     definition, code = load_definition(config, "sagemaker")
+    # What CreatePipeline would refuse, refused before anything is uploaded.
+    check_upsert(json.loads(definition), pipeline_request(config, definition, target.role_arn))
     s3 = session.client("s3")
     uploaded: list[str] = []
     unchanged: list[str] = []

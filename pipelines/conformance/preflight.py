@@ -88,6 +88,22 @@ def check_start(
         raise SageMakerWouldRefuse(found)
 
 
+def check_upsert(definition: Mapping[str, Any], create_request: Mapping[str, Any]) -> None:
+    """What CreatePipeline / UpdatePipeline themselves refuse: the definition rules, the
+    request, and arguments of a type their member cannot take. (Job requests' values are only
+    checked when an execution starts, as the service checks them.)"""
+    found = [f"definition: {p}" for p in definition_rules.problems(definition)]
+    operation = requests.StepOperation("sagemaker", "CreatePipeline", None, None)
+    request = {"ClientRequestToken": str(uuid.uuid4()), **create_request}
+    found += _request_problems("CreatePipeline", operation, request, {})
+    execution = placeholder_execution(str(create_request.get("PipelineName")), "us-east-1")
+    defaults = {p.get("Name"): p.get("DefaultValue") for p in definition.get("Parameters") or []}
+    for spec in requests.iter_steps(list(definition.get("Steps") or [])):
+        found += step_problems(definition, spec, defaults, execution, only=shapes.DEFINITION)
+    if found:
+        raise SageMakerWouldRefuse(found)
+
+
 def start_request_problems(pipeline_name: str, overrides: Mapping[str, Any]) -> list[str]:
     """StartPipelineExecution with these parameter values (values are sent as text)."""
     request = {
@@ -106,7 +122,9 @@ def step_problems(
     spec: Mapping[str, Any],
     parameters: Mapping[str, Any],
     execution: Mapping[str, str],
+    only: str | None = None,
 ) -> list[str]:
+    """The step's unresolvable references and its request's violations (of kind `only`)."""
     from pipelines.local.executor import job_name
 
     name, kind = str(spec.get("Name")), str(spec.get("Type"))
@@ -122,7 +140,7 @@ def step_problems(
     found = [f"step {name}: {p}" for p in dict.fromkeys(scope.problems)]
     built = requests.step_request(spec, substituted, scope.job_name, function_arn)
     if built is not None:
-        found += _request_problems(f"step {name}", built[0], built[1], parameters)
+        found += _request_problems(f"step {name}", built[0], built[1], parameters, only)
     return found
 
 
@@ -131,8 +149,11 @@ def _request_problems(
     operation: requests.StepOperation,
     request: Mapping[str, Any],
     parameters: Mapping[str, Any],
+    only: str | None = None,
 ) -> list[str]:
     violations = requests.violations(operation, request)
+    if only is not None:
+        violations = [v for v in violations if v.kind == only]
     if not violations:
         return []
     message = shapes.service_error(violations)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,6 +139,9 @@ def service_error(violations: Sequence[Violation]) -> str:
 # -- service models -----------------------------------------------------------------------
 
 
+_LOADING = threading.Lock()
+
+
 @functools.cache
 def _session():
     import botocore.session
@@ -146,14 +150,21 @@ def _session():
 
 
 @functools.cache
+def _service(service: str):
+    # Parallel steps may check their first requests at once: load each model once.
+    with _LOADING:
+        return _session().get_service_model(service)
+
+
+@functools.cache
 def operation_input(service: str, operation: str):
     """botocore's input shape for `service`:`operation`."""
-    return _session().get_service_model(service).operation_model(operation).input_shape
+    return _service(service).operation_model(operation).input_shape
 
 
 @functools.cache
 def operation_output(service: str, operation: str):
-    return _session().get_service_model(service).operation_model(operation).output_shape
+    return _service(service).operation_model(operation).output_shape
 
 
 _SURROGATE_PAIR = re.compile(r"\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})", re.IGNORECASE)

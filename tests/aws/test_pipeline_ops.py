@@ -161,6 +161,17 @@ def test_start_refuses_bad_parameters_before_starting(config, overrides, message
     assert executions["PipelineExecutionSummaries"] == []
 
 
+def test_upsert_refuses_what_create_pipeline_would_refuse_before_uploading(config, aws):
+    from pipelines.conformance.preflight import SageMakerWouldRefuse
+
+    underscored = load_config(overrides={"pipeline": {"name": "fraud_detection_retraining"}})
+    with pytest.raises(SageMakerWouldRefuse, match="at 'pipelineName' failed to satisfy"):
+        pipeline_ops.upsert_pipeline(underscored)
+    assert s3_keys() == set()
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    assert sagemaker.list_pipelines()["PipelineSummaries"] == []
+
+
 def test_cli_round_trip_with_exit_codes(config, aws):
     upsert = run_cli(aws, "upsert")
     assert upsert.returncode == 0, upsert.stderr
