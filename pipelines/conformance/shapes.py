@@ -149,11 +149,18 @@ def _session():
     return botocore.session.get_session()
 
 
-@functools.cache
+_MODELS: dict[str, Any] = {}
+
+
 def _service(service: str):
     # Parallel steps may check their first requests at once: load each model once.
-    with _LOADING:
-        return _session().get_service_model(service)
+    model = _MODELS.get(service)
+    if model is None:
+        with _LOADING:
+            model = _MODELS.get(service)
+            if model is None:
+                model = _MODELS[service] = _session().get_service_model(service)
+    return model
 
 
 @functools.cache
