@@ -127,7 +127,7 @@ def test_every_pattern_of_those_requests_reads_as_a_regular_expression() -> None
     patterns = {p for s, o in operations for p in _patterns(shapes.operation_input(s, o), seen)}
     assert len(patterns) > 50
     for pattern in patterns:
-        shapes._pattern(pattern)  # raises on a pattern `regex` cannot read
+        shapes.compiled_pattern(pattern)  # raises on a pattern `regex` cannot read
     assert shapes.pattern_matches(r"[\p{L}\p{N}]+", "Größe42")
 
 
@@ -386,9 +386,12 @@ def test_a_pipeline_name_sagemaker_refuses(local) -> None:
     parameters = resolve_parameters(local["Parameters"], {})
     with pytest.raises(SageMakerWouldRefuse) as raised:
         check_start(
-            local, parameters, pipeline_name="fraud_detection", region="us-east-1",
+            local,
+            parameters,
+            pipeline_name="fraud_detection",
+            region="us-east-1",
             create_request=create,
-        )  # fmt: skip
+        )
     assert (
         "CreatePipeline (sagemaker:CreatePipeline): 2 validation errors detected: Value "
         "'fraud_detection' at 'pipelineName' failed to satisfy constraint: Member must satisfy "

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pipelines.conformance import shapes
-from pipelines.conformance.requests import is_expression, iter_steps
+from pipelines.conformance.requests import iter_steps
 
 STEP_NAME_PATTERN = "[A-Za-z0-9\\-_]*"  # sagemaker StepName
 STEP_NAME_MAX = 64
@@ -40,8 +40,15 @@ PARAMETER_TYPES = {
 }
 
 RETRY_DOC = "'Retry Policy for Pipeline Steps'"
-RETRYABLE_STEP_TYPES = ("Processing", "Training", "Tuning", "AutoML", "Model", "RegisterModel",
-                        "Transform")  # fmt: skip
+RETRYABLE_STEP_TYPES = (
+    "Processing",
+    "Training",
+    "Tuning",
+    "AutoML",
+    "Model",
+    "RegisterModel",
+    "Transform",
+)
 JOB_STEP_TYPES = ("Processing", "Training", "Tuning", "AutoML", "Transform")
 STEP_EXCEPTION_TYPES = ("Step.SERVICE_FAULT", "Step.THROTTLING")
 # The SDK's SageMakerJobExceptionTypeEnum (the developer guide's older text spells the capacity
@@ -51,8 +58,13 @@ JOB_EXCEPTION_TYPES = (
     "SageMaker.CAPACITY_ERROR",
     "SageMaker.RESOURCE_LIMIT",
 )
-RETRY_POLICY_KEYS = ("ExceptionType", "IntervalSeconds", "BackoffRate", "MaxAttempts",
-                     "ExpireAfterMin")  # fmt: skip
+RETRY_POLICY_KEYS = (
+    "ExceptionType",
+    "IntervalSeconds",
+    "BackoffRate",
+    "MaxAttempts",
+    "ExpireAfterMin",
+)
 INTERVAL_SECONDS_MAX = 43200
 MAX_ATTEMPTS_MAX = 20
 EXPIRE_AFTER_MIN_MAX = 14400
@@ -248,15 +260,3 @@ def _condition_problems(condition: Any) -> Iterator[str]:
             yield from _condition_problems(inner)
     if kind == "In" and not isinstance(condition.get("Values", []), list):
         yield "condition In: Values must be a list"
-
-
-def expressions_in(value: Any) -> Iterator[Mapping[str, Any]]:
-    """Every expression object in an Arguments tree."""
-    if is_expression(value):
-        yield value
-    if isinstance(value, Mapping):
-        for item in value.values():
-            yield from expressions_in(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from expressions_in(item)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -53,8 +54,6 @@ def placeholder_execution(
 ) -> dict[str, str]:
     """Execution variables of the right form for a check before the execution exists."""
     arn = f"arn:aws:sagemaker:{region}:{account}:pipeline/{pipeline_name.lower()}"
-    import time
-
     return execution_variables.execution_values(
         execution_id=PLACEHOLDER_EXECUTION_ID,
         execution_arn=f"{arn}/execution/{PLACEHOLDER_EXECUTION_ID}",
@@ -70,17 +69,15 @@ def check_start(
     *,
     pipeline_name: str,
     region: str,
-    overrides: Mapping[str, Any] = {},
+    overrides: Mapping[str, Any] | None = None,
     create_request: Mapping[str, Any] | None = None,
 ) -> None:
     """Raise SageMakerWouldRefuse listing every problem; return if there is none."""
     found = [f"definition: {p}" for p in definition_rules.problems(definition)]
-    found += start_request_problems(pipeline_name, overrides)
+    found += start_request_problems(pipeline_name, overrides or {})
     if create_request is not None:
-        found += _request_problems(
-            "CreatePipeline", requests.StepOperation("sagemaker", "CreatePipeline", None, None),
-            create_request, parameters,
-        )  # fmt: skip
+        operation = requests.StepOperation("sagemaker", "CreatePipeline", None, None)
+        found += _request_problems("CreatePipeline", operation, create_request, parameters)
     execution = placeholder_execution(pipeline_name, region)
     for spec in requests.iter_steps(list(definition.get("Steps") or [])):
         found += step_problems(definition, spec, parameters, execution)

@@ -60,7 +60,6 @@ STEP_OPERATIONS = {
     "RegisterModel": StepOperation("sagemaker", "CreateModelPackage", None, "DescribeModelPackage"),
     "Lambda": StepOperation("lambda", "Invoke", None, None),
 }
-_OUTPUT_TYPES = {"String": "string", "Integer": "integer", "Float": "float", "Boolean": "boolean"}
 
 
 def is_expression(value: Any) -> bool:
@@ -193,7 +192,7 @@ def property_type(step: str, path: str, scope: Scope) -> str:
         if tokens[:1] == ["OutputParameters"] and len(tokens) == 2:
             for output in spec.get("OutputParameters") or []:
                 if output.get("OutputName") == tokens[1]:
-                    return _OUTPUT_TYPES.get(output.get("OutputType", "String"), "any")
+                    return shapes.PARAMETER_TYPES.get(output.get("OutputType", "String"), "any")
         scope.problems.append(
             f"Steps.{step}.{path}: Lambda step {step} declares no such output parameter"
         )
@@ -217,7 +216,7 @@ def property_type(step: str, path: str, scope: Scope) -> str:
                 f"Steps.{step}.{path}: {operation.describe} has no property {token!r} there"
             )
             return "any"
-    return shape.type_name if shape.type_name in shapes._ACCEPTS else "any"
+    return shape.type_name if shape.type_name in shapes.ACCEPTED_TYPES else "any"
 
 
 def step_request(
@@ -231,7 +230,7 @@ def step_request(
         return operation, {
             "FunctionName": function_arn if function_arn is not None else spec.get("FunctionArn"),
             "InvocationType": "RequestResponse",
-            "Payload": json.dumps(shapes._plain(arguments or {}), default=str),
+            "Payload": json.dumps(shapes.plain(arguments or {}), default=str),
         }
     request = dict(arguments or {})
     if operation.name_member and operation.name_member not in request and job_name:

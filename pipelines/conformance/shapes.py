@@ -28,7 +28,6 @@ of type [String].", CreatePipeline's wording) and their content when the step ru
 from __future__ import annotations
 
 import functools
-import json
 import re
 import threading
 from collections.abc import Mapping, Sequence
@@ -52,7 +51,7 @@ Path = tuple[PathItem, ...]
 
 # Pipeline parameter types -> botocore scalar type names.
 PARAMETER_TYPES = {"String": "string", "Integer": "integer", "Float": "float", "Boolean": "boolean"}
-_ACCEPTS = {
+ACCEPTED_TYPES = {
     "string": {"string"},
     "integer": {"integer"},
     "long": {"integer"},
@@ -183,7 +182,7 @@ def _code_point(match: re.Match[str]) -> str:
 
 
 @functools.cache
-def _pattern(text: str):
+def compiled_pattern(text: str):
     """The pattern as the service reads it. Java strings are UTF-16, so an escaped surrogate
     pair (\\uD800\\uDC00) is one code point there (U+10000): written as such, the only
     spelling a Python regex shares with it. Nothing else is rewritten."""
@@ -194,7 +193,7 @@ def _pattern(text: str):
 
 def pattern_matches(pattern: str, value: str) -> bool:
     """Java's Pattern.matches: the whole value must match."""
-    return _pattern(pattern).fullmatch(value) is not None
+    return compiled_pattern(pattern).fullmatch(value) is not None
 
 
 # -- checking -----------------------------------------------------------------------------
@@ -205,24 +204,23 @@ def check(service: str, operation: str, request: Mapping[str, Any]) -> list[Viol
     shape = operation_input(service, operation)
     walker = _Walker()
     walker.walk(request, shape, ())
-    plain = _plain(request)
-    walker.add_botocore_errors(plain, shape)
+    walker.add_botocore_errors(plain(request), shape)
     return walker.result()
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """The request botocore's validator sees: references replaced by their values (or, when
     not known yet, by a stand-in whose own errors are ignored)."""
     if isinstance(value, Reference):
         if value.known:
-            return _plain(value.value)
+            return plain(value.value)
         return {"string": "x", "integer": 1, "float": 1.0, "boolean": True}.get(
             value.type_name, "x"
         )
     if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
@@ -328,7 +326,7 @@ class _Walker:
                 self._scalar(value, shape, path, container, failed)
 
     def _type_fits(self, reference: Reference, shape, path: Path) -> bool:
-        accepted = _ACCEPTS.get(shape.type_name)
+        accepted = ACCEPTED_TYPES.get(shape.type_name)
         if reference.type_name == "any" or accepted is None or reference.type_name in accepted:
             return True
         target = _TYPE_WORDS.get(shape.type_name, shape.type_name.capitalize())
@@ -508,8 +506,3 @@ def _locate(name: str, params: Any, shape) -> _Where | None:
             return None
         rest = rest[match.end() :]
     return _Where(tuple(path), shape, value, container)
-
-
-def json_size(value: Any) -> int:
-    """Bytes of `value` as compact JSON (what an Invoke payload weighs)."""
-    return len(json.dumps(value, separators=(",", ":"), default=str).encode())
