@@ -440,3 +440,31 @@ def test_a_job_request_refused_at_run_time_reads_as_sagemaker_reports_it(local) 
     )
     context.steps["ResolveChampion"]["OutputParameters"]["ChampionModelDataUrl"] = "s3://b/m/"
     assert job_refusal(evaluate, resolve(evaluate["Arguments"], context), "job-x", {}) is None
+
+
+def test_a_lambda_request_that_passed_before_passes_without_loading_botocore(
+    local, tmp_path
+) -> None:
+    """Lambda steps run on every execution (never cached): a cached rerun must not pay for
+    botocore's models to re-check the same invocation."""
+    import subprocess
+    import sys
+
+    resolve_champion = step(local, "ResolveChampion")
+    memo = tmp_path / "conformance"
+    assert job_refusal(resolve_champion, resolve_champion["Arguments"], None, {}, memo) is None
+    assert len(list(memo.iterdir())) == 1
+    script = (
+        "import json, pathlib, sys\n"
+        "from pipelines.conformance.preflight import job_refusal\n"
+        f"spec = json.loads({json.dumps(json.dumps(resolve_champion))})\n"
+        f"memo = pathlib.Path({str(memo)!r})\n"
+        "assert job_refusal(spec, spec['Arguments'], None, {}, memo) is None\n"
+        "assert 'botocore.session' not in sys.modules, 'botocore was loaded'\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    planted = {**resolve_champion, "FunctionArn": "not an arn"}
+    assert job_refusal(planted, planted["Arguments"], None, {}, memo) is not None

@@ -175,14 +175,25 @@ def job_refusal(
     resolved_arguments: Any,
     job_name: str | None,
     parameters: Mapping[str, Any],
+    memo_dir: Path | None = None,
 ) -> str | None:
-    """The FailureReason of a step whose real request SageMaker would refuse, else None."""
+    """The FailureReason of a step whose real request SageMaker would refuse, else None.
+
+    A request with no per-run job name in it (a Lambda invocation: never cached, run on every
+    execution) that passed before passes again without loading botocore: `memo_dir`."""
     built = requests.runtime_request(spec, resolved_arguments, job_name)
     if built is None:
         return None
     operation, request = built
+    key = None
+    if memo_dir is not None and operation.name_member is None:
+        key = verdict_key(operation.label, shapes.plain(request))
+        if passed_before(memo_dir, key):
+            return None
     violations = requests.violations(operation, request)
     if not violations:
+        if key is not None:
+            remember_passed(memo_dir, key)
         return None
     reason = client_error(operation.label, shapes.service_error(violations))
     sources = tuple(dict.fromkeys(s for v in _reported(violations) for s in v.sources))

@@ -502,7 +502,8 @@ class _Execution:
         checks it (the start only had placeholders for them)."""
         from pipelines.conformance.preflight import job_refusal
 
-        refusal = job_refusal(node.spec, arguments, job_name, self.parameters)
+        memo = Path(self.engine.state.path).parent / "conformance"
+        refusal = job_refusal(node.spec, arguments, job_name, self.parameters, memo)
         if refusal is not None:
             raise StepFailed(refusal)
 
