@@ -468,3 +468,29 @@ def test_a_lambda_request_that_passed_before_passes_without_loading_botocore(
     assert done.returncode == 0, done.stderr
     planted = {**resolve_champion, "FunctionArn": "not an arn"}
     assert job_refusal(planted, planted["Arguments"], None, {}, memo) is not None
+
+
+@pytest.mark.parametrize(
+    ("retry", "message"),
+    [
+        ({"max_attempts": 21}, r"\[retry\].max_attempts must be 0 to 20"),
+        ({"job_interval_seconds": 43201}, r"\[retry\].job_interval_seconds must be 0 to 43200"),
+        ({"backoff_rate": -0.5}, r"\[retry\].backoff_rate must be >= 0"),
+    ],
+)
+def test_retry_settings_beyond_sagemakers_limits_are_configuration_errors(
+    tmp_path, retry: dict, message: str
+) -> None:
+    """Refused when the configuration loads, not by the SDK's assertion mid-build."""
+    import tomllib
+
+    from toml_writer import dump_toml
+
+    from pipelines.config import PROJECT_ROOT, ConfigError
+
+    raw = tomllib.loads((PROJECT_ROOT / "pipeline.toml").read_text())
+    raw["retry"].update(retry)
+    path = tmp_path / "pipeline.toml"
+    path.write_text(dump_toml(raw))
+    with pytest.raises(ConfigError, match=message):
+        load_config(path, environ={})
