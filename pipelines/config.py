@@ -296,6 +296,26 @@ def _validate(config: ProjectConfig) -> None:
     ):
         if value < 1:
             raise ConfigError(f"{where}: {label} must be at least 1, got {value}")
+    _validate_retry(where, config.retry)
+
+
+def _validate_retry(where: str, retry: RetrySettings) -> None:
+    """SageMaker's limits for retry policies ("Retry Policy for Pipeline Steps"), checked here
+    so a bad value is a configuration error, not the SDK's assertion while building."""
+    from pipelines.conformance.definition_rules import INTERVAL_SECONDS_MAX, MAX_ATTEMPTS_MAX
+
+    for label, value, limit in (
+        ("[retry].max_attempts", retry.max_attempts, MAX_ATTEMPTS_MAX),
+        ("[retry].job_max_attempts", retry.job_max_attempts, MAX_ATTEMPTS_MAX),
+        ("[retry].interval_seconds", retry.interval_seconds, INTERVAL_SECONDS_MAX),
+        ("[retry].job_interval_seconds", retry.job_interval_seconds, INTERVAL_SECONDS_MAX),
+    ):
+        if not 0 <= value <= limit:
+            raise ConfigError(
+                f"{where}: {label} must be 0 to {limit} (SageMaker's limit), got {value}"
+            )
+    if retry.backoff_rate < 0:
+        raise ConfigError(f"{where}: [retry].backoff_rate must be >= 0, got {retry.backoff_rate}")
 
 
 def load_pricing(config: ProjectConfig) -> dict[str, float]:

@@ -18,8 +18,10 @@ from typing import Any
 import boto3
 
 from pipelines.aws.champion_lambda import deploy_project_functions
+from pipelines.aws.pipeline_request import pipeline_request
 from pipelines.code_assets import NO_CHAMPION_MARKER, code_uri, no_champion_uri, sample_data_uri
 from pipelines.config import ProjectConfig
+from pipelines.conformance.preflight import check_start, check_upsert
 from pipelines.definition_cache import load_definition
 from pipelines.parameters import ParameterError, resolve_parameters
 
@@ -103,6 +105,8 @@ def upsert_pipeline(config: ProjectConfig, session: boto3.Session | None = None)
     target = config.target("sagemaker")
     session = session or aws_session(config)
     definition, code = load_definition(config, "sagemaker")
+    # What CreatePipeline would refuse, refused before anything is uploaded.
+    check_upsert(json.loads(definition), pipeline_request(config, definition, target.role_arn))
     s3 = session.client("s3")
     uploaded: list[str] = []
     unchanged: list[str] = []
@@ -116,17 +120,7 @@ def upsert_pipeline(config: ProjectConfig, session: boto3.Session | None = None)
     sagemaker = session.client("sagemaker")
     _ensure_model_package_group(sagemaker, config)
     settings = config.pipeline
-    common = {
-        "PipelineName": settings.name,
-        "PipelineDisplayName": settings.name,
-        "PipelineDefinition": definition,
-        "PipelineDescription": (
-            f"Retraining: preprocess, train, evaluate, register into "
-            f"{settings.model_package_group} if {settings.metric} clears MetricThreshold."
-        ),
-        "RoleArn": target.role_arn,
-        "ParallelismConfiguration": {"MaxParallelExecutionSteps": settings.max_parallel_steps},
-    }
+    common = pipeline_request(config, definition, target.role_arn)
     existing = find_pipeline(sagemaker, settings.name)
     if existing:
         arn = sagemaker.update_pipeline(**common)["PipelineArn"]
@@ -150,10 +144,6 @@ def upsert(config: ProjectConfig) -> int:
     return EXIT_OK
 
 
-def _declared_parameters(description: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return json.loads(description["PipelineDefinition"]).get("Parameters", [])
-
-
 def start_execution(
     config: ProjectConfig,
     overrides: Mapping[str, str],
@@ -168,12 +158,22 @@ def start_execution(
             f"pipeline {config.pipeline.name} does not exist in {config.aws.region}; "
             "run `run_pipeline.py --target sagemaker upsert` first"
         )
-    resolved = resolve_parameters(_declared_parameters(description), overrides)
+    deployed = json.loads(description["PipelineDefinition"])
+    resolved = resolve_parameters(deployed.get("Parameters", []), overrides)
     data_url = resolved.get("InputDataUrl")
     if isinstance(data_url, str) and not data_url.startswith("s3://"):
         raise ParameterError(
             f"parameter InputDataUrl must be an s3:// URI on SageMaker, got {data_url!r}"
         )
+    # What the service would refuse (the start request, or a step's request with these
+    # values), refused here before anything starts.
+    check_start(
+        deployed,
+        resolved,
+        pipeline_name=config.pipeline.name,
+        region=config.aws.region,
+        overrides=overrides,
+    )
     response = sagemaker.start_pipeline_execution(
         PipelineName=config.pipeline.name,
         PipelineParameters=[

@@ -10,6 +10,7 @@ from typing import Any
 
 from pipelines.config import ProjectConfig
 from pipelines.errors import UsageError, require_target
+from pipelines.local.failures import explain_from_steps
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -83,7 +84,8 @@ def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
 
 def _executions_list(args: argparse.Namespace, config: ProjectConfig) -> int:
     _local_only(args)
-    executions = _open(config).state.list_executions(args.limit)
+    state = _open(config).state
+    executions = state.list_executions(args.limit)
     if args.json:
         print(json.dumps(executions, indent=2, default=str))
         return 0
@@ -96,13 +98,21 @@ def _executions_list(args: argparse.Namespace, config: ProjectConfig) -> int:
             e["status"],
             _time(e["start_time"]),
             _duration(e["start_time"], e["end_time"]),
-            (e["failure_reason"] or "")[:80],
+            (_why(state, e) or "")[:80],
         )
         for e in executions
     ]
-    for line in _table(("Execution", "Status", "Started", "Duration", "Failure reason"), rows):
+    for line in _table(("Execution", "Status", "Started", "Duration", "Why it failed"), rows):
         print(line)
     return 0
+
+
+def _why(state: Any, execution: dict[str, Any]) -> str | None:
+    """A failed execution's explanation (its FailureReason is SageMaker's generic one)."""
+    if execution["status"] != "Failed":
+        return execution["failure_reason"]
+    steps = state.list_steps(execution["execution_id"])
+    return explain_from_steps(steps) or execution["failure_reason"]
 
 
 def describe_execution(config: ProjectConfig, execution: str) -> dict[str, Any]:
@@ -113,7 +123,12 @@ def describe_execution(config: ProjectConfig, execution: str) -> dict[str, Any]:
     record = engine.state.find_execution(execution)
     steps = engine.state.list_steps(record["execution_id"])
     snapshot = load_snapshot(engine.store, ((s["step_name"], s["properties"]) for s in steps))
-    return {"execution": record, "steps": steps, "snapshot": snapshot}
+    # SageMaker's FailureReason is generic; the explanation names the step and its reason.
+    return {
+        "execution": {**record, "failure_detail": explain_from_steps(steps)},
+        "steps": steps,
+        "snapshot": snapshot,
+    }
 
 
 def _executions_describe(args: argparse.Namespace, config: ProjectConfig) -> int:
@@ -134,6 +149,8 @@ def _executions_describe(args: argparse.Namespace, config: ProjectConfig) -> int
     print(f"Duration    {_duration(execution['start_time'], execution['end_time'])}")
     if execution["failure_reason"]:
         print(f"Failure     {execution['failure_reason']}")
+    if execution.get("failure_detail"):
+        print(f"Why         {execution['failure_detail']}")
     options = execution.get("options") or {}
     if options.get("no_cache") or options.get("faults"):
         print(f"Options     {json.dumps(options)}")

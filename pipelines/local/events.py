@@ -81,6 +81,7 @@ class EventLog:
         when: float,
         display_name: str | None = None,
         failure_reason: str | None = None,
+        failure_detail: str | None = None,
     ) -> dict[str, Any]:
         detail: dict[str, Any] = {
             "currentPipelineExecutionStatus": current,
@@ -98,6 +99,10 @@ class EventLog:
             # Not in AWS's sample; SageMaker carries it in DescribePipelineExecution. Handy for
             # local notification rules and harmless for patterns that do not mention it.
             detail["failureReason"] = failure_reason
+        if failure_detail:
+            # The local engine's explanation (which step failed and why) beside SageMaker's
+            # generic FailureReason.
+            detail["failureDetail"] = failure_detail
         event = self.envelope(EXECUTION_STATUS_CHANGE, [pipeline_arn, execution_arn], detail, when)
         self.append(event)
         return event

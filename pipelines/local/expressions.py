@@ -7,6 +7,13 @@ exactly as `Pipeline.definition()` emits them:
   {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.<Name>.PropertyFiles.<File>"}, "Path": "a.b[0]"}}
 Conditions are {"Type": ..., "LeftValue"/"RightValue"}, In {"QueryValue", "Values"},
 Not {"Condition"} (SageMaker refuses the SDK v2 spelling "Expression"), Or {"Conditions"}.
+
+Conditions compare values of the same type, as SageMaker does: a condition step whose
+operands' types differ fails with the reason the SDK's own local mode gives (it mirrors the
+service: sagemaker.mlops.local.pipeline._ConditionStepExecutor), e.g. "Condition of type
+[GreaterThanOrEqualTo] not supported between [0.95] of type [String] and [0.9] of type
+[Float]"; nothing is converted, so "0.95" >= 0.9 is an error, not True. Integers and floats
+are both numbers for ordering; Equals needs the same type on both sides.
 """
 
 from __future__ import annotations
@@ -87,9 +94,9 @@ def resolve_get(reference: str, context: Context) -> Any:
         return context.parameters[rest]
     if namespace == "Execution":
         if rest == "CurrentDateTime" and rest not in context.execution:
-            from datetime import UTC, datetime
+            from pipelines.execution_variables import current_datetime
 
-            return datetime.now(UTC).isoformat()
+            return current_datetime()
         if rest in context.step_variables:
             return context.step_variables[rest]
         if rest not in context.execution:
@@ -275,15 +282,15 @@ def evaluate_condition(condition: Mapping[str, Any], context: Context) -> Evalua
     if kind in COMPARISONS:
         left_source, right_source = condition.get("LeftValue"), condition.get("RightValue")
         left, right = resolve(left_source, context), resolve(right_source, context)
-        a, b = _comparable(kind, left, right)
+        _check_comparable(kind, left, right)
         return Evaluation(
-            kind, bool(COMPARISONS[kind](a, b)), left, right, left_source, right_source
+            kind, bool(COMPARISONS[kind](left, right)), left, right, left_source, right_source
         )
     if kind == "In":
         query_source = condition.get("QueryValue")
         query = resolve(query_source, context)
         values = [resolve(v, context) for v in condition.get("Values", [])]
-        result = any(_loose_equal(query, v) for v in values)
+        result = any(type_name(query) == type_name(v) and query == v for v in values)
         return Evaluation(kind, result, query, values, query_source, None)
     if kind == "Not":
         if not isinstance(condition.get("Condition"), Mapping):
@@ -304,38 +311,34 @@ def evaluate_all(conditions: list[Mapping[str, Any]], context: Context) -> list[
     return [evaluate_condition(c, context) for c in conditions]
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def type_name(value: Any) -> str:
+    """A value's pipeline type: String, Integer, Float, Boolean (or its Python type's name)."""
+    if isinstance(value, bool):
+        return "Boolean"
+    if isinstance(value, int):
+        return "Integer"
+    if isinstance(value, float):
+        return "Float"
+    if isinstance(value, str):
+        return "String"
+    return "Null" if value is None else type(value).__name__
 
 
-def _comparable(kind: str, left: Any, right: Any) -> tuple[Any, Any]:
-    if _is_number(left) and _is_number(right):
-        return left, right
-    # A number that arrived as text (Std:Join output, a String parameter) compares as one.
-    if _is_number(left) and isinstance(right, str):
-        return left, _as_number(right, kind, left, right)
-    if isinstance(left, str) and _is_number(right):
-        return _as_number(left, kind, left, right), right
-    if type(left) is type(right):
-        return left, right
+def _check_comparable(kind: str, left: Any, right: Any) -> None:
+    a, b = type_name(left), type_name(right)
     if kind == "Equals":
-        return to_text(left), to_text(right)
-    raise ExpressionError(f"{kind}: cannot compare {left!r} with {right!r}")
-
-
-def _as_number(text: str, kind: str, left: Any, right: Any) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise ExpressionError(f"{kind}: cannot compare {left!r} with {right!r}") from None
-
-
-def _loose_equal(a: Any, b: Any) -> bool:
-    try:
-        x, y = _comparable("Equals", a, b)
-    except ExpressionError:
-        return False
-    return x == y
+        if a != b:
+            raise ExpressionError(
+                f"LeftValue [{to_text(left)}] of type [{a}] and RightValue [{to_text(right)}] "
+                f"of type [{b}] are not of the same type."
+            )
+        return
+    numbers = ("Integer", "Float")
+    if not ((a in numbers and b in numbers) or a == b == "String"):
+        raise ExpressionError(
+            f"Condition of type [{kind}] not supported between [{to_text(left)}] of type [{a}] "
+            f"and [{to_text(right)}] of type [{b}]"
+        )
 
 
 # -- references, for the step graph -----------------------------------------------------

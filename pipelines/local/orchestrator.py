@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pipelines import execution_variables
 from pipelines.arns import sagemaker_arn
 from pipelines.local import cache as step_cache
-from pipelines.local import executor, lambda_step, retry
+from pipelines.local import executor, failures, lambda_step, retry
 from pipelines.local.events import LOCAL_ACCOUNT, EventLog
 from pipelines.local.expressions import (
     Context,
@@ -113,12 +114,13 @@ class ExecutionResult:
     execution_arn: str
     pipeline_name: str
     status: str
-    failure_reason: str | None
+    failure_reason: str | None  # as SageMaker words it (DescribePipelineExecution)
     start: float
     end: float
     parameters: dict[str, Any]
     steps: dict[str, StepRecord]
     definition: dict[str, Any]
+    failure_detail: str | None = None  # the project's explanation: which step, and why
 
     @property
     def succeeded(self) -> bool:
@@ -279,13 +281,13 @@ class _Execution:
         self._lock = threading.Lock()
         self.context = Context(
             parameters=parameters,
-            execution={
-                "PipelineExecutionId": self.id,
-                "PipelineExecutionArn": self.arn,
-                "PipelineName": pipeline_name,
-                "PipelineArn": self.pipeline_arn,
-                "PipelineExecutionStartTime": _iso(self.start),
-            },
+            execution=execution_variables.execution_values(
+                execution_id=self.id,
+                execution_arn=self.arn,
+                pipeline_name=pipeline_name,
+                pipeline_arn=self.pipeline_arn,
+                start=self.start,
+            ),
             steps=self.properties,
             property_file=self._read_property_file,
             json_at=self._read_json,
@@ -413,16 +415,13 @@ class _Execution:
             (r for r in self.records.values() if r.status == FAILED),
             key=lambda r: (r.end or 0, r.position),
         )
+        detail = None
         if stopped:
             status, reason = STOPPED, "the execution was interrupted"
         elif failed:
             first = failed[0]
-            status = FAILED
-            reason = (
-                first.failure_reason
-                if first.type == "Fail"
-                else f"Step {first.name} failed: {first.failure_reason}"
-            )
+            status, reason = FAILED, failures.EXECUTION_FAILURE_REASON
+            detail = failures.explain(first.name, first.type, first.failure_reason)
         else:
             status, reason = SUCCEEDED, None
         end = self.engine.clock()
@@ -439,6 +438,7 @@ class _Execution:
             when=end,
             display_name=self.options.display_name,
             failure_reason=reason,
+            failure_detail=detail,
         )
         result = ExecutionResult(
             execution_id=self.id,
@@ -451,6 +451,7 @@ class _Execution:
             parameters=self.parameters,
             steps={name: self.records[name] for name in self.order},
             definition=self.definition,
+            failure_detail=detail,
         )
         if self.options.listener:
             self.options.listener.execution_finished(result)
@@ -474,15 +475,12 @@ class _Execution:
             record.job_name = job_name
             arguments = node.spec.get("Arguments", {})
             if handler.resolve_arguments:
-                variables = {}
-                if handler.job_kind == "processing-job":
-                    variables["ProcessingJobName"] = job_name
-                elif handler.job_kind == "training-job":
-                    variables["TrainingJobName"] = job_name
+                variables = execution_variables.step_values(node.type, job_name)
                 arguments = resolve(arguments, self._step_context(variables))
             record.arguments = arguments
             outcome = self._cached(node, record, arguments)
             if outcome is None:
+                self._refuse_what_sagemaker_refuses(node, arguments, record.job_name)
                 # What the job is about to read: recorded with the cache entry, so a later
                 # hit can tell whether the content changed under the same request.
                 inputs = self._input_fingerprints(node, arguments)
@@ -505,6 +503,18 @@ class _Execution:
         finally:
             # Pool threads end with the execution; their SQLite connections must not linger.
             self.engine.state.release()
+
+    def _refuse_what_sagemaker_refuses(
+        self, node: StepNode, arguments: Any, job_name: str | None
+    ) -> None:
+        """The real request, once other steps' properties are known, checked as the service
+        checks it (the start only had placeholders for them)."""
+        from pipelines.conformance.preflight import job_refusal
+
+        memo = Path(self.engine.state.path).parent / "conformance"
+        refusal = job_refusal(node.spec, arguments, job_name, self.parameters, memo)
+        if refusal is not None:
+            raise StepFailed(refusal)
 
     def _step_context(self, variables: Mapping[str, Any]) -> Context:
         return Context(
@@ -638,7 +648,7 @@ class _Execution:
         self._transition(record, SUCCEEDED)
 
     def _fail(self, record: StepRecord, reason: str) -> None:
-        record.failure_reason = reason[:1024]
+        record.failure_reason = reason[:1024] or None
         record.end = self.engine.clock()
         self._transition(record, FAILED)
 
@@ -790,7 +800,8 @@ def _condition(run: StepRun) -> Outcome:
 def _fail(run: StepRun) -> Outcome:
     message = (run.arguments or {}).get("ErrorMessage") or ""
     run.record.metadata["Fail"] = {"ErrorMessage": str(message)}
-    raise StepFailed(str(message) or "the pipeline reached a FailStep", FAIL_STEP)
+    # A Fail step's FailureReason is its ErrorMessage; without one it has none.
+    raise StepFailed(str(message), FAIL_STEP)
 
 
 _REGISTER_HANDLED = {
@@ -904,9 +915,3 @@ def _event_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
         return value
 
     return camel(metadata)
-
-
-def _iso(epoch: float) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(epoch, UTC).isoformat()

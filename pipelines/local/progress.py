@@ -184,7 +184,10 @@ def summarize(
     verb = result.status
     headline = f"Execution {result.execution_id} {verb} in {format_seconds(result.duration)}"
     if result.failure_reason:
+        # SageMaker's FailureReason, then the explanation of which step failed and why.
         headline += f": {result.failure_reason}"
+        if result.failure_detail and result.failure_detail != result.failure_reason:
+            headline += f" — {result.failure_detail}"
     rows = []
     for record in result.steps.values():
         if record.cache_source_id:

@@ -3,12 +3,15 @@
 It loads the same definition JSON `get_pipeline()` produces (without importing the SDK when
 the cached build is current), checks parameters and faults before anything runs, puts the
 job code and the bundled sample into the local store at the URIs the definition names,
-turns a local `InputDataUrl` path into a store URI, runs the execution and prints progress
-and a summary. Nothing here imports pandas, scikit-learn, boto3 or the SDK.
+turns a local `InputDataUrl` path into a store URI, refuses what SageMaker would refuse
+(pipelines.conformance: botocore is loaded only when that check has not passed before),
+runs the execution and prints progress and a summary. Nothing here imports pandas,
+scikit-learn, boto3 or the SDK.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from collections.abc import Iterable, Mapping
@@ -108,6 +111,45 @@ def stage_input(store: ArtifactStore, config: ProjectConfig, value: str) -> str:
     return uri
 
 
+def refuse_what_sagemaker_refuses(
+    config: ProjectConfig,
+    text: str,
+    definition: Mapping[str, Any],
+    parameters: Mapping[str, Any],
+    overrides: Mapping[str, Any],
+) -> None:
+    """Raise SageMakerWouldRefuse (a ParameterError: exit 2) if the upsert, the start or a
+    step's request would be refused. A check that passed is remembered under a key of its
+    inputs, so a rerun with the same definition and values does not pay for botocore again."""
+    from pipelines.aws.pipeline_request import pipeline_request
+    from pipelines.conformance import preflight
+
+    target = config.target("local")
+    create = {
+        **pipeline_request(config, text, target.role_arn),
+        "ClientRequestToken": "local-" + "0" * 32,
+    }
+    memo = config.local_home / "conformance"
+    key = preflight.verdict_key(
+        hashlib.sha256(text.encode()).hexdigest(),
+        {k: v for k, v in create.items() if k != "PipelineDefinition"},
+        dict(parameters),
+        dict(overrides),
+        config.aws.region,
+    )
+    if preflight.passed_before(memo, key):
+        return
+    preflight.check_start(
+        definition,
+        parameters,
+        pipeline_name=config.pipeline.name,
+        region=config.aws.region,
+        overrides=overrides,
+        create_request=create,
+    )
+    preflight.remember_passed(memo, key)
+
+
 def execute(
     config: ProjectConfig,
     overrides: Mapping[str, str],
@@ -117,8 +159,9 @@ def execute(
     listener: Listener | None = None,
     engine: Engine | None = None,
 ) -> ExecutionResult:
-    """Run one execution and return its result (no printing). Raises ParameterError or
-    FaultError before anything runs when an option is invalid."""
+    """Run one execution and return its result (no printing). Raises ParameterError (or its
+    SageMakerWouldRefuse) or FaultError before anything runs when an option, the definition
+    or a step's request is invalid."""
     text, code = load_definition(config, "local")
     definition = json.loads(text)
     try:
@@ -137,6 +180,7 @@ def execute(
     engine.store.put_bytes(b"", no_champion_uri(config, target) + NO_CHAMPION_MARKER)
     if isinstance(parameters.get(INPUT_PARAMETER), str):
         parameters[INPUT_PARAMETER] = stage_input(engine.store, config, parameters[INPUT_PARAMETER])
+    refuse_what_sagemaker_refuses(config, text, definition, parameters, overrides)
 
     return engine.run(
         definition,

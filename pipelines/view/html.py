@@ -352,9 +352,11 @@ def render_page(document: Mapping[str, Any], links: Mapping[str, str] | None = N
             f"duration {escape(format_seconds(execution['duration']))}"
         )
         if execution["failure_reason"]:
+            detail = execution.get("failure_detail")
+            why = f"<br><strong>Why:</strong> {escape(detail)}" if detail else ""
             header += (
                 f'<div class="failure" id="execution-failure"><strong>Failure reason:</strong> '
-                f"{escape(execution['failure_reason'])}</div>"
+                f"{escape(execution['failure_reason'])}{why}</div>"
             )
         for step in document["steps"]:
             if step.get("cache_warning"):
@@ -418,7 +420,8 @@ def render_index(executions: Iterable[Mapping[str, Any]], pipeline: str) -> str:
             f'<td><span class="badge {escape(STATUS_CLASSES.get(e["status"], "notstarted"))}">'
             f"{escape(e['status'])}</span></td><td>{escape(_time(e['start_time']))}</td>"
             f"<td>{escape(duration)}</td>"
-            f"<td>{escape((e.get('failure_reason') or '')[:120])}</td></tr>"
+            f"<td>{escape((e.get('failure_detail') or e.get('failure_reason') or '')[:120])}"
+            "</td></tr>"
         )
     table = (
         "<table><thead><tr><th>Execution</th><th>Status</th><th>Started</th><th>Duration</th>"

@@ -14,6 +14,7 @@ from typing import Any
 
 from pipelines.config import ProjectConfig, load_pricing
 from pipelines.definition_cache import load_definition
+from pipelines.local.failures import explain_from_steps
 from pipelines.local.graph import build_graph
 from pipelines.local.lineage import load_snapshot
 from pipelines.local.orchestrator import definition_hash
@@ -127,6 +128,7 @@ def _document(
         "end_time": execution["end_time"],
         "duration": _duration(execution["start_time"], execution["end_time"]),
         "failure_reason": execution["failure_reason"],
+        "failure_detail": explain_from_steps(records.values()),
         "parameters": execution["parameters"] or {},
         "options": execution.get("options") or {},
     }
@@ -382,7 +384,13 @@ def _held_back_by(document: Mapping[str, Any], steps: list[dict[str, Any]]) -> l
 def list_executions(config: ProjectConfig, limit: int | None = 100) -> list[dict[str, Any]]:
     state = open_state(config)
     try:
-        return state.list_executions(limit)
+        executions = state.list_executions(limit)
+        for execution in executions:
+            # Beside SageMaker's generic FailureReason: which step failed, and why.
+            if execution["status"] == "Failed":
+                steps = state.list_steps(execution["execution_id"])
+                execution["failure_detail"] = explain_from_steps(steps)
+        return executions
     finally:
         state.close()
 

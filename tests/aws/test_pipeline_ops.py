@@ -192,6 +192,18 @@ def test_start_passes_parameters_that_describe_then_shows(config):
         ({"ModelApprovalStatus": "Maybe"}, "must be one of Approved"),
         ({"Thresold": "0.9"}, r"unknown parameter\(s\) Thresold"),
         ({"InputDataUrl": "data/local.csv"}, "must be an s3:// URI"),
+        # What SageMaker itself would refuse in a step's request, in its words.
+        (
+            {"TrainingInstanceType": "foo"},
+            r"step Train \(sagemaker:CreateTrainingJob\): 1 validation error detected: Value "
+            r"'foo' at 'resourceConfig.instanceType' failed to satisfy constraint: Member must "
+            r"satisfy enum value set: \[ml\.",
+        ),
+        (
+            {"ProcessingInstanceCount": "0"},
+            r"Value '0' at 'processingResources.clusterConfig.instanceCount' failed to satisfy "
+            r"constraint: Member must have value greater than or equal to 1",
+        ),
     ],
 )
 def test_start_refuses_bad_parameters_before_starting(config, overrides, message):
@@ -201,6 +213,17 @@ def test_start_refuses_bad_parameters_before_starting(config, overrides, message
     sagemaker = boto3.client("sagemaker", region_name=REGION)
     executions = sagemaker.list_pipeline_executions(PipelineName=config.pipeline.name)
     assert executions["PipelineExecutionSummaries"] == []
+
+
+def test_upsert_refuses_what_create_pipeline_would_refuse_before_uploading(config, aws):
+    from pipelines.conformance.preflight import SageMakerWouldRefuse
+
+    underscored = load_config(overrides={"pipeline": {"name": "fraud_detection_retraining"}})
+    with pytest.raises(SageMakerWouldRefuse, match="at 'pipelineName' failed to satisfy"):
+        pipeline_ops.upsert_pipeline(underscored)
+    assert s3_keys() == set()
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    assert sagemaker.list_pipelines()["PipelineSummaries"] == []
 
 
 def test_cli_round_trip_with_exit_codes(config, aws):

@@ -87,6 +87,6 @@ def test_below_the_threshold_the_fail_step_says_which_rule_failed_and_by_how_muc
     result = run(config, small_sample, **WEAK)
     assert result.status == "Failed"
     assert result.steps["MetricBelowThreshold"].status == "Failed"
-    assert result.failure_reason.startswith("Model not registered: auc 0.")
-    assert "below the threshold 0.9900 (MetricThreshold)" in result.failure_reason
+    assert result.failure_detail.startswith("Model not registered: auc 0.")
+    assert "below the threshold 0.9900 (MetricThreshold)" in result.failure_detail
     assert open_engine(config).registry.list() == []

@@ -20,6 +20,7 @@ from waiting import FAILSAFE_SECONDS
 
 from pipelines.cli import main as cli_main
 from pipelines.config import PROJECT_ROOT, ProjectConfig
+from pipelines.local.commands import describe_execution
 from pipelines.local.events import (
     EXECUTION_STATUS_CHANGE,
     MODEL_PACKAGE_STATE_CHANGE,
@@ -223,9 +224,12 @@ def test_an_unreachable_threshold_takes_the_fail_branch(
     engine = open_engine(project)
     execution = engine.state.list_executions(1)[0]
     assert execution["status"] == "Failed"
-    assert execution["failure_reason"].startswith("Model not registered: accuracy 0.")
-    # Which rule failed and by how much.
-    assert "below the threshold 1.0100 (MetricThreshold)" in execution["failure_reason"]
+    # SageMaker's FailureReason; the Fail step's own reason says which rule failed and by how
+    # much (describe shows both).
+    assert execution["failure_reason"] == "Step failure: One or multiple steps failed."
+    why = describe_execution(project, execution["execution_id"])["execution"]["failure_detail"]
+    assert why.startswith("Model not registered: accuracy 0.")
+    assert "below the threshold 1.0100 (MetricThreshold)" in why
     steps = {
         s["step_name"]: s["status"] for s in engine.state.list_steps(execution["execution_id"])
     }
@@ -254,14 +258,15 @@ def test_injected_faults_are_retried_to_success_and_exhausted_to_failure(
     engine = open_engine(project)
     execution = engine.state.list_executions(1)[0]
     assert execution["status"] == "Failed"
-    assert execution["failure_reason"].startswith("Step Train failed: ThrottlingException")
+    why = describe_execution(project, execution["execution_id"])["execution"]["failure_detail"]
+    assert why.startswith("Step Train failed: ThrottlingException")
     steps = {s["step_name"]: s for s in engine.state.list_steps(execution["execution_id"])}
     assert steps["Train"]["attempts"] == 3
     assert steps["Evaluate"]["status"] == "NotExecuted"
 
 
 def test_options_are_checked_before_anything_runs(
-    project: ProjectConfig, small_sample: Path
+    project: ProjectConfig, small_sample: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(ParameterError, match="parameter MaxIter expects an Integer, got 'many'"):
         run(project, small_sample, params={"MaxIter": "many"})
@@ -273,7 +278,28 @@ def test_options_are_checked_before_anything_runs(
         run(project, "s3://local-pipeline-bucket/../../etc/passwd")
     with pytest.raises(FaultError, match="no step 'Nope'"):
         run(project, small_sample, faults=["Nope=THROTTLING"])
+    # Values SageMaker would refuse in a step's request: exit 2 with SageMaker's reason and
+    # the parameter that supplied the value.
+    refused = {
+        "TrainingInstanceType=foo": (
+            "step Train (sagemaker:CreateTrainingJob): 1 validation error detected: Value 'foo' "
+            "at 'resourceConfig.instanceType' failed to satisfy constraint: Member must satisfy "
+            "enum value set: [ml."
+        ),
+        "ProcessingInstanceCount=0": (
+            "step Preprocess (sagemaker:CreateProcessingJob): 1 validation error detected: "
+            "Value '0' at 'processingResources.clusterConfig.instanceCount' failed to satisfy "
+            "constraint: Member must have value greater than or equal to 1\n    the value comes "
+            "from parameter ProcessingInstanceCount = 0"
+        ),
+    }
+    for assignment, reason in refused.items():
+        command = ["--config", str(project.path), "start", "--param", assignment]
+        assert cli_main([*command, "--param", f"InputDataUrl={small_sample}"]) == 2
+        assert reason in capsys.readouterr().err
     assert open_engine(project).state.list_executions() == []
+    events, _ = read_events(LocalPaths(project.local_home).events)
+    assert events == []
 
 
 # -- bad inputs -------------------------------------------------------------------------
@@ -354,11 +380,11 @@ def test_bad_input_ends_as_a_failed_execution_with_the_reason(after_a_good_run, 
     assert result.status == "Failed"
     failed = "SnapshotInput" if case in ("no input files", "empty folder") else "Preprocess"
     assert result.steps[failed].status == "Failed"
-    assert result.failure_reason.startswith(f"Step {failed} failed: ")
-    assert expected in result.failure_reason
+    assert result.failure_detail.startswith(f"Step {failed} failed: ")
+    assert expected in result.failure_detail
     # The reason names the input: the file as the job saw it, or the staged folder's URI.
     named = "README.txt" if case == "no input files" else path.name
-    assert named in result.failure_reason
+    assert named in result.failure_detail
     # The champion lookup runs beside the snapshot and Preprocess; nothing after the failure
     # starts.
     independent = ("SnapshotInput", "Preprocess", "ResolveChampion")

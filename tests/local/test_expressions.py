@@ -141,7 +141,9 @@ def test_nested_structures_resolve_recursively(context: Context) -> None:
         ("LessThan", 2, 2, False),
         ("LessThanOrEqualTo", 2, 2, True),
         ("LessThanOrEqualTo", 3, 2, False),
-        ("GreaterThan", "0.95", 0.9, True),  # a number that arrived as text
+        ("GreaterThanOrEqualTo", 1, 0.5, True),  # Integer and Float are both numbers
+        ("LessThan", "apple", "banana", True),
+        ("Equals", True, True, True),
     ],
 )
 def test_comparisons(context: Context, kind: str, left, right, expected: bool) -> None:
@@ -206,8 +208,92 @@ def test_a_condition_step_ands_its_conditions(context: Context) -> None:
 def test_bad_conditions_are_clear_errors(context: Context) -> None:
     with pytest.raises(ExpressionError, match="unknown condition type 'Between'"):
         evaluate_condition({"Type": "Between"}, context)
-    with pytest.raises(ExpressionError, match="cannot compare"):
-        evaluate_condition({"Type": "GreaterThan", "LeftValue": "abc", "RightValue": 1}, context)
+
+
+@pytest.mark.parametrize(
+    ("kind", "left", "right", "message"),
+    [
+        # SageMaker compares without converting: a number that arrived as text is text. The
+        # wording is the SDK's local mode's, which mirrors the service.
+        (
+            "GreaterThanOrEqualTo",
+            "0.95",
+            0.9,
+            "Condition of type [GreaterThanOrEqualTo] not supported between [0.95] of type "
+            "[String] and [0.9] of type [Float]",
+        ),
+        (
+            "LessThan",
+            True,
+            1,
+            "Condition of type [LessThan] not supported between [true] of type [Boolean] and "
+            "[1] of type [Integer]",
+        ),
+        (
+            "Equals",
+            "1",
+            1,
+            "LeftValue [1] of type [String] and RightValue [1] of type [Integer] are not of the "
+            "same type.",
+        ),
+        (
+            "Equals",
+            1,
+            1.0,
+            "LeftValue [1] of type [Integer] and RightValue [1.0] of type [Float] are not of "
+            "the same type.",
+        ),
+    ],
+)
+def test_operands_of_different_types_are_an_error_not_a_coercion(
+    context: Context, kind: str, left, right, message: str
+) -> None:
+    condition = {"Type": kind, "LeftValue": left, "RightValue": right}
+    with pytest.raises(ExpressionError) as raised:
+        evaluate_condition(condition, context)
+    assert str(raised.value) == message
+
+
+def test_in_matches_values_of_the_same_type_only(context: Context) -> None:
+    condition = {"Type": "In", "QueryValue": {"Get": "Parameters.Count"}, "Values": ["3", 3]}
+    assert evaluate_condition(condition, context).result is True
+    condition["Values"] = ["3", 3.5]
+    assert evaluate_condition(condition, context).result is False
+
+
+def test_every_execution_variable_the_sdk_can_emit_resolves(context: Context) -> None:
+    """The SDK's full list, walked: each resolves to a String of SageMaker's form."""
+    import re
+
+    from sagemaker.core.workflow.execution_variables import ExecutionVariable, ExecutionVariables
+
+    from pipelines.execution_variables import execution_values, step_values
+
+    variables = [v for v in vars(ExecutionVariables).values() if isinstance(v, ExecutionVariable)]
+    assert len(variables) == 8  # the SDK's list, as its docstring names them
+    arn = "arn:aws:sagemaker:us-east-1:000000000000:pipeline/p"
+    execution = execution_values(
+        execution_id="abc123def456",
+        execution_arn=f"{arn}/execution/abc123def456",
+        pipeline_name="p",
+        pipeline_arn=arn,
+        start=1_790_000_000.25,
+    )
+    timestamp = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+    for variable in variables:
+        step_type = {"TrainingJobName": "Training", "ProcessingJobName": "Processing"}.get(
+            variable.name, "Processing"
+        )
+        scoped = Context(
+            parameters={},
+            execution=execution,
+            step_variables=step_values(step_type, "pipelines-abc123def456-Step-x"),
+        )
+        value = resolve(variable.expr, scoped)
+        assert isinstance(value, str) and value, variable.name
+        if variable.name.endswith("DateTime"):
+            assert timestamp.fullmatch(value), value
+    assert execution["StartDateTime"] == "2026-09-21T14:13:20.250Z"
 
 
 def test_parse_path() -> None:

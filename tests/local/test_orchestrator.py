@@ -19,6 +19,16 @@ from pipelines.local.faults import parse_faults
 from pipelines.local.orchestrator import Engine, RunOptions
 
 BUCKET = "s3://bucket"
+ROLE = "arn:aws:iam::000000000000:role/Test"
+# What every CreateProcessingJob / CreateTrainingJob needs: the engine checks each request as
+# SageMaker does before the job runs.
+CLUSTER = {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 30}
+TRAINING_REQUIRED = {
+    "AlgorithmSpecification": {"TrainingImage": "img", "TrainingInputMode": "File"},
+    "ResourceConfig": CLUSTER,
+    "RoleArn": ROLE,
+    "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+}
 
 
 def script(engine: Engine, name: str, body: str) -> str:
@@ -32,13 +42,15 @@ def processing(name: str, code: str, *, inputs=(), outputs=(), args=(), **extra)
         "Name": name,
         "Type": "Processing",
         "Arguments": {
+            "ProcessingResources": {"ClusterConfig": CLUSTER},
+            "RoleArn": ROLE,
             "AppSpecification": {
                 "ImageUri": "image",
                 "ContainerEntrypoint": [
                     "python3",
                     f"/opt/ml/processing/input/code/{code.rsplit('/', 1)[-1]}",
                 ],
-                "ContainerArguments": list(args),
+                **({"ContainerArguments": list(args)} if args else {}),
             },
             "ProcessingInputs": [
                 *(
@@ -204,7 +216,7 @@ def test_max_runtime_stops_the_job_and_its_children(engine: Engine, tmp_path: Pa
         result = engine.run(definition(processing("Hang", code, arguments=stopping)), "p", {})
         # The job sleeps for an hour: that the run came back at all is the limit at work.
         assert result.status == "Failed"
-        assert f"MaxRuntimeInSeconds ({limit} s)" in result.failure_reason
+        assert f"MaxRuntimeInSeconds ({limit} s)" in result.failure_detail
         if child_pid.exists() or limit >= 64:
             break
         limit *= 2
@@ -222,7 +234,7 @@ def _running(pid: int) -> bool:
 
 
 def test_a_crash_is_an_algorithm_error_with_the_last_stderr_lines_and_not_retried(
-    engine: Engine,
+    engine: Engine, tmp_path: Path
 ) -> None:
     code = script(engine, "crash.py", "raise SystemExit('ERROR: column x is broken')\n")
     step = processing(
@@ -241,7 +253,13 @@ def test_a_crash_is_an_algorithm_error_with_the_last_stderr_lines_and_not_retrie
     assert crash.status == "Failed"
     assert crash.attempts == 1
     assert crash.failure_reason == "AlgorithmError: ERROR: column x is broken"
-    assert result.failure_reason == "Step Crash failed: AlgorithmError: ERROR: column x is broken"
+    # SageMaker's FailureReason for the execution, and the explanation beside it.
+    assert result.failure_reason == "Step failure: One or multiple steps failed."
+    assert result.failure_detail == "Step Crash failed: AlgorithmError: ERROR: column x is broken"
+    events, _ = read_events(tmp_path / "events.jsonl")
+    finished = [e["detail"] for e in events if "currentPipelineExecutionStatus" in e["detail"]]
+    assert finished[-1]["failureReason"] == "Step failure: One or multiple steps failed."
+    assert finished[-1]["failureDetail"] == result.failure_detail
     stderr = Path(crash.logs[1])
     assert stderr.name == "stderr.log" and "column x" in stderr.read_text()
 
@@ -266,11 +284,11 @@ def test_injected_faults_retry_then_exhaust(engine: Engine) -> None:
     faults = parse_faults(["Job=CAPACITY_ERROR:3"], {"Job": "Processing"})
     result = engine.run(definition(step), "p", {}, RunOptions(faults=faults, no_cache=True))
     assert result.status == "Failed" and result.steps["Job"].attempts == 3
-    assert "CapacityError" in result.failure_reason
+    assert "CapacityError" in result.failure_detail
     # A kind no policy names fails at once.
     faults = parse_faults(["Job=THROTTLING"], {"Job": "Processing"})
     result = engine.run(definition(step), "p", {}, RunOptions(faults=faults, no_cache=True))
-    assert result.steps["Job"].attempts == 1 and "ThrottlingException" in result.failure_reason
+    assert result.steps["Job"].attempts == 1 and "ThrottlingException" in result.failure_detail
 
 
 TRAIN = """
@@ -300,7 +318,7 @@ def test_training_follows_the_toolkit_contract(engine: Engine, tmp_path: Path) -
         "Name": "Train",
         "Type": "Training",
         "Arguments": {
-            "AlgorithmSpecification": {"TrainingImage": "img", "TrainingInputMode": "File"},
+            **TRAINING_REQUIRED,
             "HyperParameters": {
                 "sagemaker_program": "train.py",
                 "sagemaker_submit_directory": f"{BUCKET}/code/sourcedir.tar.gz",
@@ -317,8 +335,6 @@ def test_training_follows_the_toolkit_contract(engine: Engine, tmp_path: Path) -
                 }
             ],
             "OutputDataConfig": {"S3OutputPath": f"{BUCKET}/out/Train"},
-            "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
-            "StoppingCondition": {"MaxRuntimeInSeconds": 60},
         },
     }
     parameters = [{"Name": "MaxIter", "Type": "Integer", "DefaultValue": 200}]
@@ -366,6 +382,7 @@ def test_training_failure_file_becomes_the_reason(engine: Engine) -> None:
         "Name": "Train",
         "Type": "Training",
         "Arguments": {
+            **TRAINING_REQUIRED,
             "HyperParameters": {
                 "sagemaker_program": "train.py",
                 "sagemaker_submit_directory": f"{BUCKET}/code/fail.tar.gz",
@@ -381,12 +398,12 @@ def test_training_failure_file_becomes_the_reason(engine: Engine) -> None:
 def test_unsupported_steps_and_missing_inputs_fail_clearly(engine: Engine) -> None:
     transform = {"Name": "Score", "Type": "Transform", "Arguments": {}}
     result = engine.run(definition(transform), "p", {})
-    assert "step type Transform is not supported" in result.failure_reason
+    assert "step type Transform is not supported" in result.failure_detail
     code = script(engine, "ok.py", "print('ok')\n")
     step = processing("Read", code, inputs=[("data", f"{BUCKET}/nothing/here")])
     result = engine.run(definition(step), "p", {})
-    assert "No S3 objects found under S3 URL" in result.failure_reason
-    assert f"{BUCKET}/nothing/here" in result.failure_reason
+    assert "No S3 objects found under S3 URL" in result.failure_detail
+    assert f"{BUCKET}/nothing/here" in result.failure_detail
 
 
 def test_events_and_state_follow_every_transition(engine: Engine, tmp_path: Path) -> None:
@@ -472,3 +489,32 @@ def test_a_hit_on_changed_content_under_the_same_request_is_reused_and_reported(
     ]
     assert event["cacheHitResult"]["sourcePipelineExecutionArn"] == first.execution_arn
     assert event["metadata"]["cacheWarning"]["message"] == record.cache_warning
+
+
+def test_a_request_sagemaker_would_refuse_fails_the_step_before_its_job_starts(
+    engine: Engine, tmp_path: Path
+) -> None:
+    code = script(engine, "ok.py", "print('ok')\n")
+    step = processing(
+        "Job",
+        code,
+        arguments={
+            "ProcessingResources": {
+                "ClusterConfig": {**CLUSTER, "InstanceType": {"Get": "Parameters.Kind"}}
+            }
+        },
+        RetryPolicies=[{"ExceptionType": ["Step.THROTTLING"], "MaxAttempts": 2}],
+    )
+    parameters = [{"Name": "Kind", "Type": "String", "DefaultValue": "ml.m5.xlarge"}]
+    result = engine.run(definition(step, parameters=parameters), "p", {"Kind": "ml.tiny"})
+    job = result.steps["Job"]
+    assert job.status == "Failed"
+    assert job.failure_reason.startswith(
+        "ClientError: Failed to invoke sagemaker:CreateProcessingJob. Error Details: 1 "
+        "validation error detected: Value 'ml.tiny' at "
+        "'processingResources.clusterConfig.instanceType' failed to satisfy constraint: Member "
+        "must satisfy enum value set: [ml.t3.medium, "
+    )
+    assert job.failure_reason.endswith("[value from parameter Kind = 'ml.tiny']")
+    assert job.logs == [] and not (tmp_path / "jobs" / result.execution_id).exists()
+    assert result.failure_detail.startswith("Step Job failed: ClientError: Failed to invoke")

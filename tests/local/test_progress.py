@@ -17,8 +17,17 @@ def _definition(engine: Engine) -> dict:
         "Name": "Hello",
         "Type": "Processing",
         "Arguments": {
+            "ProcessingResources": {
+                "ClusterConfig": {
+                    "InstanceCount": 1,
+                    "InstanceType": "ml.m5.xlarge",
+                    "VolumeSizeInGB": 30,
+                }
+            },
+            "RoleArn": "arn:aws:iam::000000000000:role/Test",
             "AppSpecification": {
-                "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/ok.py"]
+                "ImageUri": "image",
+                "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/ok.py"],
             },
             "ProcessingInputs": [
                 {
@@ -26,6 +35,7 @@ def _definition(engine: Engine) -> dict:
                     "S3Input": {
                         "S3Uri": "s3://bucket/code/ok.py",
                         "LocalPath": "/opt/ml/processing/input/code",
+                        "S3DataType": "S3Prefix",
                     },
                 }
             ],
@@ -76,12 +86,13 @@ def test_plain_progress_prints_one_line_per_change_and_a_summary(engine: Engine)
     again = engine.run(
         _definition(engine), "p", {"N": 5}, RunOptions(listener=PlainProgress(lines.append))
     )
-    assert again.status == "Failed" and again.failure_reason == "N too big"
+    assert again.status == "Failed" and again.failure_detail == "N too big"
     assert f"cache hit (execution {result.execution_id})" in "\n".join(lines)
     out: list[str] = []
     print_summary(summarize(again, engine.store), write=out.append)
     assert out[0].startswith(f"Execution {again.execution_id} Failed in ")
-    assert out[0].endswith(": N too big")
+    # SageMaker's FailureReason, then which step failed and why.
+    assert out[0].endswith(": Step failure: One or multiple steps failed. — N too big")
     assert any(line.split()[:3] == ["Hello", "Processing", "Succeeded"] for line in out)
     assert "Check: N 5 < 3 -> False" in out
 

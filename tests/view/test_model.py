@@ -103,9 +103,10 @@ def test_failed_execution_names_its_reason(runs: Runs) -> None:
     document = collect_execution(runs.config, runs.failed)
     steps = {s["name"]: s for s in document["steps"]}
     assert document["execution"]["status"] == "Failed"
-    assert "below the threshold" in document["execution"]["failure_reason"]
+    assert document["execution"]["failure_reason"] == "Step failure: One or multiple steps failed."
+    assert "below the threshold" in document["execution"]["failure_detail"]
     assert steps["MetricBelowThreshold"]["status"] == "Failed"
-    assert steps["MetricBelowThreshold"]["fail_message"] == document["execution"]["failure_reason"]
+    assert steps["MetricBelowThreshold"]["fail_message"] == document["execution"]["failure_detail"]
     assert steps["CheckMetric"]["condition"]["outcome"] == "False"
     assert steps["RegisterModel"]["status"] in ("NotExecuted", "NotStarted")
     assert document["registered_model"] is None

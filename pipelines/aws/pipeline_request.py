@@ -1,0 +1,28 @@
+"""The CreatePipeline / UpdatePipeline request for this project, without importing boto3.
+
+`upsert` sends it; a local start checks it against botocore's shape too, so a pipeline name
+SageMaker refuses (PipelineName: letters, digits and single hyphens) or a definition over
+its size limit fails locally as it would on upsert.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.config import ProjectConfig
+
+
+def pipeline_request(config: ProjectConfig, definition: str, role_arn: str) -> dict[str, Any]:
+    """The members CreatePipeline and UpdatePipeline share."""
+    settings = config.pipeline
+    return {
+        "PipelineName": settings.name,
+        "PipelineDisplayName": settings.name,
+        "PipelineDefinition": definition,
+        "PipelineDescription": (
+            f"Retraining: preprocess, train, evaluate, register into "
+            f"{settings.model_package_group} if {settings.metric} clears MetricThreshold."
+        ),
+        "RoleArn": role_arn,
+        "ParallelismConfiguration": {"MaxParallelExecutionSteps": settings.max_parallel_steps},
+    }
