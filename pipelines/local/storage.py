@@ -208,10 +208,15 @@ class ArtifactStore:
 
     def download_prefix(self, uri: str, dest: Path | str) -> list[Path]:
         """Every object under the prefix into `dest`, hard-linked where possible."""
+        return self.place_objects(uri, self.list(uri), dest)
+
+    def place_objects(self, uri: str, objects: list[str], dest: Path | str) -> list[Path]:
+        """`objects` (listed under the prefix `uri`) into `dest` where SageMaker puts them,
+        hard-linked where possible; `dest` is created even when there are none."""
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
         placed = []
-        for object_uri in self.list(uri):
+        for object_uri in objects:
             target = dest / self.local_name(uri, object_uri)
             if dest.resolve() not in target.resolve().parents:
                 raise StoreError(f"{object_uri!r} would be placed outside {dest}")
