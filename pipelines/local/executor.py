@@ -187,8 +187,7 @@ def _run_hosts(
     results = cluster.run_hosts(
         runs, timeout=timeout, cancel=jobs.cancel, max_parallel=jobs.max_parallel_hosts
     )
-    if len(runs) > 1:
-        cluster.write_host_summary(job_dir / "hosts.json", results)
+    cluster.write_host_summary(job_dir / "hosts.json", results)
     failure = cluster.first_failure(results)
     if failure is None and any(r.timed_out for r in results):
         failure = next(r for r in results if r.timed_out)
