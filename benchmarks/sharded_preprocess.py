@@ -17,12 +17,15 @@ For each instance count, on a fresh local home (no cache, no state):
               into the store first, then the step runs);
   pipeline    `run_pipeline.py start --param ProcessingInstanceCount=N` on the same input
               (skip with --skip-pipeline; Train and Evaluate run on one instance either way).
-Printed per run: the step's (or the execution's) wall time, each instance's wall time and
-peak RSS (wait4 on that host's process, which includes what it waited for; the engine
-writes them to the job folder's hosts.json), their sum (the memory the instances need at
-once on one machine), and the peak RSS of the largest process in the whole command's tree.
+Each scenario runs --repeat times (default 2), the instance counts alternating so that a
+burst of load elsewhere favours neither, and the fastest run counts. Printed for it: the
+step's (or the execution's) wall time, each instance's wall time and peak RSS (wait4 on that
+host's process, which includes what it waited for; the engine writes them to the job
+folder's hosts.json), their sum (the memory the instances need at once on one machine), and
+the peak RSS of the largest process in the whole command's tree.
 
-    python benchmarks/sharded_preprocess.py [--rows 5000000] [--files 10] [--skip-pipeline]
+    python benchmarks/sharded_preprocess.py [--rows 5000000] [--files 10] [--repeat 2]
+                                            [--skip-pipeline]
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -126,6 +130,22 @@ def measure_pipeline(input_dir: Path, work: Path, count: int) -> dict:
     return {"seconds": tree.seconds, "steps": steps, "tree": tree}
 
 
+def repeated(measure, label: str, input_dir: Path, scratch: Path, repeat: int) -> dict:
+    """{count: the fastest of `repeat` runs}, the counts alternating run by run."""
+    runs: dict[int, list[dict]] = {count: [] for count in COUNTS}
+    for attempt in range(repeat):
+        for count in COUNTS:
+            work = scratch / f"{label}-{count}-{attempt}"
+            work.mkdir()
+            runs[count].append(measure(input_dir, work, count))
+            shutil.rmtree(work / "home" / "store", ignore_errors=True)
+    print(f"{label}, seconds of each run:")
+    for count, results in runs.items():
+        seconds = "  ".join(f"{result['seconds']:.1f}" for result in results)
+        print(f"  {count} instance(s): {seconds}")
+    return {count: min(results, key=lambda r: r["seconds"]) for count, results in runs.items()}
+
+
 def print_hosts(label: str, seconds: float, hosts: list[dict], tree: Measurement) -> None:
     total = sum(h["peak_rss_mb"] for h in hosts)
     per_host = ", ".join(
@@ -142,6 +162,9 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--files", type=int, default=10)
     parser.add_argument("--skip-pipeline", action="store_true", help="Preprocess alone")
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="runs of each scenario; the fastest counts"
+    )
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -168,17 +191,10 @@ def main() -> int:
         subprocess.run(generate, cwd=ROOT, check=True)
         size = sum(p.stat().st_size for p in input_dir.iterdir()) / 1e9
         print(f"input: {args.rows:,} rows in {args.files} CSV files, {size:.2f} GB")
-        preprocess = {}
-        for count in COUNTS:
-            work = scratch / f"preprocess-{count}"
-            work.mkdir()
-            preprocess[count] = measure_preprocess(input_dir, work, count)
+        preprocess = repeated(measure_preprocess, "preprocess", input_dir, scratch, args.repeat)
         pipelines = {}
         if not args.skip_pipeline:
-            for count in COUNTS:
-                work = scratch / f"pipeline-{count}"
-                work.mkdir()
-                pipelines[count] = measure_pipeline(input_dir, work, count)
+            pipelines = repeated(measure_pipeline, "pipeline", input_dir, scratch, args.repeat)
 
     print("\nPreprocess step (engine: inputs placed, instances run, outputs published)")
     for count, result in preprocess.items():
@@ -198,6 +214,8 @@ def main() -> int:
             print(f"  {'':<24} Train {train['seconds']:.1f} s / {train['peak_rss_mb']:.0f} MB")
         one, two = pipelines[1]["seconds"], pipelines[2]["seconds"]
         print(f"  2 / 1 instances: {two / one:.2f} x the wall time")
+    load = os.getloadavg()
+    print(f"\nload average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     return 0
 
 
