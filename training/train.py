@@ -18,7 +18,7 @@ archive ships with its inference handler. Validation metrics go to stdout as
 `validation:accuracy=0.9712;` lines and to SM_OUTPUT_DATA_DIR/validation_metrics.json.
 A problem ends the job with exit code 1 and its reason in SM_OUTPUT_DIR/failure, which
 SageMaker shows as the job's FailureReason. Imports only the standard library, numpy,
-pandas, scikit-learn and joblib.
+pandas, pyarrow, scikit-learn and joblib.
 
 A Preprocess step on N instances leaves one part per instance (train-algo-1.parquet,
 schema-algo-1.json, ...): they are merged into one schema here ("Sharded Preprocess
@@ -44,6 +44,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.metrics import (
@@ -229,12 +230,15 @@ def load_split(directory: Path, name: str, schema: dict) -> pd.DataFrame:
 def _load_split_file(path: Path, schema: dict, allow_empty: bool = False) -> pd.DataFrame:
     if not path.is_file():
         raise TrainingError(f"{path} not found (found: {_listing(path.parent)})")
+    needed = [*feature_columns(schema), schema["label_column"]]
     try:
-        frame = pd.read_parquet(path)
+        # Only the model's columns: a sharded Preprocess's parts also hold the ones the
+        # merge dropped (an identifier column is most of a file's bytes).
+        present = set(pq.read_schema(path).names)
+        missing = [column for column in needed if column not in present]
+        frame = None if missing else pd.read_parquet(path, columns=needed)
     except Exception as error:  # any reader failure means the file itself is bad
         raise TrainingError(f"cannot read {path}: {type(error).__name__}: {error}") from None
-    needed = [*feature_columns(schema), schema["label_column"]]
-    missing = [column for column in needed if column not in frame.columns]
     if missing:
         raise TrainingError(f"{path} lacks column(s) {', '.join(missing)} named in schema.json")
     if len(frame) == 0 and not allow_empty:
