@@ -197,13 +197,16 @@ def check_model(metadata: dict, label_column: str, problem_type: str) -> dict:
 
 
 def load_test(test_dir: Path, schema: dict) -> pd.DataFrame:
-    path = test_dir / TEST_FILE
-    if not path.is_file():
-        raise EvaluationError(f"{path} not found: the test input must be the Preprocess output")
-    try:
-        frame = pd.read_parquet(path)
-    except Exception as error:  # any reader failure means the file itself is bad
-        raise EvaluationError(f"cannot read {path}: {type(error).__name__}: {error}") from None
+    paths = find_test_files(test_dir)
+    frames = []
+    for part in paths:
+        try:
+            frames.append(pd.read_parquet(part))
+        except Exception as error:  # any reader failure means the file itself is bad
+            raise EvaluationError(f"cannot read {part}: {type(error).__name__}: {error}") from None
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    # Messages name the file, or the parts of a sharded Preprocess together.
+    path = paths[0] if len(paths) == 1 else test_dir / f"test-*.parquet ({len(paths)} parts)"
     label = schema["label_column"]
     missing = [column for column in [*feature_columns(schema), label] if column not in frame]
     if missing:
@@ -220,6 +223,24 @@ def load_test(test_dir: Path, schema: dict) -> pd.DataFrame:
                 f"classes {schema['classes']}"
             )
     return frame
+
+
+def find_test_files(test_dir: Path) -> list[Path]:
+    """test.parquet, or the test-<host>.parquet parts a Preprocess on N instances writes
+    (one per instance, all of them: each holds that instance's share of the rows)."""
+    single = test_dir / TEST_FILE
+    parts = sorted(test_dir.glob("test-*.parquet")) if test_dir.is_dir() else []
+    if single.is_file() and parts:
+        raise EvaluationError(
+            f"{test_dir} holds both {TEST_FILE} and per-instance parts "
+            f"({', '.join(p.name for p in parts)}): the test input must be one Preprocess "
+            "step's test output"
+        )
+    if parts:
+        return parts
+    if not single.is_file():
+        raise EvaluationError(f"{single} not found: the test input must be the Preprocess output")
+    return [single]
 
 
 def feature_columns(schema: dict) -> list[str]:

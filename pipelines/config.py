@@ -64,8 +64,9 @@ class InstanceSettings:
     processing_type: str
     processing_count: int
     training_type: str
-    training_count: int
     inference_type: str
+    # Must be 1 (see _validate): kept so existing pipeline.toml files stay valid.
+    training_count: int = 1
 
 
 @dataclass(frozen=True)
@@ -296,6 +297,14 @@ def _validate(config: ProjectConfig) -> None:
     ):
         if value < 1:
             raise ConfigError(f"{where}: {label} must be at least 1, got {value}")
+    if config.instances.training_count != 1:
+        raise ConfigError(
+            f"{where}: [instances].training_count must be 1, got "
+            f"{config.instances.training_count}: scikit-learn's HistGradientBoosting trains "
+            "on one instance, so more would each fit the same model and be billed for it "
+            "(the SDK's own SKLearn estimator refuses instance_count > 1 for this reason). "
+            "Preprocess scales out instead: [instances].processing_count"
+        )
     _validate_retry(where, config.retry)
 
 

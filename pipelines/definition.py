@@ -67,6 +67,8 @@ from pipelines.sdk import (
 
 PROCESSING_ROOT = "/opt/ml/processing"
 EXIT_MESSAGE_FILE = "/opt/ml/output/message"
+# Where a processing container learns its host and the job's hosts.
+RESOURCE_CONFIG_FILE = "/opt/ml/config/resourceconfig.json"
 EVALUATION_REPORT = "EvaluationReport"
 EVALUATION_FILE = "evaluation.json"
 MODEL_CONTENT_TYPES = ["text/csv", "application/json"]
@@ -120,11 +122,21 @@ def _execution_uri(config: ProjectConfig, target: Target, *parts: str) -> Join:
     )
 
 
-def _input(name: str, source, local_path: str, data_type: str = "S3Prefix") -> ProcessingInput:
+def _input(
+    name: str,
+    source,
+    local_path: str,
+    data_type: str = "S3Prefix",
+    distribution: str = "FullyReplicated",
+) -> ProcessingInput:
     return ProcessingInput(
         input_name=name,
         s3_input=ProcessingS3Input(
-            s3_uri=source, local_path=local_path, s3_data_type=data_type, s3_input_mode="File"
+            s3_uri=source,
+            local_path=local_path,
+            s3_data_type=data_type,
+            s3_input_mode="File",
+            s3_data_distribution_type=distribution,
         ),
     )
 
@@ -196,9 +208,6 @@ def get_pipeline(
         )
         training_instance_type = ParameterString(
             name="TrainingInstanceType", default_value=config.instances.training_type
-        )
-        training_instance_count = ParameterInteger(
-            name="TrainingInstanceCount", default_value=config.instances.training_count
         )
         metric_threshold = ParameterFloat(
             name="MetricThreshold", default_value=settings.metric_threshold
@@ -295,12 +304,15 @@ def get_pipeline(
             ),
             step_args=preprocessor.run(
                 code=code_uri(code.preprocess, config, where),
+                # Per-row work: on N instances each reads ~1/N of the snapshot's objects and
+                # writes its own parts (ShardedByS3Key on one instance reads them all).
                 inputs=[
                     _input(
                         "data",
                         snapshot["ManifestUri"],
                         f"{PROCESSING_ROOT}/input/data",
                         data_type="ManifestFile",
+                        distribution="ShardedByS3Key",
                     )
                 ],
                 outputs=[
@@ -316,6 +328,7 @@ def get_pipeline(
                         "--validation-dir": f"{PROCESSING_ROOT}/validation",
                         "--test-dir": f"{PROCESSING_ROOT}/test",
                         "--exit-message-file": EXIT_MESSAGE_FILE,
+                        "--resource-config": RESOURCE_CONFIG_FILE,
                     }
                 ),
             ),
@@ -324,12 +337,11 @@ def get_pipeline(
         )
         splits = step_preprocess.properties.ProcessingOutputConfig.Outputs
 
-        # Train: a scikit-learn Pipeline on the raw features, via the training toolkit.
+        # Train: a scikit-learn Pipeline on the raw features, via the training toolkit. One
+        # instance: HistGradientBoosting fits on one machine (train.py refuses more).
         trainer = ModelTrainer(
             training_image=image,
-            compute=Compute(
-                instance_type=training_instance_type, instance_count=training_instance_count
-            ),
+            compute=Compute(instance_type=training_instance_type, instance_count=1),
             role=where.role_arn,
             base_job_name=f"{settings.name}-train",
             sagemaker_session=session,
@@ -543,7 +555,6 @@ def get_pipeline(
                 processing_instance_type,
                 processing_instance_count,
                 training_instance_type,
-                training_instance_count,
                 metric_threshold,
                 model_approval_status,
                 learning_rate,

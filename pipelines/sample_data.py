@@ -7,6 +7,7 @@ and follows a logistic function of several features plus noise, so the signal is
 but a good model stays well below a perfect AUC.
 
     python -m pipelines.sample_data --rows 50000 --seed 7 -o data/sample/transactions.csv
+    python -m pipelines.sample_data --rows 5000000 --files 10 -o big/   # big/part-00000.csv ...
 
 Imports only numpy, pandas and the standard library.
 """
@@ -196,6 +197,35 @@ def write_transactions(n_rows: int, seed: int, output: Path) -> None:
             handle.write(",".join(COLUMNS) + "\n")
 
 
+def write_transaction_files(
+    n_rows: int, seed: int, files: int, folder: Path, suffix: str = ".csv"
+) -> list[Path]:
+    """The rows of `generate_transactions(n_rows, seed)` in `files` files of (nearly) equal
+    size, `folder/part-00000<suffix>` ..., in order: read in name order they are the rows of
+    one file. Each file has its header; CSV is streamed chunk by chunk."""
+    if files < 1:
+        raise ValueError(f"files must be >= 1, got {files}")
+    folder.mkdir(parents=True, exist_ok=True)
+    sizes = [n_rows // files + (1 if number < n_rows % files else 0) for number in range(files)]
+    paths = [folder / f"part-{number:05d}{suffix}" for number in range(files)]
+    chunks = iter_transaction_chunks(n_rows, seed)
+    pending = _chunk(0, seed, 0, 1)
+    for path, size in zip(paths, sizes, strict=True):
+        pieces = []
+        while size > 0:
+            if pending.empty:
+                pending = next(chunks)
+            piece, pending = pending.iloc[:size], pending.iloc[size:]
+            pieces.append(piece)
+            size -= len(piece)
+        part = pd.concat(pieces, ignore_index=True) if pieces else _chunk(0, seed, 0, 1)
+        if suffix == ".parquet":
+            part.to_parquet(path, index=False)
+        else:
+            part.to_csv(path, index=False, lineterminator="\n")
+    return paths
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pipelines.sample_data", description=__doc__.splitlines()[0]
@@ -203,13 +233,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=50_000, help="number of rows (50000)")
     parser.add_argument("--seed", type=int, default=7, help="random seed (7)")
     parser.add_argument(
-        "-o", "--output", type=Path, required=True, help="output file: .csv or .parquet"
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="output file: .csv or .parquet (a folder with --files)",
+    )
+    parser.add_argument(
+        "--files",
+        type=int,
+        default=1,
+        help="split the rows into this many files in the --output folder (1)",
+    )
+    parser.add_argument(
+        "--format", choices=("csv", "parquet"), default="csv", help="with --files (csv)"
     )
     args = parser.parse_args(argv)
     if args.rows < 0:
         parser.error("--rows must be >= 0")
-    write_transactions(args.rows, args.seed, args.output)
-    print(f"wrote {args.rows} rows (seed {args.seed}) to {args.output}", file=sys.stderr)
+    if args.files < 1:
+        parser.error("--files must be >= 1")
+    if args.files > 1:
+        write_transaction_files(args.rows, args.seed, args.files, args.output, f".{args.format}")
+        where = f"{args.files} files in {args.output}"
+    else:
+        write_transactions(args.rows, args.seed, args.output)
+        where = str(args.output)
+    print(f"wrote {args.rows} rows (seed {args.seed}) to {where}", file=sys.stderr)
     return 0
 
 

@@ -22,6 +22,14 @@ an error (a typo or a unit in a numeric column), as are empty or unreadable file
 mismatched columns, an all-empty column and a label unfit for the problem type. Any
 problem ends the job with exit code 1 and its reason in --exit-message-file, which SageMaker
 shows as the job's failure reason. Imports only the standard library, numpy and pandas.
+
+On more than one instance (`hosts` in --resource-config, SageMaker's
+/opt/ml/config/resourceconfig.json) the input is sharded by S3 key: each instance cleans and
+splits its own files and writes its own part, named after its host (train/train-algo-1.parquet,
+..., train/schema-algo-1.json), because every instance uploads to the same S3 location. What
+needs the whole data (feature types, constant and identifier columns, the classes) is not
+decided here: each part records its columns' facts and train.py merges the parts. See
+"Sharded runs" below.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ import pandas as pd
 PROBLEM_TYPES = ("binary_classification", "regression")
 EXTENSIONS = (".csv", ".csv.gz", ".parquet", ".pq")
 DEFAULT_EXIT_MESSAGE_FILE = "/opt/ml/output/message"
+DEFAULT_RESOURCE_CONFIG = "/opt/ml/config/resourceconfig.json"
 SCHEMA_FILE = "schema.json"
 SPLITS = ("train", "validation", "test")
 # A text column is taken for a numeric column with bad values when at least this share of
@@ -84,6 +93,9 @@ class Prepared:
     dropped_columns: dict[str, str]
     rows_read: int
     missing_label_rows: int
+    # Every feature column's kind on this data ("numeric", "categorical"; "empty" only on a
+    # shard, where a column may be blank in this instance's files alone).
+    column_kinds: dict[str, str] = field(default_factory=dict)
 
     @property
     def feature_columns(self) -> list[str]:
@@ -105,6 +117,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--test-fraction", type=float, default=0.15)
     parser.add_argument("--random-seed", type=int, default=42)
     parser.add_argument("--exit-message-file", type=Path, default=Path(DEFAULT_EXIT_MESSAGE_FILE))
+    parser.add_argument(
+        "--resource-config", type=Path, default=Path(DEFAULT_RESOURCE_CONFIG), help="hosts"
+    )
     args = parser.parse_args(argv)
     if args.problem_type not in PROBLEM_TYPES:
         raise InputError(
@@ -194,10 +209,15 @@ def _align_columns(
     return frame[expected]
 
 
-def prepare(inputs: Inputs, label_column: str, problem_type: str) -> Prepared:
+def prepare(
+    inputs: Inputs, label_column: str, problem_type: str, *, shard: bool = False
+) -> Prepared:
     """Validate and clean every column, drop unlabelled rows and useless columns.
 
     Cleans `inputs.frame` column by column in place rather than copying the whole table.
+    With `shard` (one instance's share of a sharded input) the decisions that need the
+    whole data are left to the merge in train.py: no column is dropped, a column blank in
+    this share is "empty", and one class alone is allowed.
     """
     frame = inputs.frame
     if label_column not in frame.columns:
@@ -212,6 +232,10 @@ def prepare(inputs: Inputs, label_column: str, problem_type: str) -> Prepared:
         if column == label_column:
             continue
         original = frame[column]
+        if shard and not original.notna().any():
+            kinds[column] = "empty"
+            frame[column] = np.nan  # float64: concatenates with numbers and with text
+            continue
         cleaned, kinds[column] = normalize_column(original, column, inputs)
         if cleaned is not original:
             frame[column] = cleaned
@@ -223,14 +247,16 @@ def prepare(inputs: Inputs, label_column: str, problem_type: str) -> Prepared:
         frame = frame.loc[labelled].reset_index(drop=True)
     if problem_type != "regression":
         frame[label_column] = _integral_classes(frame[label_column])
-    classes = check_classes(frame[label_column], label_column, problem_type, inputs)
+    classes = check_classes(
+        frame[label_column], label_column, problem_type, inputs, single_class_ok=shard
+    )
 
-    dropped = useless_columns(frame, kinds)
+    dropped = {} if shard else useless_columns(frame, kinds)
     if dropped:
         frame = frame.drop(columns=list(dropped))
     numeric = [column for column in frame.columns if kinds.get(column) == "numeric"]
     categorical = [column for column in frame.columns if kinds.get(column) == "categorical"]
-    if not numeric and not categorical:
+    if not numeric and not categorical and not shard:
         raise InputError(
             f"no feature columns left in {inputs.describe()} besides the label "
             f"{label_column!r} (dropped: {_names(dropped) or 'none'})"
@@ -245,6 +271,7 @@ def prepare(inputs: Inputs, label_column: str, problem_type: str) -> Prepared:
         dropped_columns=dropped,
         rows_read=rows_read,
         missing_label_rows=missing_label_rows,
+        column_kinds=kinds,
     )
 
 
@@ -359,15 +386,23 @@ def _integral_classes(label: pd.Series) -> pd.Series:
     return label
 
 
-def check_classes(label: pd.Series, name: str, problem_type: str, inputs: Inputs) -> list | None:
-    """The sorted classes of a classification label, which must have exactly two."""
+def check_classes(
+    label: pd.Series,
+    name: str,
+    problem_type: str,
+    inputs: Inputs,
+    *,
+    single_class_ok: bool = False,
+) -> list | None:
+    """The sorted classes of a classification label, which must have exactly two (or one,
+    with `single_class_ok`: a shard whose other class is in other instances' shards)."""
     if problem_type == "regression":
         return None
     if len(label) == 0:
         raise InputError(f"label column {name!r} has no values in {inputs.describe()}")
     counts = label.value_counts()
     classes = sorted(counts.index.tolist())
-    if len(classes) == 1:
+    if len(classes) == 1 and not single_class_ok:
         raise InputError(
             f"label column {name!r} has a single class ({classes[0]!r}, {counts.iloc[0]} rows) "
             f"in {inputs.describe()}: a classifier needs two"
@@ -446,11 +481,16 @@ def build_schema(prepared: Prepared, sizes: dict[str, int]) -> dict:
 
 
 def write_outputs(
-    prepared: Prepared, indices: dict[str, np.ndarray], directories: dict[str, Path]
+    prepared: Prepared,
+    indices: dict[str, np.ndarray],
+    directories: dict[str, Path],
+    cluster: Cluster | None = None,
 ) -> dict:
+    cluster = cluster or Cluster()
     sizes = {split: len(indices[split]) for split in SPLITS}
     empty = [split for split in SPLITS if sizes[split] == 0]
-    if empty:
+    # A shard's empty split is fine while other instances' parts fill it; train.py checks.
+    if empty and not cluster.sharded:
         raise InputError(
             f"only {len(prepared.frame)} labelled rows: too few to fill the "
             f"{' and '.join(empty)} split(s); add data or change the split fractions"
@@ -459,11 +499,13 @@ def write_outputs(
         directories[split].mkdir(parents=True, exist_ok=True)
         # One split in memory at a time keeps the peak at about twice the data.
         part = prepared.frame.take(indices[split])
-        part.to_parquet(directories[split] / f"{split}.parquet", index=False)
+        part.to_parquet(directories[split] / cluster.part_name(split), index=False)
         del part
     schema = build_schema(prepared, sizes)
+    if cluster.sharded:
+        schema.update(shard_facts(prepared, cluster))
     schema_text = json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    (directories["train"] / SCHEMA_FILE).write_text(schema_text, encoding="utf-8")
+    (directories["train"] / cluster.schema_name).write_text(schema_text, encoding="utf-8")
     return schema
 
 
@@ -475,7 +517,10 @@ def summary(prepared: Prepared, schema: dict, inputs: Inputs) -> str:
         f"{len(inputs.files)} file(s): {inputs.describe()}",
         f"dropped {counts['missing_label']} rows with a missing label",
         "dropped columns: "
-        + (", ".join(f"{c} ({why})" for c, why in prepared.dropped_columns.items()) or "none"),
+        + (
+            ", ".join(f"{c} ({why})" for c, why in prepared.dropped_columns.items())
+            or ("decided by the Train step from every part" if "hosts" in schema else "none")
+        ),
         f"numeric features ({len(prepared.numeric_features)}): "
         f"{_names(prepared.numeric_features) or 'none'}",
         f"categorical features ({len(prepared.categorical_features)}): "
@@ -500,8 +545,9 @@ def summary(prepared: Prepared, schema: dict, inputs: Inputs) -> str:
 
 
 def run(args: argparse.Namespace) -> dict:
-    inputs = load_inputs(args.input_dir)
-    prepared = prepare(inputs, args.label_column, args.problem_type)
+    cluster = read_cluster(args.resource_config)
+    inputs = load_shard(args.input_dir, cluster) if cluster.sharded else load_inputs(args.input_dir)
+    prepared = prepare(inputs, args.label_column, args.problem_type, shard=cluster.sharded)
     indices = split_indices(
         prepared.frame[prepared.label_column],
         prepared.problem_type,
@@ -514,9 +560,113 @@ def run(args: argparse.Namespace) -> dict:
         "validation": args.validation_dir,
         "test": args.test_dir,
     }
-    schema = write_outputs(prepared, indices, directories)
+    schema = write_outputs(prepared, indices, directories, cluster)
     print(summary(prepared, schema, inputs), flush=True)
+    if cluster.sharded:
+        print(shard_summary(cluster), flush=True)
     return schema
+
+
+# -- Sharded runs ---------------------------------------------------------------------------
+#
+# With N instances the Preprocess input is ShardedByS3Key: each instance gets about 1/N of
+# the input's objects (whole files, never parts of one), so every input row is read by
+# exactly one instance and lands in exactly one of its splits. Each instance's part is
+# named after its host. Per-column decisions depend on all the data, so a part records the
+# facts they are made from (kind, rows, distinct values, the value of a constant column, the
+# classes and their counts) and train.py merges every part with the rules useless_columns()
+# and check_classes() apply to a single instance's data, refusing parts that contradict
+# each other.
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """This instance and all of the job's, from SageMaker's resourceconfig.json."""
+
+    current_host: str = "algo-1"
+    hosts: tuple[str, ...] = ("algo-1",)
+
+    @property
+    def sharded(self) -> bool:
+        return len(self.hosts) > 1
+
+    def part_name(self, split: str) -> str:
+        return f"{split}-{self.current_host}.parquet" if self.sharded else f"{split}.parquet"
+
+    @property
+    def schema_name(self) -> str:
+        return f"schema-{self.current_host}.json" if self.sharded else SCHEMA_FILE
+
+
+def read_cluster(path: Path) -> Cluster:
+    """The hosts in `path`; one host when the file is absent (a run outside SageMaker)."""
+    if not path.is_file():
+        return Cluster()
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+        host, hosts = config["current_host"], tuple(config["hosts"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise InputError(
+            f"{path} is not a resource config with current_host and hosts: {error}"
+        ) from None
+    if host not in hosts:
+        raise InputError(f"{path}: current_host {host!r} is not one of its hosts {list(hosts)}")
+    return Cluster(current_host=host, hosts=hosts)
+
+
+def load_shard(input_dir: Path, cluster: Cluster) -> Inputs:
+    """This instance's files; none means the input has fewer objects than instances."""
+    has_files = input_dir.is_dir() and any(p.is_file() for p in input_dir.rglob("*"))
+    if not has_files:
+        count = len(cluster.hosts)
+        raise InputError(
+            f"host {cluster.current_host} of {count} received no input files in {input_dir}: "
+            f"the input is sharded by S3 key (ShardedByS3Key), so each of the {count} "
+            f"instances gets about 1/{count} of its objects, and it has fewer objects than "
+            "instances. Split the input into at least ProcessingInstanceCount files, or "
+            "lower ProcessingInstanceCount"
+        )
+    return load_inputs(input_dir)
+
+
+def shard_facts(prepared: Prepared, cluster: Cluster) -> dict:
+    """What train.py needs to merge this part with the others' (see train.merge_schemas)."""
+    frame = prepared.frame
+    facts = {}
+    for column, kind in prepared.column_kinds.items():
+        values = frame[column]
+        distinct = int(values.nunique(dropna=False))
+        constant = None
+        if distinct == 1:
+            value = values.iloc[0]
+            if not pd.isna(value):
+                constant = float(value) if kind == "numeric" else str(value)
+        facts[column] = {
+            "kind": kind,
+            "rows": len(frame),
+            "distinct": distinct,
+            "constant": constant,
+        }
+    shard = {
+        "host": cluster.current_host,
+        "hosts": list(cluster.hosts),
+        "column_facts": facts,
+    }
+    if prepared.classes is not None:
+        counts = frame[prepared.label_column].value_counts()
+        shard["class_counts"] = [
+            [_plain(value), int(counts[value])] for value in sorted(counts.index)
+        ]
+    return shard
+
+
+def shard_summary(cluster: Cluster) -> str:
+    return (
+        f"host {cluster.current_host} of {len(cluster.hosts)} ({', '.join(cluster.hosts)}): "
+        "this instance's share of the input only. Feature types, dropped columns and the "
+        "classes are decided by the Train step from every instance's "
+        f"schema-<host>.json; this part is {cluster.schema_name}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,7 +41,7 @@ TEST_VALUES = [
     {"InputDataUrl": STAGED_INPUT, "LabelColumn": "is_fraud"},
     {"ModelApprovalStatus": "Approved"},
     {"InputPartitionWindow": "7"},
-    {"ProcessingInstanceCount": "2", "TrainingInstanceCount": "2"},
+    {"ProcessingInstanceCount": "2"},
     {"ProcessingInstanceType": "ml.c5.xlarge", "TrainingInstanceType": "ml.m5.large"},
 ]
 

@@ -206,6 +206,32 @@ def test_the_input_is_snapshotted_by_the_project_lambda(definition):
     assert "CacheConfig" not in snapshot
 
 
+def test_instances_preprocess_is_sharded_train_and_evaluate_run_on_one(definition):
+    steps = all_steps(definition)
+    preprocess = steps["Preprocess"]["Arguments"]
+    assert preprocess["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == {
+        "Get": "Parameters.ProcessingInstanceCount"
+    }
+    inputs = {i["InputName"]: i["S3Input"] for i in preprocess["ProcessingInputs"]}
+    # Per-row work: each instance gets its share of the objects; on one instance, all.
+    assert inputs["data"]["S3DataDistributionType"] == "ShardedByS3Key"
+    assert inputs["code"]["S3DataDistributionType"] == "FullyReplicated"
+    arguments = preprocess["AppSpecification"]["ContainerArguments"]
+    pairs = dict(zip(arguments[::2], arguments[1::2], strict=True))
+    assert pairs["--resource-config"] == "/opt/ml/config/resourceconfig.json"
+    # HistGradientBoosting trains on one machine; every channel is the whole split.
+    train = steps["Train"]["Arguments"]
+    assert train["ResourceConfig"]["InstanceCount"] == 1
+    assert {
+        c["DataSource"]["S3DataSource"]["S3DataDistributionType"] for c in train["InputDataConfig"]
+    } == {"FullyReplicated"}
+    evaluate = steps["Evaluate"]["Arguments"]
+    assert evaluate["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 1
+    assert {i["S3Input"]["S3DataDistributionType"] for i in evaluate["ProcessingInputs"]} == {
+        "FullyReplicated"
+    }
+
+
 def test_parameters_and_their_defaults(definition):
     parameters = {p["Name"]: p for p in definition["Parameters"]}
     assert {name: (p["Type"], p["DefaultValue"]) for name, p in parameters.items()} == {
@@ -218,7 +244,6 @@ def test_parameters_and_their_defaults(definition):
         "ProcessingInstanceType": ("String", "ml.m5.xlarge"),
         "ProcessingInstanceCount": ("Integer", 1),
         "TrainingInstanceType": ("String", "ml.m5.xlarge"),
-        "TrainingInstanceCount": ("Integer", 1),
         "MetricThreshold": ("Float", 0.9),
         "ModelApprovalStatus": ("String", "PendingManualApproval"),
         "LearningRate": ("Float", 0.1),
@@ -395,3 +420,15 @@ def test_building_makes_no_network_call_and_needs_no_credentials(tmp_path):
     assert attempts == 0, result.stderr
     # The SDK calls logging.basicConfig on import; our CLI's root logger must survive it.
     assert (root_handlers, root_level) == (0, 30)
+
+
+def test_more_than_one_training_instance_is_refused_in_the_configuration(project_copy):
+    from pipelines.config import ConfigError
+
+    path = project_copy / "pipeline.toml"
+    path.write_text(path.read_text().replace("training_count = 1", "training_count = 2"))
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    message = str(error.value)
+    assert "[instances].training_count must be 1, got 2" in message
+    assert "HistGradientBoosting trains on one instance" in message

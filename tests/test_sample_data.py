@@ -105,6 +105,20 @@ def test_cli_streams_csv_identical_to_the_function(tmp_path):
     assert output.read_text(encoding="utf-8") == expected
 
 
+def test_cli_splits_the_rows_into_files(tmp_path):
+    rows = CHUNK_ROWS + 7
+    folder = tmp_path / "parts"
+    arguments = ["--rows", str(rows), "--seed", "9", "--files", "3", "-o", str(folder)]
+    assert sample_data.main(arguments) == 0
+    paths = sorted(folder.iterdir())
+    assert [p.name for p in paths] == ["part-00000.csv", "part-00001.csv", "part-00002.csv"]
+    frames = [pd.read_csv(path) for path in paths]
+    assert [len(frame) for frame in frames] == [33_336, 33_336, 33_335]
+    pd.testing.assert_frame_equal(
+        pd.concat(frames, ignore_index=True), generate_transactions(rows, seed=9)
+    )
+
+
 def test_cli_writes_parquet(tmp_path):
     output = tmp_path / "transactions.parquet"
     sample_data.main(["--rows", "500", "--seed", "2", "-o", str(output)])

@@ -18,7 +18,13 @@ archive ships with its inference handler. Validation metrics go to stdout as
 `validation:accuracy=0.9712;` lines and to SM_OUTPUT_DATA_DIR/validation_metrics.json.
 A problem ends the job with exit code 1 and its reason in SM_OUTPUT_DIR/failure, which
 SageMaker shows as the job's FailureReason. Imports only the standard library, numpy,
-pandas, scikit-learn and joblib.
+pandas, pyarrow, scikit-learn and joblib.
+
+A Preprocess step on N instances leaves one part per instance (train-algo-1.parquet,
+schema-algo-1.json, ...): they are merged into one schema here ("Sharded Preprocess
+output" below). Training itself runs on one instance: HistGradientBoosting fits on a single
+machine, and every host of a multi-instance job would write the same /opt/ml/model files,
+which SageMaker packs into one model.tar.gz; such a job is refused (SM_HOSTS).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.metrics import (
@@ -69,6 +76,9 @@ DEFAULT_HYPERPARAMETERS = {
     "l2-regularization": "0.0",
 }
 SCHEMA_KEYS = ("label_column", "problem_type", "numeric_features", "categorical_features")
+SPLITS = ("train", "validation", "test")
+# preprocess.py's rule: every value distinct in more rows than this marks an identifier.
+IDENTIFIER_MIN_ROWS = 50
 
 
 class TrainingError(Exception):
@@ -117,6 +127,7 @@ def parse_args(
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         print(f"ignoring arguments: {' '.join(unknown)}", flush=True)
+    args.hosts = _sm_hosts(env)
     return args
 
 
@@ -157,16 +168,24 @@ def _integer(raw: dict[str, str], name: str, minimum: int) -> int:
 
 
 def load_schema(train_dir: Path) -> dict:
+    """schema.json, or the merge of the schema-<host>.json parts of a sharded Preprocess."""
     path = train_dir / SCHEMA_FILE
-    if not path.is_file():
+    parts = sorted(train_dir.glob("schema-*.json")) if train_dir.is_dir() else []
+    if parts and path.is_file():
+        raise TrainingError(
+            f"{train_dir} holds both {SCHEMA_FILE} and per-instance parts "
+            f"({', '.join(p.name for p in parts)}): the train channel must be one "
+            "Preprocess step's train output"
+        )
+    if parts:
+        schema = merge_schemas(parts)
+    elif not path.is_file():
         raise TrainingError(
             f"{path} not found: the train channel must hold the Preprocess step's train "
             f"output (found: {_listing(train_dir)})"
         )
-    try:
-        schema = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as error:
-        raise TrainingError(f"{path} is not valid JSON: {error}") from None
+    else:
+        schema = _read_json(path)
     missing = [key for key in SCHEMA_KEYS if key not in schema]
     if missing:
         raise TrainingError(f"{path} lacks {', '.join(missing)}")
@@ -189,19 +208,40 @@ def check_arguments(args: argparse.Namespace, schema: dict) -> None:
 
 
 def load_split(directory: Path, name: str, schema: dict) -> pd.DataFrame:
-    """`<directory>/<name>.parquet` with every feature and the label present."""
-    path = directory / f"{name}.parquet"
+    """`<directory>/<name>.parquet` (or one part per Preprocess instance) with every feature
+    and the label present."""
+    paths = split_files(directory, name, schema)
+    if len(paths) == 1:
+        return _load_split_file(paths[0], schema)
+    parts = [_load_split_file(path, schema, allow_empty=True) for path in paths]
+    expected = schema["row_counts"]["by_host"]
+    for path, host, part in zip(paths, schema["hosts"], parts, strict=True):
+        if len(part) != expected[host][name]:
+            raise TrainingError(
+                f"{path} has {len(part)} rows but {host}'s schema part recorded "
+                f"{expected[host][name]}: the file is not that instance's {name} split"
+            )
+    frame = pd.concat(parts, ignore_index=True)
+    if len(frame) == 0:
+        raise TrainingError(f"the {name} parts in {directory} have no rows")
+    return frame
+
+
+def _load_split_file(path: Path, schema: dict, allow_empty: bool = False) -> pd.DataFrame:
     if not path.is_file():
-        raise TrainingError(f"{path} not found (found: {_listing(directory)})")
+        raise TrainingError(f"{path} not found (found: {_listing(path.parent)})")
+    needed = [*feature_columns(schema), schema["label_column"]]
     try:
-        frame = pd.read_parquet(path)
+        # Only the model's columns: a sharded Preprocess's parts also hold the ones the
+        # merge dropped (an identifier column is most of a file's bytes).
+        present = set(pq.read_schema(path).names)
+        missing = [column for column in needed if column not in present]
+        frame = None if missing else pd.read_parquet(path, columns=needed)
     except Exception as error:  # any reader failure means the file itself is bad
         raise TrainingError(f"cannot read {path}: {type(error).__name__}: {error}") from None
-    needed = [*feature_columns(schema), schema["label_column"]]
-    missing = [column for column in needed if column not in frame.columns]
     if missing:
         raise TrainingError(f"{path} lacks column(s) {', '.join(missing)} named in schema.json")
-    if len(frame) == 0:
+    if len(frame) == 0 and not allow_empty:
         raise TrainingError(f"{path} has no rows")
     for column in schema["numeric_features"]:
         if not pd.api.types.is_numeric_dtype(frame[column]):
@@ -334,10 +374,13 @@ def save_model(
 
 
 def run(args: argparse.Namespace) -> dict:
+    check_single_instance(args.hosts)
     hyperparameters = parse_hyperparameters(
         {name: getattr(args, name.replace("-", "_")) for name in DEFAULT_HYPERPARAMETERS}
     )
     schema = load_schema(args.train)
+    if len(schema.get("hosts") or []) > 1:
+        print(merge_summary(schema), flush=True)
     check_arguments(args, schema)
     train = load_split(args.train, "train", schema)
     validation = None
@@ -375,6 +418,177 @@ def run(args: argparse.Namespace) -> dict:
     return info
 
 
+# -- Sharded Preprocess output --------------------------------------------------------------
+#
+# A Preprocess step on N instances writes, per instance, <split>-<host>.parquet and
+# schema-<host>.json: that instance's rows and the facts about its columns (kind, rows,
+# distinct values, a constant column's value, the class counts). The column decisions
+# preprocess.py makes for a single instance are made here from every part's facts with the
+# same rules: a column is constant when it has one and the same value everywhere, an
+# identifier when it is text with every value distinct in every part (and more than
+# IDENTIFIER_MIN_ROWS rows in all), and a binary label needs two classes across all parts.
+# Parts that contradict each other (a column numbers in one, text in another; different
+# columns, labels or hosts) are refused, naming the files.
+
+
+def merge_schemas(paths: list[Path]) -> dict:
+    """One schema, as preprocess.py writes it for one instance, from every instance's part."""
+    parts = {path: _read_json(path) for path in paths}
+    first_path, first = next(iter(parts.items()))
+    for key in ("label_column", "problem_type", "hosts", "columns"):
+        for path, part in parts.items():
+            if key not in part:
+                raise TrainingError(f"{path} lacks {key!r}: not a Preprocess schema part")
+            if part[key] != first[key]:
+                raise TrainingError(
+                    f"{path.name} and {first_path.name} in {path.parent} disagree on {key}: "
+                    f"{part[key]!r} vs {first[key]!r}"
+                )
+    hosts = list(first["hosts"])
+    by_host = {}
+    for path, part in parts.items():
+        if path.name != f"schema-{part.get('host')}.json" or part["host"] not in hosts:
+            raise TrainingError(
+                f"{path} says it is host {part.get('host')!r}'s part of {hosts}: it was not "
+                "written by one of the Preprocess job's instances under its own name"
+            )
+        by_host[part["host"]] = part
+    missing = [host for host in hosts if host not in by_host]
+    if missing:
+        raise TrainingError(
+            f"no schema part from {', '.join(missing)} in {first_path.parent} (found "
+            f"{', '.join(p.name for p in paths)}): each of the Preprocess job's {len(hosts)} "
+            "instances writes schema-<host>.json"
+        )
+    label = first["label_column"]
+    numeric, categorical, dropped = [], [], {}
+    for column in first["columns"]:
+        if column == label:
+            continue
+        facts = {path: part["column_facts"][column] for path, part in parts.items()}
+        kind = _merged_kind(column, facts)
+        reason = _useless(kind, list(facts.values()))
+        if reason:
+            dropped[column] = reason
+        elif kind == "numeric":
+            numeric.append(column)
+        else:
+            categorical.append(column)
+    if not numeric and not categorical:
+        raise TrainingError(
+            f"no feature columns left in the parts {', '.join(p.name for p in paths)} besides "
+            f"the label {label!r} (dropped: {', '.join(dropped) or 'none'})"
+        )
+    columns = [column for column in first["columns"] if column not in dropped]
+    counts = ("read", "missing_label", *SPLITS)
+    schema = {
+        "label_column": label,
+        "problem_type": first["problem_type"],
+        "hosts": hosts,
+        "columns": columns,
+        "feature_columns": [c for c in columns if c in numeric or c in categorical],
+        "numeric_features": numeric,
+        "categorical_features": categorical,
+        "dropped_columns": dropped,
+        "row_counts": {
+            **{key: sum(int(p["row_counts"][key]) for p in by_host.values()) for key in counts},
+            "by_host": {h: {k: int(by_host[h]["row_counts"][k]) for k in counts} for h in hosts},
+        },
+    }
+    if first["problem_type"] == "binary_classification":
+        schema["classes"] = _merged_classes(label, parts)
+    return schema
+
+
+def merge_summary(schema: dict) -> str:
+    dropped = ", ".join(f"{c} ({why})" for c, why in schema["dropped_columns"].items())
+    return (
+        f"merged the schema parts of {len(schema['hosts'])} Preprocess instances "
+        f"({', '.join(schema['hosts'])}): {len(schema['feature_columns'])} features, "
+        f"dropped columns: {dropped or 'none'}"
+    )
+
+
+def _merged_kind(column: str, facts: dict[Path, dict]) -> str:
+    kinds = {path: fact["kind"] for path, fact in facts.items()}
+    found = {kind for kind in kinds.values() if kind != "empty"}
+    if len(found) > 1:
+        numeric = [path.name for path, kind in kinds.items() if kind == "numeric"]
+        text = [path.name for path, kind in kinds.items() if kind == "categorical"]
+        raise TrainingError(
+            f"column {column!r} holds numbers in {', '.join(numeric)} but text in "
+            f"{', '.join(text)} ({next(iter(facts)).parent}): the Preprocess instances found "
+            "different kinds of values in their shares of the input; make the column's "
+            "values consistent across the input files"
+        )
+    if not found:
+        raise TrainingError(
+            f"column {column!r} has no values in any part ({', '.join(p.name for p in facts)})"
+        )
+    return found.pop()
+
+
+def _useless(kind: str, facts: list[dict]) -> str | None:
+    """preprocess.useless_columns() on the union of the parts' rows."""
+    filled = [fact for fact in facts if fact["rows"] > 0]
+    if all(f["distinct"] <= 1 for f in filled) and len({f["constant"] for f in filled}) <= 1:
+        return "constant"
+    if (
+        kind == "categorical"
+        and sum(f["rows"] for f in filled) > IDENTIFIER_MIN_ROWS
+        and all(f["distinct"] == f["rows"] for f in filled)
+    ):
+        return "identifier"
+    return None
+
+
+def _merged_classes(label: str, parts: dict[Path, dict]) -> list:
+    counts: dict = {}
+    for path, part in parts.items():
+        for value, count in part.get("class_counts") or []:
+            if counts and type(value) is not type(next(iter(counts))):
+                raise TrainingError(
+                    f"label column {label!r} has values of different types across the parts "
+                    f"({path.name} has {value!r}, another part {next(iter(counts))!r})"
+                )
+            counts[value] = counts.get(value, 0) + int(count)
+    classes = sorted(counts)
+    names = ", ".join(path.name for path in parts)
+    if len(classes) == 1:
+        raise TrainingError(
+            f"label column {label!r} has a single class ({classes[0]!r}, {counts[classes[0]]} "
+            f"rows) across the parts {names}: a classifier needs two"
+        )
+    if len(classes) != 2:
+        shown = ", ".join(f"{value!r} ({counts[value]})" for value in classes[:10])
+        raise TrainingError(
+            f"binary_classification needs exactly 2 classes but label column {label!r} has "
+            f"{len(classes)} across the parts {names}: {shown}"
+        )
+    return classes
+
+
+def split_files(directory: Path, name: str, schema: dict) -> list[Path]:
+    """The files of one split: `<name>.parquet`, or one `<name>-<host>.parquet` per host of
+    a sharded Preprocess (the merged schema lists the hosts)."""
+    hosts = schema.get("hosts") or []
+    if len(hosts) > 1:
+        return [directory / f"{name}-{host}.parquet" for host in hosts]
+    return [directory / f"{name}.parquet"]
+
+
+def check_single_instance(hosts: list[str]) -> None:
+    """Refuse a training job on more than one instance (see the module docstring)."""
+    if len(hosts) > 1:
+        raise TrainingError(
+            f"this training job runs on {len(hosts)} instances ({', '.join(hosts)}), but "
+            "scikit-learn's HistGradientBoosting trains on one: every instance would fit "
+            "the same model and write the same /opt/ml/model files, which SageMaker packs "
+            "into one model.tar.gz and which must not clash. Run the training job on 1 "
+            "instance (InstanceCount 1)"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     failure_file = Path(os.environ.get("SM_OUTPUT_DIR", "/opt/ml/output")) / "failure"
     try:
@@ -406,6 +620,24 @@ def _sm_hyperparameters(env: dict[str, str]) -> dict:
     except ValueError:
         return {}
     return hps if isinstance(hps, dict) else {}
+
+
+def _sm_hosts(env: dict[str, str]) -> list[str]:
+    try:
+        hosts = json.loads(env.get("SM_HOSTS") or "[]")
+    except ValueError:
+        return []
+    return [str(host) for host in hosts] if isinstance(hosts, list) else []
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise TrainingError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise TrainingError(f"{path} is not a JSON object")
+    return data
 
 
 def _text(value: object) -> str | None:

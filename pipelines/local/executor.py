@@ -6,6 +6,11 @@ from the store (S3Prefix and ManifestFile semantics), outputs are published to t
 after a successful run, and the result is a SageMaker-shaped Describe*Job document.
 `python3`/`python` run with this interpreter; stdout and stderr go straight to per-attempt
 log files (no pipes, so no copying of job output through the engine).
+
+A job on N instances runs N processes (see hosts.py): each host has its own folder
+(`<job>/algo-1/opt/ml`, ...), its resourceconfig.json, its share of every input (by the
+input's S3DataDistributionType) and its logs (`<job>/logs/attempt-K/<host>/`); the job
+fails when any host fails, with that host's reason.
 """
 
 from __future__ import annotations
@@ -14,9 +19,7 @@ import json
 import os
 import re
 import secrets
-import signal
 import string
-import subprocess
 import sys
 import tarfile
 import threading
@@ -27,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.arns import sagemaker_arn
+from pipelines.local import hosts as cluster
+from pipelines.local.hosts import Cancelled  # noqa: F401 - callers catch executor.Cancelled
 from pipelines.local.manifest import (
     ManifestError,
     describe_missing,
@@ -40,7 +45,6 @@ CONTAINER_ROOT = "/opt/ml"
 _OPT_ML = re.compile(r"(?<![\w.])/opt/ml(?=/|$)")
 _MESSAGE_LIMIT = 1024  # SageMaker truncates FailureReason / ExitMessage to 1024 characters
 _STDERR_TAIL_LINES = 5
-_HOST = "algo-1"
 
 
 class JobError(RuntimeError):
@@ -69,10 +73,6 @@ def job_arn(region: str, account: str, kind: str, name: str) -> str:
     return sagemaker_arn(region, account, kind, name)
 
 
-class Cancelled(Exception):
-    """The execution was stopped while the job ran."""
-
-
 @dataclass
 class JobEnvironment:
     """What every job needs from the engine."""
@@ -82,6 +82,8 @@ class JobEnvironment:
     region: str
     account: str
     cancel: threading.Event = field(default_factory=threading.Event)
+    # Hosts of one job running at once: they share this machine's cores and memory.
+    max_parallel_hosts: int = field(default_factory=lambda: os.cpu_count() or 1)
 
 
 class _Container:
@@ -109,59 +111,6 @@ def _command(entry: Sequence[str]) -> list[str]:
     if command and Path(command[0]).name in ("python", "python3"):
         command[0] = sys.executable
     return command
-
-
-def run_command(
-    command: list[str],
-    *,
-    cwd: Path,
-    env: Mapping[str, str],
-    log_dir: Path,
-    timeout: float | None,
-    cancel: threading.Event,
-) -> tuple[int | None, bool, list[str]]:
-    """Run to completion; returns (exit code, timed out, log paths)."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    stdout_path, stderr_path = log_dir / "stdout.log", log_dir / "stderr.log"
-    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
-        process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,  # its own process group: a timeout kills the whole tree
-        )
-        deadline = time.monotonic() + timeout if timeout else None
-        timed_out = False
-        while True:
-            wait = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
-            try:
-                code = process.wait(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                if cancel.is_set():
-                    _kill_group(process)
-                    raise Cancelled() from None
-                if deadline is not None and time.monotonic() >= deadline:
-                    timed_out = True
-                    _kill_group(process)
-                    code = process.wait()
-                    break
-    return code, timed_out, [str(stdout_path), str(stderr_path)]
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    except ProcessLookupError:
-        pass
 
 
 def _read_text(path: Path) -> str:
@@ -217,9 +166,19 @@ def _input_objects(
 
 
 def _stage_inputs(
-    store: ArtifactStore, uri: str, dest: Path, data_type: str | None, where: str
+    store: ArtifactStore,
+    uri: str,
+    dest: Path,
+    data_type: str | None,
+    where: str,
+    *,
+    distribution: str = cluster.FULLY_REPLICATED,
+    host_index: int = 0,
+    host_count: int = 1,
 ) -> None:
-    """List the input's objects, then place them below `dest` (hard links)."""
+    """List the input's objects, take this host's share (by S3DataDistributionType), then
+    place them below `dest` (hard links). An empty share leaves an empty folder, as SageMaker
+    leaves a host that gets no objects."""
     objects = _input_objects(store, uri, data_type, where)
     if not objects:
         raise JobError(
@@ -229,8 +188,11 @@ def _stage_inputs(
             "read them."
         )
     try:
-        store.place(objects, dest)
-    except StoreError as exc:
+        share = cluster.share_of(
+            objects, distribution or cluster.FULLY_REPLICATED, host_index, host_count
+        )
+        store.place(share, dest)
+    except (StoreError, ValueError) as exc:
         raise JobError(f"{where}: {exc}") from exc
 
 
@@ -243,6 +205,37 @@ def _base_env(extra: Mapping[str, Any], container: _Container) -> dict[str, str]
     return env
 
 
+def _hosts_of(count: Any, where: str) -> list[str]:
+    try:
+        return cluster.host_names(cluster.instance_count(1 if count is None else count, where))
+    except ValueError as exc:
+        raise JobError(str(exc)) from None
+
+
+def _run_hosts(
+    jobs: JobEnvironment, job_dir: Path, runs: list[cluster.HostRun], timeout: float | None
+) -> tuple[list[cluster.HostResult], cluster.HostResult | None, list[str]]:
+    """Every host's process; (results, the failure that ended the job, log paths with the
+    failing host's last, so the last lines shown are the ones that explain it)."""
+    results = cluster.run_hosts(
+        runs, timeout=timeout, cancel=jobs.cancel, max_parallel=jobs.max_parallel_hosts
+    )
+    cluster.write_host_summary(job_dir / "hosts.json", results)
+    failure = cluster.first_failure(results)
+    if failure is None and any(r.timed_out for r in results):
+        failure = next(r for r in results if r.timed_out)
+    ordered = [r for r in results if r is not failure] + ([failure] if failure else [])
+    logs = [log for r in ordered for log in r.logs if Path(log).exists()]
+    return results, failure, logs
+
+
+def _on_host(reason: str, failure: cluster.HostResult, host_count: int) -> str:
+    # SageMaker's FailureReason does not say which instance failed; the step's reason does.
+    if host_count == 1 or failure.timed_out:
+        return reason
+    return f"{reason} (host {failure.host} of {host_count})"[:_MESSAGE_LIMIT]
+
+
 # -- processing -------------------------------------------------------------------------
 
 
@@ -250,46 +243,65 @@ def run_processing_job(
     jobs: JobEnvironment, name: str, arguments: Mapping[str, Any], attempt: int
 ) -> JobResult:
     job_dir = jobs.jobs_root / name
-    container = _Container(job_dir)
     started = time.time()
     app = arguments.get("AppSpecification") or {}
     entry = app.get("ContainerEntrypoint")
     if not entry:
         raise JobError("AppSpecification.ContainerEntrypoint is empty; local mode needs one")
-    for item in arguments.get("ProcessingInputs") or []:
-        source = item.get("S3Input")
-        if source is None:
-            raise JobError(f"input {item.get('InputName')}: only S3Input is supported locally")
-        if source.get("S3InputMode", "File") != "File":
-            raise JobError(f"input {item.get('InputName')}: only File input mode is supported")
-        if source.get("S3CompressionType", "None") not in ("None", None):
-            raise JobError(f"input {item.get('InputName')}: compressed inputs are not supported")
-        _stage_inputs(
-            jobs.store,
-            source["S3Uri"],
-            container.path(source["LocalPath"]),
-            source.get("S3DataType", "S3Prefix"),
-            f"ProcessingInput {item.get('InputName')}",
-        )
+    resources = arguments.get("ProcessingResources") or {}
+    hosts = _hosts_of(
+        (resources.get("ClusterConfig") or {}).get("InstanceCount"),
+        "ProcessingResources.ClusterConfig.InstanceCount",
+    )
     outputs = (arguments.get("ProcessingOutputConfig") or {}).get("Outputs") or []
-    for output in outputs:
-        container.path(output["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
-    (container.root / "output").mkdir(parents=True, exist_ok=True)
-    (container.root / "config").mkdir(parents=True, exist_ok=True)
-    (container.root / "config" / "processingjobconfig.json").write_text(
-        json.dumps({"ProcessingJobName": name, **arguments}, indent=2, default=str)
-    )
-    command = [container.rewrite(str(part)) for part in _command(entry)]
-    command += [container.rewrite(str(arg)) for arg in app.get("ContainerArguments") or []]
+    containers: dict[str, _Container] = {}
+    runs: list[cluster.HostRun] = []
+    for index, host in enumerate(hosts):
+        container = containers[host] = _Container(cluster.host_folder(job_dir, host, len(hosts)))
+        for item in arguments.get("ProcessingInputs") or []:
+            source = item.get("S3Input")
+            if source is None:
+                raise JobError(f"input {item.get('InputName')}: only S3Input is supported locally")
+            if source.get("S3InputMode", "File") != "File":
+                raise JobError(f"input {item.get('InputName')}: only File input mode is supported")
+            if source.get("S3CompressionType", "None") not in ("None", None):
+                raise JobError(
+                    f"input {item.get('InputName')}: compressed inputs are not supported"
+                )
+            _stage_inputs(
+                jobs.store,
+                source["S3Uri"],
+                container.path(source["LocalPath"]),
+                source.get("S3DataType", "S3Prefix"),
+                f"ProcessingInput {item.get('InputName')}",
+                distribution=source.get("S3DataDistributionType", cluster.FULLY_REPLICATED),
+                host_index=index,
+                host_count=len(hosts),
+            )
+        for output in outputs:
+            container.path(output["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
+        (container.root / "output").mkdir(parents=True, exist_ok=True)
+        config_dir = container.path("/opt/ml/config")
+        config_dir.mkdir(parents=True, exist_ok=True)
+        (config_dir / "processingjobconfig.json").write_text(
+            json.dumps({"ProcessingJobName": name, **arguments}, indent=2, default=str)
+        )
+        (config_dir / "resourceconfig.json").write_text(
+            json.dumps(cluster.processing_resource_config(host, hosts), indent=2)
+        )
+        command = [container.rewrite(str(part)) for part in _command(entry)]
+        command += [container.rewrite(str(arg)) for arg in app.get("ContainerArguments") or []]
+        runs.append(
+            cluster.HostRun(
+                host,
+                command,
+                cwd=container.job_dir,
+                env=_base_env(arguments.get("Environment") or {}, container),
+                log_dir=cluster.log_folder(job_dir, attempt, host, len(hosts)),
+            )
+        )
     timeout = (arguments.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
-    code, timed_out, logs = run_command(
-        command,
-        cwd=job_dir,
-        env=_base_env(arguments.get("Environment") or {}, container),
-        log_dir=job_dir / "logs" / f"attempt-{attempt}",
-        timeout=timeout,
-        cancel=jobs.cancel,
-    )
+    _, failure, logs = _run_hosts(jobs, job_dir, runs, timeout)
     description: dict[str, Any] = {
         "ProcessingJobName": name,
         "ProcessingJobArn": job_arn(jobs.region, jobs.account, "processing-job", name),
@@ -303,23 +315,50 @@ def run_processing_job(
         "CreationTime": started,
         "ProcessingStartTime": started,
     }
-    if code == 0 and not timed_out:
-        for output in outputs:
-            jobs.store.upload_dir(
-                container.path(output["S3Output"]["LocalPath"]), output["S3Output"]["S3Uri"]
-            )
-        description.update(ProcessingJobStatus="Completed", ExitMessage="")
-        description["ProcessingEndTime"] = time.time()
-        return JobResult(description, True, job_dir=job_dir, logs=logs)
-    exit_message = _read_text(container.root / "output" / "message")[:_MESSAGE_LIMIT]
-    reason = _failure(code, timed_out, timeout, exit_message or _stderr_tail(logs[1]))
+    clash = None
+    if failure is None:
+        try:
+            # Every output checked before any is published: a clash publishes nothing.
+            published = [
+                (
+                    output["S3Output"]["S3Uri"],
+                    cluster.merge_folders(
+                        {h: c.path(output["S3Output"]["LocalPath"]) for h, c in containers.items()},
+                        f"output {output.get('OutputName')} ({output['S3Output']['LocalPath']})",
+                    ),
+                )
+                for output in outputs
+            ]
+        except cluster.HostClash as exc:
+            clash = f"{ALGORITHM_ERROR}: {exc}"[:_MESSAGE_LIMIT]
+        else:
+            for uri, entries in published:
+                for relative, path in entries:
+                    if path.is_file():
+                        jobs.store.put_file(path, join_uri(uri, relative), link=True)
+            description.update(ProcessingJobStatus="Completed", ExitMessage="")
+            description["ProcessingEndTime"] = time.time()
+            return JobResult(description, True, job_dir=job_dir, logs=logs)
+    exit_message = ""
+    if failure is not None:
+        failed_root = containers[failure.host].root
+        exit_message = _read_text(failed_root / "output" / "message")[:_MESSAGE_LIMIT]
+        reason = _failure(
+            failure.exit_code,
+            failure.timed_out,
+            timeout,
+            exit_message or _stderr_tail(failure.stderr),
+        )
+        step_reason = _on_host(reason, failure, len(hosts))
+    else:
+        reason = step_reason = clash or f"{ALGORITHM_ERROR}: the job failed"
     description.update(
         ProcessingJobStatus="Failed",
         ExitMessage=exit_message,
         FailureReason=reason,
         ProcessingEndTime=time.time(),
     )
-    return JobResult(description, False, reason, ALGORITHM_ERROR, job_dir, logs)
+    return JobResult(description, False, step_reason, ALGORITHM_ERROR, job_dir, logs)
 
 
 # -- training ---------------------------------------------------------------------------
@@ -339,12 +378,18 @@ def _cli_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def run_training_job(
-    jobs: JobEnvironment, name: str, arguments: Mapping[str, Any], attempt: int
-) -> JobResult:
-    job_dir = jobs.jobs_root / name
-    container = _Container(job_dir)
-    started = time.time()
+def _training_host(
+    jobs: JobEnvironment,
+    name: str,
+    arguments: Mapping[str, Any],
+    container: _Container,
+    host: str,
+    hosts: list[str],
+    attempt: int,
+    log_dir: Path,
+) -> cluster.HostRun:
+    """One host of a training job: its code, channels, config files and SM_* variables."""
+    host_index = hosts.index(host)
     hyperparameters = {str(k): str(v) for k, v in (arguments.get("HyperParameters") or {}).items()}
     program = hyperparameters.get("sagemaker_program")
     submit = hyperparameters.get("sagemaker_submit_directory")
@@ -374,18 +419,22 @@ def run_training_job(
         if channel.get("InputMode", "File") != "File":
             raise JobError(f"channel {channel_name}: only File input mode is supported locally")
         local = container.path(f"/opt/ml/input/data/{channel_name}")
+        distribution = source.get("S3DataDistributionType", cluster.FULLY_REPLICATED)
         _stage_inputs(
             jobs.store,
             source["S3Uri"],
             local,
             source.get("S3DataType", "S3Prefix"),
             f"channel {channel_name}",
+            distribution=distribution,
+            host_index=host_index,
+            host_count=len(hosts),
         )
         channels[channel_name] = str(local)
         input_config[channel_name] = {
             "ContentType": channel.get("ContentType"),
             "TrainingInputMode": channel.get("InputMode", "File"),
-            "S3DistributionType": source.get("S3DataDistributionType", "FullyReplicated"),
+            "S3DistributionType": distribution,
             "RecordWrapperType": channel.get("RecordWrapperType", "None"),
         }
 
@@ -396,20 +445,7 @@ def run_training_job(
     config_dir = container.path("/opt/ml/input/config")
     for folder in (model_dir, output_data_dir, config_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    resource_config = {
-        "current_host": _HOST,
-        "current_instance_type": resources.get("InstanceType"),
-        "current_group_name": "homogeneousCluster",
-        "hosts": [_HOST],
-        "instance_groups": [
-            {
-                "instance_group_name": "homogeneousCluster",
-                "instance_type": resources.get("InstanceType"),
-                "hosts": [_HOST],
-            }
-        ],
-        "network_interface_name": "eth0",
-    }
+    resource_config = cluster.training_resource_config(host, hosts, resources.get("InstanceType"))
     (config_dir / "hyperparameters.json").write_text(json.dumps(hyperparameters, indent=2))
     (config_dir / "inputdataconfig.json").write_text(json.dumps(input_config, indent=2))
     (config_dir / "resourceconfig.json").write_text(json.dumps(resource_config, indent=2))
@@ -426,9 +462,9 @@ def run_training_job(
     cpus = os.cpu_count() or 1
     training_env = {
         "channel_input_dirs": channels,
-        "current_host": _HOST,
+        "current_host": host,
         "framework_module": None,
-        "hosts": [_HOST],
+        "hosts": hosts,
         "hyperparameters": user,
         "input_config_dir": str(config_dir),
         "input_data_config": input_config,
@@ -458,8 +494,8 @@ def run_training_job(
         "SM_RESOURCE_CONFIG": json.dumps(resource_config),
         "SM_NUM_CPUS": str(cpus),
         "SM_NUM_GPUS": "0",
-        "SM_HOSTS": json.dumps([_HOST]),
-        "SM_CURRENT_HOST": _HOST,
+        "SM_HOSTS": json.dumps(hosts),
+        "SM_CURRENT_HOST": host,
         "SM_CURRENT_INSTANCE_TYPE": str(resources.get("InstanceType")),
         "SM_NETWORK_INTERFACE_NAME": "eth0",
         "SM_USER_ARGS": json.dumps(user_args),
@@ -475,22 +511,34 @@ def run_training_job(
         sm_env[f"SM_HP_{key.upper()}"] = _cli_value(value)
     env = _base_env(arguments.get("Environment") or {}, container)
     env.update(sm_env)
-
-    timeout = (arguments.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
-    code, timed_out, logs = run_command(
-        [sys.executable, program, *user_args],
-        cwd=code_dir,
-        env=env,
-        log_dir=job_dir / "logs" / f"attempt-{attempt}",
-        timeout=timeout,
-        cancel=jobs.cancel,
+    return cluster.HostRun(
+        host, [sys.executable, program, *user_args], cwd=code_dir, env=env, log_dir=log_dir
     )
+
+
+def run_training_job(
+    jobs: JobEnvironment, name: str, arguments: Mapping[str, Any], attempt: int
+) -> JobResult:
+    job_dir = jobs.jobs_root / name
+    started = time.time()
+    resources = arguments.get("ResourceConfig") or {}
+    hosts = _hosts_of(resources.get("InstanceCount"), "ResourceConfig.InstanceCount")
+    containers: dict[str, _Container] = {}
+    runs = []
+    for host in hosts:
+        container = containers[host] = _Container(cluster.host_folder(job_dir, host, len(hosts)))
+        log_dir = cluster.log_folder(job_dir, attempt, host, len(hosts))
+        runs.append(_training_host(jobs, name, arguments, container, host, hosts, attempt, log_dir))
+    timeout = (arguments.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
+    _, failure, logs = _run_hosts(jobs, job_dir, runs, timeout)
     output_path = (arguments.get("OutputDataConfig") or {}).get("S3OutputPath")
     description: dict[str, Any] = {
         "TrainingJobName": name,
         "TrainingJobArn": job_arn(jobs.region, jobs.account, "training-job", name),
         "AlgorithmSpecification": arguments.get("AlgorithmSpecification"),
-        "HyperParameters": hyperparameters,
+        "HyperParameters": {
+            str(k): str(v) for k, v in (arguments.get("HyperParameters") or {}).items()
+        },
         "InputDataConfig": arguments.get("InputDataConfig") or [],
         "OutputDataConfig": arguments.get("OutputDataConfig"),
         "ResourceConfig": resources,
@@ -500,43 +548,69 @@ def run_training_job(
         "CreationTime": started,
         "TrainingStartTime": started,
     }
-    if code == 0 and not timed_out:
+    clash = None
+    if failure is None:
         if not output_path:
             raise JobError("OutputDataConfig.S3OutputPath is missing")
-        artifacts = join_uri(output_path, name, "output")
-        model_uri = join_uri(artifacts, "model.tar.gz")
-        _publish_tarball(jobs.store, model_dir, model_uri, job_dir / "model.tar.gz")
-        _publish_tarball(
-            jobs.store,
-            output_data_dir,
-            join_uri(artifacts, "output.tar.gz"),
-            job_dir / "output.tar.gz",
+        try:
+            # SageMaker packs every host's /opt/ml/model (and /opt/ml/output/data) into
+            # one tarball ("How Amazon SageMaker Processes Training Output").
+            model_entries = cluster.merge_folders(
+                {h: c.path("/opt/ml/model") for h, c in containers.items()}, "/opt/ml/model"
+            )
+            data_entries = cluster.merge_folders(
+                {h: c.path("/opt/ml/output/data") for h, c in containers.items()},
+                "/opt/ml/output/data",
+            )
+        except cluster.HostClash as exc:
+            clash = f"{ALGORITHM_ERROR}: {exc}"[:_MESSAGE_LIMIT]
+        else:
+            artifacts = join_uri(output_path, name, "output")
+            model_uri = join_uri(artifacts, "model.tar.gz")
+            _publish_tarball(jobs.store, model_entries, model_uri, job_dir / "model.tar.gz")
+            _publish_tarball(
+                jobs.store,
+                data_entries,
+                join_uri(artifacts, "output.tar.gz"),
+                job_dir / "output.tar.gz",
+            )
+            end = time.time()
+            description.update(
+                TrainingJobStatus="Completed",
+                SecondaryStatus="Completed",
+                ModelArtifacts={"S3ModelArtifacts": model_uri},
+                TrainingEndTime=end,
+                TrainingTimeInSeconds=int(end - started),
+                # Per instance: SageMaker bills it times InstanceCount.
+                BillableTimeInSeconds=int(end - started),
+            )
+            return JobResult(description, True, job_dir=job_dir, logs=logs)
+    timed_out = failure is not None and failure.timed_out
+    if failure is not None:
+        failed_root = containers[failure.host].root
+        failure_file = _read_text(failed_root / "output" / "failure")[:_MESSAGE_LIMIT]
+        reason = _failure(
+            failure.exit_code, timed_out, timeout, failure_file or _stderr_tail(failure.stderr)
         )
-        end = time.time()
-        description.update(
-            TrainingJobStatus="Completed",
-            SecondaryStatus="Completed",
-            ModelArtifacts={"S3ModelArtifacts": model_uri},
-            TrainingEndTime=end,
-            TrainingTimeInSeconds=int(end - started),
-            BillableTimeInSeconds=int(end - started),
-        )
-        return JobResult(description, True, job_dir=job_dir, logs=logs)
-    failure_file = _read_text(output_dir / "failure")[:_MESSAGE_LIMIT]
-    reason = _failure(code, timed_out, timeout, failure_file or _stderr_tail(logs[1]))
+        step_reason = _on_host(reason, failure, len(hosts))
+    else:
+        reason = step_reason = clash or f"{ALGORITHM_ERROR}: the job failed"
     description.update(
         TrainingJobStatus="Failed" if not timed_out else "Stopped",
         SecondaryStatus="Failed" if not timed_out else "MaxRuntimeExceeded",
         FailureReason=reason,
         TrainingEndTime=time.time(),
     )
-    return JobResult(description, False, reason, ALGORITHM_ERROR, job_dir, logs)
+    return JobResult(description, False, step_reason, ALGORITHM_ERROR, job_dir, logs)
 
 
-def _publish_tarball(store: ArtifactStore, folder: Path, uri: str, local: Path) -> None:
+def _publish_tarball(
+    store: ArtifactStore, entries: list[tuple[str, Path]], uri: str, local: Path
+) -> None:
     # gzip level 1: model folders are mostly already-compressed joblib/parquet data, and the
     # pack happens on every training run.
+    local.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(local, "w:gz", compresslevel=1) as archive:
-        for path in sorted(folder.rglob("*")):
-            archive.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
+        for relative, path in entries:
+            archive.add(path, arcname=relative, recursive=False)
     store.put_file(local, uri, link=True)
