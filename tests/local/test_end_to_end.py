@@ -29,6 +29,7 @@ from pipelines.local.faults import FaultError
 from pipelines.local.orchestrator import ExecutionResult
 from pipelines.local.runner import LocalPaths, execute, open_engine, run_local
 from pipelines.parameters import ParameterError
+from pipelines.sample_data import generate_transactions
 
 pytestmark = pytest.mark.slow
 
@@ -82,8 +83,28 @@ def test_success_then_fully_cached_rerun(project: ProjectConfig, small_sample: P
     model_url = first.steps["Train"].properties["ModelArtifacts"]["S3ModelArtifacts"]
     assert package["ModelDataUrl"] == model_url and engine.store.exists(model_url)
     assert package["MetadataProperties"]["GeneratedBy"] == first.execution_arn
-    accuracy = package["EvaluationMetrics"]["binary_classification_metrics"]["accuracy"]["value"]
-    assert accuracy >= project.pipeline.metric_threshold
+    # The package points at the model-quality statistics in SageMaker's format, which the
+    # registry read at registration (DescribeModelPackage ModelMetrics.ModelQuality).
+    statistics = package["ModelMetrics"]["ModelQuality"]["Statistics"]
+    assert statistics["ContentType"] == "application/json"
+    assert statistics["S3Uri"].endswith("/model_quality.json")
+    quality = json.loads(engine.store.read_bytes(statistics["S3Uri"]))
+    assert package["EvaluationMetrics"] == quality
+    assert quality["dataset"]["item_count"] > 0
+    metrics = quality["binary_classification_metrics"]
+    assert metrics["average_precision"]["value"] >= project.pipeline.metric_threshold
+    for curve, axes in (
+        (
+            "receiver_operating_characteristic_curve",
+            ("false_positive_rates", "true_positive_rates"),
+        ),
+        ("precision_recall_curve", ("precisions", "recalls")),
+    ):
+        assert set(metrics[curve]) == set(axes) and len(metrics[curve][axes[0]]) > 1
+    assert (
+        sum(sum(row.values()) for row in metrics["confusion_matrix"].values())
+        == (quality["dataset"]["item_count"])
+    )
     assert first.steps["RegisterModel"].properties["ModelPackageVersion"] == 1
     # Inputs were staged by content; each job kept its logs.
     assert first.parameters["InputDataUrl"].startswith(
@@ -113,7 +134,7 @@ def test_success_then_fully_cached_rerun(project: ProjectConfig, small_sample: P
     assert [path.name for path in job_dirs.iterdir()] == ["lambda-ResolveChampion-1"]
     assert output.count(f"cache hit (execution {first.execution_id})") == 3
     assert f"Execution {second['execution_id']} Succeeded" in output
-    assert "CheckMetric: binary_classification_metrics.accuracy.value" in output
+    assert "CheckMetric: binary_classification_metrics.average_precision.value" in output
     assert "Registered model" not in output
     assert "CheckChampion did not hold" in output
 
@@ -152,7 +173,7 @@ def test_a_changed_script_reruns_its_step_and_everything_after_it(
     other = small_sample.parent / "other.csv"
     pd.read_csv(small_sample).iloc[:-10].to_csv(other, index=False)
     third = run(project, other)
-    assert third.succeeded
+    assert third.succeeded, third.failure_reason
     assert all(third.steps[name].cache_source_id is None for name in JOB_STEPS)
     # ...and so does a different parameter value of a training hyperparameter.
     fourth = run(project, small_sample, params={"MaxIter": "50"})
@@ -170,7 +191,7 @@ def test_an_unreachable_threshold_takes_the_fail_branch(
     engine = open_engine(project)
     execution = engine.state.list_executions(1)[0]
     assert execution["status"] == "Failed"
-    assert execution["failure_reason"].startswith("Model not registered: accuracy 0.")
+    assert execution["failure_reason"].startswith("Model not registered: average_precision 0.")
     # Which rule failed and by how much.
     assert "below the threshold 1.0100 (MetricThreshold)" in execution["failure_reason"]
     steps = {
@@ -268,6 +289,20 @@ def _bad_inputs(base: Path, sample: pd.DataFrame) -> dict[str, tuple[Path, str]]
     garbage.parent.mkdir()
     garbage.write_bytes(b"PAR1 this is not parquet \x00\x01\x02")
     cases["unreadable file"] = (garbage, "cannot read")
+    twice = base / "twice" / "transactions.csv"
+    twice.parent.mkdir()
+    header, body = sample.to_csv(index=False).split("\n", 1)
+    lines = [f"{line},{line.rsplit(',', 1)[1]}" for line in body.splitlines()]
+    twice.write_text(f"{header},is_fraud\n" + "\n".join(lines) + "\n")
+    cases["label column twice"] = (twice, "column name 'is_fraud' appears 2 times in the header")
+    cases["feature copying the label"] = (
+        _write(base / "leak", "transactions.csv", sample.assign(chargeback=sample["is_fraud"])),
+        "column 'chargeback' in ",
+    )
+    cases["too few frauds"] = (
+        _write(base / "few", "transactions.csv", sample.head(1500)),
+        "row(s) of class 1",
+    )
     return cases
 
 
@@ -291,6 +326,9 @@ def after_a_good_run(tmp_path_factory: pytest.TempPathFactory, shared_project, s
         "non-numeric value",
         "all-NaN column",
         "unreadable file",
+        "label column twice",
+        "feature copying the label",
+        "too few frauds",
     ],
 )
 def test_bad_input_ends_as_a_failed_execution_with_the_reason(after_a_good_run, case: str) -> None:
@@ -319,8 +357,9 @@ def test_bad_input_ends_as_a_failed_execution_with_the_reason(after_a_good_run, 
 
 
 def test_two_executions_at_once_in_threads(project: ProjectConfig, small_sample: Path) -> None:
-    other = small_sample.parent / "half.csv"
-    pd.read_csv(small_sample).iloc[: len(pd.read_csv(small_sample)) // 2].to_csv(other, index=False)
+    # Another sample of the same size (a half would hold too few frauds for the splits).
+    other = small_sample.parent / "another.csv"
+    generate_transactions(3_000, seed=8).to_csv(other, index=False)
     results: dict[str, ExecutionResult] = {}
     errors: list[BaseException] = []
 
@@ -456,7 +495,7 @@ def test_cli_on_the_bundled_sample(
     assert "Status      Succeeded" in described
     assert "InputDataUrl" in described and "MetricThreshold" in described
     assert "stderr.log" in described
-    assert "condition: binary_classification_metrics.accuracy.value" in described
+    assert "condition: binary_classification_metrics.average_precision.value" in described
     assert cli_main(["--config", str(config.path), "executions", "describe", "zzzz"]) == 2
 
     assert cli_main(["--config", str(config.path), "registry", "approve", "1"]) == 0
