@@ -126,7 +126,7 @@ def test_succeeded_run(browser, runs: Runs, tmp_path: Path) -> None:
     assert any(last_line in text for text in logs)
     assert "ml.m5.xlarge" in details.inner_text()
     assert "Registered model" in page.page.locator("#section-registered-model").inner_text()
-    assert "accuracy (compared)" in page.page.locator("#section-evaluation").inner_text()
+    assert "average_precision (compared)" in page.page.locator("#section-evaluation").inner_text()
     assert "Total $" in page.page.locator("#cost-total").inner_text()
     page.screenshot("view-succeeded.png")
     assert page.problems == []
