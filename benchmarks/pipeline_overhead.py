@@ -125,8 +125,8 @@ def floor(data_file: Path, work: Path) -> Measurement:
              "--higher-is-better", str(settings.higher_is_better).lower(),
              "--threshold", str(settings.metric_threshold),
              "--confidence-level", str(gate.confidence_level),
-             "--bootstrap-resamples", str(gate.bootstrap_resamples),
-             "--bootstrap-seed", str(gate.bootstrap_seed)],
+             "--resamples", str(gate.resamples),
+             "--random-seed", str(gate.random_seed)],
             cwd=work,
         )
     )  # fmt: skip

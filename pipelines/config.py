@@ -65,10 +65,11 @@ class QualityGateSettings:
     """[quality_gate]: how Evaluate decides, what Preprocess refuses, how Train picks its
     operating point. Build-time settings, passed to the jobs as literal arguments."""
 
-    # Paired bootstrap of the test rows behind every comparison (baseline, champion).
+    # The permutation test and the paired bootstrap behind every comparison (baseline,
+    # champion): their level, how many shuffles and resamples, and their seed.
     confidence_level: float = 0.95
-    bootstrap_resamples: int = 1000
-    bootstrap_seed: int = 0
+    resamples: int = 1000
+    random_seed: int = 0
     # Preprocess refuses a split with fewer rows than this of either class.
     min_class_count: int = 10
     # The decision threshold, chosen on the validation split: "f1", "cost" (a missed
@@ -343,8 +344,8 @@ def _validate_quality_gate(where: str, gate: QualityGateSettings) -> None:
     problems = []
     if not 0 < gate.confidence_level < 1:
         problems.append(f"confidence_level must be between 0 and 1, got {gate.confidence_level}")
-    if gate.bootstrap_resamples < 100:
-        problems.append(f"bootstrap_resamples must be at least 100, got {gate.bootstrap_resamples}")
+    if gate.resamples < 100:
+        problems.append(f"resamples must be at least 100, got {gate.resamples}")
     if gate.min_class_count < 1:
         problems.append(f"min_class_count must be at least 1, got {gate.min_class_count}")
     if gate.threshold_objective not in THRESHOLD_OBJECTIVES:

@@ -398,8 +398,8 @@ def get_pipeline(
                         "--threshold": metric_threshold.to_string(),
                         "--champion-margin": champion_margin.to_string(),
                         "--confidence-level": str(gate.confidence_level),
-                        "--bootstrap-resamples": str(gate.bootstrap_resamples),
-                        "--bootstrap-seed": str(gate.bootstrap_seed),
+                        "--resamples": str(gate.resamples),
+                        "--random-seed": str(gate.random_seed),
                     }
                 ),
             ),

@@ -31,7 +31,7 @@ def test_the_default_gate_is_average_precision_with_a_bootstrap(tmp_path):
         True,
     )
     gate = config.quality_gate
-    assert (gate.confidence_level, gate.bootstrap_resamples, gate.bootstrap_seed) == (0.95, 1000, 0)
+    assert (gate.confidence_level, gate.resamples, gate.random_seed) == (0.95, 1000, 0)
     assert (gate.min_class_count, gate.threshold_objective) == (10, "f1")
     # Without the section, the same defaults.
     bare = load_config(write_config(tmp_path, quality_gate=None), environ={})
@@ -68,13 +68,13 @@ def test_lower_is_better_metrics_are_accepted(tmp_path):
     ("values", "expected"),
     [
         ({"confidence_level": 1.0}, "[quality_gate].confidence_level must be between 0 and 1"),
-        ({"bootstrap_resamples": 10}, "[quality_gate].bootstrap_resamples must be at least 100"),
+        ({"resamples": 10}, "[quality_gate].resamples must be at least 100"),
         ({"min_class_count": 0}, "[quality_gate].min_class_count must be at least 1"),
         ({"threshold_objective": "accuracy"}, "threshold_objective 'accuracy' is not one of f1"),
         ({"cost_ratio": 0.0}, "[quality_gate].cost_ratio must be > 0"),
         ({"min_precision": 1.5}, "[quality_gate].min_precision must be in (0, 1]"),
         ({"class_weight": "auto"}, "class_weight 'auto' is not one of none, balanced"),
-        ({"bootstrap_seed": "zero"}, "[quality_gate].bootstrap_seed must be int"),
+        ({"random_seed": "zero"}, "[quality_gate].random_seed must be int"),
         ({"confidence": 0.9}, "unknown key(s) in [quality_gate]: confidence"),
     ],
 )

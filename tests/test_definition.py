@@ -162,8 +162,8 @@ def test_champion_is_resolved_by_the_project_lambda_and_scored_by_evaluate(defin
     assert pairs["--metric"] == "average_precision"
     assert pairs["--higher-is-better"] == "true"
     # The bootstrap's settings are configuration, literal in the definition.
-    assert (pairs["--confidence-level"], pairs["--bootstrap-resamples"]) == ("0.95", "1000")
-    assert pairs["--bootstrap-seed"] == "0"
+    assert (pairs["--confidence-level"], pairs["--resamples"]) == ("0.95", "1000")
+    assert pairs["--random-seed"] == "0"
     assert pairs["--threshold"] == {
         "Std:Join": {"On": "", "Values": [{"Get": "Parameters.MetricThreshold"}]}
     }

@@ -508,13 +508,62 @@ def evidence(metric="average_precision", challenger=None, champion=None, higher=
 
 
 def test_a_model_without_signal_does_not_beat_the_baseline():
-    for metric in ("average_precision", "auc", "log_loss"):
+    for metric in ("average_precision", "auc", "log_loss", "precision", "recall", "f1"):
         noise = synthetic(signal=0.0, seed=3)
         found = evidence(metric, noise, higher=metric != "log_loss")
-        assert found["baseline_advantage_interval"]["lower"] <= 0, metric
+        assert found["baseline_p_value"] > 0.025, metric
     signal = evidence("average_precision", synthetic(signal=1.5))
     assert signal["baseline_advantage_interval"]["lower"] > 0
+    assert signal["baseline_p_value"] == 1 / 1001  # no shuffle does as well
     assert signal["baseline"] == pytest.approx(synthetic().positive.mean(), abs=0.01)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_the_permutation_test_scores_like_scikit_learn(ties):
+    from sklearn.metrics import (
+        accuracy_score,
+        average_precision_score,
+        f1_score,
+        log_loss,
+        mean_absolute_error,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
+
+    predictions = synthetic(ties=ties)
+    y, p, f = predictions.positive, predictions.score, predictions.flagged
+    shuffled = np.random.default_rng(4).permutation(y)
+    library = {
+        "average_precision": lambda labels: average_precision_score(labels, p),
+        "auc": lambda labels: roc_auc_score(labels, p),
+        "log_loss": lambda labels: log_loss(labels, p),
+        "accuracy": lambda labels: accuracy_score(labels, f),
+        "precision": lambda labels: precision_score(labels, f),
+        "recall": lambda labels: recall_score(labels, f),
+        "f1": lambda labels: f1_score(labels, f),
+    }
+    for metric, reference in library.items():
+        test = evaluate.PermutationTest(metric, predictions)
+        for labels in (y, shuffled):
+            assert test.value(np.flatnonzero(labels)) == pytest.approx(reference(labels)), metric
+    regression = evaluate.Predictions(actual=np.arange(50.0), score=np.arange(50.0) ** 0.5)
+    order = np.random.default_rng(5).permutation(50)
+    assert evaluate.PermutationTest("mae", regression).value(order) == pytest.approx(
+        mean_absolute_error(np.arange(50.0)[order], regression.score)
+    )
+
+
+def test_the_permutation_p_value_is_calibrated_and_seeded():
+    """Without signal a p-value is uniform: below 0.025 about 2.5% of the time."""
+    low = 0
+    for trial in range(200):
+        noise = synthetic(rows=400, rate=0.04, signal=0.0, seed=100 + trial)
+        p = evaluate.PermutationTest("average_precision", noise).p_value(True, 200, trial)
+        low += p < 0.025
+    assert low <= 12  # 2.5% of 200 is 5; 12 or more would happen with probability < 0.5%
+    test = evaluate.PermutationTest("auc", synthetic(signal=0.2))
+    assert test.p_value(True, 300, 1) == test.p_value(True, 300, 1)
 
 
 def test_an_equal_champion_ties_on_every_resample():
@@ -543,6 +592,7 @@ def decide(
         "interval": {"lower": challenger - 0.05, "upper": challenger + 0.05},
         "baseline": 0.03,
         "baseline_advantage_interval": {"lower": 0.2, "upper": 0.4},
+        "baseline_p_value": 0.001,
     }
     return evaluate.decide(
         challenger,
@@ -563,11 +613,14 @@ def scored(value: float, version: str = "3", metric: str = "average_precision") 
     return {"status": "scored", "version": version, group: {metric: {"value": value}}}
 
 
-def with_improvement(lower: float, upper: float, baseline_lower: float = 0.2) -> dict:
+def with_improvement(
+    lower: float, upper: float, baseline_lower: float = 0.2, chance: float = 0.001
+) -> dict:
     return {
         "interval": {"lower": 0.3, "upper": 0.5},
         "baseline": 0.03,
         "baseline_advantage_interval": {"lower": baseline_lower, "upper": 0.4},
+        "baseline_p_value": chance,
         "improvement_interval": {"lower": lower, "upper": upper},
         "identical_scores": lower == upper == 0,
     }
@@ -579,7 +632,9 @@ def test_without_a_champion_the_threshold_and_the_baseline_decide():
     assert decision["reason"] == (
         "average_precision 0.4000 clears the threshold 0.3000 by 0.1000; it beats the no-skill "
         "baseline 0.0300 (a random ranking's expected average precision, about the positive "
-        "rate) with 95% confidence (advantage 0.2000 to 0.4000); no approved champion yet"
+        "rate): a model without signal scores as well on these rows with probability 0.001 "
+        "(permutation test), and the 95% interval of its advantage is 0.2000 to 0.4000; no "
+        "approved champion yet"
     )
     below = decide(0.25, {"status": "none"})
     assert not below["register"] and below["beats_champion"] and not below["passes_threshold"]
@@ -593,16 +648,33 @@ def test_no_signal_fails_whatever_the_threshold():
         "interval": {"lower": 0.02, "upper": 0.05},
         "baseline": 0.032,
         "baseline_advantage_interval": {"lower": -0.01, "upper": 0.02},
+        "baseline_p_value": 0.31,
     }
     decision = decide(0.035, {"status": "none"}, threshold=0.0, found=found)
     assert decision["passes_threshold"] and not decision["beats_baseline"]
     assert not decision["register"]
     assert (
         "it does not beat the no-skill baseline 0.0320 (a random ranking's expected average "
-        "precision, about the positive rate) with 95% confidence: the advantage's interval "
-        "-0.0100 to 0.0200 is not above 0, so the model shows no reliable signal"
+        "precision, about the positive rate): a model without signal scores as well on these "
+        "rows with probability 0.310 (permutation test), not below 0.025 and the 95% interval "
+        "of its advantage, -0.0100 to 0.0200, is not above 0, so the model shows no reliable "
+        "signal"
     ) in decision["reason"]
     assert decision["baseline"] == 0.032 and decision["challenger_interval"] == found["interval"]
+    assert decision["baseline_p_value"] == 0.31
+
+
+def test_either_test_of_the_baseline_can_fail_alone():
+    # A bootstrap interval above the baseline is not enough when shuffled labels do as well
+    # 7% of the time (few positives make the interval too narrow) ...
+    lucky = decide(0.075, {"status": "none"}, found=with_improvement(0, 0, 0.001, chance=0.07))
+    assert not lucky["beats_baseline"] and not lucky["register"]
+    assert "with probability 0.070 (permutation test), not below 0.025, so" in lucky["reason"]
+    # ... and a significant association is not enough below the no-skill value.
+    weak = decide(0.05, {"status": "none"}, found=with_improvement(0, 0, -0.002, chance=0.01))
+    assert not weak["beats_baseline"]
+    assert "it does not beat the no-skill baseline 0.0300" in weak["reason"]
+    assert "-0.0020 to 0.4000, is not above 0, so" in weak["reason"]
 
 
 def test_the_challenger_must_beat_the_champion_at_the_lower_end_of_the_interval():
@@ -697,7 +769,7 @@ def test_an_undefined_metric_registers_nothing():
         (["--metric", "rmse"], "--metric 'rmse' is not a binary_classification metric"),
         (["--metric", "log_loss"], "--higher-is-better true contradicts --metric 'log_loss'"),
         (["--confidence-level", "1.5"], "--confidence-level must be between 0 and 1"),
-        (["--bootstrap-resamples", "10"], "--bootstrap-resamples must be at least 100"),
+        (["--resamples", "10"], "--resamples must be at least 100"),
     ],
 )
 def test_bad_decision_arguments(tmp_path, options, expected):
@@ -907,7 +979,7 @@ def test_a_clearly_weaker_champion_is_beaten(job, tmp_path):
         generate_transactions(3_000, seed=13),
         **{"--max-iter": "1", "--max-leaf-nodes": "2"},
     )
-    options = deciding(weak / "model", "1", **{"--bootstrap-resamples": "300"})
+    options = deciding(weak / "model", "1", **{"--resamples": "300"})
     assert evaluate.main(evaluate_args(job, tmp_path, **options)) == 0
     decision = json.loads((tmp_path / "evaluation" / "evaluation.json").read_text())["decision"]
     assert decision["improvement_interval"]["lower"] > 0
