@@ -170,10 +170,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             f"--confidence-level must be between 0 and 1, got {args.confidence_level}"
         )
     if args.resamples < MIN_RESAMPLES:
-        raise EvaluationError(
-            f"--resamples must be at least {MIN_RESAMPLES}, got "
-            f"{args.resamples}"
-        )
+        raise EvaluationError(f"--resamples must be at least {MIN_RESAMPLES}, got {args.resamples}")
     return args
 
 
