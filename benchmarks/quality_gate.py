@@ -20,11 +20,13 @@ validation split after.
 --class-weights also compares class_weight none and balanced (the after scripts) on the
 bundled fraud sample, the digits at 3% and breast cancer; --chance measures how often the
 baseline rule lets a model without signal through (random scores, split sizes of the
-digits and of the fraud sample). Conditions: OMP_NUM_THREADS=1, fixed seeds; the figures
-are deterministic for given library versions.
+digits and of the fraud sample); --threshold-study prints the figures behind the default
+MetricThreshold (the bundled sample and four more generated samples, the pipeline's own
+splits, the default model and a one-split one). Conditions: OMP_NUM_THREADS=1, fixed seeds;
+the figures are deterministic for given library versions.
 
     python benchmarks/quality_gate.py [--before REF] [--digits 0,1,...] [--class-weights]
-        [--chance 200] [--no-compare]
+        [--chance 200] [--threshold-study] [--no-compare]
 """
 
 from __future__ import annotations
@@ -135,13 +137,19 @@ class Outcome:
 
 
 def run_scripts(
-    code: Path, data: Path, work: Path, evaluate_options: list[str], train_options: list[str]
+    code: Path,
+    data: Path,
+    work: Path,
+    evaluate_options: list[str],
+    train_options: list[str],
+    splits: tuple[str, ...] = SPLITS,
 ) -> Outcome:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    splits, model, out = work / "splits", work / "model", work / "out"
+    fractions, splits = splits, work / "splits"
+    model, out = work / "model", work / "out"
     preprocess = subprocess.run(
         [sys.executable, str(code / "processing" / "preprocess.py"),
-         "--label-column", LABEL, "--problem-type", "binary_classification", *SPLITS,
+         "--label-column", LABEL, "--problem-type", "binary_classification", *fractions,
          "--input-dir", str(data), "--train-dir", str(splits / "train"),
          "--validation-dir", str(splits / "validation"), "--test-dir", str(splits / "test"),
          "--exit-message-file", str(work / "preprocess-message")],
@@ -387,6 +395,37 @@ def chance(trials: int) -> None:
             print(f"| {rows}, {positives} | {metric} | {shares} |", flush=True)
 
 
+def threshold_study(work: Path) -> None:
+    """What the default MetricThreshold rests on: the model's average precision and its
+    bootstrap interval on the bundled sample and on more samples of the same generator
+    (50,000 rows, the pipeline's own 70/15/15 splits), against a one-split model."""
+    from pipelines.sample_data import generate_transactions
+
+    samples = [("bundled sample", pd.read_csv(ROOT / "data" / "sample" / "transactions.csv"))]
+    samples += [(f"seed {seed}", generate_transactions(50_000, seed=seed)) for seed in (1, 2, 3, 4)]
+    print("\n| 50,000 rows | model | PR-AUC | 95% interval | no skill |")
+    print("| --- | --- | --- | --- | --- |")
+    options = gate_options()
+    for number, (name, frame) in enumerate(samples):
+        data = work / f"ts-{number}" / "data.csv"
+        write_csv(frame.rename(columns={"is_fraud": LABEL}), data)
+        for model, train_options in (
+            ("default", []),
+            ("one split", ["--max-iter", "1", "--max-leaf-nodes", "2"]),
+        ):
+            outcome = run_scripts(
+                ROOT, data.parent, work / f"ts-{number}-{model.replace(' ', '-')}", options,
+                train_options, splits=(),
+            )  # fmt: skip
+            decision = outcome.decision
+            interval = decision["challenger_interval"]
+            print(
+                f"| {name} | {model} | {decision['challenger']:.3f} | {interval['lower']:.3f} "
+                f"to {interval['upper']:.3f} | {decision['baseline']:.3f} |",
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", default=BEFORE, help="git commit of the old scripts")
@@ -394,6 +433,9 @@ def main() -> None:
     parser.add_argument("--class-weights", action="store_true")
     parser.add_argument("--chance", type=int, default=0, help="trials of the chance test")
     parser.add_argument("--no-compare", action="store_true", help="skip the before/after table")
+    parser.add_argument(
+        "--threshold-study", action="store_true", help="the figures behind MetricThreshold"
+    )
     args = parser.parse_args()
     digits = [int(d) for d in args.digits.split(",")]
     import sklearn
@@ -408,6 +450,8 @@ def main() -> None:
             compare(before_code(args.before, work / "before"), digits, work)
         if args.class_weights:
             class_weights(digits, work)
+        if args.threshold_study:
+            threshold_study(work)
     if args.chance:
         chance(args.chance)
 
