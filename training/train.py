@@ -364,7 +364,7 @@ def choose_threshold(
             + false_positive_rates * negatives
         )
         best = int(np.argmin(costs))  # thresholds decrease: the first minimum is the highest
-        value = min(float(thresholds[best]), 1.0)
+        value = min(float(thresholds[best]), 1.0)  # "flag nothing" (+inf) as a probability
         chosen.update(cost_ratio=point.cost_ratio, validation_cost=float(costs[best]))
     else:
         precisions, recalls, thresholds = precision_recall_curve(positive, probability)
