@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.config import load_config
 from pipelines.local.lambda_runtime import LambdaRuntime
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,12 +109,25 @@ def floor(data_file: Path, work: Path) -> Measurement:
         for path in sorted(model_dir.rglob("*")):
             tar.add(path, arcname=path.relative_to(model_dir).as_posix(), recursive=False)
     steps.append(Measurement(time.perf_counter() - started, 0.0))
+    # The decision as the Evaluate step makes it (no approved champion yet): the metric,
+    # its threshold and the bootstrap from pipeline.toml, so the floor does the same work.
+    no_champion = work / "no-champion"
+    no_champion.mkdir()
+    (no_champion / "NO_CHAMPION").write_bytes(b"")
+    settings, gate = load_config().pipeline, load_config().quality_gate
     steps.append(
         run_measured(
             [python, str(ROOT / "evaluation" / "evaluate.py"),
              "--label-column", "is_fraud", "--problem-type", "binary_classification",
              "--model-dir", str(packed), "--test-dir", str(splits / "test"),
-             "--output-dir", str(evaluation), "--exit-message-file", str(output / "message")],
+             "--output-dir", str(evaluation), "--exit-message-file", str(output / "message"),
+             "--champion-dir", str(no_champion), "--champion-version", "none",
+             "--metric", settings.metric,
+             "--higher-is-better", str(settings.higher_is_better).lower(),
+             "--threshold", str(settings.metric_threshold),
+             "--confidence-level", str(gate.confidence_level),
+             "--resamples", str(gate.resamples),
+             "--random-seed", str(gate.random_seed)],
             cwd=work,
         )
     )  # fmt: skip

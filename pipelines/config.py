@@ -18,9 +18,21 @@ DEFAULT_CONFIG_PATH = PROJECT_ROOT / "pipeline.toml"
 
 PROBLEM_TYPES = ("binary_classification", "regression")
 METRICS_BY_PROBLEM_TYPE = {
-    "binary_classification": ("accuracy", "precision", "recall", "f1", "auc"),
+    "binary_classification": (
+        "average_precision",
+        "auc",
+        "log_loss",
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+    ),
     "regression": ("mse", "rmse", "mae", "r2"),
 }
+# The metrics where a smaller value is a better model: higher_is_better must be false.
+LOWER_IS_BETTER = frozenset({"log_loss", "mse", "rmse", "mae"})
+THRESHOLD_OBJECTIVES = ("f1", "cost", "min_precision")
+CLASS_WEIGHTS = ("none", "balanced")
 APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
 TARGETS = ("local", "sagemaker")
 
@@ -46,6 +58,27 @@ class PipelineSettings:
     max_runtime_seconds: int
     max_parallel_steps: int
     champion_margin: float = 0.0
+
+
+@dataclass(frozen=True)
+class QualityGateSettings:
+    """[quality_gate]: how Evaluate decides, what Preprocess refuses, how Train picks its
+    operating point. Build-time settings, passed to the jobs as literal arguments."""
+
+    # The permutation test and the paired bootstrap behind every comparison (baseline,
+    # champion): their level, how many shuffles and resamples, and their seed.
+    confidence_level: float = 0.95
+    resamples: int = 1000
+    random_seed: int = 0
+    # Preprocess refuses a split with fewer rows than this of either class.
+    min_class_count: int = 10
+    # The decision threshold, chosen on the validation split: "f1", "cost" (a missed
+    # positive costs cost_ratio false alarms) or "min_precision".
+    threshold_objective: str = "f1"
+    cost_ratio: float = 10.0
+    min_precision: float = 0.5
+    # "none" or "balanced" (scikit-learn's class_weight for the classifier).
+    class_weight: str = "none"
 
 
 @dataclass(frozen=True)
@@ -123,6 +156,7 @@ class ProjectConfig:
     # Sections owned by other modules (triggers, notifications, deployment, pricing),
     # parsed and validated where they are used.
     extra: Mapping[str, Any] = field(default_factory=dict)
+    quality_gate: QualityGateSettings = field(default_factory=QualityGateSettings)
 
     @property
     def root(self) -> Path:
@@ -163,6 +197,7 @@ _SECTIONS = {
     "hyperparameters": Hyperparameters,
     "retry": RetrySettings,
     "local": LocalSettings,
+    "quality_gate": QualityGateSettings,
 }
 _EXTRA_SECTIONS = ("triggers", "notifications", "deployment", "pricing")
 
@@ -273,6 +308,13 @@ def _validate(config: ProjectConfig) -> None:
             f"{where}: [pipeline].metric {p.metric!r} is not a {p.problem_type} metric "
             f"({', '.join(metrics)})"
         )
+    if p.higher_is_better == (p.metric in LOWER_IS_BETTER):
+        raise ConfigError(
+            f"{where}: [pipeline].higher_is_better = {str(p.higher_is_better).lower()} "
+            f"contradicts metric {p.metric!r}, for which a "
+            f"{'smaller' if p.metric in LOWER_IS_BETTER else 'larger'} value is better"
+        )
+    _validate_quality_gate(where, config.quality_gate)
     if p.champion_margin < 0:
         raise ConfigError(
             f"{where}: [pipeline].champion_margin must be >= 0, got {p.champion_margin}"
@@ -325,6 +367,31 @@ def _validate_retry(where: str, retry: RetrySettings) -> None:
             )
     if retry.backoff_rate < 0:
         raise ConfigError(f"{where}: [retry].backoff_rate must be >= 0, got {retry.backoff_rate}")
+
+
+def _validate_quality_gate(where: str, gate: QualityGateSettings) -> None:
+    problems = []
+    if not 0 < gate.confidence_level < 1:
+        problems.append(f"confidence_level must be between 0 and 1, got {gate.confidence_level}")
+    if gate.resamples < 100:
+        problems.append(f"resamples must be at least 100, got {gate.resamples}")
+    if gate.min_class_count < 1:
+        problems.append(f"min_class_count must be at least 1, got {gate.min_class_count}")
+    if gate.threshold_objective not in THRESHOLD_OBJECTIVES:
+        problems.append(
+            f"threshold_objective {gate.threshold_objective!r} is not one of "
+            f"{', '.join(THRESHOLD_OBJECTIVES)}"
+        )
+    if not gate.cost_ratio > 0:
+        problems.append(f"cost_ratio must be > 0, got {gate.cost_ratio}")
+    if not 0 < gate.min_precision <= 1:
+        problems.append(f"min_precision must be in (0, 1], got {gate.min_precision}")
+    if gate.class_weight not in CLASS_WEIGHTS:
+        problems.append(
+            f"class_weight {gate.class_weight!r} is not one of {', '.join(CLASS_WEIGHTS)}"
+        )
+    if problems:
+        raise ConfigError(f"{where}: [quality_gate]." + problems[0])
 
 
 def load_pricing(config: ProjectConfig) -> dict[str, float]:

@@ -71,6 +71,8 @@ EXIT_MESSAGE_FILE = "/opt/ml/output/message"
 RESOURCE_CONFIG_FILE = "/opt/ml/config/resourceconfig.json"
 EVALUATION_REPORT = "EvaluationReport"
 EVALUATION_FILE = "evaluation.json"
+# The model-quality statistics the registered package points at (evaluation/evaluate.py).
+MODEL_QUALITY_FILE = "model_quality.json"
 MODEL_CONTENT_TYPES = ["text/csv", "application/json"]
 
 
@@ -174,6 +176,7 @@ def get_pipeline(
     where = config.target(target)
     code = code or project_code(config)
     settings = config.pipeline
+    gate = config.quality_gate
     with offline_environment(where.region):
         session = OfflinePipelineSession(region=where.region, bucket=where.bucket)
         image = image_uris.retrieve(
@@ -299,7 +302,8 @@ def get_pipeline(
             name="Preprocess",
             display_name="Preprocess data",
             description=(
-                "Validates the input schema, cleans it and splits it into train, validation "
+                "Validates the input schema, refuses duplicate columns, leaking features and "
+                "too few rows of a class, cleans it and splits it into train, validation "
                 "and test sets (stratified for classification)."
             ),
             step_args=preprocessor.run(
@@ -329,6 +333,7 @@ def get_pipeline(
                         "--test-dir": f"{PROCESSING_ROOT}/test",
                         "--exit-message-file": EXIT_MESSAGE_FILE,
                         "--resource-config": RESOURCE_CONFIG_FILE,
+                        "--min-class-count": str(gate.min_class_count),
                     }
                 ),
             ),
@@ -357,6 +362,11 @@ def get_pipeline(
                 "max-iter": max_iter.to_string(),
                 "max-leaf-nodes": max_leaf_nodes.to_string(),
                 "l2-regularization": l2_regularization.to_string(),
+                "class-weight": gate.class_weight,
+                # The operating point, chosen on the validation split.
+                "threshold-objective": gate.threshold_objective,
+                "threshold-cost-ratio": str(gate.cost_ratio),
+                "threshold-min-precision": str(gate.min_precision),
             },
             input_data_config=[
                 InputData(
@@ -378,7 +388,8 @@ def get_pipeline(
             display_name="Train model",
             description=(
                 f"Trains a scikit-learn pipeline ({settings.problem_type}) that takes raw "
-                "feature rows and ships with its inference handler."
+                "feature rows, chooses its decision threshold on the validation split and "
+                "ships with its inference handler."
             ),
             step_args=trainer.train(),
             cache_config=cache,
@@ -404,8 +415,9 @@ def get_pipeline(
             name="Evaluate",
             display_name="Evaluate model",
             description=(
-                "Scores the challenger and the champion on the same test split and writes "
-                "evaluation.json (SageMaker model-quality format plus the decision)."
+                "Scores the challenger and the champion on the same test rows, compares them "
+                "and the no-skill baseline by paired bootstrap, and writes model_quality.json "
+                "(SageMaker's model-quality format) and evaluation.json (plus the decision)."
             ),
             step_args=evaluator.run(
                 code=code_uri(code.evaluate, config, where),
@@ -433,6 +445,9 @@ def get_pipeline(
                         "--higher-is-better": str(settings.higher_is_better).lower(),
                         "--threshold": metric_threshold.to_string(),
                         "--champion-margin": champion_margin.to_string(),
+                        "--confidence-level": str(gate.confidence_level),
+                        "--resamples": str(gate.resamples),
+                        "--random-seed": str(gate.random_seed),
                     }
                 ),
             ),
@@ -440,13 +455,13 @@ def get_pipeline(
             cache_config=cache,
             retry_policies=job_retries,
         )
-        evaluation_uri = Join(
+        model_quality_uri = Join(
             on="/",
             values=[
                 step_evaluate.properties.ProcessingOutputConfig.Outputs[
                     "evaluation"
                 ].S3Output.S3Uri,
-                EVALUATION_FILE,
+                MODEL_QUALITY_FILE,
             ],
         )
 
@@ -477,7 +492,7 @@ def get_pipeline(
                 approval_status=model_approval_status,
                 model_metrics=ModelMetrics(
                     model_statistics=MetricsSource(
-                        content_type="application/json", s3_uri=evaluation_uri
+                        content_type="application/json", s3_uri=model_quality_uri
                     )
                 ),
             ),
@@ -485,7 +500,8 @@ def get_pipeline(
             retry_policies=_step_retry_policies(config),
         )
 
-        # CheckMetric: the absolute rule. Below the threshold the execution fails and says why.
+        # CheckMetric: the absolute rules. Below the threshold, or not reliably better than a
+        # model without signal (the no-skill baseline), the execution fails and says why.
         metric_value = _evaluation_value(
             step_evaluate, evaluation_report, _metric_json_path(config)
         )
@@ -496,8 +512,11 @@ def get_pipeline(
         )
         step_fail = FailStep(
             name="MetricBelowThreshold",
-            display_name="Metric below threshold",
-            description="Stops the execution without registering a model, stating the metric.",
+            display_name="Quality gate failed",
+            description=(
+                "Stops the execution without registering a model, stating which rule failed "
+                "(MetricThreshold or the no-skill baseline) and by how much."
+            ),
             error_message=Join(
                 on="",
                 values=[
@@ -514,9 +533,10 @@ def get_pipeline(
             name="CheckChampion",
             display_name="Beats champion?",
             description=(
-                "Registers the model only if it is strictly better than the current approved "
-                "model on this run's test split by at least ChampionMargin, and is not already "
-                "the newest registered version (a rerun reusing a cached model)."
+                "Registers the model only if it beats the current approved model on this "
+                "run's test rows by at least ChampionMargin at the lower end of the paired "
+                "bootstrap interval, and is not already the newest registered version (a "
+                "rerun reusing a cached model)."
             ),
             conditions=[
                 ConditionEquals(
@@ -539,9 +559,18 @@ def get_pipeline(
             display_name=f"Check {settings.metric}",
             description=(
                 f"Continues to the champion check if test {settings.metric} "
-                f"{'>=' if settings.higher_is_better else '<='} MetricThreshold."
+                f"{'>=' if settings.higher_is_better else '<='} MetricThreshold and it beats "
+                "the no-skill baseline with the configured confidence."
             ),
-            conditions=[comparison(left=metric_value, right=metric_threshold)],
+            conditions=[
+                comparison(left=metric_value, right=metric_threshold),
+                ConditionEquals(
+                    left=_evaluation_value(
+                        step_evaluate, evaluation_report, "decision.beats_baseline"
+                    ),
+                    right=True,
+                ),
+            ],
             if_steps=[step_check_champion],
             else_steps=[step_fail],
         )

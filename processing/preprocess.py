@@ -19,9 +19,24 @@ train/schema.json. Feature types are inferred:
 
 A text column where at least 90% of the values are numbers but some are not is reported as
 an error (a typo or a unit in a numeric column), as are empty or unreadable files,
-mismatched columns, an all-empty column and a label unfit for the problem type. Any
-problem ends the job with exit code 1 and its reason in --exit-message-file, which SageMaker
-shows as the job's failure reason. Imports only the standard library, numpy and pandas.
+mismatched columns, an all-empty column and a label unfit for the problem type.
+
+Data that cannot make an honest model is refused too:
+
+* a column name that appears twice in a file's header (CSV) or schema (Parquet), which pandas
+  would silently read as two columns `x` and `x.1`;
+* a feature that is the label, or predicts it perfectly on its own (leakage): for
+  classification, one threshold on a numeric feature, or the values of a categorical one,
+  that put every row in its class, when chance could not have done it (under independence
+  the probability of so clean a split is below LEAKAGE_CHANCE, so a coincidence on a handful
+  of rows is not refused); for regression, a numeric feature of which the label is a
+  monotone function (rank correlation 1);
+* fewer than --min-class-count rows of either class in any split: a test split with one
+  positive measures nothing.
+
+Any problem ends the job with exit code 1 and its reason in --exit-message-file, which
+SageMaker shows as the job's failure reason. Imports only the standard library, numpy,
+pandas and pyarrow.
 
 On more than one instance (`hosts` in --resource-config, SageMaker's
 /opt/ml/config/resourceconfig.json) the input is sharded by S3 key: each instance cleans and
@@ -35,14 +50,19 @@ decided here: each part records its columns' facts and train.py merges the parts
 from __future__ import annotations
 
 import argparse
+import csv
+import gzip
 import json
+import math
 import sys
 import traceback
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 PROBLEM_TYPES = ("binary_classification", "regression")
 EXTENSIONS = (".csv", ".csv.gz", ".parquet", ".pq")
@@ -55,6 +75,12 @@ SPLITS = ("train", "validation", "test")
 NUMERIC_MAJORITY = 0.9
 # Every value distinct in a small file is normal; in more rows it marks an identifier.
 IDENTIFIER_MIN_ROWS = 50
+# Each split needs at least this many rows of each class (--min-class-count).
+DEFAULT_MIN_CLASS_COUNT = 10
+# A feature that sorts every row into its class is leakage unless chance could have done it:
+# refused when, were the feature independent of the label, a split that clean would have a
+# probability below this.
+LEAKAGE_CHANCE = 1e-6
 
 
 class InputError(Exception):
@@ -116,6 +142,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--validation-fraction", type=float, default=0.15)
     parser.add_argument("--test-fraction", type=float, default=0.15)
     parser.add_argument("--random-seed", type=int, default=42)
+    parser.add_argument("--min-class-count", type=int, default=DEFAULT_MIN_CLASS_COUNT)
     parser.add_argument("--exit-message-file", type=Path, default=Path(DEFAULT_EXIT_MESSAGE_FILE))
     parser.add_argument(
         "--resource-config", type=Path, default=Path(DEFAULT_RESOURCE_CONFIG), help="hosts"
@@ -131,6 +158,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             "--validation-fraction and --test-fraction must each be between 0 and 1 and sum "
             f"to less than 1, got {args.validation_fraction} and {args.test_fraction}"
         )
+    if args.min_class_count < 1:
+        raise InputError(f"--min-class-count must be at least 1, got {args.min_class_count}")
     return args
 
 
@@ -176,6 +205,39 @@ def read_table(path: Path) -> pd.DataFrame:
     if len(frame) == 0:
         raise InputError(f"{path} has no rows (columns: {_names(frame.columns)})")
     return frame
+
+
+def refuse_duplicate_columns(files: list[Path]) -> None:
+    """A name twice in one header: pandas would read the copies as `x.1`, `x.2` (so a copy of
+    the label becomes a feature), and Parquet files may hold them too."""
+    for path in files:
+        names = header_names(path)
+        repeated = [
+            name for name, count in Counter(names).items() if count > 1 and name.strip() != ""
+        ]
+        if not repeated:
+            continue
+        name = repeated[0]
+        positions = [str(number) for number, seen in enumerate(names, start=1) if seen == name]
+        where = "Parquet schema" if _format_of(path) == "Parquet" else "header"
+        raise InputError(
+            f"{path}: column name {name!r} appears {len(positions)} times in the {where} "
+            f"(columns {', '.join(positions)}); pandas would silently read the copies as "
+            f"{name + '.1'!r} and so on. Rename or drop the duplicate columns"
+        )
+
+
+def header_names(path: Path) -> list[str]:
+    """The column names as the file states them; [] when the file cannot tell (read_table
+    then reports why)."""
+    try:
+        if _format_of(path) == "Parquet":
+            return list(pq.read_schema(path).names)
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as handle:
+            return next(csv.reader(handle), [])
+    except Exception:  # a corrupt or unreadable file: read_table names the problem
+        return []
 
 
 def load_inputs(input_dir: Path) -> Inputs:
@@ -430,6 +492,102 @@ def useless_columns(frame: pd.DataFrame, kinds: dict[str, str]) -> dict[str, str
     return dropped
 
 
+def refuse_leaking_features(prepared: Prepared, inputs: Inputs) -> None:
+    """A feature that is the label or predicts it perfectly on its own leaks the answer: the
+    model would learn the copy and the gate would measure it."""
+    label = prepared.frame[prepared.label_column]
+    numeric = set(prepared.numeric_features)
+    for column in prepared.feature_columns:
+        values = prepared.frame[column]
+        if prepared.problem_type == "regression":
+            leak = _regression_leak(values, label) if column in numeric else None
+        else:
+            leak = _classification_leak(values, label, column, column in numeric)
+        if leak:
+            raise InputError(
+                f"column {column!r} in {inputs.describe()} {leak}. "
+                "A feature that is the label, or is derived from it, leaks the answer into "
+                "training (leakage): drop the column or fix the data"
+            )
+
+
+def _classification_leak(values: pd.Series, label: pd.Series, name: str, numeric: bool):
+    """How `values` gives the label away, or None."""
+    if _same_values(values, label):
+        return f"is identical to the label {label.name!r}"
+    classes = sorted(label.unique().tolist())
+    if len(classes) < 2:
+        return None  # one instance's share may hold one class; train.py counts them all
+    positive = (label == classes[1]).to_numpy()
+    rows, positives = len(positive), int(positive.sum())
+    perfect = f"predicts the label {label.name!r} perfectly on its own: every row with "
+    if numeric:
+        numbers = values.to_numpy(dtype="float64")
+        # Chance of the rarer class's rows being the top (or bottom) ones: 2 / C(rows, rarer).
+        chance = math.log(2) - _log_binomial(rows, min(positives, rows - positives))
+        if chance >= math.log(LEAKAGE_CHANCE):
+            return None
+        # Missing values sort below every number, then above: missingness may be the leak.
+        for missing in (-np.inf, np.inf):
+            filled = np.where(np.isnan(numbers), missing, numbers)
+            upper, lower = classes[1], classes[0]
+            high, low = filled[positive], filled[~positive]
+            if high.max() < low.min():
+                upper, lower, high, low = lower, upper, low, high
+            elif not low.max() < high.min():
+                continue
+            cut = high.min()
+            side = f"{name} missing" if math.isinf(cut) else f"{name} >= {cut:g}"
+            return perfect + f"{side} is {upper!r}, every other row {lower!r}"
+        return None
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    sizes = np.bincount(codes)
+    hits = np.bincount(codes, weights=positive.astype("float64"))
+    if not np.all((hits == 0) | (hits == sizes)):
+        return None
+    rate = positives / rows
+    # Chance of every category holding one class, were categories and classes independent.
+    chance = float(np.sum(np.logaddexp(sizes * math.log(rate), sizes * math.log1p(-rate))))
+    if chance >= math.log(LEAKAGE_CHANCE):
+        return None
+    pure = [str(uniques[code]) for code in np.flatnonzero(hits == sizes)]
+    shown = ", ".join(pure[:3]) + (", ..." if len(pure) > 3 else "")
+    return perfect + f"{name} in {shown} is {classes[1]!r}, every other row {classes[0]!r}"
+
+
+def _regression_leak(values: pd.Series, label: pd.Series):
+    numbers, target = values.to_numpy(dtype="float64"), label.to_numpy(dtype="float64")
+    if np.array_equal(numbers, target):
+        return f"is identical to the label {label.name!r}"
+    present = ~np.isnan(numbers)
+    rows = int(present.sum())
+    # The ranks of n distinct values line up by chance with probability 2 / n!.
+    if rows < 0.9 * len(numbers) or math.log(2) - math.lgamma(rows + 1) >= math.log(LEAKAGE_CHANCE):
+        return None
+    ranks = pd.Series(numbers[present]).rank().to_numpy()
+    target_ranks = pd.Series(target[present]).rank().to_numpy()
+    if np.std(ranks) == 0 or np.std(target_ranks) == 0:
+        return None
+    if abs(float(np.corrcoef(ranks, target_ranks)[0, 1])) < 1 - 1e-12:
+        return None
+    return (
+        f"predicts the label {label.name!r} perfectly on its own: the label is a monotone "
+        "function of it (rank correlation 1)"
+    )
+
+
+def _same_values(values: pd.Series, label: pd.Series) -> bool:
+    if values.isna().any():
+        return False
+    if pd.api.types.is_numeric_dtype(values) and pd.api.types.is_numeric_dtype(label):
+        return bool(np.array_equal(values.to_numpy("float64"), label.to_numpy("float64")))
+    return bool((values.astype(str).to_numpy() == label.astype(str).to_numpy()).all())
+
+
+def _log_binomial(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
 def split_indices(
     label: pd.Series,
     problem_type: str,
@@ -460,6 +618,50 @@ def split_indices(
     return {split: np.sort(np.concatenate(chunks)) for split, chunks in parts.items()}
 
 
+def split_class_counts(prepared: Prepared, indices: dict[str, np.ndarray]) -> dict:
+    """{split: [[class, rows], ...]} for classification (JSON-ready: a sharded run's parts
+    carry it so train.py can apply the minimum to the whole data)."""
+    label = prepared.frame[prepared.label_column]
+    return {
+        split: [
+            [_plain(value), int(label.take(indices[split]).value_counts().get(value, 0))]
+            for value in prepared.classes
+        ]
+        for split in SPLITS
+    }
+
+
+def thinnest_split(counts: dict) -> tuple[int, str, object]:
+    """(rows, split, class) of the rarest class in any split; on a tie the test split, which
+    measures."""
+    order = {split: position for position, split in enumerate(SPLITS)}
+    rows, _, split, value = min(
+        (int(count), -order[split], split, value)
+        for split, pairs in counts.items()
+        for value, count in pairs
+    )
+    return rows, split, value
+
+
+def refuse_thin_splits(
+    prepared: Prepared, indices: dict[str, np.ndarray], minimum: int, inputs: Inputs
+) -> None:
+    """Every split needs `minimum` rows of each class: a test split with one positive
+    measures nothing, a validation split with one cannot choose a threshold."""
+    if prepared.classes is None or any(len(rows) == 0 for rows in indices.values()):
+        return  # regression; or an empty split, which write_outputs names
+    totals = prepared.frame[prepared.label_column].value_counts()
+    count, split, value = thinnest_split(split_class_counts(prepared, indices))
+    if count < minimum:
+        raise InputError(
+            f"label column {prepared.label_column!r}: the {split} split has only {count} "
+            f"row(s) of class {value!r} ({int(totals.get(value, 0))} in all of "
+            f"{inputs.describe()}); every split needs at least {minimum} of each class to "
+            "measure anything (--min-class-count, [quality_gate].min_class_count). Add data "
+            f"with more rows of class {value!r}"
+        )
+
+
 def build_schema(prepared: Prepared, sizes: dict[str, int]) -> dict:
     schema = {
         "label_column": prepared.label_column,
@@ -485,6 +687,7 @@ def write_outputs(
     indices: dict[str, np.ndarray],
     directories: dict[str, Path],
     cluster: Cluster | None = None,
+    min_class_count: int = 1,
 ) -> dict:
     cluster = cluster or Cluster()
     sizes = {split: len(indices[split]) for split in SPLITS}
@@ -503,7 +706,7 @@ def write_outputs(
         del part
     schema = build_schema(prepared, sizes)
     if cluster.sharded:
-        schema.update(shard_facts(prepared, cluster))
+        schema.update(shard_facts(prepared, cluster, indices, min_class_count))
     schema_text = json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     (directories["train"] / cluster.schema_name).write_text(schema_text, encoding="utf-8")
     return schema
@@ -546,8 +749,12 @@ def summary(prepared: Prepared, schema: dict, inputs: Inputs) -> str:
 
 def run(args: argparse.Namespace) -> dict:
     cluster = read_cluster(args.resource_config)
-    inputs = load_shard(args.input_dir, cluster) if cluster.sharded else load_inputs(args.input_dir)
+    if cluster.sharded:
+        require_share(args.input_dir, cluster)
+    refuse_duplicate_columns(find_input_files(args.input_dir))
+    inputs = load_inputs(args.input_dir)
     prepared = prepare(inputs, args.label_column, args.problem_type, shard=cluster.sharded)
+    refuse_leaking_features(prepared, inputs)
     indices = split_indices(
         prepared.frame[prepared.label_column],
         prepared.problem_type,
@@ -555,12 +762,16 @@ def run(args: argparse.Namespace) -> dict:
         args.test_fraction,
         args.random_seed,
     )
+    # One instance of several sees a share of the rows: there the minimum applies to the
+    # whole data, which train.py checks when it merges the parts' counts.
+    if not cluster.sharded:
+        refuse_thin_splits(prepared, indices, args.min_class_count, inputs)
     directories = {
         "train": args.train_dir,
         "validation": args.validation_dir,
         "test": args.test_dir,
     }
-    schema = write_outputs(prepared, indices, directories, cluster)
+    schema = write_outputs(prepared, indices, directories, cluster, args.min_class_count)
     print(summary(prepared, schema, inputs), flush=True)
     if cluster.sharded:
         print(shard_summary(cluster), flush=True)
@@ -614,8 +825,8 @@ def read_cluster(path: Path) -> Cluster:
     return Cluster(current_host=host, hosts=hosts)
 
 
-def load_shard(input_dir: Path, cluster: Cluster) -> Inputs:
-    """This instance's files; none means the input has fewer objects than instances."""
+def require_share(input_dir: Path, cluster: Cluster) -> None:
+    """This instance must have files; none means the input has fewer objects than instances."""
     has_files = input_dir.is_dir() and any(p.is_file() for p in input_dir.rglob("*"))
     if not has_files:
         count = len(cluster.hosts)
@@ -626,10 +837,11 @@ def load_shard(input_dir: Path, cluster: Cluster) -> Inputs:
             "instances. Split the input into at least ProcessingInstanceCount files, or "
             "lower ProcessingInstanceCount"
         )
-    return load_inputs(input_dir)
 
 
-def shard_facts(prepared: Prepared, cluster: Cluster) -> dict:
+def shard_facts(
+    prepared: Prepared, cluster: Cluster, indices: dict[str, np.ndarray], min_class_count: int
+) -> dict:
     """What train.py needs to merge this part with the others' (see train.merge_schemas)."""
     frame = prepared.frame
     facts = {}
@@ -657,6 +869,9 @@ def shard_facts(prepared: Prepared, cluster: Cluster) -> dict:
         shard["class_counts"] = [
             [_plain(value), int(counts[value])] for value in sorted(counts.index)
         ]
+    if prepared.classes is not None:
+        shard["split_class_counts"] = split_class_counts(prepared, indices)
+        shard["min_class_count"] = min_class_count
     return shard
 
 

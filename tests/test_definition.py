@@ -94,10 +94,13 @@ def test_data_flows_from_step_to_step(definition):
     assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
     assert register["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
     assert register["ModelPackageGroupName"] == "fraud-detection-models"
-    statistics = register["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]["Std:Join"]
-    assert statistics["Values"] == [
+    # The package carries the model-quality statistics in SageMaker's format (ModelMetrics
+    # ModelQuality.Statistics, a MetricsSource), not the decision file the conditions read.
+    statistics = register["ModelMetrics"]["ModelQuality"]["Statistics"]
+    assert statistics["ContentType"] == "application/json"
+    assert statistics["S3Uri"]["Std:Join"]["Values"] == [
         {"Get": "Steps.Evaluate.ProcessingOutputConfig.Outputs['evaluation'].S3Output.S3Uri"},
-        "evaluation.json",
+        "model_quality.json",
     ]
 
 
@@ -110,15 +113,26 @@ def test_condition_reads_the_metric_from_the_evaluation_report(definition):
             "FilePath": "evaluation.json",
         }
     ]
-    [condition] = steps["CheckMetric"]["Arguments"]["Conditions"]
-    assert condition["Type"] == "GreaterThanOrEqualTo"
-    assert condition["LeftValue"] == {
+    threshold, baseline = steps["CheckMetric"]["Arguments"]["Conditions"]
+    assert threshold["Type"] == "GreaterThanOrEqualTo"
+    assert threshold["LeftValue"] == {
         "Std:JsonGet": {
             "PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"},
-            "Path": "binary_classification_metrics.accuracy.value",
+            "Path": "binary_classification_metrics.average_precision.value",
         }
     }
-    assert condition["RightValue"] == {"Get": "Parameters.MetricThreshold"}
+    assert threshold["RightValue"] == {"Get": "Parameters.MetricThreshold"}
+    # Whatever MetricThreshold says, the model must beat a model without signal.
+    assert baseline == {
+        "Type": "Equals",
+        "LeftValue": {
+            "Std:JsonGet": {
+                "PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"},
+                "Path": "decision.beats_baseline",
+            }
+        },
+        "RightValue": True,
+    }
     # The message is the decision's reason: which rule failed and by how much.
     message = steps["MetricBelowThreshold"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
     assert message == [
@@ -155,7 +169,11 @@ def test_champion_is_resolved_by_the_project_lambda_and_scored_by_evaluate(defin
     assert pairs["--champion-version"] == {
         "Get": "Steps.ResolveChampion.OutputParameters['ChampionVersion']"
     }
-    assert pairs["--metric"] == "accuracy"
+    assert pairs["--metric"] == "average_precision"
+    assert pairs["--higher-is-better"] == "true"
+    # The bootstrap's settings are configuration, literal in the definition.
+    assert (pairs["--confidence-level"], pairs["--resamples"]) == ("0.95", "1000")
+    assert pairs["--random-seed"] == "0"
     assert pairs["--threshold"] == {
         "Std:Join": {"On": "", "Values": [{"Get": "Parameters.MetricThreshold"}]}
     }
@@ -244,7 +262,7 @@ def test_parameters_and_their_defaults(definition):
         "ProcessingInstanceType": ("String", "ml.m5.xlarge"),
         "ProcessingInstanceCount": ("Integer", 1),
         "TrainingInstanceType": ("String", "ml.m5.xlarge"),
-        "MetricThreshold": ("Float", 0.9),
+        "MetricThreshold": ("Float", 0.2),
         "ModelApprovalStatus": ("String", "PendingManualApproval"),
         "LearningRate": ("Float", 0.1),
         "MaxIter": ("Integer", 200),
@@ -270,6 +288,27 @@ def test_scripts_receive_the_label_column_as_an_argument(definition):
     # CreateTrainingJob takes string hyperparameters: numeric parameters go through Join.
     assert hyperparameters["learning-rate"] == {
         "Std:Join": {"On": "", "Values": [{"Get": "Parameters.LearningRate"}]}
+    }
+
+
+def test_the_quality_gate_settings_reach_the_jobs(definition):
+    steps = all_steps(definition)
+    preprocess = steps["Preprocess"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert preprocess[preprocess.index("--min-class-count") + 1] == "10"
+    hyperparameters = steps["Train"]["Arguments"]["HyperParameters"]
+    assert {
+        name: hyperparameters[name]
+        for name in (
+            "class-weight",
+            "threshold-objective",
+            "threshold-cost-ratio",
+            "threshold-min-precision",
+        )
+    } == {
+        "class-weight": "none",
+        "threshold-objective": "f1",
+        "threshold-cost-ratio": "10.0",
+        "threshold-min-precision": "0.5",
     }
 
 

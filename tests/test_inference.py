@@ -248,6 +248,32 @@ def test_predictions_match_the_evaluated_model(model, model_dir):
     np.testing.assert_allclose([p["probability"] for p in from_json], expected, atol=1e-12)
     from_frame = inference.predict_fn(test, model)
     assert from_frame == served
+    # The labels are evaluate.py's too: flagged at the model's own decision threshold.
+    metadata = model.metadata
+    scored = evaluate.predict(model.pipeline, test, model.schema, metadata)
+    assert [p["predicted_label"] == 1 for p in served] == scored.flagged.tolist()
+
+
+def test_labels_are_flagged_at_the_models_decision_threshold(model_dir, tmp_path):
+    """The threshold train.py chose on the validation split, not the estimator's 0.5."""
+    test = pd.read_parquet(model_dir.parent / "test" / "test.parquet")
+    body = test[FEATURES].to_csv(index=False, header=False)
+    chosen = inference.model_fn(model_dir)
+    threshold = chosen.metadata["decision_threshold"]["value"]
+    assert chosen.decision_threshold == threshold and threshold < 0.5  # rare fraud: below 0.5
+    served = inference.predict_fn(inference.input_fn(body, "text/csv"), chosen)
+    for prediction in served:
+        assert prediction["predicted_label"] == int(prediction["probability"] >= threshold)
+    flagged = sum(p["predicted_label"] for p in served)
+    # The same model without a threshold in its metadata (an older model) flags fewer rows.
+    older = inference.ServingModel(
+        chosen.pipeline, {k: v for k, v in chosen.metadata.items() if k != "decision_threshold"}
+    )
+    assert older.decision_threshold is None
+    default = inference.predict_fn(inference.input_fn(body, "text/csv"), older)
+    expected = chosen.pipeline.predict(evaluate.model_input(test, chosen.schema)).tolist()
+    assert [p["predicted_label"] for p in default] == expected
+    assert sum(expected) < flagged
 
 
 def test_shipped_handler_serves_the_model(model_dir, monkeypatch):

@@ -394,13 +394,186 @@ def test_too_few_rows_for_the_splits(tmp_path):
     assert "too few to fill" in message
 
 
+# --- refusing data that cannot make an honest model -----------------------------------------
+
+
+def run_message(tmp_path: Path, *extra: str, label: str = LABEL, problem_type: str = BINARY):
+    """The job's failure reason (it must fail) and that nothing was written."""
+    assert run_main(tmp_path, *extra, label=label, problem_type=problem_type) == 1
+    assert not (tmp_path / "out").exists()
+    return (tmp_path / "output" / "message").read_text(encoding="utf-8")
+
+
+def labelled(rows: int = 3000, seed: int = 11) -> pd.DataFrame:
+    """Generated transactions: about 14 fraud rows per 15% split."""
+    return generate_transactions(rows, seed=seed).drop(columns="transaction_id")
+
+
+def test_a_label_column_twice_in_a_csv_header_is_refused(tmp_path):
+    # pandas would read the second is_fraud as a feature "is_fraud.1": a perfect copy.
+    frame = labelled()
+    text = frame.to_csv(index=False)
+    header, body = text.split("\n", 1)
+    rows = [f"{line},{line.rsplit(',', 1)[1]}" for line in body.splitlines()]
+    path = tmp_path / "input" / "data.csv"
+    path.parent.mkdir()
+    path.write_text(f"{header},{LABEL}\n" + "\n".join(rows) + "\n")
+    assert pd.read_csv(path).columns[-1] == "is_fraud.1"  # what pandas alone would do
+    message = run_message(tmp_path)
+    assert message.startswith(f"{path}: column name 'is_fraud' appears 2 times in the header")
+    assert f"(columns {len(frame.columns)}, {len(frame.columns) + 1})" in message
+    assert "'is_fraud.1'" in message
+
+
+def test_duplicate_names_in_gzipped_csv_and_parquet_are_refused(tmp_path):
+    directory = tmp_path / "input"
+    directory.mkdir()
+    with gzip.open(directory / "a.csv.gz", "wt", encoding="utf-8") as handle:
+        handle.write("amount,hour,amount,is_fraud\n1,2,3,0\n")
+    with pytest.raises(InputError, match=r"a\.csv\.gz: column name 'amount' appears 2 times"):
+        preprocess.refuse_duplicate_columns(preprocess.find_input_files(directory))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (directory / "a.csv.gz").unlink()
+    table = pa.table([pa.array([1, 2]), pa.array([3, 4]), pa.array([0, 1])], ["x", "x", LABEL])
+    pq.write_table(table, directory / "b.parquet")
+    with pytest.raises(InputError, match=r"b\.parquet: column name 'x' appears 2 times in the Par"):
+        preprocess.refuse_duplicate_columns(preprocess.find_input_files(directory))
+
+
+def test_names_that_only_look_like_copies_are_fine(tmp_path):
+    # "x" and "x.1" both in the header, and unnamed index columns, are not duplicates.
+    path = write_csv(tmp_path, "data.csv", frame_of(20).assign(**{"amount.1": 1.0}))
+    preprocess.refuse_duplicate_columns([path])
+    (tmp_path / "index.csv").write_text(",,amount,is_fraud\n0,0,1.5,0\n")
+    preprocess.refuse_duplicate_columns([tmp_path / "index.csv"])
+
+
+def leak_of(tmp_path: Path, frame: pd.DataFrame, problem_type: str = BINARY, label: str = LABEL):
+    """The leakage refusal's message for `frame`, or None if it is accepted."""
+    write_csv(tmp_path, "data.csv", frame)
+    inputs = preprocess.load_inputs(tmp_path)
+    prepared = preprocess.prepare(inputs, label, problem_type)
+    try:
+        preprocess.refuse_leaking_features(prepared, inputs)
+    except InputError as error:
+        return str(error)
+    return None
+
+
+def test_a_feature_identical_to_the_label_is_refused(tmp_path):
+    frame = labelled().assign(fraud_flag=lambda f: f[LABEL])
+    message = leak_of(tmp_path, frame)
+    assert message.startswith(
+        f"column 'fraud_flag' in {tmp_path / 'data.csv'} is identical to the label 'is_fraud'"
+    )
+    assert "(leakage): drop the column or fix the data" in message
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "explained"),
+    [
+        # The label under other names (a status filled in after the chargeback).
+        (
+            "status",
+            lambda f: np.where(f[LABEL] == 1, "chargeback", "settled"),
+            "every row with status in chargeback is 1, every other row 0",
+        ),
+        # One threshold puts every row in its class.
+        (
+            "risk_score",
+            lambda f: f[LABEL] * 50 + f["hour"],
+            "every row with risk_score >= 50 is 1, every other row 0",
+        ),
+        # Reversed: the fraud rows have the lowest values.
+        (
+            "trust",
+            lambda f: 100 - f[LABEL] * 50 - f["hour"],
+            "every row with trust >= 77 is 0, every other row 1",
+        ),
+        # Only the fraud rows have a value (say, a case number).
+        (
+            "case_number",
+            lambda f: np.where(f[LABEL] == 1, np.arange(len(f)), np.nan),
+            "every row with case_number >= ",
+        ),
+        # Many categories, each of one class (the reason an investigation recorded).
+        (
+            "reason",
+            lambda f: np.where(f[LABEL] == 1, np.array(["stolen", "phished"])[f["hour"] % 2], "-"),
+            "every row with reason in ",
+        ),
+    ],
+)
+def test_a_feature_that_predicts_the_label_alone_is_refused(tmp_path, column, values, explained):
+    frame = labelled().assign(**{column: values})
+    message = leak_of(tmp_path, frame)
+    assert message is not None, column
+    assert message.startswith(f"column {column!r} in {tmp_path / 'data.csv'} predicts the label")
+    assert "perfectly on its own" in message and explained in message
+
+
+def test_strong_but_imperfect_features_are_kept(tmp_path):
+    """No false alarm on legitimate features, however strong."""
+    frame = labelled()
+    rng = np.random.default_rng(3)
+    noise = rng.random(len(frame)) < 0.01  # 1% of the rows disagree with the label
+    frame["signal"] = np.where(noise, 1 - frame[LABEL], frame[LABEL]) * 10 + rng.random(len(frame))
+    frame["strong_category"] = np.where(frame["signal"] > 5, "odd", "usual")
+    assert leak_of(tmp_path, frame) is None
+    assert leak_of(tmp_path, labelled()) is None  # the generated data has none
+
+
+def test_a_clean_split_that_chance_explains_is_kept(tmp_path):
+    # Two positives that happen to have the largest amounts, and a code that is distinct on
+    # almost every row: clean splits, but ones chance makes easily (probability > 1e-6).
+    frame = frame_of(60).assign(is_fraud=0)
+    frame.loc[frame["amount"].nlargest(2).index, LABEL] = 1
+    frame["code"] = [f"c{i // 2 if i < 4 else i}" for i in range(60)]
+    assert leak_of(tmp_path, frame) is None
+
+
+def test_regression_label_derived_from_a_feature_is_refused(tmp_path):
+    frame = labelled(500).assign(amount_cents=lambda f: f["amount"] * 100)
+    message = leak_of(tmp_path, frame, "regression", "amount")
+    assert "column 'amount_cents'" in message and "monotone function" in message
+    copy = labelled(500).assign(price=lambda f: f["amount"])
+    assert "is identical to the label 'amount'" in leak_of(tmp_path, copy, "regression", "amount")
+    assert leak_of(tmp_path, labelled(500), "regression", "amount") is None
+
+
+def test_too_few_rows_of_a_class_in_a_split_are_refused(tmp_path):
+    (tmp_path / "input").mkdir()
+    # 2,000 rows hold about 62 fraud rows: 9 in a 15% split.
+    write_csv(tmp_path / "input", "data.csv", labelled(2000, seed=1))
+    message = run_message(tmp_path)
+    assert re.match(
+        r"label column 'is_fraud': the (validation|test) split has only \d row\(s\) of class 1 "
+        r"\(\d+ in all of .*data\.csv\); every split needs at least 10 of each class",
+        message,
+    ), message
+    assert "--min-class-count" in message
+    # The minimum is a setting: with 5, the same data is accepted.
+    assert run_main(tmp_path, "--min-class-count", "5") == 0
+
+
+def test_one_positive_row_is_refused(tmp_path):
+    (tmp_path / "input").mkdir()
+    frame = labelled().assign(is_fraud=0)
+    frame.loc[7, LABEL] = 1
+    write_csv(tmp_path / "input", "data.csv", frame)
+    assert "has only 0 row(s) of class 1 (1 in all of" in run_message(tmp_path)
+
+
 # --- the whole job -------------------------------------------------------------------------
 
 
 @pytest.fixture
 def sample_input(tmp_path) -> Path:
     directory = tmp_path / "input"
-    write_csv(directory, "transactions.csv", generate_transactions(2_000, seed=1))
+    # 3,000 rows: about 14 fraud rows per 15% split, above the minimum of 10.
+    write_csv(directory, "transactions.csv", generate_transactions(3_000, seed=1))
     return directory
 
 
@@ -416,15 +589,15 @@ def test_run_writes_splits_and_schema(tmp_path, sample_input, capsys):
     assert "amount" in schema["numeric_features"] and "is_new_device" in schema["numeric_features"]
     assert schema["columns"] == [*schema["feature_columns"], LABEL]
     counts = schema["row_counts"]
-    assert counts["read"] == 2_000 and counts["missing_label"] == 0
-    assert counts["train"] + counts["validation"] + counts["test"] == 2_000
+    assert counts["read"] == 3_000 and counts["missing_label"] == 0
+    assert counts["train"] + counts["validation"] + counts["test"] == 3_000
     for split in preprocess.SPLITS:
         part = pd.read_parquet(out / split / f"{split}.parquet")
         assert list(part.columns) == schema["columns"]
         assert len(part) == counts[split]
         assert part[LABEL].dtype == "int64"
     printed = capsys.readouterr().out
-    assert "read 2000 rows" in printed
+    assert "read 3000 rows" in printed
     assert "transaction_id (identifier)" in printed
     assert re.search(r"class balance: 0: \d+ \(9\d\.\d\d%\), 1: \d+", printed)
     assert f"train {counts['train']}" in printed
@@ -464,6 +637,7 @@ def test_failure_writes_the_message_and_ends_stderr_with_it(tmp_path, capsys):
         (["--problem-type", "multiclass"], "--problem-type must be one of"),
         (["--validation-fraction", "0.6", "--test-fraction", "0.5"], "sum to less than 1"),
         (["--test-fraction", "a lot"], "invalid arguments: argument --test-fraction"),
+        (["--min-class-count", "0"], "--min-class-count must be at least 1, got 0"),
     ],
 )
 def test_bad_arguments_are_reported_in_the_message_file(tmp_path, extra, expected):

@@ -38,7 +38,9 @@ def write_files(directory: Path, frames: list[pd.DataFrame]) -> list[Path]:
     return paths
 
 
-def run_host(root: Path, host: str, hosts: list[str], files: list[Path]) -> int:
+def run_host(
+    root: Path, host: str, hosts: list[str], files: list[Path], min_class_count: int = 10
+) -> int:
     """preprocess.py on one instance: its files, its resourceconfig.json, its folders."""
     opt_ml = root / host
     data = opt_ml / "processing" / "input" / "data"
@@ -58,16 +60,17 @@ def run_host(root: Path, host: str, hosts: list[str], files: list[Path]) -> int:
             *("--test-dir", str(opt_ml / "processing" / "test")),
             *("--exit-message-file", str(opt_ml / "output" / "message")),
             *("--resource-config", str(config)),
+            *("--min-class-count", str(min_class_count)),
         ]
     )
 
 
-def run_sharded(root: Path, files: list[Path], count: int = 2) -> Path:
+def run_sharded(root: Path, files: list[Path], count: int = 2, min_class_count: int = 10) -> Path:
     """Every host on its ShardedByS3Key share (round-robin over the sorted files), then the
     hosts' outputs combined per split, as S3 holds them after the job."""
     hosts = [f"algo-{i}" for i in range(1, count + 1)]
     for index, host in enumerate(hosts):
-        code = run_host(root, host, hosts, sorted(files)[index::count])
+        code = run_host(root, host, hosts, sorted(files)[index::count], min_class_count)
         message = root / host / "output" / "message"
         assert code == 0, message.read_text() if message.exists() else ""
     combined = root / "s3"
@@ -170,8 +173,10 @@ def small_frame(rows: int, seed: int, **columns) -> pd.DataFrame:
 
 
 def merged_schema(tmp_path: Path, frames: list[pd.DataFrame]) -> dict:
+    """The merged schema of tiny shards: what is tested is the merge, so the minimum rows of a
+    class per split (tested on its own below) is 1."""
     files = write_files(tmp_path / "input", frames)
-    return train.load_schema(run_sharded(tmp_path / "run", files) / "train")
+    return train.load_schema(run_sharded(tmp_path / "run", files, min_class_count=1) / "train")
 
 
 def test_a_column_numbers_in_one_shard_and_text_in_another_is_refused(tmp_path):
@@ -265,3 +270,18 @@ def test_evaluate_refuses_a_single_file_mixed_with_parts(sharded, tmp_path):
     schema = train.load_schema(sharded / "train")
     with pytest.raises(evaluate.EvaluationError, match=r"holds both test\.parquet and"):
         evaluate.load_test(copy, schema)
+
+
+def test_the_class_minimum_applies_to_the_whole_data_not_to_each_share(tmp_path):
+    # 3 positives per split and share: too few for one instance, enough for the two together.
+    frames = [small_frame(60, 1), small_frame(60, 2)]
+    schema = train.load_schema(
+        run_sharded(tmp_path / "enough", write_files(tmp_path / "a", frames), min_class_count=6)
+        / "train"
+    )
+    assert schema["classes"] == [0, 1]
+    with pytest.raises(TrainingError, match=r"split has only \d+ row\(s\) of class 1 across"):
+        train.load_schema(
+            run_sharded(tmp_path / "thin", write_files(tmp_path / "b", frames), min_class_count=30)
+            / "train"
+        )

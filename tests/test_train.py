@@ -274,10 +274,84 @@ def test_metrics_on_a_known_model():
         "categorical_features": [],
     }
     frame = pd.DataFrame({"x": range(5), "y": [0, 0, 0, 1, 1]})
+    # Ranked 0.9 (positive), 0.6, 0.4 (positive), 0.2, 0.1: AP = (1/1 + 2/3) / 2.
+    ranking = {"auc": 5 / 6, "average_precision": 5 / 6}
     metrics = train.compute_metrics(Fixed(), frame, schema)
     assert metrics == pytest.approx(
-        {"accuracy": 0.6, "precision": 0.5, "recall": 0.5, "f1": 0.5, "auc": 5 / 6}
+        {"accuracy": 0.6, "precision": 0.5, "recall": 0.5, "f1": 0.5, **ranking}
     )
+    # At a threshold of 0.4 the third row is flagged too: both positives, one false alarm.
+    metrics = train.compute_metrics(Fixed(), frame, schema, threshold=0.4)
+    assert metrics == pytest.approx(
+        {"accuracy": 0.8, "precision": 2 / 3, "recall": 1.0, "f1": 0.8, **ranking}
+    )
+
+
+# --- the operating point -------------------------------------------------------------------------
+
+# Ten validation rows, by decreasing probability: positives at ranks 1, 2, 4 and 7.
+POSITIVE = np.array([1, 1, 0, 1, 0, 0, 1, 0, 0, 0], dtype=bool)
+PROBABILITY = np.array([0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1])
+
+
+def test_threshold_for_the_best_f1():
+    # Flagging the top 2: F1 2*1*0.5/1.5 = 0.667; top 4: precision 3/4, recall 3/4 = 0.75;
+    # top 7: 4/7 and 1, F1 0.727. The top 4 win: threshold 0.7.
+    chosen = train.choose_threshold(POSITIVE, PROBABILITY, train.OperatingPoint("f1"))
+    assert chosen["objective"] == "f1" and chosen["value"] == pytest.approx(0.7)
+    assert chosen["validation"] == {"rows": 10, "flagged": 4, "precision": 0.75, "recall": 0.75}
+
+
+def test_threshold_for_the_lowest_cost():
+    # Cost = ratio * missed positives + false alarms. Ratio 1: flag the top 2 (cost 2) or the
+    # top 4 (1 + 1 = 2): the higher threshold wins the tie. Ratio 10: catching the 4th
+    # positive (3 more false alarms) saves 10, so the top 7 are flagged (cost 3).
+    cheap = train.choose_threshold(POSITIVE, PROBABILITY, train.OperatingPoint("cost", 1.0))
+    assert cheap["value"] == pytest.approx(0.9) and cheap["validation_cost"] == 2
+    dear = train.choose_threshold(POSITIVE, PROBABILITY, train.OperatingPoint("cost", 10.0))
+    assert dear["value"] == pytest.approx(0.4) and dear["validation_cost"] == 3
+    assert dear["validation"]["recall"] == 1.0 and dear["cost_ratio"] == 10.0
+
+
+def test_threshold_for_a_minimum_precision():
+    # Precision >= 0.75 holds down to the top 4 (recall 0.75); >= 0.5 down to the top 7.
+    for minimum, expected, recall in ((0.75, 0.7, 0.75), (0.5, 0.4, 1.0)):
+        point = train.OperatingPoint("min_precision", min_precision=minimum)
+        chosen = train.choose_threshold(POSITIVE, PROBABILITY, point)
+        assert chosen["value"] == pytest.approx(expected) and chosen["constraint_met"] is True
+        assert chosen["validation"]["recall"] == recall
+
+
+def test_an_unreachable_precision_falls_back_to_the_most_precise_threshold():
+    positive = np.array([0, 1, 0, 1], dtype=bool)
+    probability = np.array([0.9, 0.8, 0.7, 0.6])
+    point = train.OperatingPoint("min_precision", min_precision=0.9)
+    chosen = train.choose_threshold(positive, probability, point)
+    assert chosen["constraint_met"] is False
+    # Precision 0.5 flagging the top 2 or all 4: the higher threshold (fewer alarms) wins.
+    assert chosen["value"] == pytest.approx(0.8) and chosen["validation"]["precision"] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("threshold-objective", "accuracy", "must be one of f1, cost, min_precision"),
+        ("threshold-cost-ratio", "0", "must be a finite number > 0.0, got '0'"),
+        ("threshold-min-precision", "1.5", "must be at most 1, got '1.5'"),
+        ("threshold-min-precision", "high", "must be a number, got 'high'"),
+    ],
+)
+def test_bad_operating_point_is_named(name, value, expected):
+    with pytest.raises(TrainingError, match=re.escape(f"hyperparameter {name} {expected}")):
+        train.parse_operating_point({name: value})
+
+
+def test_class_weights_reach_the_classifier(schema):
+    balanced = Hyperparameters(0.2, 30, 15, 0.0, class_weight="balanced")
+    assert train.build_model(schema, balanced).named_steps["model"].class_weight == "balanced"
+    assert train.build_model(schema, QUICK).named_steps["model"].class_weight is None
+    with pytest.raises(TrainingError, match="class-weight must be one of none, balanced"):
+        train.parse_hyperparameters({**DEFAULTS, "class-weight": "auto"})
 
 
 # --- the whole job -------------------------------------------------------------------------------
@@ -291,7 +365,7 @@ def test_run_saves_model_metadata_handler_and_metrics(tmp_path, splits, monkeypa
     assert train.main([*args, *hyperparameter_args()]) == 0
 
     printed = capsys.readouterr().out
-    for metric in ("accuracy", "precision", "recall", "f1", "auc"):
+    for metric in ("accuracy", "precision", "recall", "f1", "auc", "average_precision"):
         assert re.search(rf"^validation:{metric}=\d+\.\d{{6}};$", printed, re.MULTILINE)
     model_dir = tmp_path / "model"
     assert sorted(p.name for p in model_dir.iterdir()) == ["code", "metadata.json", "model.joblib"]
@@ -305,7 +379,16 @@ def test_run_saves_model_metadata_handler_and_metrics(tmp_path, splits, monkeypa
         "max_iter": 40,
         "max_leaf_nodes": 31,
         "l2_regularization": 0.0,
+        "class_weight": "none",
     }
+    # The operating point, chosen on the validation split, with what it achieved there.
+    threshold = metadata["decision_threshold"]
+    assert threshold["objective"] == "f1" and 0 < threshold["value"] < 1
+    assert f"decision threshold {threshold['value']:.6f} (f1)" in printed
+    assert threshold["validation"]["rows"] == metadata["validation_rows"]
+    assert metadata["validation_metrics"]["recall"] == pytest.approx(
+        threshold["validation"]["recall"]
+    )
     assert set(metadata["library_versions"]) == {
         "python",
         "scikit-learn",
@@ -348,7 +431,7 @@ def test_without_validation_channel(tmp_path, splits, capsys):
 
 
 def test_regression_and_text_classes(tmp_path):
-    frame = generate_transactions(1_500, seed=4)
+    frame = generate_transactions(3_000, seed=4)
     frame["outcome"] = np.where(frame.pop("is_fraud") == 1, "fraud", "genuine")
     regression = prepare_splits(tmp_path / "r", frame, "amount", "regression")
     info = train.run(
@@ -362,6 +445,14 @@ def test_regression_and_text_classes(tmp_path):
     info = train.run(train.parse_args(hyperparameter_args(), env=sm_env(tmp_path / "c", text)))
     assert info["schema"]["classes"] == ["fraud", "genuine"]
     assert 0 <= info["validation_metrics"]["auc"] <= 1
+    assert info["decision_threshold"]["objective"] == "f1"
+
+
+def test_without_validation_the_threshold_is_the_estimators_own(tmp_path, splits):
+    env = sm_env(tmp_path, splits, SM_CHANNEL_VALIDATION=str(tmp_path / "none"))
+    info = train.run(train.parse_args(hyperparameter_args(), env=env))
+    assert info["decision_threshold"]["value"] == 0.5
+    assert info["decision_threshold"]["objective"] == "default"
 
 
 def test_missing_inference_script_is_reported(tmp_path):

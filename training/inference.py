@@ -17,7 +17,10 @@ as missing. Booleans and "true"/"false" count as 1/0 in numeric features.
 Responses (accept text/csv or application/json, the default for none or */*):
 * classification: {"predictions": [{"predicted_label": 1, "probability": 0.93}, ...]} with
   the probability of the positive class (the second of the sorted classes); as CSV,
-  `label,probability` per line;
+  `label,probability` per line. The label is the positive class when the probability is at
+  least the model's decision threshold (metadata.json "decision_threshold", chosen by
+  train.py on the validation split), so an endpoint flags at the operating point the model
+  was evaluated at; a model without one uses the estimator's own predict;
 * regression: {"predictions": [{"prediction": 12.5}, ...]}; as CSV, one value per line.
 
 A malformed payload raises RequestError and an unsupported content or accept type raises
@@ -67,6 +70,12 @@ class ServingModel:
     def schema(self) -> dict:
         return self.metadata["schema"]
 
+    @property
+    def decision_threshold(self) -> float | None:
+        chosen = self.metadata.get("decision_threshold") or {}
+        value = chosen.get("value") if isinstance(chosen, dict) else None
+        return None if value is None else float(value)
+
 
 @dataclass(frozen=True)
 class Request:
@@ -113,10 +122,14 @@ def predict_fn(input_data: Request | pd.DataFrame, model: ServingModel) -> list[
     features = build_features(input_data, model.schema)
     if model.schema["problem_type"] == "regression":
         return [{"prediction": float(value)} for value in model.pipeline.predict(features)]
-    positive = model.schema["classes"][1]
+    negative, positive = model.schema["classes"]
     column = [_plain(value) for value in model.pipeline.classes_].index(positive)
-    labels = model.pipeline.predict(features)
     probabilities = model.pipeline.predict_proba(features)[:, column]
+    threshold = model.decision_threshold
+    if threshold is None:
+        labels = model.pipeline.predict(features)
+    else:
+        labels = [positive if p >= threshold else negative for p in probabilities]
     return [
         {"predicted_label": _plain(label), "probability": float(probability)}
         for label, probability in zip(labels, probabilities, strict=True)

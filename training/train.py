@@ -3,22 +3,31 @@
 Runs in the SageMaker scikit-learn image through the training toolkit, which starts
 
     python train.py --label-column is_fraud --problem-type binary_classification \\
-        --learning-rate 0.1 --max-iter 200 --max-leaf-nodes 31 --l2-regularization 0.0
+        --learning-rate 0.1 --max-iter 200 --max-leaf-nodes 31 --l2-regularization 0.0 \\
+        --class-weight none --threshold-objective f1
 
 in the extracted source dir (this file and inference.py side by side) with the SM_* variables
 set. The model is one Pipeline that takes raw feature rows (a DataFrame with the original
 feature columns): numeric features pass through (the booster handles missing values
 itself), categorical ones are ordinal-encoded (unknown and missing categories become NaN,
 which the booster treats as missing) and fed to a HistGradientBoosting classifier or
-regressor that knows which columns are categorical.
+regressor that knows which columns are categorical. --class-weight balanced weighs each
+class inversely to its frequency (scikit-learn's class_weight="balanced").
+
+Classification: the decision threshold (the probability from which a row is flagged) is
+chosen on the validation split for --threshold-objective: "f1" (the highest F1), "cost"
+(the lowest cost, a missed positive costing --threshold-cost-ratio false alarms) or
+"min_precision" (the highest recall with precision >= --threshold-min-precision; if no
+threshold reaches it, the most precise one, marked constraint_met false). It is stored in
+metadata.json ("decision_threshold"), and inference.py and evaluate.py flag at it.
 
 Writes to SM_MODEL_DIR: model.joblib (the whole Pipeline), metadata.json (schema,
-hyperparameters, validation metrics, library versions) and code/inference.py, so the model
-archive ships with its inference handler. Validation metrics go to stdout as
-`validation:accuracy=0.9712;` lines and to SM_OUTPUT_DATA_DIR/validation_metrics.json.
-A problem ends the job with exit code 1 and its reason in SM_OUTPUT_DIR/failure, which
-SageMaker shows as the job's FailureReason. Imports only the standard library, numpy,
-pandas, pyarrow, scikit-learn and joblib.
+hyperparameters, decision threshold, validation metrics at that threshold, library versions)
+and code/inference.py, so the model archive ships with its inference handler. Validation
+metrics go to stdout as `validation:average_precision=0.3712;` lines and to
+SM_OUTPUT_DATA_DIR/validation_metrics.json. A problem ends the job with exit code 1 and its
+reason in SM_OUTPUT_DIR/failure, which SageMaker shows as the job's FailureReason. Imports
+only the standard library, numpy, pandas, pyarrow, scikit-learn and joblib.
 
 A Preprocess step on N instances leaves one part per instance (train-algo-1.parquet,
 schema-algo-1.json, ...): they are merged into one schema here ("Sharded Preprocess
@@ -49,13 +58,16 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.metrics import (
     accuracy_score,
+    average_precision_score,
     f1_score,
     mean_absolute_error,
     mean_squared_error,
+    precision_recall_curve,
     precision_score,
     r2_score,
     recall_score,
     roc_auc_score,
+    roc_curve,
 )
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
@@ -74,7 +86,17 @@ DEFAULT_HYPERPARAMETERS = {
     "max-iter": "200",
     "max-leaf-nodes": "31",
     "l2-regularization": "0.0",
+    "class-weight": "none",
 }
+CLASS_WEIGHTS = ("none", "balanced")
+OPERATING_POINT_DEFAULTS = {
+    "threshold-objective": "f1",
+    "threshold-cost-ratio": "10.0",
+    "threshold-min-precision": "0.5",
+}
+THRESHOLD_OBJECTIVES = ("f1", "cost", "min_precision")
+# Without a validation split (or a class in it), the estimator's own cut-off.
+DEFAULT_THRESHOLD = 0.5
 SCHEMA_KEYS = ("label_column", "problem_type", "numeric_features", "categorical_features")
 SPLITS = ("train", "validation", "test")
 # preprocess.py's rule: every value distinct in more rows than this marks an identifier.
@@ -91,6 +113,16 @@ class Hyperparameters:
     max_iter: int
     max_leaf_nodes: int
     l2_regularization: float
+    class_weight: str = "none"
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """How the decision threshold is chosen on the validation split."""
+
+    objective: str = "f1"
+    cost_ratio: float = 10.0
+    min_precision: float = 0.5
 
 
 def parse_args(
@@ -102,7 +134,7 @@ def parse_args(
     parser = argparse.ArgumentParser(description="Train the model on the train split.")
     parser.add_argument("--label-column", default=_text(hps.get("label-column")))
     parser.add_argument("--problem-type", default=_text(hps.get("problem-type")))
-    for name, default in DEFAULT_HYPERPARAMETERS.items():
+    for name, default in {**DEFAULT_HYPERPARAMETERS, **OPERATING_POINT_DEFAULTS}.items():
         # Kept as text: parse_hyperparameters names the hyperparameter in its error.
         parser.add_argument(f"--{name}", default=_text(hps.get(name, default)))
     parser.add_argument(
@@ -138,7 +170,33 @@ def parse_hyperparameters(raw: dict[str, str]) -> Hyperparameters:
         max_iter=_integer(raw, "max-iter", minimum=1),
         max_leaf_nodes=_integer(raw, "max-leaf-nodes", minimum=2),
         l2_regularization=_number(raw, "l2-regularization", minimum=0.0, inclusive=True),
+        class_weight=_choice(raw, "class-weight", CLASS_WEIGHTS),
     )
+
+
+def parse_operating_point(raw: dict[str, str]) -> OperatingPoint:
+    """{"threshold-objective": "f1", ...} (text) -> checked values."""
+    raw = {**OPERATING_POINT_DEFAULTS, **{k: v for k, v in raw.items() if v is not None}}
+    minimum_precision = _number(raw, "threshold-min-precision", minimum=0.0, inclusive=False)
+    if minimum_precision > 1:
+        raise TrainingError(
+            f"hyperparameter threshold-min-precision must be at most 1, got "
+            f"{raw['threshold-min-precision']!r}"
+        )
+    return OperatingPoint(
+        objective=_choice(raw, "threshold-objective", THRESHOLD_OBJECTIVES),
+        cost_ratio=_number(raw, "threshold-cost-ratio", minimum=0.0, inclusive=False),
+        min_precision=minimum_precision,
+    )
+
+
+def _choice(raw: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
+    text = str(raw.get(name, DEFAULT_HYPERPARAMETERS.get(name, ""))).strip()
+    if text not in choices:
+        raise TrainingError(
+            f"hyperparameter {name} must be one of {', '.join(choices)}, got {raw.get(name)!r}"
+        )
+    return text
 
 
 def _number(raw: dict[str, str], name: str, minimum: float, inclusive: bool) -> float:
@@ -308,6 +366,9 @@ def build_model(schema: dict, hyperparameters: Hyperparameters) -> Pipeline:
         if schema["problem_type"] == "binary_classification"
         else HistGradientBoostingRegressor
     )
+    options = {}
+    if booster is HistGradientBoostingClassifier and hyperparameters.class_weight != "none":
+        options["class_weight"] = hyperparameters.class_weight
     estimator = booster(
         learning_rate=hyperparameters.learning_rate,
         max_iter=hyperparameters.max_iter,
@@ -315,12 +376,73 @@ def build_model(schema: dict, hyperparameters: Hyperparameters) -> Pipeline:
         l2_regularization=hyperparameters.l2_regularization,
         categorical_features=categorical_mask,
         random_state=RANDOM_STATE,
+        **options,
     )
     return Pipeline([("features", features), ("model", estimator)])
 
 
-def compute_metrics(model: Pipeline, frame: pd.DataFrame, schema: dict) -> dict[str, float | None]:
-    """Validation metrics; None where a metric is undefined (e.g. AUC with one class)."""
+def positive_probability(model: Pipeline, features: pd.DataFrame, schema: dict) -> np.ndarray:
+    column = [_plain(value) for value in model.classes_].index(schema["classes"][1])
+    return model.predict_proba(features)[:, column]
+
+
+def choose_threshold(
+    positive: np.ndarray, probability: np.ndarray, point: OperatingPoint
+) -> dict[str, object]:
+    """The decision threshold for `point.objective` on these (validation) rows: a row is
+    flagged when its probability is >= the threshold. Where several thresholds score the
+    same, the highest (fewest false alarms) wins."""
+    chosen: dict[str, object] = {"objective": point.objective}
+    if point.objective == "cost":
+        # Every cut-off, including "flag nothing" (the first, at +inf).
+        false_positive_rates, true_positive_rates, thresholds = roc_curve(
+            positive, probability, drop_intermediate=False
+        )
+        positives, negatives = int(positive.sum()), int((~positive).sum())
+        costs = (
+            point.cost_ratio * (1 - true_positive_rates) * positives
+            + false_positive_rates * negatives
+        )
+        best = int(np.argmin(costs))  # thresholds decrease: the first minimum is the highest
+        value = min(float(thresholds[best]), 1.0)  # "flag nothing" (+inf) as a probability
+        chosen.update(cost_ratio=point.cost_ratio, validation_cost=float(costs[best]))
+    else:
+        precisions, recalls, thresholds = precision_recall_curve(positive, probability)
+        # The curve's last point (precision 1, recall 0) has no threshold.
+        precisions, recalls = precisions[:-1], recalls[:-1]
+        if point.objective == "f1":
+            total = precisions + recalls
+            scores = np.divide(
+                2 * precisions * recalls, total, out=np.zeros_like(total), where=total > 0
+            )
+        else:
+            met = precisions >= point.min_precision
+            chosen.update(min_precision=point.min_precision, constraint_met=bool(met.any()))
+            # The best recall among thresholds precise enough; if none is, the most precise.
+            scores = np.where(met, recalls, -1.0) if met.any() else precisions
+        # Thresholds increase: the last maximum is the highest threshold.
+        best = len(scores) - 1 - int(np.argmax(scores[::-1]))
+        value = float(thresholds[best])
+    flagged = probability >= value
+    chosen["value"] = value
+    chosen["validation"] = {
+        "rows": len(positive),
+        "flagged": int(flagged.sum()),
+        "precision": float(precision_score(positive, flagged, zero_division=0)),
+        "recall": float(recall_score(positive, flagged, zero_division=0)),
+    }
+    return chosen
+
+
+def default_threshold(why: str) -> dict[str, object]:
+    return {"objective": "default", "value": DEFAULT_THRESHOLD, "note": why}
+
+
+def compute_metrics(
+    model: Pipeline, frame: pd.DataFrame, schema: dict, threshold: float = DEFAULT_THRESHOLD
+) -> dict[str, float | None]:
+    """Validation metrics at the decision threshold; None where a metric is undefined (e.g.
+    AUC with one class)."""
     features = model_input(frame, schema)
     actual = frame[schema["label_column"]].to_numpy()
     if schema["problem_type"] == "regression":
@@ -332,18 +454,18 @@ def compute_metrics(model: Pipeline, frame: pd.DataFrame, schema: dict) -> dict[
             "mae": float(mean_absolute_error(actual, predicted)),
             "r2": float(r2_score(actual, predicted)) if len(actual) > 1 else None,
         }
-    positive = schema["classes"][1]
-    predicted = model.predict(features)
-    positive_column = list(model.classes_).index(positive)
-    probability = model.predict_proba(features)[:, positive_column]
-    scores = {"pos_label": positive, "zero_division": 0}
+    positive = np.array([_plain(value) == schema["classes"][1] for value in actual])
+    probability = positive_probability(model, features, schema)
+    flagged = probability >= threshold
+    both_classes = 0 < positive.sum() < len(positive)
     return {
-        "accuracy": float(accuracy_score(actual, predicted)),
-        "precision": float(precision_score(actual, predicted, **scores)),
-        "recall": float(recall_score(actual, predicted, **scores)),
-        "f1": float(f1_score(actual, predicted, **scores)),
-        "auc": float(roc_auc_score(actual == positive, probability))
-        if len(np.unique(actual)) == 2
+        "accuracy": float(accuracy_score(positive, flagged)),
+        "precision": float(precision_score(positive, flagged, zero_division=0)),
+        "recall": float(recall_score(positive, flagged, zero_division=0)),
+        "f1": float(f1_score(positive, flagged, zero_division=0)),
+        "auc": float(roc_auc_score(positive, probability)) if both_classes else None,
+        "average_precision": float(average_precision_score(positive, probability))
+        if positive.any()
         else None,
     }
 
@@ -378,6 +500,9 @@ def run(args: argparse.Namespace) -> dict:
     hyperparameters = parse_hyperparameters(
         {name: getattr(args, name.replace("-", "_")) for name in DEFAULT_HYPERPARAMETERS}
     )
+    point = parse_operating_point(
+        {name: getattr(args, name.replace("-", "_")) for name in OPERATING_POINT_DEFAULTS}
+    )
     schema = load_schema(args.train)
     if len(schema.get("hosts") or []) > 1:
         print(merge_summary(schema), flush=True)
@@ -393,9 +518,14 @@ def run(args: argparse.Namespace) -> dict:
     model.fit(model_input(train, schema), train[schema["label_column"]].to_numpy())
     print(f"trained on {len(train)} rows, {len(feature_columns(schema))} features", flush=True)
 
+    threshold = None
+    if schema["problem_type"] == "binary_classification":
+        threshold = operating_threshold(model, validation, schema, point)
+        print(f"decision threshold {threshold['value']:.6f} ({threshold['objective']})", flush=True)
     metrics = None
     if validation is not None:
-        metrics = compute_metrics(model, validation, schema)
+        cut = threshold["value"] if threshold else DEFAULT_THRESHOLD
+        metrics = compute_metrics(model, validation, schema, cut)
         for name, value in metrics.items():
             if value is not None:
                 # The format SageMaker metric definitions scrape from the logs.
@@ -410,12 +540,28 @@ def run(args: argparse.Namespace) -> dict:
         "training_rows": len(train),
         "validation_rows": None if validation is None else len(validation),
         "validation_metrics": metrics,
+        "decision_threshold": threshold,
         "library_versions": library_versions(),
         "model_file": MODEL_FILE,
     }
     save_model(model, args.model_dir, info)
     print(f"saved the model to {args.model_dir / MODEL_FILE}", flush=True)
     return info
+
+
+def operating_threshold(
+    model: Pipeline, validation: pd.DataFrame | None, schema: dict, point: OperatingPoint
+) -> dict[str, object]:
+    """The decision threshold chosen on the validation split (the test split stays unseen)."""
+    if validation is None:
+        return default_threshold("no validation split to choose a threshold on")
+    positive = np.array(
+        [_plain(value) == schema["classes"][1] for value in validation[schema["label_column"]]]
+    )
+    if positive.all() or not positive.any():
+        return default_threshold("the validation split holds one class only")
+    probability = positive_probability(model, model_input(validation, schema), schema)
+    return choose_threshold(positive, probability, point)
 
 
 # -- Sharded Preprocess output --------------------------------------------------------------
@@ -497,6 +643,7 @@ def merge_schemas(paths: list[Path]) -> dict:
     }
     if first["problem_type"] == "binary_classification":
         schema["classes"] = _merged_classes(label, parts)
+        _refuse_thin_splits(label, parts)
     return schema
 
 
@@ -566,6 +713,28 @@ def _merged_classes(label: str, parts: dict[Path, dict]) -> list:
             f"{len(classes)} across the parts {names}: {shown}"
         )
     return classes
+
+
+def _refuse_thin_splits(label: str, parts: dict[Path, dict]) -> None:
+    """Preprocess's minimum rows of each class in every split, on the whole data: one
+    instance's share may hold fewer without the data being too thin."""
+    minimum = max(int(part.get("min_class_count") or 1) for part in parts.values())
+    totals: dict = {}
+    for part in parts.values():
+        for split, pairs in (part.get("split_class_counts") or {}).items():
+            for value, count in pairs:
+                totals[(split, value)] = totals.get((split, value), 0) + int(count)
+    order = {split: position for position, split in enumerate(SPLITS)}
+    thin = sorted((count, -order[split], split, value) for (split, value), count in totals.items())
+    if thin and thin[0][0] < minimum:
+        count, _, split, value = thin[0]
+        names = ", ".join(path.name for path in parts)
+        raise TrainingError(
+            f"label column {label!r}: the {split} split has only {count} row(s) of class "
+            f"{value!r} across the parts {names}; every split needs at least {minimum} of each "
+            "class to measure anything (--min-class-count, [quality_gate].min_class_count). "
+            f"Add data with more rows of class {value!r}"
+        )
 
 
 def split_files(directory: Path, name: str, schema: dict) -> list[Path]:
@@ -649,6 +818,10 @@ def _listing(directory: Path) -> str:
         return f"no directory {directory}"
     names = sorted(path.name for path in directory.iterdir())
     return ", ".join(names[:10]) + (", ..." if len(names) > 10 else "") if names else "nothing"
+
+
+def _plain(value: object) -> object:
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from html import escape
+from itertools import pairwise
 from typing import Any
 
 from pipelines.local.lineage import format_bytes
@@ -211,32 +212,43 @@ def _evaluation(document: Mapping[str, Any]) -> str:
     if not evaluation:
         return '<p class="muted">No evaluation report (the evaluation step did not run).</p>'
     metric = evaluation["metric"]
+    # SageMaker's "best constant classifier" figures stay in the JSON; the decision below
+    # names the baseline the gate compares with.
     rows = [
         (name + (" (compared)" if name == metric else ""), f"{value:.4f}")
         for name, value in sorted(evaluation["metrics"].items())
+        if not name.endswith("_best_constant_classifier")
     ]
     parts = [_table(("Metric", "Value"), rows, "metrics")]
     decision = evaluation.get("decision") or {}
     if decision:
         verdict = "register" if decision.get("register") else "do not register"
+        level = decision.get("confidence_level")
+        span = f" ({level:.0%} interval)" if isinstance(level, int | float) else ""
         facts = [
             ("Decision", verdict),
             ("Passes threshold", decision.get("passes_threshold")),
             ("Threshold", decision.get("threshold")),
+            ("Beats no-skill baseline", decision.get("beats_baseline")),
+            ("No-skill baseline", decision.get("baseline")),
+            ("Advantage over it" + span, _interval(decision.get("baseline_advantage_interval"))),
             ("Beats champion", decision.get("beats_champion")),
             ("Challenger", decision.get("challenger")),
+            ("Challenger" + span, _interval(decision.get("challenger_interval"))),
             ("Champion", decision.get("champion")),
             ("Champion version", decision.get("champion_version")),
             ("Improvement", decision.get("improvement")),
+            ("Improvement" + span, _interval(decision.get("improvement_interval"))),
             ("Margin", decision.get("margin")),
         ]
         css = "decision register" if decision.get("register") else "decision reject"
         parts.append(
             f'<div class="{css}" id="decision"><h3>Champion / challenger</h3>'
             f'<p class="reason">{escape(str(decision.get("reason") or ""))}</p>'
-            + _table(("", ""), [(k, "-" if v is None else v) for k, v in facts], "facts")
+            + _table(("", ""), [(k, _fact(v)) for k, v in facts], "facts")
             + "</div>"
         )
+    parts.append(_quality_charts(evaluation))
     parts.append(
         f'<p class="muted">From {escape(evaluation["uri"])} '
         f"({escape(evaluation['local'] or '')})</p>"
@@ -279,6 +291,162 @@ def _snapshot(document: Mapping[str, Any]) -> str:
             )
     parts.append("</div>")
     return "".join(parts)
+
+
+def _fact(value: Any) -> Any:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if isinstance(value, float) else value
+
+
+def _interval(interval: Any) -> str | None:
+    if not isinstance(interval, Mapping):
+        return None
+    return f"{float(interval['lower']):.4f} to {float(interval['upper']):.4f}"
+
+
+# Each model's colour and dash on the charts.
+CURVE_STYLES = {"challenger": ("#2357c5", ""), "champion": ("#d35400", "6 4")}
+CHART = {"left": 44, "top": 12, "size": 200, "bottom": 36}
+
+
+def _quality_charts(evaluation: Mapping[str, Any]) -> str:
+    """ROC and precision-recall curves of the challenger and the champion on the same test
+    rows, with the no-skill line and each model's operating point, and their confusion
+    matrices. Inline SVG: the page needs no script or network to show them."""
+    evidence = evaluation.get("evidence") or {}
+    models = [(name, evidence[name]) for name in CURVE_STYLES if evidence.get(name)]
+    if not models:
+        return ""
+    version = ((evaluation.get("decision") or {}).get("champion_version")) or ""
+    labels = {"challenger": "challenger", "champion": f"champion v{version}".strip(" v")}
+    challenger = models[0][1]
+    rate = challenger.get("positive_rate") or 0.0
+    roc = _chart(
+        "roc",
+        "ROC curve",
+        ("false positive rate", "true positive rate"),
+        [(name, model["roc"], False, _operating(model, "roc")) for name, model in models],
+        labels,
+        ([(0.0, 0.0), (1.0, 1.0)], "no skill (AUC 0.5)"),
+    )
+    pr = _chart(
+        "pr",
+        "Precision-recall curve",
+        ("recall", "precision"),
+        [(name, model["pr"], True, _operating(model, "pr")) for name, model in models],
+        labels,
+        ([(0.0, rate), (1.0, rate)], f"no skill (positive rate {rate:.3f})"),
+    )
+    matrices = "".join(_confusion_table(name, labels[name], model) for name, model in models)
+    return (
+        '<div class="quality" id="quality"><h3>Model quality on the test rows</h3>'
+        f'<div class="charts">{roc}{pr}</div><div class="matrices">{matrices}</div>'
+        '<p class="muted">Dots: where each model flags (its decision threshold). '
+        "Confusion matrices: actual class by row, predicted class by column.</p></div>"
+    )
+
+
+def _operating(model: Mapping[str, Any], curve: str) -> tuple[float, float] | None:
+    point = model.get("operating_point") or {}
+    names = ("false_positive_rate", "recall") if curve == "roc" else ("recall", "precision")
+    x, y = (point.get(name) for name in names)
+    return None if x is None or y is None else (float(x), float(y))
+
+
+def _chart(
+    kind: str,
+    title: str,
+    axes: tuple[str, str],
+    curves: list[tuple[str, list, bool, tuple[float, float] | None]],
+    labels: Mapping[str, str],
+    no_skill: tuple[list[tuple[float, float]], str],
+) -> str:
+    left, top, size, bottom = CHART["left"], CHART["top"], CHART["size"], CHART["bottom"]
+    width, height = left + size + 12, top + size + bottom
+
+    def at(x: float, y: float) -> str:
+        x, y = min(max(x, 0.0), 1.0), min(max(y, 0.0), 1.0)
+        return f"{left + x * size:.1f},{top + (1 - y) * size:.1f}"
+
+    total = height + 18 * len(curves)
+    out = [
+        f'<svg class="chart" id="chart-{kind}" width="{width}" height="{total}" '
+        f'viewBox="0 0 {width} {total}" role="img" '
+        f'aria-label="{escape(title)}"><title>{escape(title)}</title>',
+        f'<rect class="plot" x="{left}" y="{top}" width="{size}" height="{size}"/>',
+    ]
+    for tick in (0.0, 0.5, 1.0):
+        x, y = left + tick * size, top + (1 - tick) * size
+        out.append(
+            f'<line class="grid" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + size}"/>'
+            f'<line class="grid" x1="{left}" y1="{y:.1f}" x2="{left + size}" y2="{y:.1f}"/>'
+            f'<text class="tick" x="{x:.1f}" y="{top + size + 13}" text-anchor="middle">'
+            f"{tick:g}</text>"
+            f'<text class="tick" x="{left - 5}" y="{y + 4:.1f}" text-anchor="end">{tick:g}</text>'
+        )
+    out.append(
+        f'<text class="axis" x="{left + size / 2}" y="{top + size + 29}" text-anchor="middle">'
+        f"{escape(axes[0])}</text>"
+        f'<text class="axis" transform="translate(11,{top + size / 2}) rotate(-90)" '
+        f'text-anchor="middle">{escape(axes[1])}</text>'
+    )
+    line, text = no_skill
+    out.append(
+        f'<polyline class="no-skill" points="{" ".join(at(x, y) for x, y in line)}">'
+        f"<title>{escape(text)}</title></polyline>"
+    )
+    for number, (name, points, steps, operating) in enumerate(curves):
+        colour, dash = CURVE_STYLES[name]
+        if steps:
+            # Precision holds at each recall until the next positive is found: the step
+            # curve whose area is the average precision.
+            drawn = points[:1] + [
+                corner for (x0, _), (x1, y1) in pairwise(points) for corner in ((x0, y1), (x1, y1))
+            ]
+        else:
+            drawn = points
+        dashes = f' stroke-dasharray="{dash}"' if dash else ""
+        out.append(
+            f'<polyline class="curve curve-{name}" stroke="{colour}"{dashes} '
+            f'points="{" ".join(at(x, y) for x, y in drawn)}">'
+            f"<title>{escape(labels[name])}</title></polyline>"
+        )
+        if operating is not None:
+            cx, cy = at(*operating).split(",")
+            out.append(
+                f'<circle class="operating operating-{name}" cx="{cx}" cy="{cy}" r="4" '
+                f'fill="{colour}"><title>{escape(labels[name])}: decision threshold '
+                f"({operating[0]:.3f}, {operating[1]:.3f})</title></circle>"
+            )
+        y = height + 18 * number + 4
+        out.append(
+            f'<line x1="{left}" y1="{y}" x2="{left + 22}" y2="{y}" stroke="{colour}" '
+            f'stroke-width="2"{dashes}/><text class="legend-text" x="{left + 28}" '
+            f'y="{y + 4}">{escape(labels[name])}</text>'
+        )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _confusion_table(name: str, label: str, model: Mapping[str, Any]) -> str:
+    negative, positive = model["classes"]
+    cells = model["confusion_matrix"]
+    rows = "".join(
+        f"<tr><th>{escape(actual)}</th>"
+        + "".join(
+            f'<td class="{"hit" if actual == guess else "miss"}">'
+            f"{int(cells[actual].get(guess, 0))}</td>"
+            for guess in (negative, positive)
+        )
+        + "</tr>"
+        for actual in (negative, positive)
+    )
+    return (
+        f'<table class="confusion" id="confusion-{escape(name)}"><caption>{escape(label)}'
+        f"</caption><thead><tr><th>actual \\ predicted</th><th>{escape(negative)}</th>"
+        f"<th>{escape(positive)}</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
 
 
 def _registered(document: Mapping[str, Any]) -> str:
@@ -473,6 +641,16 @@ code { font-size: 12px; word-break: break-all; }
   border-radius: 6px; }
 .decision { margin-top: 10px; padding: 6px 10px; border-radius: 6px; }
 .decision.register { background: #eaf6ee; } .decision.reject { background: #fdf1e8; }
+.quality .charts, .quality .matrices { display: flex; gap: 18px; flex-wrap: wrap; }
+.chart .plot { fill: #fff; stroke: #8a93a3; } .chart .grid { stroke: #eceef2; }
+.chart .tick, .chart .legend-text { font-size: 10.5px; fill: #5b6475; }
+.chart .axis { font-size: 11.5px; fill: #1d2330; }
+.chart .no-skill { fill: none; stroke: #a3a9b4; stroke-dasharray: 3 3; }
+.chart .curve { fill: none; stroke-width: 2; }
+table.confusion { margin-top: 8px; } table.confusion caption { text-align: left;
+  font-weight: 600; padding-bottom: 2px; }
+table.confusion td { text-align: right; min-width: 56px; }
+table.confusion td.hit { background: #eaf6ee; } table.confusion td.miss { background: #fdf1e8; }
 .legend { display: flex; gap: 14px; flex-wrap: wrap; padding: 8px 12px; font-size: 12px;
   border-bottom: 1px solid #eceef2; }
 .legend span::before { content: ""; display: inline-block; width: 11px; height: 11px;

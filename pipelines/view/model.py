@@ -344,6 +344,9 @@ def _evaluation(
                 for name, value in section.items()
                 if isinstance(value, Mapping) and isinstance(value.get("value"), int | float)
             }
+            champion = document.get("champion") or {}
+            group = f"{config.pipeline.problem_type}_metrics"
+            positive = str((document.get("evaluation") or {}).get("positive_class"))
             return {
                 "step": node.name,
                 "property_file": spec.get("PropertyFileName"),
@@ -353,8 +356,60 @@ def _evaluation(
                 "metrics": metrics,
                 "decision": document.get("decision"),
                 "champion": document.get("champion"),
+                "evidence": {
+                    "challenger": quality_evidence(section, positive),
+                    "champion": quality_evidence(champion.get(group) or {}, positive),
+                },
             }
     return None
+
+
+def quality_evidence(metrics: Mapping[str, Any], positive: str) -> dict[str, Any] | None:
+    """The curves and the confusion matrix of one model (its binary classification metrics
+    in SageMaker's model-quality shape, `positive` the positive class), as numbers the page
+    can draw; None without them."""
+    roc = metrics.get("receiver_operating_characteristic_curve") or {}
+    pr = metrics.get("precision_recall_curve") or {}
+    matrix = metrics.get("confusion_matrix")
+    try:
+        curves = {
+            "roc": _points(roc.get("false_positive_rates"), roc.get("true_positive_rates")),
+            "pr": _points(pr.get("recalls"), pr.get("precisions")),
+        }
+        cells = {
+            str(actual): {str(guess): int(count) for guess, count in row.items()}
+            for actual, row in (matrix or {}).items()
+        }
+    except (TypeError, ValueError, AttributeError):
+        return None  # not the shape evaluate.py writes: nothing to draw
+    if not (curves["roc"] and curves["pr"]) or len(cells) != 2 or positive not in cells:
+        return None
+    negative = next(name for name in cells if name != positive)
+    negatives, positives = cells[negative], cells[positive]
+    rows = sum(negatives.values()) + sum(positives.values())
+    flagged_positives, flagged_negatives = positives.get(positive, 0), negatives.get(positive, 0)
+    return {
+        **curves,
+        "classes": [negative, positive],
+        "confusion_matrix": cells,
+        # Where the model flags: its decision threshold on both curves.
+        "operating_point": {
+            "false_positive_rate": _share(flagged_negatives, sum(negatives.values())),
+            "recall": _share(flagged_positives, sum(positives.values())),
+            "precision": _share(flagged_positives, flagged_positives + flagged_negatives),
+        },
+        "positive_rate": _share(sum(positives.values()), rows),
+    }
+
+
+def _points(xs: Any, ys: Any) -> list[tuple[float, float]]:
+    if not isinstance(xs, list) or not isinstance(ys, list) or len(xs) != len(ys):
+        return []
+    return [(float(x), float(y)) for x, y in zip(xs, ys, strict=True)]
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
 
 
 def _registered_model(steps: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -240,7 +240,7 @@ def test_cli_round_trip_with_exit_codes(config, aws):
 
     described = run_cli(aws, "describe")
     assert described.returncode == 0, described.stderr
-    assert "MetricThreshold" in described.stdout and "0.9" in described.stdout
+    assert "MetricThreshold" in described.stdout and "0.2" in described.stdout
     assert "RegisterModel" in described.stdout
     as_json = json.loads(run_cli(aws, "describe", "--json").stdout)
     assert as_json["PipelineName"] == "fraud-detection-retraining"

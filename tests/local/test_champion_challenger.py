@@ -14,9 +14,9 @@ from pipelines.local.runner import execute, open_engine
 
 pytestmark = pytest.mark.slow
 
-# One boosting round at a tiny learning rate barely moves from the base rate: a clearly
-# weaker model than the default 200 rounds, measured by AUC.
-WEAK = {"MaxIter": "1", "LearningRate": "0.01"}
+# One boosting round of a two-leaf tree: a single split, far weaker in average precision
+# than the default 200 rounds (about 0.11 against 0.38 on the small sample).
+WEAK = {"MaxIter": "1", "MaxLeafNodes": "2"}
 
 
 def run(config: ProjectConfig, data: Path, **params: str) -> ExecutionResult:
@@ -37,7 +37,7 @@ def registered(result: ExecutionResult) -> int | None:
 def test_a_challenger_is_registered_only_when_it_beats_the_approved_champion(
     make_project: Callable[..., ProjectConfig], small_sample: Path
 ) -> None:
-    config = make_project("champion", pipeline={"metric": "auc", "metric_threshold": 0.5})
+    config = make_project("champion", pipeline={"metric_threshold": 0.05})
     registry = open_engine(config).registry
     group = config.pipeline.model_package_group
 
@@ -45,11 +45,11 @@ def test_a_challenger_is_registered_only_when_it_beats_the_approved_champion(
     assert first.succeeded, first.failure_reason
     assert registered(first) == 1
     decision = evaluation(config, first)["decision"]
-    assert decision["champion_version"] is None
-    assert "no approved champion yet, so the threshold alone decides" in decision["reason"]
+    assert decision["champion_version"] is None and decision["beats_baseline"]
+    assert decision["reason"].endswith("no approved champion yet")
     registry.update_approval(1, "Approved", group)
 
-    # The same model again: the champion is re-scored on the same split and is not beaten.
+    # The same model again: the champion is scored on the same rows and is not beaten.
     again = run(config, small_sample, **WEAK)
     assert again.succeeded, again.failure_reason
     assert again.steps["Train"].cache_source_id == first.execution_id
@@ -60,16 +60,27 @@ def test_a_challenger_is_registered_only_when_it_beats_the_approved_champion(
     assert report["champion"]["version"] == "1"
     assert "it is champion v1's own model (identical model.tar.gz)" in report["decision"]["reason"]
 
-    # A stronger challenger on the same data beats champion v1 and becomes version 2.
+    # Retrained without the cache: a new archive of an equal model. A tie is not a win.
+    equal = execute(config, {"InputDataUrl": str(small_sample), **WEAK}, no_cache=True)
+    assert equal.succeeded, equal.failure_reason
+    assert equal.steps["Train"].cache_source_id is None
+    decision = evaluation(config, equal)["decision"]
+    assert decision["improvement_interval"] == {"lower": 0.0, "upper": 0.0}
+    assert not decision["beats_champion"] and registered(equal) is None
+    assert "it ties champion v1" in decision["reason"]
+
+    # A stronger challenger on the same data beats champion v1 at the lower end of the
+    # paired bootstrap interval and becomes version 2.
     stronger = run(config, small_sample)
     assert stronger.succeeded, stronger.failure_reason
     assert registered(stronger) == 2
     report = evaluation(config, stronger)
-    ours = report["binary_classification_metrics"]["auc"]["value"]
-    theirs = report["champion"]["binary_classification_metrics"]["auc"]["value"]
-    assert ours > theirs
-    assert report["decision"]["improvement"] == pytest.approx(ours - theirs)
-    assert "beats champion v1" in report["decision"]["reason"]
+    ours = report["binary_classification_metrics"]["average_precision"]["value"]
+    theirs = report["champion"]["binary_classification_metrics"]["average_precision"]["value"]
+    decision = report["decision"]
+    assert decision["improvement"] == pytest.approx(ours - theirs)
+    assert 0 < decision["improvement_interval"]["lower"] < decision["improvement"]
+    assert "it beats champion v1" in decision["reason"]
 
     # With a margin it cannot reach, the same challenger is not registered, and says why.
     margin = run(config, small_sample, ChampionMargin="0.99")
@@ -83,10 +94,10 @@ def test_a_challenger_is_registered_only_when_it_beats_the_approved_champion(
 def test_below_the_threshold_the_fail_step_says_which_rule_failed_and_by_how_much(
     make_project: Callable[..., ProjectConfig], small_sample: Path
 ) -> None:
-    config = make_project("threshold", pipeline={"metric": "auc", "metric_threshold": 0.99})
+    config = make_project("threshold", pipeline={"metric_threshold": 0.99})
     result = run(config, small_sample, **WEAK)
     assert result.status == "Failed"
     assert result.steps["MetricBelowThreshold"].status == "Failed"
-    assert result.failure_detail.startswith("Model not registered: auc 0.")
+    assert result.failure_detail.startswith("Model not registered: average_precision 0.")
     assert "below the threshold 0.9900 (MetricThreshold)" in result.failure_detail
     assert open_engine(config).registry.list() == []

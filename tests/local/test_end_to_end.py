@@ -31,6 +31,7 @@ from pipelines.local.faults import FaultError
 from pipelines.local.orchestrator import ExecutionResult
 from pipelines.local.runner import LocalPaths, execute, open_engine, run_local
 from pipelines.parameters import ParameterError
+from pipelines.sample_data import generate_transactions
 
 pytestmark = pytest.mark.slow
 
@@ -85,8 +86,28 @@ def test_success_then_fully_cached_rerun(project: ProjectConfig, small_sample: P
     model_url = first.steps["Train"].properties["ModelArtifacts"]["S3ModelArtifacts"]
     assert package["ModelDataUrl"] == model_url and engine.store.exists(model_url)
     assert package["MetadataProperties"]["GeneratedBy"] == first.execution_arn
-    accuracy = package["EvaluationMetrics"]["binary_classification_metrics"]["accuracy"]["value"]
-    assert accuracy >= project.pipeline.metric_threshold
+    # The package points at the model-quality statistics in SageMaker's format, which the
+    # registry read at registration (DescribeModelPackage ModelMetrics.ModelQuality).
+    statistics = package["ModelMetrics"]["ModelQuality"]["Statistics"]
+    assert statistics["ContentType"] == "application/json"
+    assert statistics["S3Uri"].endswith("/model_quality.json")
+    quality = json.loads(engine.store.read_bytes(statistics["S3Uri"]))
+    assert package["EvaluationMetrics"] == quality
+    assert quality["dataset"]["item_count"] > 0
+    metrics = quality["binary_classification_metrics"]
+    assert metrics["average_precision"]["value"] >= project.pipeline.metric_threshold
+    for curve, axes in (
+        (
+            "receiver_operating_characteristic_curve",
+            ("false_positive_rates", "true_positive_rates"),
+        ),
+        ("precision_recall_curve", ("precisions", "recalls")),
+    ):
+        assert set(metrics[curve]) == set(axes) and len(metrics[curve][axes[0]]) > 1
+    assert (
+        sum(sum(row.values()) for row in metrics["confusion_matrix"].values())
+        == (quality["dataset"]["item_count"])
+    )
     assert first.steps["RegisterModel"].properties["ModelPackageVersion"] == 1
     # Inputs were staged by content; each job kept its logs.
     assert first.parameters["InputDataUrl"].startswith(
@@ -120,7 +141,7 @@ def test_success_then_fully_cached_rerun(project: ProjectConfig, small_sample: P
     assert steps["SnapshotInput"]["properties"] == first.steps["SnapshotInput"].properties
     assert output.count(f"cache hit (execution {first.execution_id})") == 3
     assert f"Execution {second['execution_id']} Succeeded" in output
-    assert "CheckMetric: binary_classification_metrics.accuracy.value" in output
+    assert "CheckMetric: binary_classification_metrics.average_precision.value" in output
     assert "Registered model" not in output
     assert "CheckChampion did not hold" in output
 
@@ -159,7 +180,7 @@ def test_a_changed_script_reruns_its_step_and_everything_after_it(
     other = small_sample.parent / "other.csv"
     pd.read_csv(small_sample).iloc[:-10].to_csv(other, index=False)
     third = run(project, other)
-    assert third.succeeded
+    assert third.succeeded, third.failure_reason
     assert all(third.steps[name].cache_source_id is None for name in JOB_STEPS)
     # ...and so does a different parameter value of a training hyperparameter.
     fourth = run(project, small_sample, params={"MaxIter": "50"})
@@ -174,24 +195,30 @@ def test_new_data_at_an_unchanged_input_location_is_retrained_on(
     snapshot gives Preprocess a new request exactly when the data changed, so the cache
     (SageMaker's rules: the request only) reuses unchanged data and retrains on new data."""
     from pipelines.local.commands import describe_execution
+    from pipelines.sample_data import generate_transactions
+
+    # What is tested is retraining; a few thousand rows' PR-AUC varies around the default
+    # MetricThreshold, so any model that beats no skill passes here.
+    ANY_SIGNAL = {"MetricThreshold": "0"}
 
     incoming = "s3://local-pipeline-bucket/fraud-detection-retraining/incoming/"
     store = open_engine(project).store
     frame = pd.read_csv(small_sample)
     day1, day2 = small_sample.parent / "day1.csv", small_sample.parent / "day2.csv"
-    frame.iloc[:2000].to_csv(day1, index=False)
-    frame.iloc[2000:].to_csv(day2, index=False)
+    # Each day alone holds enough frauds for every split ([quality_gate].min_class_count).
+    frame.to_csv(day1, index=False)
+    generate_transactions(len(frame), seed=12).to_csv(day2, index=False)
     store.put_file(day1, f"{incoming}dt=2024-06-01/day1.csv")
 
-    first = run(project, incoming)
-    assert first.succeeded, first.failure_reason
-    again = run(project, incoming)
+    first = run(project, incoming, params=ANY_SIGNAL)
+    assert first.succeeded, first.failure_detail
+    again = run(project, incoming, params=ANY_SIGNAL)
     assert all(again.steps[name].cache_source_id == first.execution_id for name in JOB_STEPS)
     assert again.steps["SnapshotInput"].properties == first.steps["SnapshotInput"].properties
 
     store.put_file(day2, f"{incoming}dt=2024-06-02/day2.csv")
-    retrained = run(project, incoming)
-    assert retrained.succeeded, retrained.failure_reason
+    retrained = run(project, incoming, params=ANY_SIGNAL)
+    assert retrained.succeeded, retrained.failure_detail
     assert retrained.parameters["InputDataUrl"] == first.parameters["InputDataUrl"] == incoming
     assert all(retrained.steps[name].cache_source_id is None for name in JOB_STEPS)
     assert all(retrained.steps[name].attempts == 1 for name in JOB_STEPS)
@@ -208,8 +235,8 @@ def test_new_data_at_an_unchanged_input_location_is_retrained_on(
         "dt=2024-06-02/day2.csv",
     ]
     # A window of one partition is the newest day alone: another snapshot, another request.
-    newest = run(project, incoming, params={"InputPartitionWindow": "1"})
-    assert newest.succeeded, newest.failure_reason
+    newest = run(project, incoming, params={**ANY_SIGNAL, "InputPartitionWindow": "1"})
+    assert newest.succeeded, newest.failure_detail
     assert newest.steps["SnapshotInput"].properties["OutputParameters"]["ObjectCount"] == 1
     assert newest.steps["Preprocess"].cache_source_id is None
 
@@ -228,7 +255,7 @@ def test_an_unreachable_threshold_takes_the_fail_branch(
     # much (describe shows both).
     assert execution["failure_reason"] == "Step failure: One or multiple steps failed."
     why = describe_execution(project, execution["execution_id"])["execution"]["failure_detail"]
-    assert why.startswith("Model not registered: accuracy 0.")
+    assert why.startswith("Model not registered: average_precision 0.")
     assert "below the threshold 1.0100 (MetricThreshold)" in why
     steps = {
         s["step_name"]: s["status"] for s in engine.state.list_steps(execution["execution_id"])
@@ -348,6 +375,20 @@ def _bad_inputs(base: Path, sample: pd.DataFrame) -> dict[str, tuple[Path, str]]
     garbage.parent.mkdir()
     garbage.write_bytes(b"PAR1 this is not parquet \x00\x01\x02")
     cases["unreadable file"] = (garbage, "cannot read")
+    twice = base / "twice" / "transactions.csv"
+    twice.parent.mkdir()
+    header, body = sample.to_csv(index=False).split("\n", 1)
+    lines = [f"{line},{line.rsplit(',', 1)[1]}" for line in body.splitlines()]
+    twice.write_text(f"{header},is_fraud\n" + "\n".join(lines) + "\n")
+    cases["label column twice"] = (twice, "column name 'is_fraud' appears 2 times in the header")
+    cases["feature copying the label"] = (
+        _write(base / "leak", "transactions.csv", sample.assign(chargeback=sample["is_fraud"])),
+        "column 'chargeback' in ",
+    )
+    cases["too few frauds"] = (
+        _write(base / "few", "transactions.csv", sample.head(1500)),
+        "row(s) of class 1",
+    )
     return cases
 
 
@@ -371,6 +412,9 @@ def after_a_good_run(tmp_path_factory: pytest.TempPathFactory, shared_project, s
         "non-numeric value",
         "all-NaN column",
         "unreadable file",
+        "label column twice",
+        "feature copying the label",
+        "too few frauds",
     ],
 )
 def test_bad_input_ends_as_a_failed_execution_with_the_reason(after_a_good_run, case: str) -> None:
@@ -402,8 +446,9 @@ def test_bad_input_ends_as_a_failed_execution_with_the_reason(after_a_good_run, 
 
 
 def test_two_executions_at_once_in_threads(project: ProjectConfig, small_sample: Path) -> None:
-    other = small_sample.parent / "half.csv"
-    pd.read_csv(small_sample).iloc[: len(pd.read_csv(small_sample)) // 2].to_csv(other, index=False)
+    # Another sample of the same size (a half would hold too few frauds for the splits).
+    other = small_sample.parent / "another.csv"
+    generate_transactions(3_000, seed=8).to_csv(other, index=False)
     results: dict[str, ExecutionResult] = {}
     errors: list[BaseException] = []
 
@@ -540,7 +585,7 @@ def test_cli_on_the_bundled_sample(
     assert "Status      Succeeded" in described
     assert "InputDataUrl" in described and "MetricThreshold" in described
     assert "stderr.log" in described
-    assert "condition: binary_classification_metrics.accuracy.value" in described
+    assert "condition: binary_classification_metrics.average_precision.value" in described
     # The data lineage: what the run trained on.
     assert "Data snapshot (SnapshotInput)" in described
     assert "Source       s3://local-pipeline-bucket/fraud-detection-retraining/data/sample/" in (

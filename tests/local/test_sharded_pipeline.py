@@ -30,7 +30,16 @@ def input_folder(tmp_path_factory, small_sample: Path) -> Path:
 def test_two_preprocess_instances_shard_the_input_and_a_model_is_registered(
     project: ProjectConfig, input_folder: Path, small_sample: Path
 ) -> None:
-    result = execute(project, {"InputDataUrl": str(input_folder), "ProcessingInstanceCount": "2"})
+    # A few thousand rows' PR-AUC varies around the default MetricThreshold; what is tested is
+    # the sharding, so any model that beats no skill is registered.
+    result = execute(
+        project,
+        {
+            "InputDataUrl": str(input_folder),
+            "ProcessingInstanceCount": "2",
+            "MetricThreshold": "0",
+        },
+    )
     assert result.succeeded, result.failure_detail
     assert result.steps["RegisterModel"].status == "Succeeded"
     engine = open_engine(project)
@@ -70,7 +79,11 @@ def test_two_preprocess_instances_shard_the_input_and_a_model_is_registered(
     assert len(ids) == len(expected) and sorted(ids) == sorted(expected)
 
     # Train merged both schema parts; the model records them.
-    evaluation = package["EvaluationMetrics"]["evaluation"]
+    (report,) = [
+        o["S3Output"]["S3Uri"]
+        for o in result.steps["Evaluate"].properties["ProcessingOutputConfig"]["Outputs"]
+    ]
+    evaluation = json.loads(engine.store.read_bytes(f"{report}/evaluation.json"))["evaluation"]
     assert evaluation["test_rows"] == sum(
         len(pd.read_parquet(engine.store.path_for(uri)))
         for uri in engine.store.list(outputs["test"])

@@ -30,7 +30,8 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from pipelines.sample_data import generate_transactions
 
     root = tmp_path_factory.mktemp("trained")
-    frame = generate_transactions(2_000, seed=5)
+    # 3,000 rows: enough fraud rows for Preprocess's minimum of 10 per split.
+    frame = generate_transactions(3_000, seed=5)
     return train_model(root, frame, "is_fraud", "binary_classification", max_iter=30)
 
 

@@ -128,7 +128,7 @@ def test_succeeded_run(browser, runs: Runs, tmp_path: Path) -> None:
     assert "Registered model" in page.page.locator("#section-registered-model").inner_text()
     snapshot = page.page.locator("#section-data-snapshot").inner_text()
     assert "transactions.csv" in snapshot and "manifest.json" in snapshot
-    assert "accuracy (compared)" in page.page.locator("#section-evaluation").inner_text()
+    assert "average_precision (compared)" in page.page.locator("#section-evaluation").inner_text()
     assert "Total $" in page.page.locator("#cost-total").inner_text()
     page.screenshot("view-succeeded.png")
     assert page.problems == []

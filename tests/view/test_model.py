@@ -88,6 +88,30 @@ def test_the_data_snapshot_is_the_runs_lineage(runs: Runs) -> None:
     assert cached["manifest"] == snapshot["manifest"]
 
 
+def test_the_page_draws_the_registered_model_quality(runs: Runs) -> None:
+    """The curves and the confusion matrix on the page are those of model_quality.json, the
+    file the registered package points at."""
+    document = collect_execution(runs.config, runs.succeeded)
+    evaluation = document["evaluation"]
+    quality_file = Path(evaluation["local"]).with_name("model_quality.json")
+    metrics = json.loads(quality_file.read_text())["binary_classification_metrics"]
+    challenger = evaluation["evidence"]["challenger"]
+    roc = metrics["receiver_operating_characteristic_curve"]
+    assert challenger["roc"] == list(
+        zip(roc["false_positive_rates"], roc["true_positive_rates"], strict=True)
+    )
+    pr = metrics["precision_recall_curve"]
+    assert challenger["pr"] == list(zip(pr["recalls"], pr["precisions"], strict=True))
+    assert challenger["confusion_matrix"] == metrics["confusion_matrix"]
+    assert challenger["operating_point"]["recall"] == pytest.approx(metrics["recall"]["value"])
+    assert evaluation["evidence"]["champion"] is None  # no approved champion yet
+    page = render_page(document)
+    for element in ('id="chart-roc"', 'id="chart-pr"', 'class="curve curve-challenger"'):
+        assert element in page
+    matrix = metrics["confusion_matrix"]
+    assert f'<td class="hit">{matrix["1"]["1"]}</td>' in page
+
+
 def test_a_cached_rerun_says_why_its_model_was_not_registered_again(runs: Runs) -> None:
     document = collect_execution(runs.config, runs.cached)
     assert document["evaluation"]["decision"]["register"] is True
