@@ -14,8 +14,8 @@ import pytest
 from view_helpers import ARTIFACTS, Runs
 
 from pipelines.local.runner import open_engine
-from pipelines.view.html import render_page
 from pipelines.view.model import collect_definition, collect_execution
+from pipelines.view.render import render_page
 from pipelines.view.server import ViewServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
