@@ -84,6 +84,18 @@ def _hash(text: str) -> str:
     return definition_hash(json.loads(text))
 
 
+def _cached_graphs(config: ProjectConfig) -> dict[str, Any]:
+    """Definition hash -> step graph, for every local definition build in the cache."""
+    graphs = {}
+    for path in sorted((config.local_home / "definitions").glob("local-*.json")):
+        try:
+            definition = json.loads(path.read_text(encoding="utf-8"))
+            graphs[definition_hash(definition)] = build_graph(definition)
+        except (OSError, ValueError):
+            continue  # a build being replaced, or not one this engine can read
+    return graphs
+
+
 def collect_definition(config: ProjectConfig) -> dict[str, Any]:
     """The pipeline's structure alone, as Studio shows it before any run."""
     text, _ = _definition_text(config, None)
@@ -332,7 +344,10 @@ def attempt_history(record: Mapping[str, Any]) -> list[dict[str, Any]]:
         }
         for attempt in retried
     ]
+    # The last attempt started when the previous one's failure was recorded (plus the
+    # retry wait); on SageMaker, its own job's times may not be comparable.
     last_start = retried[-1].get("EndTime")
+    last_duration = _duration(last_start, record.get("end_time"))
     history.append(
         {
             "attempt": record.get("attempts"),
@@ -342,7 +357,7 @@ def attempt_history(record: Mapping[str, Any]) -> list[dict[str, Any]]:
             "exception_type": None,
             "start_time": last_start,
             "end_time": record.get("end_time"),
-            "duration": _duration(last_start, record.get("end_time")),
+            "duration": last_duration if last_duration is None or last_duration >= 0 else None,
             "logs": [p for p in record.get("logs") or [] if p not in earlier][
                 -LOG_FILES_PER_ATTEMPT:
             ],
@@ -588,9 +603,11 @@ def list_executions(config: ProjectConfig, limit: int | None = 100) -> list[dict
     (beside SageMaker's generic FailureReason) which step failed and why."""
     state = open_state(config)
     try:
-        graph = build_graph(json.loads(_definition_text(config, None)[0]))
         store = ArtifactStore(LocalPaths(config.local_home).store)
         executions = state.list_executions(limit)
+        # Each execution's own definition, from the builds already cached: the index never
+        # builds one (that imports the SDK); without it a row shows no metric.
+        graphs = _cached_graphs(config) if executions else {}
         now = time.time()
         for execution in executions:
             steps = state.list_steps(execution["execution_id"])
@@ -601,7 +618,8 @@ def list_executions(config: ProjectConfig, limit: int | None = 100) -> list[dict
             execution["failure_detail"] = (
                 explain_from_steps(steps) if execution["status"] == "Failed" else None
             )
-            evaluation = _evaluation(config, graph, records, store) or {}
+            graph = graphs.get(execution["definition_hash"])
+            evaluation = (_evaluation(config, graph, records, store) if graph else None) or {}
             decision = evaluation.get("decision") or {}
             # A quality-gate failure in the rules' plain words, not the Fail step's message.
             failing = [c["text"] for c in evaluation.get("checks") or [] if c["passed"] is False]
