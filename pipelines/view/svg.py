@@ -24,7 +24,7 @@ TYPE_COLOURS = {
 NODE_STATE_CHARACTERS = 32  # a node's status line, clipped to its box
 LANE_GAP = 26  # between the outermost box and the first side lane of an implied edge
 LANE_STEP = 14  # between two side lanes
-CORNER = 10
+LANE_DROP = 12  # how far below a box (above its target) an implied edge turns
 
 
 def clip(text: str, limit: int) -> str:
@@ -92,16 +92,16 @@ def _side_lane(
 
 
 def _lane_path(source: Mapping[str, Any], target: Mapping[str, Any], side: str, lane: float) -> str:
-    """Out of the source's side, down the lane, into the target's side; rounded corners."""
-    edge_x = (lambda b: b["x"] + b["width"]) if side == "right" else (lambda b: b["x"])
-    sx, sy = edge_x(source), source["y"] + source["height"] / 2
-    tx, ty = edge_x(target), target["y"] + target["height"] / 2
-    turn = CORNER if side == "right" else -CORNER
+    """Out of the source's bottom (near the lane's side), across the gap below it to the
+    lane, down the lane, across the gap above the target, into its top: the horizontal runs
+    stay in the gaps between layers, so the edge crosses no box."""
+    near = 0.85 if side == "right" else 0.15
+    sx, sy = source["x"] + source["width"] * near, source["y"] + source["height"]
+    tx, ty = target["x"] + target["width"] * near, target["y"]
+    below, above = sy + LANE_DROP, ty - LANE_DROP
     return (
-        f"M{sx:.1f},{sy:.1f} L{lane - turn:.1f},{sy:.1f} "
-        f"Q{lane:.1f},{sy:.1f} {lane:.1f},{sy + CORNER:.1f} "
-        f"L{lane:.1f},{ty - CORNER:.1f} Q{lane:.1f},{ty:.1f} {lane - turn:.1f},{ty:.1f} "
-        f"L{tx:.1f},{ty:.1f}"
+        f"M{sx:.1f},{sy:.1f} L{sx:.1f},{below:.1f} L{lane:.1f},{below:.1f} "
+        f"L{lane:.1f},{above:.1f} L{tx:.1f},{above:.1f} L{tx:.1f},{ty:.1f}"
     )
 
 
