@@ -184,6 +184,7 @@ class _Collector:
         cache = (step.get("CacheHitResult") or {}).get("SourcePipelineExecutionArn")
         record: dict[str, Any] = {
             "step_name": step["StepName"],
+            "step_type": spec.get("Type"),
             "status": step.get("StepStatus"),
             "start_time": _epoch(step.get("StartTime")),
             "end_time": _epoch(step.get("EndTime")),
@@ -277,8 +278,10 @@ def collect_sagemaker_execution(
         links[record["step_name"]] = step_links
     if status in TERMINAL:
         # SageMaker lists only the steps that started; the rest were never reached.
-        for name in specs:
-            records.setdefault(name, {"step_name": name, "status": "NotExecuted"})
+        for name, spec in specs.items():
+            records.setdefault(
+                name, {"step_name": name, "step_type": spec.get("Type"), "status": "NotExecuted"}
+            )
     execution = {
         "execution_id": execution_id,
         "execution_arn": execution_arn,

@@ -363,3 +363,76 @@ def test_view_target_sagemaker_needs_an_execution_arn(capsys) -> None:
 
     assert main(["--target", "sagemaker", "view", "abc123"]) == 2
     assert "needs the execution's ARN" in capsys.readouterr().err
+
+
+def test_a_failed_sagemaker_execution_says_which_step_failed_and_why(aws) -> None:
+    """Every call from recorded responses that pass botocore's shapes: a Train job that
+    failed on its own code, so nothing after it ran."""
+    config = load_config()
+    definition, _ = load_definition(config, "sagemaker")
+    arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:pipeline/{config.pipeline.name}/execution/f41l"
+    job = "pipelines-f41l-Train-dddddddddd"
+    reason = "AlgorithmError: ValueError: Input contains NaN (exit code 1)"
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    s3 = boto3.client("s3", region_name=REGION)
+    stubber = Stubber(sagemaker)
+    described = {
+        "PipelineExecutionArn": arn,
+        "PipelineExecutionStatus": "Failed",
+        "FailureReason": "Step failure: One or multiple steps failed.",
+        "CreationTime": at(0),
+        "LastModifiedTime": at(400),
+    }
+    stubber.add_response("describe_pipeline_execution", described)
+    stubber.add_response(
+        "describe_pipeline_definition_for_execution", {"PipelineDefinition": definition}
+    )
+    stubber.add_response("list_pipeline_parameters_for_execution", {"PipelineParameters": []})
+    train_arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/{job}"
+    stubber.add_response(
+        "list_pipeline_execution_steps",
+        {
+            "PipelineExecutionSteps": [
+                {
+                    "StepName": "Train",
+                    "StartTime": at(60),
+                    "EndTime": at(400),
+                    "StepStatus": "Failed",
+                    "AttemptCount": 1,
+                    "FailureReason": reason,
+                    "Metadata": {"TrainingJob": {"Arn": train_arn}},
+                }
+            ]
+        },
+    )
+    stubber.add_response(
+        "describe_training_job",
+        {
+            "TrainingJobName": job,
+            "TrainingJobArn": train_arn,
+            "ModelArtifacts": {"S3ModelArtifacts": f"s3://{BUCKET}/none"},
+            "TrainingJobStatus": "Failed",
+            "SecondaryStatus": "Failed",
+            "FailureReason": reason,
+            "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+            "CreationTime": at(60),
+            "ResourceConfig": {
+                "InstanceType": "ml.m5.xlarge",
+                "InstanceCount": 1,
+                "VolumeSizeInGB": 30,
+            },
+        },
+        {"TrainingJobName": job},
+    )
+    with stubber:
+        document = collect_sagemaker_execution(config, arn, sagemaker, s3)
+    stubber.assert_no_pending_responses()
+    steps = {s["name"]: s for s in document["steps"]}
+    assert steps["Train"]["status"] == "Failed" and steps["Evaluate"]["status"] == "NotExecuted"
+    assert document["execution"]["failure_detail"] == f"Step Train failed: {reason}"
+    outcome = document["outcome"]
+    assert outcome["title"] == "Failed: step Train (Train model) failed"
+    assert outcome["details"] == [reason]
+    assert document["evaluation"] is None  # Evaluate never ran: nothing read from S3
+    page = render_page(document)
+    assert reason in page and "SageMaker's failure reason: Step failure" in page

@@ -130,6 +130,33 @@ def test_server_index_pages_and_404(runs: Runs, server: ViewServer) -> None:
     assert get(f"{server.url}etc/passwd")[0] == 404
 
 
+def test_server_status_json_and_compare_routes(runs: Runs, server: ViewServer) -> None:
+    status, body = get(f"{server.url}executions/{runs.failed}/status.json")
+    progress = json.loads(body)
+    assert status == 200 and progress["status"] == "Failed" and not progress["running"]
+    assert progress["steps"]["MetricBelowThreshold"]["css"] == "failed"
+    assert progress["steps"]["Train"]["fields"]["status"] == "Succeeded (cache hit)"
+    assert get(f"{server.url}executions/nosuchexecution/status.json")[0] == 404
+
+    status, page = get(f"{server.url}compare.html?executions={runs.succeeded},{runs.failed}")
+    assert status == 200 and 'id="compare"' in page
+    # The index form's way: the parameter repeated.
+    query = f"executions={runs.succeeded}&executions={runs.cached}"
+    assert get(f"{server.url}compare.html?{query}")[0] == 200
+    for query, code, words in (
+        (f"executions={runs.failed}", 400, "compare needs 2 to 12 executions"),
+        (f"executions={runs.failed},{runs.failed[:6]}", 400, "the same execution twice"),
+        (f"executions={runs.failed},nosuchexecution", 404, "no local execution matches"),
+        ("executions=a,..%2Fetc", 400, "is not an execution id"),
+    ):
+        status, page = get(f"{server.url}compare.html?{query}")
+        assert (status, words in page) == (code, True), query
+    # Filters preset from the address.
+    status, index = get(f"{server.url}?status=Failed&q=%3Cb%3E")
+    assert status == 200 and '<option value="Failed" selected>' in index
+    assert 'value="&lt;b&gt;"' in index
+
+
 def test_serve_prints_the_url_and_stops_on_ctrl_c(runs: Runs) -> None:
     process = subprocess.Popen(
         [
