@@ -141,6 +141,12 @@ def _view_sagemaker(args: argparse.Namespace, config: ProjectConfig) -> int:
             "--target sagemaker needs the execution's ARN "
             "(`run_pipeline.py --target sagemaker describe` lists recent ones)"
         )
+    parts = args.execution.split(":")
+    if len(parts) > 5 and parts[3] and parts[3] != config.aws.region:
+        raise UsageError(
+            f"the execution is in {parts[3]}, this command's region is {config.aws.region}: "
+            f"add --region {parts[3]}"
+        )
     from pipelines.aws.pipeline_ops import aws_session
     from pipelines.view.render import render_page
     from pipelines.view.sagemaker import collect_sagemaker_execution

@@ -358,11 +358,14 @@ def test_view_target_sagemaker_writes_the_page(execution, tmp_path, capsys, monk
     assert execution["id"] in page and 'data-step="RegisterModel"' in page
 
 
-def test_view_target_sagemaker_needs_an_execution_arn(capsys) -> None:
+def test_view_target_sagemaker_needs_an_execution_arn_of_its_region(aws, capsys) -> None:
     from pipelines.cli import main
 
     assert main(["--target", "sagemaker", "view", "abc123"]) == 2
     assert "needs the execution's ARN" in capsys.readouterr().err
+    elsewhere = f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:pipeline/p/execution/abc123"
+    assert main(["--target", "sagemaker", "view", elsewhere]) == 2
+    assert "the execution is in eu-west-1" in capsys.readouterr().err
 
 
 def test_a_failed_sagemaker_execution_says_which_step_failed_and_why(aws) -> None:
