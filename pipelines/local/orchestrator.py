@@ -54,6 +54,8 @@ NOT_EXECUTED = "NotExecuted"
 RETRYING = "Retrying"  # progress only: the step is waiting to start its next attempt
 TERMINAL = (SUCCEEDED, FAILED, STOPPED, NOT_EXECUTED)
 CLIENT_ERROR = "ClientError"
+# Step metadata key (state only, not in events): the attempts that failed and were retried.
+RETRIED_ATTEMPTS = "RetriedAttempts"
 FAIL_STEP = "FailStep"
 
 
@@ -532,6 +534,7 @@ class _Execution:
         tracker = retry.RetryTracker(retry.policies_from_step(node.spec))
         while True:
             record.attempts += 1
+            started, logs_before, job = self.engine.clock(), len(record.logs), None
             try:
                 fault = self.faults.take(node.name)
                 if fault is not None:
@@ -539,11 +542,24 @@ class _Execution:
                 if handler.job_kind and record.attempts > 1:
                     # Every attempt is a new SageMaker job with its own name.
                     record.job_name = executor.job_name(self.id, node.name)
+                job = record.job_name
                 return handler.run(StepRun(self, node, record, arguments, record.attempts))
             except StepFailed as failure:
                 delay = tracker.next_delay(failure.kind)
                 if delay is None:
                     raise
+                # The step's own fields describe its last attempt only: keep each retried one.
+                record.metadata.setdefault(RETRIED_ATTEMPTS, []).append(
+                    {
+                        "Attempt": record.attempts,
+                        "JobName": job,  # None: it failed before a job started
+                        "FailureReason": failure.reason,
+                        "ExceptionType": failure.kind,
+                        "StartTime": started,
+                        "EndTime": self.engine.clock(),
+                        "Logs": record.logs[logs_before:],
+                    }
+                )
                 record.failure_reason = failure.reason
                 self._save_step(record)
                 self._notify(
@@ -657,7 +673,9 @@ class _Execution:
         record.status = status
         self._save_step(record)
         if event:
-            public_metadata = {k: v for k, v in record.metadata.items() if k != "CacheKey"}
+            public_metadata = {
+                k: v for k, v in record.metadata.items() if k not in ("CacheKey", RETRIED_ATTEMPTS)
+            }
             self.engine.events.step_status_change(
                 pipeline_arn=self.pipeline_arn,
                 execution_arn=self.arn,

@@ -1,8 +1,9 @@
 """`view` (the execution's page, or the pipeline's structure) and `cost` (the cost report).
 
 `view` with no id shows the latest execution, or the definition alone when there is none
-yet; `view --definition` always shows the definition alone. Both read the local engine's
-state, so `--target sagemaker` is a usage error.
+yet; `view --definition` always shows the definition alone; `view --compare ID ID...` puts
+executions side by side. They read the local engine's state. `view --target sagemaker ARN`
+builds the same page from SageMaker's APIs; `cost` is local only.
 """
 
 from __future__ import annotations
@@ -19,17 +20,27 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     view = subparsers.add_parser(
         "view",
         parents=[common],
-        help="local: write (or serve) an HTML page of an execution's DAG, logs and cost",
+        help="write (or serve) an HTML page of an execution's DAG, outcome, charts and cost",
         description=(
             "Write a self-contained HTML page of a local execution (default: the latest; the "
-            "pipeline's structure alone if there is none yet) and print its path."
+            "pipeline's structure alone if there is none yet) and print its path. With "
+            "--target sagemaker, the page of a SageMaker execution (give its ARN)."
         ),
     )
     view.add_argument(
-        "execution", nargs="?", default=None, help="execution id, ARN, unique prefix or 'latest'"
+        "execution",
+        nargs="?",
+        default=None,
+        help="execution id, ARN, unique prefix or 'latest' (SageMaker: the execution ARN)",
     )
     view.add_argument(
         "--definition", action="store_true", help="show the pipeline's structure alone"
+    )
+    view.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="EXECUTION",
+        help="local: two or more executions side by side (ids, ARNs or prefixes)",
     )
     view.add_argument("-o", "--output", type=Path, help="write the page here")
     view.add_argument(
@@ -73,24 +84,79 @@ def _document(config: ProjectConfig, execution: str | None, definition_only: boo
 
 
 def _view(args: argparse.Namespace, config: ProjectConfig) -> int:
-    _local_only(args, "view")
-    if args.definition and args.execution:
-        raise UsageError("give an execution id or --definition, not both")
+    if args.target == "sagemaker":
+        return _view_sagemaker(args, config)
+    if sum(bool(x) for x in (args.definition, args.execution, args.compare)) > 1:
+        raise UsageError("give one of: an execution id, --definition or --compare")
     if args.serve:
-        if args.output:
-            raise UsageError("--serve serves the pages; -o writes one: choose one")
+        if args.output or args.compare:
+            raise UsageError("--serve serves every page (compare them there); choose one")
         return _serve(config, args.port)
-    from pipelines.view.html import render_page
+    if args.compare:
+        return _view_compare(args, config)
+    from pipelines.view.render import render_page
 
     document = _document(config, args.execution, args.definition)
     execution = document["execution"]
     name = execution["id"] if execution else "definition"
-    path = args.output or config.local_home / "view" / f"{name}.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_page(document), encoding="utf-8")
+    path = _write(args.output or config.local_home / "view" / f"{name}.html", render_page(document))
     if execution is None and not args.definition:
         print("no local executions yet: showing the pipeline's structure alone")
-    print(path.resolve())
+    print(path)
+    return 0
+
+
+def _write(path: Path, page: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path.resolve()
+
+
+def _view_compare(args: argparse.Namespace, config: ProjectConfig) -> int:
+    from pipelines.view.compare import MIN_EXECUTIONS, compare
+    from pipelines.view.render import render_compare
+
+    documents = {}
+    for ident in args.compare:
+        document = _document(config, ident, definition_only=False)
+        if document["execution"] is None:
+            raise UsageError("no local executions yet: run the pipeline first")
+        documents[document["execution"]["id"]] = document
+    if len(documents) < MIN_EXECUTIONS:
+        raise UsageError(f"--compare needs at least {MIN_EXECUTIONS} different executions")
+    name = "compare-" + "-".join(sorted(documents))[:120]
+    page = render_compare(compare(list(documents.values())))
+    print(_write(args.output or config.local_home / "view" / f"{name}.html", page))
+    return 0
+
+
+def _view_sagemaker(args: argparse.Namespace, config: ProjectConfig) -> int:
+    if args.serve or args.compare or args.definition:
+        raise UsageError(
+            "--target sagemaker writes one execution's page: give its ARN "
+            "(--serve, --compare and --definition are local)"
+        )
+    if not args.execution or not args.execution.startswith("arn:"):
+        raise UsageError(
+            "--target sagemaker needs the execution's ARN "
+            "(`run_pipeline.py --target sagemaker describe` lists recent ones)"
+        )
+    parts = args.execution.split(":")
+    if len(parts) > 5 and parts[3] and parts[3] != config.aws.region:
+        raise UsageError(
+            f"the execution is in {parts[3]}, this command's region is {config.aws.region}: "
+            f"add --region {parts[3]}"
+        )
+    from pipelines.aws.pipeline_ops import aws_session
+    from pipelines.view.render import render_page
+    from pipelines.view.sagemaker import collect_sagemaker_execution
+
+    session = aws_session(config)
+    document = collect_sagemaker_execution(
+        config, args.execution, session.client("sagemaker"), session.client("s3")
+    )
+    name = f"sagemaker-{document['execution']['id']}"
+    print(_write(args.output or config.local_home / "view" / f"{name}.html", render_page(document)))
     return 0
 
 

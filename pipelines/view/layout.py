@@ -4,6 +4,12 @@ Pure: it takes the engine's `StepGraph` (so the edges are exactly what the engin
 for) and returns positions. Layers come from longest-path layering (a step sits one layer
 below its deepest upstream step, so every edge points down); the order within a layer is a
 few barycenter sweeps, which keeps the few edges of a pipeline DAG from crossing.
+
+Only the dependency edges are laid out: an edge whose target the source reaches through
+other steps anyway (Evaluate reads Preprocess's test split, but also waits for Train, which
+waits for Preprocess) is `implied`. The page draws those as data edges on demand; drawing
+all of them by default tangles the graph. Condition branches are never implied: their
+labels say which way the condition went.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ class Edge:
     reads: tuple[str, ...] = ()
     # Top-centre of each layer a long edge crosses (its virtual nodes), top to bottom.
     points: tuple[tuple[float, float], ...] = ()
+    # The target is reached from the source through other edges too: not laid out.
+    implied: bool = False
 
 
 @dataclass
@@ -114,6 +122,31 @@ def _gets(value: Any) -> Iterable[str]:
             yield from _gets(item)
 
 
+def mark_implied(edges: list[Edge]) -> list[Edge]:
+    """The edges, with `implied` set on those a longer path already covers (the transitive
+    reduction's complement), branch edges excepted."""
+    downstream: dict[str, set[str]] = {}
+    for edge in edges:
+        downstream.setdefault(edge.source, set()).add(edge.target)
+
+    def reachable_avoiding(edge: Edge) -> bool:
+        seen: set[str] = set()
+        frontier = [n for n in downstream.get(edge.source, ()) if n != edge.target]
+        while frontier:
+            name = frontier.pop()
+            if name == edge.target:
+                return True
+            if name not in seen:
+                seen.add(name)
+                frontier.extend(downstream.get(name, ()))
+        return False
+
+    return [
+        replace(edge, implied=edge.kind not in ("if", "else") and reachable_avoiding(edge))
+        for edge in edges
+    ]
+
+
 def layer_of(graph: StepGraph) -> dict[str, int]:
     """Longest-path layering: 0 for steps that wait for nothing."""
     layers: dict[str, int] = {}
@@ -126,7 +159,7 @@ def layer_of(graph: StepGraph) -> dict[str, int]:
 def layout_graph(graph: StepGraph, sweeps: int = 4) -> Layout:
     layer_index = layer_of(graph)
     count = 1 + max(layer_index.values(), default=-1)
-    edges = graph_edges(graph)
+    edges = mark_implied(graph_edges(graph))
 
     # An edge spanning several layers gets a thin virtual node in each layer it crosses, so
     # the ordering makes room for it and it is drawn around the steps instead of through them.
@@ -137,6 +170,9 @@ def layout_graph(graph: StepGraph, sweeps: int = 4) -> Layout:
     downstream: dict[str, list[str]] = {name: [] for name in layer_index}
     chains: dict[int, list[str]] = {}
     for number, edge in enumerate(edges):
+        if edge.implied:
+            chains[number] = []
+            continue
         chain = [edge.source]
         for layer in range(layer_index[edge.source] + 1, layer_index[edge.target]):
             virtual = f"\0{number}:{layer}"

@@ -1,35 +1,57 @@
-"""Everything the page shows about an execution (or the definition alone), as plain dicts.
+"""The view model: everything a page shows about an execution (or the definition alone),
+computed once as plain dicts; the templates only format it.
 
-It reads the local engine's state database, artifact store and job logs; it never runs or
-changes anything. The graph is the engine's own (`build_graph`) over the definition the
-execution ran, so the page and the engine cannot disagree about edges.
+`build_document` is target-agnostic: it takes step records shaped like the local engine's
+state rows (status, times, attempts, arguments, properties, logs ...) and a reader for S3
+URIs. The local collection (`collect_execution`) reads the engine's state database,
+artifact store and job logs; `pipelines.view.sagemaker` fills the same records from
+SageMaker's APIs. Nothing here runs or changes anything. The graph is the engine's own
+(`build_graph`) over the definition the execution ran, so the page and the engine cannot
+disagree about edges.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pipelines.config import ProjectConfig, load_pricing
 from pipelines.definition_cache import load_definition
 from pipelines.local.failures import explain_from_steps
 from pipelines.local.graph import build_graph
 from pipelines.local.lineage import load_snapshot
-from pipelines.local.orchestrator import definition_hash
+from pipelines.local.orchestrator import RETRIED_ATTEMPTS, definition_hash
 from pipelines.local.progress import held_back_by
+from pipelines.local.registry import ModelRegistry
 from pipelines.local.runner import LocalPaths
 from pipelines.local.state import State
 from pipelines.local.storage import ArtifactStore, StoreError, join_uri
+from pipelines.view import explain
 from pipelines.view.cost import JOB_TYPES, cost_report
+from pipelines.view.formats import format_seconds, status_class, status_line
 from pipelines.view.layout import layout_graph
+from pipelines.view.svg import NODE_STATE_CHARACTERS, clip
 
 LOG_TAIL_LINES = 50
 # Enough bytes for 50 long lines; log files of big jobs are never read whole.
 LOG_TAIL_BYTES = 64 * 1024
+# A failed step's retried attempts beside its last: enough to see a pattern, bounded.
+LOG_FILES_PER_ATTEMPT = 6
 NOT_STARTED = "NotStarted"
 LATEST = "latest"
+LOCAL, SAGEMAKER = "local", "sagemaker"
+RUNNING = ("Executing", "Starting", "Stopping")
+
+
+class Reader(Protocol):
+    """Where the page reads S3 objects from: the local store, or S3 itself."""
+
+    def read_bytes(self, uri: str) -> bytes: ...
+
+    def path_for(self, uri: str) -> Path: ...
 
 
 def open_state(config: ProjectConfig) -> State:
@@ -62,10 +84,22 @@ def _hash(text: str) -> str:
     return definition_hash(json.loads(text))
 
 
+def _cached_graphs(config: ProjectConfig) -> dict[str, Any]:
+    """Definition hash -> step graph, for every local definition build in the cache."""
+    graphs = {}
+    for path in sorted((config.local_home / "definitions").glob("local-*.json")):
+        try:
+            definition = json.loads(path.read_text(encoding="utf-8"))
+            graphs[definition_hash(definition)] = build_graph(definition)
+        except (OSError, ValueError):
+            continue  # a build being replaced, or not one this engine can read
+    return graphs
+
+
 def collect_definition(config: ProjectConfig) -> dict[str, Any]:
     """The pipeline's structure alone, as Studio shows it before any run."""
     text, _ = _definition_text(config, None)
-    return _document(config, json.loads(text), execution=None, records={}, store=None)
+    return build_document(config, json.loads(text), execution=None, records={}, reader=None)
 
 
 def collect_execution(config: ProjectConfig, ident: str | None = LATEST) -> dict[str, Any]:
@@ -79,31 +113,69 @@ def collect_execution(config: ProjectConfig, ident: str | None = LATEST) -> dict
         records = {s["step_name"]: s for s in state.list_steps(execution["execution_id"])}
         text, exact = _definition_text(config, execution["definition_hash"])
         store = ArtifactStore(LocalPaths(config.local_home).store)
-        document = _document(config, json.loads(text), execution, records, store, state)
+        registry = ModelRegistry(state, config.aws.region)
+        document = build_document(
+            config,
+            json.loads(text),
+            execution,
+            records,
+            store,
+            source_duration=lambda record: _source_duration(state, record),
+            known_models=known_models(registry.list(config.pipeline.model_package_group)),
+        )
         document["definition_matches"] = exact
         return document
     finally:
         state.close()
 
 
-def _document(
+def known_models(packages: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Model data URL -> the registered version it is (DescribeModelPackage documents), so
+    an explanation can say "already version 3" instead of printing the URL."""
+    known: dict[str, dict[str, Any]] = {}
+    for package in packages:
+        containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
+        for container in containers:
+            url = container.get("ModelDataUrl")
+            if url and url not in known:
+                known[url] = {
+                    "version": package.get("ModelPackageVersion"),
+                    "group": package.get("ModelPackageGroupName"),
+                }
+    return known
+
+
+def build_document(
     config: ProjectConfig,
     definition: Mapping[str, Any],
     execution: Mapping[str, Any] | None,
     records: Mapping[str, Mapping[str, Any]],
-    store: ArtifactStore | None,
-    state: State | None = None,
+    reader: Reader | None,
+    *,
+    target: str = LOCAL,
+    source_duration: Callable[[Mapping[str, Any]], float | None] | None = None,
+    known_models: Mapping[str, Mapping[str, Any]] | None = None,
+    links: Mapping[str, Mapping[str, str]] | None = None,
+    now: float | None = None,
 ) -> dict[str, Any]:
+    """The view model of an execution (state-row-shaped `records` by step name) or, with
+    `execution` None, of the definition alone. `links` adds per-step links (console, logs)."""
     graph = build_graph(definition)
     layout = layout_graph(graph)
+    now = time.time() if now is None else now
+    running = execution is not None and execution["status"] in RUNNING
     steps = []
     for node in graph:
         record = records.get(node.name)
-        step = _step(node.name, node.type, node.spec, record, store)
-        if step["cache_hit"] and state is not None:
-            step["source_duration"] = _source_duration(state, record)
+        step = _step(node.name, node.type, node.spec, record, reader, now if running else None)
+        if step["cache_hit"] and source_duration is not None:
+            step["source_duration"] = source_duration(record or {})
+        step["links"] = dict((links or {}).get(node.name) or {})
+        step["css"] = status_class(step) if execution else "definition"
+        step["state_line"] = status_line(step) if execution else step["type"]
         steps.append(step)
     document: dict[str, Any] = {
+        "target": target,
         "pipeline": {
             "name": config.pipeline.name,
             "definition_version": definition.get("Version"),
@@ -116,30 +188,57 @@ def _document(
         "steps": steps,
         "execution": None,
         "definition_matches": True,
+        "outcome": None,
+        "live": False,
     }
     if execution is None:
         return document
     prices = load_pricing(config)
+    end = execution["end_time"]
     document["execution"] = {
         "id": execution["execution_id"],
         "arn": execution["execution_arn"],
         "status": execution["status"],
         "start_time": execution["start_time"],
-        "end_time": execution["end_time"],
-        "duration": _duration(execution["start_time"], execution["end_time"]),
+        "end_time": end,
+        "duration": _duration(execution["start_time"], end if end or not running else now),
         "failure_reason": execution["failure_reason"],
         "failure_detail": explain_from_steps(records.values()),
         "parameters": execution["parameters"] or {},
         "options": execution.get("options") or {},
+        "display_name": execution.get("display_name"),
+        "links": dict(execution.get("links") or {}),
     }
+    document["live"] = running
     document["snapshot"] = load_snapshot(
-        store, ((name, record.get("properties")) for name, record in records.items())
+        reader, ((name, record.get("properties")) for name, record in records.items())
     )
-    document["evaluation"] = _evaluation(config, graph, records, store)
+    document["evaluation"] = _evaluation(config, graph, records, reader)
     document["registered_model"] = _registered_model(steps)
     document["held_back_by"] = _held_back_by(document, steps)
     document["cost"] = cost_report(steps, prices)
+    names = [s["name"] for s in steps]
+    for step in steps:
+        condition = step["condition"]
+        if condition is not None:
+            condition["sentences"] = (
+                explain.condition_sentences(condition["evaluations"], names, known_models)
+                if condition["outcome"] == "False"
+                else []
+            )
+    document["outcome"] = explain.outcome(document, known_models)
+    document["execution"]["why"] = _why(document)
     return document
+
+
+def _why(document: Mapping[str, Any]) -> str | None:
+    """The failure in plain words: the quality gate's failed rules, or which step failed."""
+    if document["execution"]["status"] != "Failed":
+        return None
+    outcome = document.get("outcome") or {}
+    if outcome.get("state") == "rejected" and outcome.get("details"):
+        return " ".join(outcome["details"])
+    return document["execution"]["failure_detail"]
 
 
 def _step(
@@ -147,7 +246,8 @@ def _step(
     kind: str,
     spec: Mapping[str, Any],
     record: Mapping[str, Any] | None,
-    store: ArtifactStore | None,
+    reader: Reader | None,
+    now: float | None = None,
 ) -> dict[str, Any]:
     record = record or {}
     resolved = record.get("arguments")
@@ -158,17 +258,29 @@ def _step(
     properties = record.get("properties") or {}
     attempts = record.get("attempts") or 0
     cache_source = record.get("cache_source_arn")
+    status = record.get("status") or NOT_STARTED
+    end = record.get("end_time")
+    if end is None and now is not None and status in RUNNING:
+        end = now  # still running: how long so far
+    history = attempt_history(record)
+    final_logs = history[-1]["logs"] if history else record.get("logs") or []
     step: dict[str, Any] = {
         "name": name,
         "type": kind,
         "display_name": spec.get("DisplayName") or "",
         "description": spec.get("Description") or "",
-        "status": record.get("status") or NOT_STARTED,
+        "status": status,
         "start_time": record.get("start_time"),
         "end_time": record.get("end_time"),
-        "duration": _duration(record.get("start_time"), record.get("end_time")),
+        "duration": _duration(record.get("start_time"), end),
         "attempts": attempts,
         "retries": max(attempts - 1, 0),
+        "attempt_history": [
+            {**attempt, "logs": [_log_tail(Path(p)) for p in attempt["logs"]]}
+            for attempt in history
+        ]
+        if len(history) > 1
+        else [],
         "cache_hit": bool(cache_source),
         "cache_source": cache_source.rsplit("/", 1)[-1] if cache_source else None,
         # A hit whose inputs changed under the same request (see pipelines/local/cache.py).
@@ -178,9 +290,9 @@ def _step(
         "job_dir": record.get("job_dir"),
         "arguments": arguments,
         "arguments_source": "resolved" if resolved is not None else "definition",
-        "inputs": _inputs(kind, arguments, store),
-        "outputs": _outputs(kind, arguments, properties, store),
-        "logs": [_log_tail(Path(p)) for p in (record.get("logs") or [])[-2:]],
+        "inputs": _inputs(kind, arguments, reader),
+        "outputs": _outputs(kind, arguments, properties, reader),
+        "logs": [_log_tail(Path(p)) for p in final_logs],
         "condition": None,
         "fail_message": None,
         "model_package": None,
@@ -189,6 +301,7 @@ def _step(
         step["condition"] = {
             "outcome": properties.get("Outcome"),
             "summary": properties.get("Summary"),
+            "evaluations": properties.get("Evaluations") or [],
         }
     if kind == "Fail":
         message = (arguments or {}).get("ErrorMessage")
@@ -208,6 +321,49 @@ def _step(
             for key, value in sorted(properties["OutputParameters"].items())
         ]
     return step
+
+
+def attempt_history(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every attempt of a step, oldest first: the retried ones the engine kept in the
+    step's metadata, then the last one (the step's own fields). Log paths, not tails."""
+    retried = (record.get("metadata") or {}).get(RETRIED_ATTEMPTS) or []
+    if not retried:
+        return []
+    earlier = {path for attempt in retried for path in attempt.get("Logs") or []}
+    history = [
+        {
+            "attempt": attempt.get("Attempt"),
+            "status": "Failed (retried)",
+            "job_name": attempt.get("JobName"),
+            "failure_reason": attempt.get("FailureReason"),
+            "exception_type": attempt.get("ExceptionType"),
+            "start_time": attempt.get("StartTime"),
+            "end_time": attempt.get("EndTime"),
+            "duration": _duration(attempt.get("StartTime"), attempt.get("EndTime")),
+            "logs": list(attempt.get("Logs") or [])[-LOG_FILES_PER_ATTEMPT:],
+        }
+        for attempt in retried
+    ]
+    # The last attempt started when the previous one's failure was recorded (plus the
+    # retry wait); on SageMaker, its own job's times may not be comparable.
+    last_start = retried[-1].get("EndTime")
+    last_duration = _duration(last_start, record.get("end_time"))
+    history.append(
+        {
+            "attempt": record.get("attempts"),
+            "status": record.get("status"),
+            "job_name": record.get("job_name"),
+            "failure_reason": record.get("failure_reason"),
+            "exception_type": None,
+            "start_time": last_start,
+            "end_time": record.get("end_time"),
+            "duration": last_duration if last_duration is None or last_duration >= 0 else None,
+            "logs": [p for p in record.get("logs") or [] if p not in earlier][
+                -LOG_FILES_PER_ATTEMPT:
+            ],
+        }
+    )
+    return history
 
 
 def _duration(start: float | None, end: float | None) -> float | None:
@@ -231,22 +387,22 @@ def _source_duration(state: State, record: Mapping[str, Any] | None) -> float | 
     return _duration(record.get("start_time"), record.get("end_time"))
 
 
-def _local(store: ArtifactStore | None, uri: Any) -> str | None:
-    if store is None or not isinstance(uri, str) or not uri.startswith("s3://"):
+def _local(reader: Reader | None, uri: Any) -> str | None:
+    if reader is None or not isinstance(uri, str) or not uri.startswith("s3://"):
         return None
     try:
-        return str(store.path_for(uri))
+        return str(reader.path_for(uri))
     except StoreError:
         return None
 
 
-def _io(name: Any, uri: Any, container: Any, store: ArtifactStore | None) -> dict[str, Any]:
+def _io(name: Any, uri: Any, container: Any, reader: Reader | None) -> dict[str, Any]:
     # Unresolved (definition) values are expressions: show them as JSON, not as a path.
     text = uri if isinstance(uri, str) else json.dumps(uri, sort_keys=True)
-    return {"name": name, "uri": text, "local": _local(store, uri), "container": container}
+    return {"name": name, "uri": text, "local": _local(reader, uri), "container": container}
 
 
-def _inputs(kind: str, arguments: Any, store: ArtifactStore | None) -> list[dict[str, Any]]:
+def _inputs(kind: str, arguments: Any, reader: Reader | None) -> list[dict[str, Any]]:
     arguments = arguments or {}
     if kind == "Processing":
         return [
@@ -254,7 +410,7 @@ def _inputs(kind: str, arguments: Any, store: ArtifactStore | None) -> list[dict
                 item.get("InputName"),
                 (item.get("S3Input") or {}).get("S3Uri"),
                 (item.get("S3Input") or {}).get("LocalPath"),
-                store,
+                reader,
             )
             for item in arguments.get("ProcessingInputs") or []
         ]
@@ -264,7 +420,7 @@ def _inputs(kind: str, arguments: Any, store: ArtifactStore | None) -> list[dict
                 item.get("ChannelName"),
                 ((item.get("DataSource") or {}).get("S3DataSource") or {}).get("S3Uri"),
                 f"/opt/ml/input/data/{item.get('ChannelName')}",
-                store,
+                reader,
             )
             for item in arguments.get("InputDataConfig") or []
         ]
@@ -272,7 +428,7 @@ def _inputs(kind: str, arguments: Any, store: ArtifactStore | None) -> list[dict
 
 
 def _outputs(
-    kind: str, arguments: Any, properties: Mapping[str, Any], store: ArtifactStore | None
+    kind: str, arguments: Any, properties: Mapping[str, Any], reader: Reader | None
 ) -> list[dict[str, Any]]:
     # Properties hold what the job really wrote (for a cache hit: the reused run's outputs).
     source = properties or arguments or {}
@@ -282,16 +438,16 @@ def _outputs(
                 item.get("OutputName"),
                 (item.get("S3Output") or {}).get("S3Uri"),
                 (item.get("S3Output") or {}).get("LocalPath"),
-                store,
+                reader,
             )
             for item in (source.get("ProcessingOutputConfig") or {}).get("Outputs") or []
         ]
     if kind == "Training":
         model = (properties.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
         if model:
-            return [_io("model", model, "/opt/ml/model", store)]
+            return [_io("model", model, "/opt/ml/model", reader)]
         path = (source.get("OutputDataConfig") or {}).get("S3OutputPath")
-        return [_io("output path", path, "/opt/ml/model", store)] if path else []
+        return [_io("output path", path, "/opt/ml/model", reader)] if path else []
     return []
 
 
@@ -314,7 +470,7 @@ def _evaluation(
     config: ProjectConfig,
     graph: Any,
     records: Mapping[str, Mapping[str, Any]],
-    store: ArtifactStore | None,
+    reader: Reader | None,
 ) -> dict[str, Any] | None:
     """evaluation.json: the first property file of a step that produced one."""
     for node in graph:
@@ -331,11 +487,11 @@ def _evaluation(
                 ),
                 None,
             )
-            if not prefix or store is None:
+            if not prefix or reader is None:
                 continue
             uri = join_uri(prefix, spec.get("FilePath", ""))
             try:
-                document = json.loads(store.read_bytes(uri))
+                document = json.loads(reader.read_bytes(uri))
             except (StoreError, OSError, ValueError):
                 continue
             section = document.get(f"{config.pipeline.problem_type}_metrics") or {}
@@ -351,10 +507,11 @@ def _evaluation(
                 "step": node.name,
                 "property_file": spec.get("PropertyFileName"),
                 "uri": uri,
-                "local": _local(store, uri),
+                "local": _local(reader, uri),
                 "metric": config.pipeline.metric,
                 "metrics": metrics,
                 "decision": document.get("decision"),
+                "checks": explain.decision_checks(document.get("decision")),
                 "champion": document.get("champion"),
                 "evidence": {
                     "challenger": quality_evidence(section, positive),
@@ -423,6 +580,7 @@ def _held_back_by(document: Mapping[str, Any], steps: list[dict[str, Any]]) -> l
             "step": s["name"],
             "Outcome": s["condition"]["outcome"],
             "Summary": s["condition"]["summary"],
+            "Evaluations": s["condition"]["evaluations"],
         }
         for s in steps
         if s["condition"]
@@ -433,21 +591,106 @@ def _held_back_by(document: Mapping[str, Any], steps: list[dict[str, Any]]) -> l
         succeeded=document["execution"]["status"] == "Succeeded",
         conditions=conditions,
     )
-    return [{"step": c["step"], "summary": c["Summary"]} for c in held_back or []]
+    return [
+        {"step": c["step"], "summary": c["Summary"], "evaluations": c["Evaluations"]}
+        for c in held_back or []
+    ]
 
 
 def list_executions(config: ProjectConfig, limit: int | None = 100) -> list[dict[str, Any]]:
+    """The newest executions for the index, each with what a row shows: status, duration,
+    the compared metric and the threshold it was held to, the registered version, and
+    (beside SageMaker's generic FailureReason) which step failed and why."""
     state = open_state(config)
     try:
+        store = ArtifactStore(LocalPaths(config.local_home).store)
         executions = state.list_executions(limit)
+        # Each execution's own definition, from the builds already cached: the index never
+        # builds one (that imports the SDK); without it a row shows no metric.
+        graphs = _cached_graphs(config) if executions else {}
+        now = time.time()
         for execution in executions:
-            # Beside SageMaker's generic FailureReason: which step failed, and why.
-            if execution["status"] == "Failed":
-                steps = state.list_steps(execution["execution_id"])
-                execution["failure_detail"] = explain_from_steps(steps)
+            steps = state.list_steps(execution["execution_id"])
+            records = {s["step_name"]: s for s in steps}
+            running = execution["status"] in RUNNING
+            end = execution["end_time"] or (now if running else None)
+            execution["duration"] = _duration(execution["start_time"], end)
+            execution["failure_detail"] = (
+                explain_from_steps(steps) if execution["status"] == "Failed" else None
+            )
+            graph = graphs.get(execution["definition_hash"])
+            evaluation = (_evaluation(config, graph, records, store) if graph else None) or {}
+            decision = evaluation.get("decision") or {}
+            # A quality-gate failure in the rules' plain words, not the Fail step's message.
+            failing = [c["text"] for c in evaluation.get("checks") or [] if c["passed"] is False]
+            gate = any(s["status"] == "Failed" and s["step_type"] == "Fail" for s in steps)
+            execution["why"] = (
+                " ".join(failing) if gate and failing else execution["failure_detail"]
+            )
+            execution["metric"] = evaluation.get("metric") or config.pipeline.metric
+            execution["metric_value"] = (evaluation.get("metrics") or {}).get(execution["metric"])
+            execution["threshold"] = decision.get("threshold")
+            execution["registered_version"] = next(
+                (
+                    (s.get("properties") or {}).get("ModelPackageVersion")
+                    for s in steps
+                    if s["step_type"] == "RegisterModel" and s["status"] == "Succeeded"
+                ),
+                None,
+            )
         return executions
     finally:
         state.close()
+
+
+def execution_progress(config: ProjectConfig, ident: str) -> dict[str, Any]:
+    """What the live page polls while an execution runs: the execution's and each step's
+    status and duration, written as the page writes them. LookupError for an unknown id."""
+    state = open_state(config)
+    try:
+        execution = state.find_execution(ident)
+        steps = state.list_steps(execution["execution_id"])
+    finally:
+        state.close()
+    now = time.time()
+    running = execution["status"] in RUNNING
+    progress_steps = {}
+    for record in steps:
+        end = record["end_time"] or (now if record["status"] in RUNNING else None)
+        attempts = record["attempts"] or 0
+        step = {
+            "status": record["status"],
+            "duration": _duration(record["start_time"], end),
+            "cache_hit": bool(record["cache_source_arn"]),
+            "retries": max(attempts - 1, 0),
+            "attempts": attempts,
+        }
+        progress_steps[record["step_name"]] = {
+            "status": step["status"],
+            "css": status_class(step),
+            "state_line": clip(status_line(step), NODE_STATE_CHARACTERS),
+            # The step details' live fields, written as the template writes them.
+            "fields": {
+                "status": step["status"] + (" (cache hit)" if step["cache_hit"] else ""),
+                "duration": format_seconds(step["duration"]),
+                "attempts": str(attempts)
+                + (
+                    f" ({step['retries']} {'retry' if step['retries'] == 1 else 'retries'})"
+                    if step["retries"]
+                    else ""
+                ),
+            },
+        }
+    return {
+        "execution": execution["execution_id"],
+        "status": execution["status"],
+        "css": status_class({"status": execution["status"]}),
+        "duration": format_seconds(
+            _duration(execution["start_time"], execution["end_time"] or now)
+        ),
+        "running": running,
+        "steps": progress_steps,
+    }
 
 
 def job_steps(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -32,6 +32,8 @@ from pipelines.local.orchestrator import ExecutionResult
 from pipelines.local.runner import LocalPaths, execute, open_engine, run_local
 from pipelines.parameters import ParameterError
 from pipelines.sample_data import generate_transactions
+from pipelines.view.model import collect_execution
+from pipelines.view.render import render_page
 
 pytestmark = pytest.mark.slow
 
@@ -275,6 +277,23 @@ def test_injected_faults_are_retried_to_success_and_exhausted_to_failure(
     assert result.steps["Preprocess"].attempts == 2
     assert result.steps["Train"].attempts == 3  # MaxAttempts=2 retries in the test config
     assert result.steps["Evaluate"].attempts == 1
+    # The view lists each attempt: the two refused ones with their reason, then the job.
+    train = next(
+        s for s in collect_execution(project, result.execution_id)["steps"] if s["name"] == "Train"
+    )
+    attempts = train["attempt_history"]
+    assert [(a["attempt"], a["status"]) for a in attempts] == [
+        (1, "Failed (retried)"),
+        (2, "Failed (retried)"),
+        (3, "Succeeded"),
+    ]
+    assert all(a["failure_reason"].startswith("ThrottlingException") for a in attempts[:2])
+    assert attempts[0]["job_name"] is None and attempts[0]["logs"] == []
+    assert attempts[2]["job_name"] == result.steps["Train"].job_name
+    assert {log["name"] for log in attempts[2]["logs"]} == {"stdout.log", "stderr.log"}
+    page = render_page(collect_execution(project, result.execution_id))
+    block = page.split('id="step-Train"', 1)[1].split('class="step-details"', 1)[0]
+    assert block.count('class="attempt') == 3 and "Rate exceeded (injected fault)" in block
 
     code, output = run_printed(
         project, {"InputDataUrl": str(small_sample)}, no_cache=True, faults=["Train=THROTTLING:3"]

@@ -264,7 +264,7 @@ def test_a_crash_is_an_algorithm_error_with_the_last_stderr_lines_and_not_retrie
     assert stderr.name == "stderr.log" and "column x" in stderr.read_text()
 
 
-def test_injected_faults_retry_then_exhaust(engine: Engine) -> None:
+def test_injected_faults_retry_then_exhaust(engine: Engine, tmp_path: Path) -> None:
     code = script(engine, "ok.py", "print('ok')\n")
     step = processing(
         "Job",
@@ -281,6 +281,18 @@ def test_injected_faults_retry_then_exhaust(engine: Engine) -> None:
     faults = parse_faults(["Job=CAPACITY_ERROR:2"], {"Job": "Processing"})
     result = engine.run(definition(step), "p", {}, RunOptions(faults=faults))
     assert result.succeeded and result.steps["Job"].attempts == 3
+    # Each retried attempt is kept with its reason (the step's fields hold the last one);
+    # an injected fault fails before any job starts, so it has no job and no log.
+    [row] = [s for s in engine.state.list_steps(result.execution_id) if s["step_name"] == "Job"]
+    retried = row["metadata"]["RetriedAttempts"]
+    assert [a["Attempt"] for a in retried] == [1, 2]
+    assert all(a["FailureReason"].startswith("CapacityError: ") for a in retried)
+    assert all(a["ExceptionType"] == "SageMaker.CAPACITY_ERROR" for a in retried)
+    assert all(a["JobName"] is None and a["Logs"] == [] for a in retried)
+    assert retried[0]["StartTime"] <= retried[0]["EndTime"] <= retried[1]["StartTime"]
+    assert row["failure_reason"] is None and len(row["logs"]) == 2  # the third attempt's
+    # State only: the events carry SageMaker's step metadata, nothing more.
+    assert "RetriedAttempts" not in (tmp_path / "events.jsonl").read_text()
     faults = parse_faults(["Job=CAPACITY_ERROR:3"], {"Job": "Processing"})
     result = engine.run(definition(step), "p", {}, RunOptions(faults=faults, no_cache=True))
     assert result.status == "Failed" and result.steps["Job"].attempts == 3

@@ -1,5 +1,7 @@
 """Fixtures for the view: one project with three real local executions, shared by every
-test module here (a run costs seconds; the pages only read what the runs left behind).
+test module here (a run costs seconds; the pages only read what the runs left behind). The
+browser's live-update test adds a fourth (a cached rerun), so tests find "the latest"
+execution in the state database rather than assuming it.
 
 The project copies, the prebuilt definition and the small input are the local engine's
 fixtures, imported rather than duplicated.
@@ -41,7 +43,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, template: Template, small_sam
     assert second.succeeded, second.failure_reason
     third = execute(config, {**data, "MetricThreshold": "0.99"})
     assert not third.succeeded
-    return Runs(config, first.execution_id, second.execution_id, third.execution_id)
+    return Runs(config, first.execution_id, second.execution_id, third.execution_id, small_sample)
 
 
 @pytest.fixture

@@ -1,21 +1,28 @@
-"""The page in headless Chromium: it loads offline without errors, shows every step with
-the status the state database recorded, and clicking a step opens its details.
+"""The pages in headless Chromium, at a desktop's 1440x900 and a phone's 390x844: every page
+loads without console errors or failed requests, never scrolls sideways, shows every step
+with the status the state database recorded, keeps the graph's nodes inside the window and
+clickable, and works: zoom, pan, pinch, find, data edges, details, filters, comparison, and
+a running execution's page updating in place.
 
-Screenshots go to test-artifacts/. Chromium is the Debian package (`make browser`); its
-absence fails these tests rather than skipping them, so CI cannot silently lose them.
+One browser and one server for the module; the pages read the shared runs (tests/view's
+conftest). Screenshots of each page at both sizes go to test-artifacts/. Chromium is the
+Debian package (`make browser`); its absence fails these tests rather than skipping them,
+so CI cannot silently lose them.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from view_helpers import ARTIFACTS, Runs
+from waiting import FAILSAFE_SECONDS
 
-from pipelines.local.runner import open_engine
-from pipelines.view.html import render_page
-from pipelines.view.model import collect_definition, collect_execution
+from pipelines.local.runner import execute, open_engine
+from pipelines.view.model import collect_definition
+from pipelines.view.render import render_page
 from pipelines.view.server import ViewServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -31,6 +38,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
+WAIT_MS = FAILSAFE_SECONDS * 1000
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +54,25 @@ def browser() -> Iterator:
         browser.close()
 
 
-class Page:
-    """A page that records console errors, page errors and failed requests."""
+@pytest.fixture(scope="module")
+def served(runs: Runs) -> Iterator[ViewServer]:
+    server = ViewServer(runs.config, 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(FAILSAFE_SECONDS)
 
-    def __init__(self, browser) -> None:
-        self.page = browser.new_page(viewport={"width": 1300, "height": 950})
+
+class Page:
+    """A page at one size that records console errors, page errors and failed requests."""
+
+    def __init__(self, browser, size: str) -> None:
+        width, height = SIZES[size]
+        self.size = size
+        self.page = browser.new_page(viewport={"width": width, "height": height})
+        self.page.set_default_timeout(WAIT_MS)
         self.problems: list[str] = []
         self.page.on(
             "console",
@@ -64,6 +87,14 @@ class Page:
             ),
         )
 
+    def open(self, url: str) -> None:
+        self.page.goto(url)
+        # Every page declares the viewport, and none scrolls sideways.
+        assert self.page.locator('meta[name="viewport"]').count() == 1, url
+        assert self.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), (
+            f"{url} scrolls sideways at {self.size}"
+        )
+
     def nodes(self) -> dict[str, dict[str, str]]:
         return self.page.eval_on_selector_all(
             "g.node",
@@ -72,15 +103,37 @@ class Page:
                 cls: n.getAttribute('class')}]))""",
         )
 
-    def screenshot(self, name: str) -> None:
+    def graph_fits(self) -> None:
+        """With the graph scrolled into view, every node lies inside its panel and the
+        window, and is visible."""
+        self.page.locator(".graph-viewport").scroll_into_view_if_needed()
+        outside = self.page.evaluate(
+            """() => {
+                const panel = document.querySelector('.graph-viewport').getBoundingClientRect();
+                return [...document.querySelectorAll('g.node')].filter(node => {
+                    const box = node.getBoundingClientRect();
+                    return box.width < 8 || box.left < Math.max(0, panel.left) - 1
+                        || box.top < Math.max(0, panel.top) - 1
+                        || box.right > Math.min(window.innerWidth, panel.right) + 1
+                        || box.bottom > Math.min(window.innerHeight, panel.bottom) + 1;
+                }).map(node => node.dataset.step);
+            }"""
+        )
+        assert outside == [], f"nodes outside the window at {self.size}: {outside}"
+
+    def view_box(self) -> list[float]:
+        return [float(v) for v in self.page.get_attribute("#dag", "viewBox").split()]
+
+    def screenshot(self, name: str, window: bool = False) -> None:
+        """The whole page; with `window`, also what the window shows (the README's)."""
         ARTIFACTS.mkdir(exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}-{self.size}.png"), full_page=True)
+        if window:
+            self.page.screenshot(path=str(ARTIFACTS / f"{name}-{self.size}-window.png"))
 
-
-def write_page(document: dict, tmp_path: Path, name: str) -> str:
-    path = tmp_path / name
-    path.write_text(render_page(document), encoding="utf-8")
-    return path.as_uri()
+    def close(self) -> None:
+        assert self.problems == []
+        self.page.close()
 
 
 def recorded(runs: Runs, execution_id: str) -> dict[str, str]:
@@ -88,30 +141,34 @@ def recorded(runs: Runs, execution_id: str) -> dict[str, str]:
     return {s["step_name"]: s["status"] for s in steps}
 
 
-def open_execution(browser, runs: Runs, execution_id: str, tmp_path: Path) -> Page:
-    page = Page(browser)
-    document = collect_execution(runs.config, execution_id)
-    page.page.goto(write_page(document, tmp_path, f"{execution_id}.html"))
+def open_execution(page: Page, served: ViewServer, runs: Runs, execution_id: str) -> None:
+    page.open(f"{served.url}executions/{execution_id}.html")
     nodes = page.nodes()
     # Every step of the definition is a node, with the status the state DB holds.
-    assert set(nodes) == {n["name"] for n in document["layout"]["nodes"]}
     assert len(nodes) == 9
     expected = recorded(runs, execution_id)
     assert {name: node["status"] for name, node in nodes.items()} == {
         name: expected.get(name, "NotStarted") for name in nodes
     }
-    return page
+    page.graph_fits()
 
 
-def test_succeeded_run(browser, runs: Runs, tmp_path: Path) -> None:
-    page = open_execution(browser, runs, runs.succeeded, tmp_path)
+@pytest.mark.parametrize("size", SIZES)
+def test_every_page_at_both_sizes(browser, runs: Runs, served: ViewServer, size: str) -> None:
+    page = Page(browser, size)
+
+    open_execution(page, served, runs, runs.succeeded)
     nodes = page.nodes()
     assert "succeeded" in nodes["Train"]["cls"] and nodes["Train"]["cacheHit"] == "false"
     assert "notexecuted" in nodes["MetricBelowThreshold"]["cls"]
     assert page.page.locator("#execution-status").inner_text() == "Succeeded"
-    assert page.page.locator(".edge-label").all_text_contents().count("if (true)") == 2
-    assert page.page.locator(".edge-label").all_text_contents().count("else (false)") == 1
-
+    labels = page.page.locator(".edge-label").all_text_contents()
+    assert labels.count("if (true)") == 2 and labels.count("else (false)") == 1
+    # The outcome, then the charts of the evaluation.
+    assert page.page.locator(".outcome").inner_text().startswith("Registered: ")
+    for chart in ("#chart-roc", "#chart-pr", "#confusion-challenger"):
+        assert page.page.locator(chart).is_visible(), chart
+    # A node is clickable where it is drawn (a real click at its centre, not a script).
     page.page.click("#node-Train")
     details = page.page.locator("#details")
     assert details.get_attribute("data-step") == "Train"
@@ -122,73 +179,236 @@ def test_succeeded_run(browser, runs: Runs, tmp_path: Path) -> None:
     )
     stdout = next(Path(p) for p in train["logs"] if p.endswith("stdout.log"))
     last_line = stdout.read_text().splitlines()[-1]
-    logs = details.locator("pre.log").all_inner_texts()
-    assert any(last_line in text for text in logs)
+    assert any(last_line in text for text in details.locator("pre.log").all_inner_texts())
     assert "ml.m5.xlarge" in details.inner_text()
-    assert "Registered model" in page.page.locator("#section-registered-model").inner_text()
     snapshot = page.page.locator("#section-data-snapshot").inner_text()
     assert "transactions.csv" in snapshot and "manifest.json" in snapshot
-    assert "average_precision (compared)" in page.page.locator("#section-evaluation").inner_text()
     assert "Total $" in page.page.locator("#cost-total").inner_text()
-    page.screenshot("view-succeeded.png")
-    assert page.problems == []
+    page.page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot("execution-succeeded", window=True)
 
-
-def test_failed_run_shows_the_fail_step_and_its_message(
-    browser, runs: Runs, tmp_path: Path
-) -> None:
-    page = open_execution(browser, runs, runs.failed, tmp_path)
+    open_execution(page, served, runs, runs.failed)
     nodes = page.nodes()
     assert "failed" in nodes["MetricBelowThreshold"]["cls"]
-    assert (
-        "notexecuted" in nodes["RegisterModel"]["cls"]
-        or "notstarted" in nodes["RegisterModel"]["cls"]
-    )
-    reason = page.page.locator("#execution-failure").inner_text()
-    assert "below the threshold" in reason
-    page.page.click("#node-Evaluate")  # elsewhere first: the failed step is preselected
+    outcome = page.page.locator("#execution-failure").inner_text()
+    assert "did not pass the quality gate" in outcome and "below the threshold 0.99" in outcome
+    # The failed step is preselected; another step, then back.
+    assert page.page.locator("#details").get_attribute("data-step") == "MetricBelowThreshold"
+    page.page.click("#node-Evaluate")
     page.page.click("#node-MetricBelowThreshold")
-    details = page.page.locator("#details")
-    assert details.get_attribute("data-step") == "MetricBelowThreshold"
-    assert "below the threshold 0.9900" in details.locator("pre.failure-reason").inner_text()
-    page.screenshot("view-failed.png")
-    assert page.problems == []
+    reason = page.page.locator("#step-MetricBelowThreshold pre.failure-reason")
+    assert "below the threshold 0.9900" in reason.inner_text()
+    # A long reason wraps at word boundaries, inside the panel.
+    assert reason.evaluate("e => getComputedStyle(e).overflowWrap") == "break-word"
+    assert reason.evaluate("e => e.scrollWidth <= e.clientWidth")
+    page.page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot("execution-failed", window=True)
 
-
-def test_cached_rerun_marks_cache_hits(browser, runs: Runs, tmp_path: Path) -> None:
-    page = open_execution(browser, runs, runs.cached, tmp_path)
+    open_execution(page, served, runs, runs.cached)
     nodes = page.nodes()
     for name in ("Preprocess", "Train", "Evaluate"):
         assert nodes[name]["cacheHit"] == "true" and "cached" in nodes[name]["cls"], name
-    assert "cache hit" in page.page.locator("#node-Train").text_content()
+    outcome = page.page.locator(".outcome").inner_text()
+    assert "held it back" in outcome and "already version" in outcome and "s3://" not in outcome
     page.page.click("#node-Train")
     assert f"execution {runs.succeeded}" in page.page.locator("#details").inner_text()
     assert "saved" in page.page.locator("#cost-total").inner_text()
-    page.screenshot("view-cached.png")
-    assert page.problems == []
+    page.screenshot("execution-cached")
 
-
-def test_definition_only_page(browser, runs: Runs, tmp_path: Path) -> None:
-    page = Page(browser)
-    document = collect_definition(runs.config)
-    page.page.goto(write_page(document, tmp_path, "definition.html"))
+    page.open(f"{served.url}definition.html")
     nodes = page.nodes()
-    assert set(nodes) == {n["name"] for n in document["layout"]["nodes"]} and len(nodes) == 9
-    assert all("definition" in node["cls"] for node in nodes.values())
+    assert len(nodes) == 9 and all("definition" in node["cls"] for node in nodes.values())
+    page.graph_fits()
     page.page.click("#node-CheckMetric")
-    assert "from the definition" in page.page.locator("#details").inner_text()
-    page.screenshot("view-definition.png")
-    assert page.problems == []
+    assert "from the definition" in page.page.locator("#step-CheckMetric").inner_text()
+    page.screenshot("definition")
+
+    page.open(served.url)
+    assert page.page.locator("#chart-trend circle.point").count() >= 3
+    page.screenshot("index")
+
+    page.open(f"{served.url}compare.html?executions={runs.succeeded},{runs.failed}")
+    page.screenshot("compare")
+    page.close()
 
 
-def test_served_pages(browser, runs: Runs, server: ViewServer) -> None:
-    page = Page(browser)
-    page.page.goto(server.url)
-    page.page.click(f'a[href="/executions/{runs.failed}.html"]')
-    page.page.wait_for_selector("#node-MetricBelowThreshold")
-    assert page.nodes()["MetricBelowThreshold"]["status"] == "Failed"
-    page.page.click("text=all executions")
-    page.page.click("#definition-link")
-    page.page.wait_for_selector("#node-RegisterModel")
-    assert len(page.nodes()) == 9
-    assert page.problems == []
+def test_graph_zooms_pans_pinches_finds_and_shows_data_edges(
+    browser, runs: Runs, served: ViewServer
+) -> None:
+    page = Page(browser, "desktop")
+    page.open(f"{served.url}executions/{runs.succeeded}.html")
+    fit = page.view_box()
+    page.page.click("#zoom-in")
+    zoomed = page.view_box()
+    assert zoomed[2] == pytest.approx(fit[2] / 1.25, rel=1e-3)
+    # Dragging the background pans: the view moves against the pointer.
+    page.page.locator(".graph-viewport").scroll_into_view_if_needed()
+    box = page.page.locator(".graph-viewport").bounding_box()
+    x, y = box["x"] + 12, box["y"] + 12  # the corner: background, not a node
+    page.page.mouse.move(x, y)
+    page.page.mouse.down()
+    page.page.mouse.move(x + 80, y - 40, steps=4)
+    page.page.mouse.up()
+    panned = page.view_box()
+    assert panned[0] < zoomed[0] and panned[1] > zoomed[1] and panned[2] == zoomed[2]
+    # The wheel zooms (out, here) around the pointer; the event arrives asynchronously.
+    page.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.page.mouse.wheel(0, 300)
+    page.page.wait_for_function(
+        "width => Number(document.getElementById('dag').getAttribute('viewBox')"
+        ".split(' ')[2]) > width",
+        arg=panned[2],
+    )
+    page.page.click("#zoom-fit")
+    assert page.view_box() == pytest.approx(fit)
+
+    # Find a step: the others dim; Enter selects the match.
+    page.page.fill("#graph-search", "train")
+    assert page.page.locator("g.node.match").count() == 1
+    page.page.press("#graph-search", "Enter")
+    assert page.page.locator("#details").get_attribute("data-step") == "Train"
+    assert "selected" in page.nodes()["Train"]["cls"]
+
+    # Data edges: hidden by default, shown by the toggle, and a step's own on hover.
+    implied = page.page.locator('path.edge.implied[data-source="Preprocess"]')
+    assert implied.count() == 1 and not implied.is_visible()
+    page.page.hover("#node-Preprocess")
+    assert implied.is_visible()
+    page.page.mouse.move(0, 0)
+    assert not implied.is_visible()
+    page.page.check("#toggle-data-edges")
+    assert page.page.locator("path.edge.implied").evaluate_all(
+        "edges => edges.every(e => getComputedStyle(e).display !== 'none')"
+    )
+    page.close()
+
+    # On a phone: two fingers pinch the graph out (pointer events, as a touch screen sends).
+    phone = Page(browser, "phone")
+    phone.open(f"{served.url}executions/{runs.succeeded}.html")
+    phone.graph_fits()
+    before = phone.view_box()
+    phone.page.evaluate(
+        """() => {
+            const svg = document.getElementById('dag');
+            const r = svg.getBoundingClientRect(), cx = r.left + r.width / 2,
+                  cy = r.top + r.height / 2;
+            const send = (type, id, x) => svg.dispatchEvent(new PointerEvent(type,
+                {pointerId: id, clientX: x, clientY: cy, bubbles: true, pointerType: 'touch'}));
+            send('pointerdown', 1, cx - 20); send('pointerdown', 2, cx + 20);
+            send('pointermove', 1, cx - 60); send('pointermove', 2, cx + 60);
+            send('pointerup', 1, cx - 60); send('pointerup', 2, cx + 60);
+        }"""
+    )
+    assert phone.view_box()[2] < before[2] / 2  # fingers 40 px apart, then 120: zoomed in
+    phone.close()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_index_filters_and_the_comparison_highlights_the_changed_parameter(
+    browser, runs: Runs, served: ViewServer, size: str
+) -> None:
+    page = Page(browser, size)
+    page.open(served.url)
+    rows = page.page.locator("#executions tbody tr:not(.hidden)")
+    assert rows.count() >= 3
+    page.page.select_option("#filter-status", "Failed")
+    assert rows.count() == 1 and runs.failed in rows.inner_text()
+    assert "status=Failed" in page.page.url  # the filter is in the address, to share
+    page.page.select_option("#filter-status", "")
+    page.page.fill("#filter-text", "MetricThreshold=0.99")
+    assert rows.count() == 1 and runs.failed in rows.inner_text()
+    page.page.fill("#filter-text", "")
+
+    assert page.page.locator("#compare-button").is_disabled()
+    page.page.check(f'input.compare-pick[value="{runs.succeeded}"]')
+    page.page.check(f'input.compare-pick[value="{runs.failed}"]')
+    page.page.click("#compare-button")
+    page.page.wait_for_selector("table.compare")
+    assert page.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    row = page.page.locator('tr[data-row="Parameters/MetricThreshold"]')
+    assert "differs" in row.get_attribute("class")
+    changed = row.locator("td.changed")
+    assert changed.count() == 1 and changed.inner_text() == "0.99"
+    assert changed.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(255, 241, 199)"
+    same = page.page.locator('tr[data-row="Parameters/LearningRate"]')
+    assert "same" in same.get_attribute("class") and same.locator("td.changed").count() == 0
+    assert page.page.locator("#chart-trend circle.point").count() == 2
+    page.close()
+
+
+class Gate:
+    """A listener that holds the run while Train is executing, until released."""
+
+    def __init__(self) -> None:
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    def execution_started(self, execution_id, steps) -> None:
+        pass
+
+    def step_changed(self, update) -> None:
+        if update.step.name == "Train" and update.status == "Executing":
+            self.reached.set()
+            assert self.release.wait(FAILSAFE_SECONDS), "the test never released the run"
+
+    def execution_finished(self, result) -> None:
+        pass
+
+
+def test_a_running_execution_updates_in_place(browser, runs: Runs, served: ViewServer) -> None:
+    gate = Gate()
+    results = []
+    run = threading.Thread(
+        target=lambda: results.append(
+            execute(runs.config, {"InputDataUrl": str(runs.sample)}, listener=gate)
+        )
+    )
+    run.start()
+    page = Page(browser, "phone")
+    try:
+        assert gate.reached.wait(FAILSAFE_SECONDS), "Train never started"
+        execution = open_engine(runs.config).state.list_executions(1)[0]["execution_id"]
+        page.open(f"{served.url}executions/{execution}.html")
+        assert page.page.locator("#execution-status").inner_text() == "Executing"
+        assert page.page.locator("#live-indicator").is_visible()
+        assert page.nodes()["Train"]["status"] == "Executing"
+        page.page.evaluate("document.getElementById('node-Train').dataset.mark = 'before'")
+        first = page.page.locator("#node-Train .state").text_content()
+        # While it runs, the duration changes in place (a poll, not a reload).
+        page.page.wait_for_function(
+            "first => document.querySelector('#node-Train .state').textContent !== first",
+            arg=first,
+        )
+        assert page.nodes()["Train"]["status"] == "Executing"
+    finally:
+        gate.release.set()
+        run.join(FAILSAFE_SECONDS)
+    assert results and results[0].succeeded
+    page.page.wait_for_function("window.viewLive && window.viewLive.refreshed")
+    nodes = page.nodes()
+    assert {name: node["status"] for name, node in nodes.items()} == {
+        name: status for name, status in recorded(runs, execution).items()
+    }
+    assert page.page.locator("#execution-status").inner_text() == "Succeeded"
+    assert page.page.evaluate("document.getElementById('node-Train').dataset.mark") == "before"
+    assert page.page.locator("#live-indicator").count() == 0
+    # Polling stopped with the execution, and the finished page's sections replaced the
+    # running ones.
+    assert page.page.evaluate("window.viewLive.stopped")
+    assert "held it back" in page.page.locator(".outcome").inner_text()
+    page.screenshot("execution-live")
+    page.close()
+
+
+def test_a_written_page_works_offline(browser, runs: Runs, tmp_path: Path) -> None:
+    """`view` writes one file: opened from disk it loads nothing and still works."""
+    path = tmp_path / "definition.html"
+    path.write_text(render_page(collect_definition(runs.config)), encoding="utf-8")
+    page = Page(browser, "desktop")
+    requests: list[str] = []
+    page.page.on("request", lambda r: requests.append(r.url))
+    page.open(path.as_uri())
+    page.page.click("#node-Train")
+    assert page.page.locator("#details").get_attribute("data-step") == "Train"
+    assert requests == [path.as_uri()]
+    page.close()

@@ -16,6 +16,7 @@ from waiting import FAILSAFE_SECONDS
 
 from pipelines.cli import main
 from pipelines.config import PROJECT_ROOT, ProjectConfig
+from pipelines.local.runner import open_engine
 from pipelines.view.server import ViewServer
 
 pytestmark = pytest.mark.slow
@@ -28,9 +29,10 @@ def cli(config: ProjectConfig, *argv: str) -> int:
 def test_view_writes_a_page_and_prints_its_path(runs: Runs, capsys, tmp_path: Path) -> None:
     assert cli(runs.config, "view") == 0
     path = Path(capsys.readouterr().out.strip().splitlines()[-1])
-    assert path == (runs.config.local_home / "view" / f"{runs.failed}.html").resolve()
+    latest = open_engine(runs.config).state.list_executions(1)[0]["execution_id"]
+    assert path == (runs.config.local_home / "view" / f"{latest}.html").resolve()
     page = path.read_text()
-    assert runs.failed in page and 'data-step="Train"' in page
+    assert latest in page and 'data-step="Train"' in page
     assert "http://" not in page and "https://" not in page  # nothing to fetch
 
     assert cli(runs.config, "view", runs.succeeded, "-o", str(tmp_path / "page.html")) == 0
@@ -73,7 +75,37 @@ def test_unknown_execution_and_sagemaker_target_are_usage_errors(
     assert cli(runs.config, command, "nosuchexecution") == 2
     assert "no local execution matches 'nosuchexecution'" in capsys.readouterr().err
     assert cli(runs.config, command, "--target", "sagemaker") == 2
-    assert "reads the local engine's state" in capsys.readouterr().err
+    expected = {
+        "view": "--target sagemaker needs the execution's ARN",
+        "cost": "reads the local engine's state",
+    }
+    assert expected[command] in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--serve", "--target", "sagemaker"], "--serve, --compare and --definition are local"),
+        (["--compare", "a"], "--compare needs at least 2 different executions"),
+        (["--definition", "--compare", "a", "b"], "give one of"),
+    ],
+)
+def test_view_options_that_cannot_work_together(runs: Runs, capsys, argv, message) -> None:
+    if argv[0] == "--compare":
+        argv = ["--compare", runs.succeeded, runs.succeeded[:6]]  # one execution, twice
+    assert cli(runs.config, "view", *argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_view_compare_writes_the_comparison(runs: Runs, capsys, tmp_path: Path) -> None:
+    out = tmp_path / "compare.html"
+    assert cli(runs.config, "view", "--compare", runs.failed, runs.succeeded, "-o", str(out)) == 0
+    assert Path(capsys.readouterr().out.strip()) == out.resolve()
+    page = out.read_text()
+    # Oldest first; the changed parameter is flagged in the failed run's column.
+    assert page.index(runs.succeeded) < page.index(runs.failed)
+    row = page.split('data-row="Parameters/MetricThreshold"', 1)[1].split("</tr>", 1)[0]
+    assert '<td class="uri changed">0.99</td>' in row and '<td class="uri">0.2</td>' in row
 
 
 def get(url: str) -> tuple[int, str]:
@@ -96,6 +128,33 @@ def test_server_index_pages_and_404(runs: Runs, server: ViewServer) -> None:
     assert status == 200 and 'data-step="RegisterModel"' in page
     assert get(f"{server.url}executions/nosuchexecution.html")[0] == 404
     assert get(f"{server.url}etc/passwd")[0] == 404
+
+
+def test_server_status_json_and_compare_routes(runs: Runs, server: ViewServer) -> None:
+    status, body = get(f"{server.url}executions/{runs.failed}/status.json")
+    progress = json.loads(body)
+    assert status == 200 and progress["status"] == "Failed" and not progress["running"]
+    assert progress["steps"]["MetricBelowThreshold"]["css"] == "failed"
+    assert progress["steps"]["Train"]["fields"]["status"] == "Succeeded (cache hit)"
+    assert get(f"{server.url}executions/nosuchexecution/status.json")[0] == 404
+
+    status, page = get(f"{server.url}compare.html?executions={runs.succeeded},{runs.failed}")
+    assert status == 200 and 'id="compare"' in page
+    # The index form's way: the parameter repeated.
+    query = f"executions={runs.succeeded}&executions={runs.cached}"
+    assert get(f"{server.url}compare.html?{query}")[0] == 200
+    for query, code, words in (
+        (f"executions={runs.failed}", 400, "compare needs 2 to 12 executions"),
+        (f"executions={runs.failed},{runs.failed[:6]}", 400, "the same execution twice"),
+        (f"executions={runs.failed},nosuchexecution", 404, "no local execution matches"),
+        ("executions=a,..%2Fetc", 400, "is not an execution id"),
+    ):
+        status, page = get(f"{server.url}compare.html?{query}")
+        assert (status, words in page) == (code, True), query
+    # Filters preset from the address.
+    status, index = get(f"{server.url}?status=Failed&q=%3Cb%3E")
+    assert status == 200 and '<option value="Failed" selected>' in index
+    assert 'value="&lt;b&gt;"' in index
 
 
 def test_serve_prints_the_url_and_stops_on_ctrl_c(runs: Runs) -> None:

@@ -63,11 +63,31 @@ def test_edges_come_from_get_jsonget_and_branches(layout) -> None:
     assert ("CheckMetric", "RegisterModel") not in edges
 
 
+def test_dependency_edges_are_laid_out_and_implied_data_edges_are_not(layout) -> None:
+    shown = {(e.source, e.target) for e in layout.edges if not e.implied}
+    # What each step waits for, once: a chain with the champion lookup joining at Evaluate.
+    assert shown == {
+        ("SnapshotInput", "Preprocess"),
+        ("Preprocess", "Train"),
+        ("Train", "Evaluate"),
+        ("ResolveChampion", "Evaluate"),
+        ("Evaluate", "CheckMetric"),
+        ("CheckMetric", "CheckChampion"),
+        ("CheckMetric", "MetricBelowThreshold"),
+        ("CheckChampion", "RegisterModel"),
+    }
+    implied = edge_map(layout)["Preprocess", "Evaluate"]
+    # Still there, with what it reads, for the page's data-edge view.
+    assert implied.implied and implied.kind == "data" and implied.points == ()
+    assert "ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri" in implied.reads
+
+
 def test_layers_respect_every_edge_and_nodes_do_not_overlap(layout) -> None:
     for edge in layout.edges:
         assert layout.nodes[edge.target].layer > layout.nodes[edge.source].layer, edge
         span = layout.nodes[edge.target].layer - layout.nodes[edge.source].layer
-        assert len(edge.points) == span - 1  # one routing point per crossed layer
+        if not edge.implied:
+            assert len(edge.points) == span - 1  # one routing point per crossed layer
     boxes = list(layout.nodes.values())
     for a in boxes:
         for b in boxes:
@@ -108,8 +128,26 @@ def test_depends_on_edges_and_longest_path_layering() -> None:
     assert layer_of(graph) == {"A": 0, "E": 0, "B": 1, "C": 2, "D": 3}
     layout = layout_graph(graph)
     assert layout.layers[0] == ["A", "E"]
+    # A -> D is implied (A -> B -> C -> D): drawn on demand, not routed.
     long_edge = next(e for e in layout.edges if (e.source, e.target) == ("A", "D"))
-    assert len(long_edge.points) == 2
+    assert long_edge.implied and long_edge.points == ()
+    assert not any(e.implied for e in layout.edges if e != long_edge)
+
+
+def test_a_long_dependency_edge_is_routed_through_every_layer_it_crosses() -> None:
+    definition = {
+        "Steps": [
+            _step("A"),
+            _step("B", DependsOn=["A"]),
+            _step("C", DependsOn=["B"]),
+            # Nothing else leads from E to D: the edge is a dependency across two layers.
+            _step("E"),
+            _step("D", Arguments={"Y": {"Get": "Steps.E.ProcessingOutputConfig"}}, DependsOn=["C"]),
+        ]
+    }
+    layout = layout_graph(build_graph(definition))
+    edge = next(e for e in layout.edges if (e.source, e.target) == ("E", "D"))
+    assert not edge.implied and len(edge.points) == 2
 
 
 def test_layout_is_deterministic(local_definition: str) -> None:

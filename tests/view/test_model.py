@@ -12,8 +12,9 @@ from view_helpers import Runs
 from pipelines.config import load_pricing
 from pipelines.local.runner import open_engine
 from pipelines.view.cost import job_cost
-from pipelines.view.html import json_for_script, render_page
+from pipelines.view.formats import format_number
 from pipelines.view.model import collect_definition, collect_execution
+from pipelines.view.render import render_page
 
 pytestmark = pytest.mark.slow
 
@@ -112,15 +113,33 @@ def test_the_page_draws_the_registered_model_quality(runs: Runs) -> None:
     assert f'<td class="hit">{matrix["1"]["1"]}</td>' in page
 
 
-def test_a_cached_rerun_says_why_its_model_was_not_registered_again(runs: Runs) -> None:
+def test_a_cached_rerun_says_in_plain_words_why_its_model_was_not_registered_again(
+    runs: Runs,
+) -> None:
     document = collect_execution(runs.config, runs.cached)
     assert document["evaluation"]["decision"]["register"] is True
     assert document["registered_model"] is None
     [held_back] = document["held_back_by"]
     assert held_back["step"] == "CheckChampion"
-    assert "ResolveChampion.LatestModelDataUrl" in held_back["summary"]
-    assert "did not hold" in render_page(document)
-    assert collect_execution(runs.config, runs.succeeded)["held_back_by"] == []
+    outcome = document["outcome"]
+    assert (outcome["state"], outcome["tone"]) == ("held_back", "warn")
+    assert outcome["title"] == (
+        "Not registered: the model passed the quality gate, but CheckChampion held it back"
+    )
+    first = collect_execution(runs.config, runs.succeeded)
+    version = first["registered_model"]["version"]
+    why = " ".join(outcome["details"])
+    # What the URIs are, not the URIs: the very model registered by the first run.
+    assert f"already version {version} of fraud-detection-models" in why
+    assert f"reused execution {runs.succeeded}'s results from the cache" in why
+    assert "s3://" not in why and "->" not in why
+    page = render_page(document)
+    box = page.split('class="outcome tone-warn"', 1)[1].split("</div>\n</div>", 1)[0]
+    assert "s3://" not in box
+    # The evaluation's verdict is not a green "register" beside it.
+    verdict = page.split('id="verdict"', 1)[0].rsplit("<div", 1)[1]
+    assert "tone-warn" in verdict and "tone-good" not in verdict
+    assert first["held_back_by"] == [] and first["outcome"]["state"] == "registered"
 
 
 def test_failed_execution_names_its_reason(runs: Runs) -> None:
@@ -159,7 +178,8 @@ def test_cache_hits_cost_nothing_and_save_the_first_runs_cost(runs: Runs) -> Non
 
 
 def test_latest_and_definition_only(runs: Runs, empty_project) -> None:
-    assert collect_execution(runs.config, "latest")["execution"]["id"] == runs.failed
+    latest = open_engine(runs.config).state.list_executions(1)[0]["execution_id"]
+    assert collect_execution(runs.config, "latest")["execution"]["id"] == latest
     assert collect_execution(runs.config, runs.cached[:6])["execution"]["id"] == runs.cached
     with pytest.raises(LookupError, match="no local execution matches"):
         collect_execution(runs.config, "nosuchexecution")
@@ -177,9 +197,21 @@ def test_data_is_escaped_in_the_page(runs: Runs) -> None:
     document["execution"]["parameters"]["Evil"] = evil
     document["execution"]["failure_reason"] = evil
     document["steps"][0]["failure_reason"] = evil
+    document["steps"][0]["logs"] = [{"path": evil, "name": "x", "lines": [evil], "missing": False}]
     page = render_page(document)
     assert "<script>alert" not in page and "<b>&amp;" not in page
-    assert "&lt;/script&gt;&lt;script&gt;alert" in page  # the markup shows it as text
-    block = page.split('id="view-data">', 1)[1].split("</script>", 1)[0]
-    assert json.loads(block)["execution"]["failure_reason"] == evil
-    assert "<" not in json_for_script({"a": evil})
+    # The markup shows it as text, wherever it lands.
+    assert page.count("&lt;/script&gt;&lt;script&gt;alert(&#34;x&#34;)") >= 4
+
+
+def test_numbers_are_rounded_for_reading(runs: Runs) -> None:
+    document = collect_execution(runs.config, runs.succeeded)
+    metrics = document["evaluation"]["metrics"]
+    page = render_page(document)
+    shown = page.split('id="section-evaluation"', 1)[1]
+    exact = repr(metrics["average_precision"])
+    assert len(exact) > 8 and exact not in shown.split("title=")[0]
+    assert f">{format_number(metrics['average_precision'])}</td>" in shown
+    assert format_number(0.9710666666666666) == "0.971"
+    assert format_number(0.000999000999000999) == "0.001"
+    assert format_number(0.04338422292008412) == "0.0434"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from pipelines.view.html import render_page
 from pipelines.view.model import quality_evidence
+from pipelines.view.render import render_page
 
 
 def metrics(tp: int, fp: int, fn: int, tn: int, classes=("0", "1")) -> dict:
@@ -53,6 +53,8 @@ def page_with(evidence: dict, version: str = "4") -> str:
         "layout": {"width": 10, "height": 10, "nodes": [], "edges": []},
         "steps": [],
         "execution": {
+            "why": None,
+            "links": {},
             "id": "e1",
             "arn": "arn",
             "status": "Succeeded",
@@ -69,11 +71,16 @@ def page_with(evidence: dict, version: str = "4") -> str:
             "metric": "average_precision",
             "metrics": {"average_precision": 0.4},
             "decision": {"register": True, "reason": "why", "champion_version": version},
+            "checks": [],
             "evidence": evidence,
         },
+        "target": "local",
+        "snapshot": None,
         "registered_model": None,
         "held_back_by": [],
         "cost": None,
+        "outcome": None,
+        "live": False,
         "definition_matches": True,
     }
     return render_page(document)

@@ -63,7 +63,7 @@ def test_loopback_host_names_are_served(start_view, host: str) -> None:
 def test_other_host_names_are_403(start_view, host: str) -> None:
     status, _, page = get(start_view(), host)
     assert status == 403
-    assert "is not this machine&#x27;s loopback" in page
+    assert "is not this machine&#39;s loopback" in page
 
 
 def test_http10_without_host_is_refused(start_view) -> None:

@@ -16,3 +16,4 @@ class Runs:
     succeeded: str  # first run: every job ran, a model was registered
     cached: str  # the same again: the jobs are cache hits, no new version registered
     failed: str  # MetricThreshold=0.99: ends in the FailStep
+    sample: Path  # the input they ran on

@@ -1,0 +1,103 @@
+"""How the view writes numbers, times, sizes and statuses: one place for the page, the live
+status endpoint and the explanations, so they never disagree.
+
+Numbers are rounded for reading (three significant digits, at most four decimals): the
+exact values stay in evaluation.json and the state database.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pipelines.local.lineage import format_bytes
+from pipelines.local.progress import format_seconds
+from pipelines.view.cost import format_usd
+
+__all__ = [
+    "STATUS_CLASSES",
+    "format_bytes",
+    "format_number",
+    "format_parameter",
+    "format_seconds",
+    "format_time",
+    "format_usd",
+    "metric_words",
+    "status_class",
+    "status_line",
+]
+
+# Status -> CSS class; a cache hit gets its own class on top of "succeeded".
+STATUS_CLASSES = {
+    "Succeeded": "succeeded",
+    "Failed": "failed",
+    "Executing": "executing",
+    "Starting": "executing",
+    "Stopping": "executing",
+    "Stopped": "failed",
+    "NotExecuted": "notexecuted",
+    "NotStarted": "notstarted",
+}
+MAX_DECIMALS = 4
+
+
+def format_number(value: Any, digits: int = 3) -> str:
+    """0.9710666666666666 -> "0.971", 0.04338 -> "0.0434", 0.000999 -> "0.001",
+    1234.5 -> "1,234", 12 -> "12"; anything else as text ("-" for None)."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if not math.isfinite(value):
+        return str(value)
+    if value == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(value)))
+    if magnitude >= digits - 1:
+        return f"{value:,.0f}"
+    decimals = min(MAX_DECIMALS, digits - 1 - magnitude)
+    text = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
+    if text in ("0", "-0"):  # smaller than the decimals shown: keep it visible
+        return f"{value:.{digits - 1}g}"
+    return text
+
+
+def format_parameter(value: Any) -> str:
+    """A parameter's value as given (up to six significant digits for floats)."""
+    if isinstance(value, float):
+        return format_number(value, digits=6)
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def format_time(epoch: float | None) -> str:
+    if epoch is None:
+        return "-"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def metric_words(name: str) -> str:
+    """average_precision -> average precision (for sentences; tables keep the key)."""
+    return name.replace("_", " ")
+
+
+def status_class(step: Mapping[str, Any]) -> str:
+    if step.get("cache_hit") and step.get("status") == "Succeeded":
+        return "cached"
+    return STATUS_CLASSES.get(step.get("status") or "NotStarted", "notstarted")
+
+
+def status_line(step: Mapping[str, Any]) -> str:
+    """The third line of a graph node: status, duration, cache hit, retries."""
+    parts = [step["status"]]
+    if step.get("duration") is not None:
+        parts.append(format_seconds(step["duration"]))
+    if step.get("cache_hit"):
+        parts.append("⚡ cache hit")
+    if step.get("retries"):
+        parts.append(f"↻ {step['retries']} {'retry' if step['retries'] == 1 else 'retries'}")
+    return " · ".join(parts)
