@@ -93,12 +93,17 @@ def literal(value: Any) -> str:
         if any(char in value for char in "{}"):
             # States.Format would read them as placeholders; escaping them is not portable.
             raise ValueError(f"cannot use {value!r} in an intrinsic function: it contains braces")
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return quoted(value)
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     if isinstance(value, int | float):
         return json.dumps(value)
     raise ValueError(f"cannot pass {value!r} as an intrinsic-function literal")
+
+
+def quoted(text: str) -> str:
+    """A string literal for an intrinsic function (a States.Format template may hold {})."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def states(machine: Mapping[str, Any]) -> Iterable[tuple[str, Mapping[str, Any], bool]]:
@@ -196,3 +201,35 @@ def cfn_lint_problems(machine: Mapping[str, Any], region: str = "us-east-1") -> 
     return [
         f"{match.rule.id}: {match.message} ({'/'.join(map(str, match.path))})" for match in matches
     ]
+
+
+def notify_state(
+    topic_arn: str,
+    pipeline: str,
+    outcome: str,
+    subject: str,
+    next_state: str,
+    settings: RetrySettings,
+    on_error: str,
+) -> dict[str, Any]:
+    """SNS Publish of the whole state as JSON, with the outcome as a message attribute that
+    subscriptions can filter on; its own failure goes to `on_error`."""
+    return {
+        "Type": "Task",
+        "Resource": SNS_PUBLISH,
+        "Parameters": {
+            "TopicArn": topic_arn,
+            # SNS subjects: at most 100 printable ASCII characters.
+            "Subject": f"{pipeline}: {subject}"[:100],
+            "Message.$": "States.JsonToString($)",
+            "MessageAttributes": {
+                "outcome": {"DataType": "String", "StringValue": outcome},
+                "pipeline": {"DataType": "String", "StringValue": pipeline},
+            },
+        },
+        "ResultSelector": {"MessageId.$": "$.MessageId"},
+        "ResultPath": "$.notification",
+        "Retry": [retry(SNS_PUBLISH, settings)],
+        "Catch": [catch_all(on_error, "$.error" if on_error == "NotifyError" else "$.notifyError")],
+        "Next": next_state,
+    }

@@ -38,8 +38,8 @@ from pipelines.config import ProjectConfig, Target
 from pipelines.deploy.settings import MARKER_KEY, load_deployment
 from pipelines.orchestrators.asl import (
     SAGEMAKER_SDK,
-    SNS_PUBLISH,
     catch_all,
+    notify_state,
     retry,
 )
 from pipelines.orchestrators.settings import OrchestratorSettings, load_orchestrator
@@ -103,32 +103,17 @@ class _Builder:
         self.task(name, SAGEMAKER_SDK + action, parameters, nxt, **extra)
 
     def notify(self, name: str, outcome: str, subject: str, nxt: str) -> None:
-        """SNS: the whole state as the message, the outcome as an attribute to filter on."""
-        parameters = {
-            "TopicArn": self.settings.notification_topic_arn,
-            # SNS subjects: at most 100 printable ASCII characters.
-            "Subject": f"{self.config.pipeline.name}: {subject}"[:100],
-            "Message.$": "States.JsonToString($)",
-            "MessageAttributes": {
-                "outcome": {"DataType": "String", "StringValue": outcome},
-                "pipeline": {"DataType": "String", "StringValue": self.config.pipeline.name},
-            },
-        }
-        state: dict[str, Any] = {
-            "Type": "Task",
-            "Resource": SNS_PUBLISH,
-            "Parameters": parameters,
-            "ResultSelector": {"MessageId.$": "$.MessageId"},
-            "ResultPath": "$.notification",
-            "Retry": [retry(SNS_PUBLISH, self.config.retry)],
-            "Next": nxt,
-        }
-        if name != NOTIFY_ERROR:
-            state["Catch"] = [catch_all(NOTIFY_ERROR)]
-        else:
-            # A failed error notification must not loop back to itself.
-            state["Catch"] = [catch_all("OrchestrationFailed", "$.notificationError")]
-        self.states[name] = state
+        # A failed error notification must not loop back to itself.
+        on_error = "OrchestrationFailed" if name == NOTIFY_ERROR else NOTIFY_ERROR
+        self.states[name] = notify_state(
+            self.settings.notification_topic_arn,
+            self.config.pipeline.name,
+            outcome,
+            subject,
+            nxt,
+            self.config.retry,
+            on_error,
+        )
 
     def build(self) -> dict[str, Any]:
         name = self.config.pipeline.name

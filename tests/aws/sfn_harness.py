@@ -25,6 +25,12 @@ behaviour, never for the project's code):
   `lambdas/` in-process, against this moto server, as Lambda would run the deployed code.
 - **Throttling**: `throttle("StartPipelineExecution", 1)` makes the first call answer
   ThrottlingException (HTTP 400), as SageMaker does over its rate limit.
+- **`.sync` SageMaker jobs** (`sagemaker:createProcessingJob.sync`,
+  `createTrainingJob.sync`): moto's interpreter supports no `.sync` pattern for SageMaker.
+  The harness does what Step Functions documents for it: the Create call (moto records the
+  job, "Completed" at once), then the job's Describe output as the task's result. moto runs
+  no container, so a processing job's outputs are written from `job_outputs` (e.g. the
+  evaluation report an Evaluate job would write), at the S3 URI its request names.
 """
 
 from __future__ import annotations
@@ -115,6 +121,8 @@ class MotoStepFunctions:
         self.lambda_handlers: dict[str, Callable[[dict, object], dict]] = {}
         self.invocations: list[tuple[str, dict]] = []
         self._throttled: dict[str, int] = {}
+        # Processing output name -> {file name: bytes} written when a job declaring it runs.
+        self.job_outputs: dict[str, dict[str, bytes]] = {}
         self.client = boto3.client("stepfunctions", region_name=REGION)
         self._patch(monkeypatch)
 
@@ -168,6 +176,7 @@ class MotoStepFunctions:
             return json.dumps(result).encode()
 
         monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
+        self._patch_sync_jobs(monkeypatch)
 
         # SageMaker pipeline executions.
         original_start = SageMakerResponse.start_pipeline_execution
@@ -209,6 +218,62 @@ class MotoStepFunctions:
             list_pipeline_execution_steps,
             raising=False,
         )
+
+    def _patch_sync_jobs(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from moto.sagemaker.responses import SageMakerResponse
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+            resource,
+        )
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+            state_task_service_unsupported as unsupported,
+        )
+        from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+        harness = self
+        original_init = unsupported.StateTaskServiceUnsupported.__init__
+
+        def init(task):
+            original_init(task)
+            task._supported_integration_patterns = {
+                *task._supported_integration_patterns,
+                resource.ResourceCondition.Sync,
+            }
+
+        def build_sync_resolver(task, env, resource_runtime_part, normalised_parameters, **_):
+            action = task.resource.api_action  # createProcessingJob | createTrainingJob
+            kind = action.removeprefix("create")
+            client = boto_client_for(region=resource_runtime_part.region, service="sagemaker")
+            name = normalised_parameters[f"{kind}Name"]
+
+            def resolve():
+                described = getattr(client, f"describe_{task._get_boto_service_action()[7:]}")(
+                    **{f"{kind}Name": name}
+                )
+                described.pop("ResponseMetadata", None)
+                return _plain(described)
+
+            return resolve
+
+        monkeypatch.setattr(unsupported.StateTaskServiceUnsupported, "__init__", init)
+        monkeypatch.setattr(
+            unsupported.StateTaskServiceUnsupported, "_build_sync_resolver", build_sync_resolver
+        )
+
+        original_create = SageMakerResponse.create_processing_job
+
+        def create_processing_job(response: SageMakerResponse) -> ActionResult:
+            result = original_create(response)
+            s3 = boto3.client("s3", region_name=REGION)
+            for output in response._get_param("ProcessingOutputConfig")["Outputs"]:
+                files = harness.job_outputs.get(output["OutputName"], {})
+                bucket, _, prefix = output["S3Output"]["S3Uri"].removeprefix("s3://").partition("/")
+                for file_name, body in files.items():
+                    s3.put_object(Bucket=bucket, Key=f"{prefix}/{file_name}", Body=body)
+            return result
+
+        from moto.core.responses import ActionResult
+
+        monkeypatch.setattr(SageMakerResponse, "create_processing_job", create_processing_job)
 
     def create(self, name: str, definition: dict[str, Any]) -> str:
         return self.client.create_state_machine(
