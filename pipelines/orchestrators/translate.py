@@ -760,3 +760,87 @@ def translate(
 ) -> dict[str, Any]:
     """The Standard state machine that runs `definition`'s steps itself."""
     return Translator(definition, config, target).build()
+
+
+def iam_statements(
+    config: ProjectConfig, target: Target, definition: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """The execution role's statements for the translated machine, least privilege: the jobs
+    (and the EventBridge rules Step Functions manages for `.sync` SageMaker jobs), the
+    project's Lambda functions, model registration, its S3 markers and property files, SNS."""
+    from pipelines.arns import arn, name_arns
+
+    region, account = target.region, target.account_id
+    steps = list(_walk_steps(definition["Steps"]))
+    functions = sorted({s["FunctionArn"] for s in steps if s["Type"] == "Lambda"})
+    slugs = sorted(
+        re.sub(r"[^a-z0-9]+", "-", s["Name"].lower()).strip("-")[:26]
+        for s in steps
+        if s["Type"] in JOB_RESOURCES
+    )
+    group = config.pipeline.model_package_group
+    return [
+        {
+            "Sid": "RunJobs",
+            "Effect": "Allow",
+            "Action": [
+                "sagemaker:CreateProcessingJob",
+                "sagemaker:DescribeProcessingJob",
+                "sagemaker:StopProcessingJob",
+                "sagemaker:CreateTrainingJob",
+                "sagemaker:DescribeTrainingJob",
+                "sagemaker:StopTrainingJob",
+                "sagemaker:AddTags",
+            ],
+            "Resource": [
+                arn("sagemaker", region, account, f"{kind}/{slug}-*")
+                for slug in slugs
+                for kind in ("processing-job", "training-job")
+            ],
+        },
+        {
+            "Sid": "SyncJobEvents",
+            "Effect": "Allow",
+            "Action": ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+            "Resource": [
+                arn("events", region, account, f"rule/StepFunctionsGetEventsForSageMaker{kind}Rule")
+                for kind in ("TrainingJobs", "ProcessingJobs")
+            ],
+        },
+        {
+            "Sid": "InvokeLambdaSteps",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": functions,
+        },
+        {
+            "Sid": "RegisterModels",
+            "Effect": "Allow",
+            "Action": ["sagemaker:CreateModelPackage"],
+            "Resource": sorted(
+                name_arns(region, account, "model-package-group", group)
+                + name_arns(region, account, "model-package", group, "*")
+            ),
+        },
+        {
+            "Sid": "MarkersAndPropertyFiles",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Resource": arn(
+                "s3", region, "", f"{target.bucket}/{config.pipeline.s3_prefix}/*", regional=False
+            ),
+        },
+        {
+            "Sid": "PassTheJobRole",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": target.role_arn,
+            "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        },
+        {
+            "Sid": "Notify",
+            "Effect": "Allow",
+            "Action": "sns:Publish",
+            "Resource": load_orchestrator(config, target).notification_topic_arn,
+        },
+    ]
