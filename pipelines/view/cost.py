@@ -215,9 +215,21 @@ def orchestration_prices(raw: Mapping[str, Any] | None) -> dict[str, Any]:
     if not isinstance(hours, Mapping):
         raise ValueError("[pricing.orchestration].mwaa_per_environment_hour must be a table")
     prices["mwaa_per_environment_hour"] = {
-        str(k): price(f'mwaa_per_environment_hour."{k}"', v) for k, v in hours.items()
+        name: price(f'mwaa_per_environment_hour."{name}"', value)
+        for name, value in _dotted(hours).items()
     }
     return prices
+
+
+def _dotted(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A bare TOML key with dots (mw1.small = 0.49) is a nested table: its dotted name back."""
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            flat.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def orchestration_report(
