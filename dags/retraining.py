@@ -75,7 +75,6 @@ def _retraining(dag_id: str, schedule, input_data_url: str, wait_for_data: bool)
             aws_conn_id=CONFIG["aws_conn_id"],
             botocore_config=BOTOCORE,
             pipeline_name=CONFIG["pipeline_name"],
-            display_name="{{ dag.dag_id }}-{{ ts_nodash }}",
             pipeline_params={
                 "InputDataUrl": input_data_url,
                 "InputPartitionWindow": str(CONFIG["input_partition_window"]),

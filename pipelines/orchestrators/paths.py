@@ -14,8 +14,6 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pipelines.orchestrators.stepfunctions import RUNNING_STATUSES
-
 MAX_STATES = 100_000
 
 
@@ -68,7 +66,7 @@ def wrapper_path(
     def decide(name: str, state: Mapping[str, Any]) -> str:
         if name == "Parameters?":
             return "StartPipeline" if parameters else "NoParameters"
-        if name == "PipelineStatus?":
+        if name == "PipelineStatus?":  # Executing or Stopping: wait again
             seen["polls"] += 1
             if seen["polls"] < polls:
                 return "WaitForPipeline"
@@ -83,7 +81,6 @@ def wrapper_path(
             return "UpdateEndpoint"
         return state["Default"]
 
-    assert RUNNING_STATUSES  # the loop above is the machine's Executing/Stopping branch
     return walk(machine, decide)
 
 

@@ -36,8 +36,10 @@ behaviour, never for the project's code):
 from __future__ import annotations
 
 import datetime
+import functools
 import importlib.util
 import json
+import tempfile
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -47,10 +49,12 @@ import boto3
 import pytest
 from waiting import FAILSAFE_SECONDS, wait_until
 
-from pipelines.config import PROJECT_ROOT
+from pipelines.config import PROJECT_ROOT, load_config
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
+BUCKET = "retraining-test-bucket"  # the aws fixture's
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/SageMakerExecutionRole"
 SERVICE_NAMES = {"sagemaker": "SageMaker", "s3": "S3", "sns": "SNS", "lambda": "Lambda"}
 
 
@@ -73,6 +77,24 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "read"):
         return value.read().decode("utf-8")
     return value
+
+
+@functools.cache
+def _definition_text() -> str:
+    from pipelines.definition_cache import load_definition
+
+    with tempfile.TemporaryDirectory() as home:
+        config = load_config(
+            environ={"PIPELINE_BUCKET": BUCKET, "PIPELINE_ROLE_ARN": ROLE_ARN},
+            overrides={"local": {"home": home}},
+        )
+        return load_definition(config, "sagemaker")[0]
+
+
+@pytest.fixture
+def definition() -> dict[str, Any]:
+    """The SageMaker definition for the aws fixture's bucket and role, built once per run."""
+    return json.loads(_definition_text())
 
 
 def lambda_handler(file_name: str) -> Callable[[dict, object], dict]:

@@ -13,9 +13,10 @@ from typing import Any
 
 import boto3
 import pytest
-from sfn_harness import (  # noqa: F401  (sfn is a fixture)
+from sfn_harness import (  # noqa: F401  (sfn and definition are fixtures)
     ACCOUNT_ID,
     REGION,
+    definition,
     sfn,
     sns_messages,
     subscribed_queue,
@@ -60,13 +61,6 @@ def _airflow_env(home: Path) -> dict[str, str]:
         # The provider's connection; endpoint and credentials come from the AWS_* variables.
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({"conn_type": "aws"}),
     }
-
-
-@pytest.fixture(scope="module")
-def definition(tmp_path_factory) -> dict[str, Any]:
-    from pipelines.definition_cache import load_definition
-
-    return json.loads(load_definition(config_for(tmp_path_factory.mktemp("home")), "sagemaker")[0])
 
 
 def config_for(home: Path):

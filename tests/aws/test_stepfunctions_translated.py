@@ -7,13 +7,13 @@ CreateModelPackage, and the idempotency check that replaces step caching."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import boto3
 import pytest
-from sfn_harness import (  # noqa: F401  (sfn is a fixture)
+from sfn_harness import (  # noqa: F401  (sfn and definition are fixtures)
     ACCOUNT_ID,
     REGION,
+    definition,
     lambda_handler,
     sfn,
     sns_messages,
@@ -39,14 +39,6 @@ def config_for(tmp_path):
             "local": {"home": str(tmp_path)},
         },
     )
-
-
-@pytest.fixture(scope="module")
-def definition(tmp_path_factory) -> dict[str, Any]:
-    from pipelines.definition_cache import load_definition
-
-    config = config_for(tmp_path_factory.mktemp("home"))
-    return json.loads(load_definition(config, "sagemaker")[0])
 
 
 def report(metric: float, beats_baseline: bool = True, beats_champion: bool = True) -> bytes:
@@ -146,7 +138,7 @@ def test_the_quality_gate_fails_the_execution_with_the_reports_reason(sfn, machi
     assert outcome(machine["queue"]) == ["registered", "failed"]
 
 
-def test_the_translation_passes_cfn_lint_and_the_project_rules(machine, definition):
+def test_the_translation_passes_cfn_lint_and_the_project_rules(machine, definition):  # noqa: F811
     document = machine["asl"]
     assert asl.cfn_lint_problems(document) == []
     assert asl.structure_problems(document) == []
@@ -161,7 +153,7 @@ def test_the_translation_passes_cfn_lint_and_the_project_rules(machine, definiti
     assert states["MetricBelowThreshold"]["Type"] == "Fail"
 
 
-def test_shapes_the_translation_cannot_express_are_refused(definition, tmp_path):
+def test_shapes_the_translation_cannot_express_are_refused(definition, tmp_path):  # noqa: F811
     config = config_for(tmp_path)
     broken = json.loads(json.dumps(definition))
     broken["Steps"][2]["Arguments"]["AppSpecification"]["ContainerArguments"].append(

@@ -10,9 +10,10 @@ from typing import Any
 
 import boto3
 import pytest
-from sfn_harness import (  # noqa: F401  (sfn is a fixture)
+from sfn_harness import (  # noqa: F401  (sfn and definition are fixtures)
     ACCOUNT_ID,
     REGION,
+    definition,
     sfn,
     sns_messages,
     subscribed_queue,
@@ -27,18 +28,6 @@ PIPELINE = "fraud-detection-retraining"
 ENDPOINT = "fraud-detection-retraining-endpoint"
 TOPIC = f"{PIPELINE}-notifications"
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-py312-cpu-py3"
-
-
-@pytest.fixture(scope="module")
-def definition(tmp_path_factory) -> dict[str, Any]:
-    from pipelines.definition_cache import load_definition
-
-    home = tmp_path_factory.mktemp("home")
-    config = load_config(
-        environ={"PIPELINE_BUCKET": "retraining-test-bucket", "PIPELINE_ROLE_ARN": ROLE_ARN},
-        overrides={"local": {"home": str(home)}},
-    )
-    return json.loads(load_definition(config, "sagemaker")[0])
 
 
 def machine_config(tmp_path):
