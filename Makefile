@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format benchmark clean test-image browser
+.PHONY: install run test lint format benchmark clean test-image browser airflow
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint test-image browser
+test: lint test-image browser airflow
 	$(BIN)/python -m pytest
 
 format: install
@@ -54,3 +54,15 @@ browser:
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+AIRFLOW_STAMP := .venv-airflow/.installed
+
+# Airflow for the DAG tests (tests/aws/test_airflow_dag.py), in its own virtualenv: its
+# dependencies never enter .venv. Pinned by constraints-airflow.txt (see its header).
+$(AIRFLOW_STAMP): requirements-airflow.txt constraints-airflow.txt
+	$(PYTHON) -m venv .venv-airflow
+	.venv-airflow/bin/python -m pip install --quiet --upgrade pip
+	.venv-airflow/bin/python -m pip install --quiet -r requirements-airflow.txt -c constraints-airflow.txt
+	touch $(AIRFLOW_STAMP)
+
+airflow: $(AIRFLOW_STAMP)

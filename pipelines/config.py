@@ -35,6 +35,8 @@ THRESHOLD_OBJECTIVES = ("f1", "cost", "min_precision")
 CLASS_WEIGHTS = ("none", "balanced")
 APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
 TARGETS = ("local", "sagemaker")
+# The sub-table of [pricing] with the orchestrators' prices (not instance types).
+ORCHESTRATION_PRICING = "orchestration"
 
 
 class ConfigError(ValueError):
@@ -153,8 +155,8 @@ class ProjectConfig:
     hyperparameters: Hyperparameters
     retry: RetrySettings
     local: LocalSettings
-    # Sections owned by other modules (triggers, notifications, deployment, pricing),
-    # parsed and validated where they are used.
+    # Sections owned by other modules (triggers, notifications, deployment, pricing,
+    # orchestrator), parsed and validated where they are used.
     extra: Mapping[str, Any] = field(default_factory=dict)
     quality_gate: QualityGateSettings = field(default_factory=QualityGateSettings)
 
@@ -199,7 +201,7 @@ _SECTIONS = {
     "local": LocalSettings,
     "quality_gate": QualityGateSettings,
 }
-_EXTRA_SECTIONS = ("triggers", "notifications", "deployment", "pricing")
+_EXTRA_SECTIONS = ("triggers", "notifications", "deployment", "pricing", "orchestrator")
 
 _ENV_OVERRIDES = {
     "PIPELINE_NAME": ("pipeline", "name"),
@@ -405,6 +407,8 @@ def load_pricing(config: ProjectConfig) -> dict[str, float]:
     raw = config.extra.get("pricing", {})
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where} must be a table of instance type = USD per hour")
+    # [pricing.orchestration] holds the orchestrators' prices (pipelines/view/cost.py).
+    raw = {key: value for key, value in raw.items() if key != ORCHESTRATION_PRICING}
     prices: dict[str, float] = {}
     for instance_type, value in _flatten(raw).items():
         if not instance_type.startswith("ml."):

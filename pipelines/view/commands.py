@@ -181,17 +181,23 @@ def _serve(config: ProjectConfig, port: int) -> int:
 
 def _cost(args: argparse.Namespace, config: ProjectConfig) -> int:
     _local_only(args, "cost")
-    from pipelines.view.cost import report_lines
+    from pipelines.orchestrators.comparison import compare
+    from pipelines.view.cost import orchestration_lines, report_lines
 
     document = _document(config, args.execution, definition_only=False)
     execution = document["execution"]
     if execution is None:
         raise UsageError("no local executions yet: run the pipeline first")
     report = document["cost"]
+    orchestration = compare(config, document)
     if args.json:
-        print(json.dumps({"execution": execution["id"], **report}, indent=2))
+        print(
+            json.dumps(
+                {"execution": execution["id"], **report, "orchestration": orchestration}, indent=2
+            )
+        )
         return 0
     print(f"Execution {execution['id']} ({execution['status']})")
-    for line in report_lines(report):
+    for line in report_lines(report) + orchestration_lines(orchestration):
         print(line)
     return 0

@@ -169,3 +169,142 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
     for instance_type in report["missing_prices"]:
         out.append(f"Missing    {missing_price_message(instance_type)}")
     return out
+
+
+# --- Orchestration: what one execution costs to orchestrate, on each orchestrator ----------
+#
+# - SageMaker Pipelines: steps are free, only the jobs are billed (the report above).
+# - Step Functions Standard: per state transition, counted by walking the generated machine
+#   along this execution's path (pipelines/orchestrators/paths.py); retries add transitions.
+#   The 4,000 free transitions a month are not deducted.
+# - Step Functions Express (the machine around the pipeline; the translated one needs .sync,
+#   which Express lacks): per request plus duration x memory (64 MB chunks, 100 ms steps).
+#   Express runs at most 5 minutes: a longer pipeline cannot be waited for by it.
+# - Amazon MWAA: environment hours; the environment runs whether DAGs do or not, so the
+#   marginal cost (the run's hours) and the cost of a day of environment per nightly run.
+
+ORCHESTRATION_PRICES = (
+    "stepfunctions_standard_per_transition",
+    "stepfunctions_express_per_request",
+    "stepfunctions_express_per_gb_second",
+)
+EXPRESS_MAX_SECONDS = 300
+EXPRESS_MEMORY_GB = 64 / 1024
+
+
+def orchestration_prices(raw: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`[pricing.orchestration]`, validated: the three Step Functions prices and
+    `mwaa_per_environment_hour` (environment class -> USD per hour). Missing: unpriced."""
+    raw = raw or {}
+    if not isinstance(raw, Mapping):
+        raise ValueError("[pricing.orchestration] must be a table")
+    unknown = sorted(set(raw) - {*ORCHESTRATION_PRICES, "mwaa_per_environment_hour"})
+    if unknown:
+        raise ValueError(f"unknown key(s) in [pricing.orchestration]: {', '.join(unknown)}")
+    prices: dict[str, Any] = {}
+
+    def price(where: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e9:
+            raise ValueError(f"[pricing.orchestration].{where} must be a non-negative number")
+        return float(value)
+
+    for key in ORCHESTRATION_PRICES:
+        if key in raw:
+            prices[key] = price(key, raw[key])
+    hours = raw.get("mwaa_per_environment_hour", {})
+    if not isinstance(hours, Mapping):
+        raise ValueError("[pricing.orchestration].mwaa_per_environment_hour must be a table")
+    prices["mwaa_per_environment_hour"] = {
+        name: price(f'mwaa_per_environment_hour."{name}"', value)
+        for name, value in _dotted(hours).items()
+    }
+    return prices
+
+
+def _dotted(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A bare TOML key with dots (mw1.small = 0.49) is a nested table: its dotted name back."""
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            flat.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def orchestration_report(
+    *,
+    seconds: float,
+    jobs_total: float,
+    transitions: Mapping[str, int],
+    prices: Mapping[str, Any],
+    mwaa_class: str,
+) -> list[dict[str, Any]]:
+    """One line per orchestrator: orchestration cost, jobs cost and what it counts."""
+    standard = prices.get("stepfunctions_standard_per_transition")
+    per_request = prices.get("stepfunctions_express_per_request")
+    per_gb_second = prices.get("stepfunctions_express_per_gb_second")
+    hourly = prices.get("mwaa_per_environment_hour", {}).get(mwaa_class)
+    lines = [
+        {
+            "orchestrator": "SageMaker Pipelines",
+            "orchestration": 0.0,
+            "jobs": jobs_total,
+            "basis": "steps are free; the jobs are billed",
+            "possible": True,
+        }
+    ]
+    for form, label in (("pipeline", "around the pipeline"), ("definition", "running the jobs")):
+        count = transitions[form]
+        lines.append(
+            {
+                "orchestrator": f"Step Functions Standard ({label})",
+                "orchestration": None if standard is None else count * standard,
+                "jobs": jobs_total,
+                "basis": f"{count} state transitions",
+                "possible": True,
+            }
+        )
+    billed = math.ceil(seconds * 10) / 10
+    express = (
+        None
+        if per_request is None or per_gb_second is None
+        else per_request + billed * EXPRESS_MEMORY_GB * per_gb_second
+    )
+    lines.append(
+        {
+            "orchestrator": "Step Functions Express (around the pipeline)",
+            "orchestration": express,
+            "jobs": jobs_total,
+            "basis": f"1 request, {billed:g} s x 64 MB",
+            "possible": seconds <= EXPRESS_MAX_SECONDS,
+            "why_not": f"an Express execution lasts at most {EXPRESS_MAX_SECONDS} s",
+        }
+    )
+    lines.append(
+        {
+            "orchestrator": f"Amazon MWAA ({mwaa_class})",
+            "orchestration": None if hourly is None else hourly * seconds / 3600,
+            "jobs": jobs_total,
+            "basis": f"{seconds / 3600:.3f} environment-hours during the run",
+            "per_day": None if hourly is None else hourly * 24,
+            "possible": True,
+        }
+    )
+    return lines
+
+
+def orchestration_lines(lines: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The comparison as plain text (the `cost` command)."""
+    out = ["", "Orchestrating this execution (jobs billed the same on each):"]
+    for line in lines:
+        cost = (
+            format_usd(line["orchestration"]) if line["orchestration"] is not None else ("unpriced")
+        )
+        text = f"  {line['orchestrator']:<46} {cost:>10}  {line['basis']}"
+        if line.get("per_day") is not None:
+            text += f"; {format_usd(line['per_day'])} per day of environment (always on)"
+        if not line["possible"]:
+            text += f"; cannot run it: {line['why_not']}"
+        out.append(text)
+    return out

@@ -1,0 +1,167 @@
+"""The pipeline definition translated into a state machine that runs the jobs itself, executed
+by moto's ASL interpreter: the project's own Lambda handlers (ResolveChampion, SnapshotInput)
+against moto's SageMaker and S3, jobs through the harness's `.sync` stand-in, the evaluation
+report read back from S3 and decided on by Choice, the model registered with
+CreateModelPackage, and the idempotency check that replaces step caching."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from sfn_harness import (  # noqa: F401  (sfn and definition are fixtures)
+    ACCOUNT_ID,
+    REGION,
+    definition,
+    lambda_handler,
+    sfn,
+    sns_messages,
+    subscribed_queue,
+)
+
+from pipelines.config import load_config
+from pipelines.orchestrators import asl
+from pipelines.orchestrators.translate import TranslationError, translate
+
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/SageMakerExecutionRole"
+BUCKET = "retraining-test-bucket"
+PIPELINE = "fraud-detection-retraining"
+GROUP = "fraud-detection-models"
+SAMPLE_KEY = f"{PIPELINE}/data/sample/transactions.csv"
+
+
+def config_for(tmp_path):
+    return load_config(
+        environ={"PIPELINE_BUCKET": BUCKET, "PIPELINE_ROLE_ARN": ROLE_ARN},
+        overrides={
+            "retry": {"interval_seconds": 1, "job_interval_seconds": 1, "max_attempts": 2},
+            "local": {"home": str(tmp_path)},
+        },
+    )
+
+
+def report(metric: float, beats_baseline: bool = True, beats_champion: bool = True) -> bytes:
+    return json.dumps(
+        {
+            "binary_classification_metrics": {"average_precision": {"value": metric}},
+            "decision": {
+                "beats_baseline": beats_baseline,
+                "beats_champion": beats_champion,
+                "reason": f"average_precision {metric} is below MetricThreshold",
+            },
+        }
+    ).encode()
+
+
+@pytest.fixture
+def machine(aws, sfn, definition, tmp_path):  # noqa: F811
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key=SAMPLE_KEY, Body=b"amount,is_fraud\n1.0,0\n2.0,1\n")
+    boto3.client("sagemaker", region_name=REGION).create_model_package_group(
+        ModelPackageGroupName=GROUP
+    )
+    _, queue = subscribed_queue(f"{PIPELINE}-notifications")
+    sfn.lambda_handlers.update(
+        {
+            f"{PIPELINE}-resolve-champion": lambda_handler("resolve_champion.py"),
+            f"{PIPELINE}-snapshot-input": lambda_handler("snapshot_input.py"),
+        }
+    )
+    config = config_for(tmp_path)
+    asl_document = translate(definition, config, config.target("sagemaker"))
+    return {"arn": sfn.create("translated", asl_document), "queue": queue, "asl": asl_document}
+
+
+def jobs() -> tuple[int, int]:
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    return (
+        len(sagemaker.list_processing_jobs()["ProcessingJobSummaries"]),
+        len(sagemaker.list_training_jobs()["TrainingJobSummaries"]),
+    )
+
+
+def outcome(queue: str) -> list[str]:
+    return [m["MessageAttributes"]["outcome"]["Value"] for m in sns_messages(queue)]
+
+
+def test_a_good_model_is_registered_and_an_identical_rerun_skips_every_job(sfn, machine):  # noqa: F811
+    sfn.job_outputs["evaluation"] = {"evaluation.json": report(0.4)}
+    run = sfn.run(machine["arn"], "first", {})
+    assert run["status"] == "SUCCEEDED", run
+    assert jobs() == (2, 1)  # Preprocess and Evaluate, Train
+    packages = boto3.client("sagemaker", region_name=REGION).list_model_packages(
+        ModelPackageGroupName=GROUP
+    )["ModelPackageSummaryList"]
+    assert len(packages) == 1
+    output = json.loads(run["output"])
+    package = boto3.client("sagemaker", region_name=REGION).describe_model_package(
+        ModelPackageName=packages[0]["ModelPackageArn"]
+    )
+    container = package["InferenceSpecification"]["Containers"][0]
+    # The model registered is the one the Train job produced, with the parameter's default.
+    assert (
+        container["ModelDataUrl"]
+        == (output["steps"]["Train"]["result"]["ModelArtifacts"]["S3ModelArtifacts"])
+    )
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    assert outcome(machine["queue"]) == ["registered"]
+    # The Lambda steps ran the project's handlers: the snapshot froze the sample's one object.
+    snapshot = output["levels"]["L0"]["SnapshotInput"]["OutputParameters"]
+    assert snapshot["ObjectCount"] == 1 and snapshot["ManifestUri"].endswith("manifest.json")
+
+    rerun = sfn.run(machine["arn"], "rerun", {})
+    assert rerun["status"] == "SUCCEEDED", rerun
+    path = sfn.entered(rerun["executionArn"])
+    assert not [state for state in path if state.endswith(": run job")]
+    assert jobs() == (2, 1)  # nothing ran again
+    # The reused model is the newest registered version: CheckChampion holds it back, as a
+    # cached Train step does on SageMaker.
+    assert path[-2:] == ["CheckChampion false: done", "CheckChampion false: done (end)"]
+    assert outcome(machine["queue"]) == ["held_back"]
+
+
+def test_the_quality_gate_fails_the_execution_with_the_reports_reason(sfn, machine):  # noqa: F811
+    sfn.job_outputs["evaluation"] = {"evaluation.json": report(0.4)}
+    assert sfn.run(machine["arn"], "baseline", {})["status"] == "SUCCEEDED"
+    sfn.job_outputs["evaluation"] = {"evaluation.json": report(0.4)}
+
+    # A higher threshold changes Evaluate's request only: Preprocess and Train are reused.
+    run = sfn.run(machine["arn"], "strict", {"parameters": {"MetricThreshold": 0.9}})
+    assert run["status"] == "FAILED"
+    assert run["error"] == "MetricBelowThreshold"
+    assert run["cause"] == "Model not registered: average_precision 0.4 is below MetricThreshold"
+    assert jobs() == (3, 1)
+    path = sfn.entered(run["executionArn"])
+    assert "Evaluate: run job" in path and "Train: run job" not in path
+    assert outcome(machine["queue"]) == ["registered", "failed"]
+
+
+def test_the_translation_passes_cfn_lint_and_the_project_rules(machine, definition):  # noqa: F811
+    document = machine["asl"]
+    assert asl.cfn_lint_problems(document) == []
+    assert asl.structure_problems(document) == []
+    states = document["States"]
+    # Every job is a .sync integration behind its idempotency check.
+    assert states["Preprocess: run job"]["Resource"].endswith("createProcessingJob.sync")
+    assert states["Train: run job"]["Resource"].endswith("createTrainingJob.sync")
+    assert states["Preprocess: done before?"]["Catch"][0]["Next"] == "Preprocess: run job"
+    # The job retry policies: throttling and service faults, and the resource limit.
+    errors = {e for r in states["Train: run job"]["Retry"] for e in r["ErrorEquals"]}
+    assert "SageMaker.ResourceLimitExceededException" in errors
+    assert states["MetricBelowThreshold"]["Type"] == "Fail"
+
+
+def test_shapes_the_translation_cannot_express_are_refused(definition, tmp_path):  # noqa: F811
+    config = config_for(tmp_path)
+    broken = json.loads(json.dumps(definition))
+    broken["Steps"][2]["Arguments"]["AppSpecification"]["ContainerArguments"].append(
+        {"Std:Join": {"On": "", "Values": ["{", {"Get": "Parameters.LabelColumn"}]}}
+    )
+    with pytest.raises(TranslationError, match="braces"):
+        translate(broken, config, config.target("sagemaker"))
+    unknown = json.loads(json.dumps(definition))
+    unknown["Steps"].append({"Name": "Tune", "Type": "Tuning", "Arguments": {}})
+    with pytest.raises(TranslationError, match="Tuning steps are not translated"):
+        translate(unknown, config, config.target("sagemaker"))
