@@ -31,6 +31,7 @@ from typing import Any
 
 from pipelines.arns import sagemaker_arn
 from pipelines.local import hosts as cluster
+from pipelines.local import job_env
 from pipelines.local.hosts import Cancelled  # noqa: F401 - callers catch executor.Cancelled
 from pipelines.local.manifest import (
     ManifestError,
@@ -197,12 +198,12 @@ def _stage_inputs(
 
 
 def _base_env(extra: Mapping[str, Any], container: _Container) -> dict[str, str]:
-    # A container has its own environment; locally the job needs this machine's (PATH,
-    # locale, thread settings), then the step's own variables on top.
-    env = dict(os.environ)
+    """The container contract only (job_env): the request's Environment on top of what the
+    interpreter needs, never the caller's own environment (AWS keys included)."""
+    variables = {}
     for key, value in (extra or {}).items():
-        env[str(key)] = container.rewrite(str(value))
-    return env
+        variables[str(key)] = container.rewrite(str(value))
+    return job_env.job_environment(container.job_dir / "home", variables)
 
 
 def _hosts_of(count: Any, where: str) -> list[str]:

@@ -22,6 +22,7 @@ import argparse
 import importlib.util
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -38,6 +39,9 @@ from pipelines.local.state import State
 from pipelines.local.storage import ArtifactStore
 
 IDLE_CHECK_SECONDS = 0.5
+# After the function's timeout, the caller stops the environment; this is only for a caller
+# that is gone.
+TIMEOUT_GRACE_SECONDS = 5.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,11 +135,19 @@ def _invocation(connection: socket.socket, handler: Any, function_name: str, tok
             return False
         if not isinstance(request, dict) or request.get("token") != token:
             return False
-        stream.write(json.dumps(ACCEPTED).encode() + b"\n")
-        stream.flush()
+        try:
+            stream.write(json.dumps(ACCEPTED).encode() + b"\n")
+            stream.flush()
+        except OSError:
+            return False  # the caller is gone before anything ran
         response = _run_handler(handler, request, function_name)
-        stream.write(json.dumps(response, default=str).encode() + b"\n")
-        stream.flush()
+        try:
+            stream.write(json.dumps(response, default=str).encode() + b"\n")
+            stream.flush()
+        except OSError:
+            # The caller's engine stopped (killed) while the function ran: the result has no
+            # one to go to. The environment stays usable for the next invocation.
+            pass
     return True
 
 
@@ -146,12 +158,19 @@ def _run_handler(handler: Any, request: dict[str, Any], function_name: str) -> d
         aws_request_id=str(uuid.uuid4()),
         get_remaining_time_in_millis=lambda: max(0, int((deadline - time.monotonic()) * 1000)),
     )
-    with _redirected(request["stdout"], request["stderr"]):
-        try:
-            return {"result": handler(request["event"], context)}
-        except Exception as error:  # the function's failure is the invocation's answer
-            traceback.print_exc()
-            return {"errorType": type(error).__name__, "errorMessage": str(error)}
+    # Lambda ends an invocation at its timeout whether or not anyone waits for the answer:
+    # the caller kills the environment then, and if the caller is gone (its engine was
+    # killed), SIGALRM's default action ends this process at the same point.
+    signal.setitimer(signal.ITIMER_REAL, float(request["timeout"]) + TIMEOUT_GRACE_SECONDS)
+    try:
+        with _redirected(request["stdout"], request["stderr"]):
+            try:
+                return {"result": handler(request["event"], context)}
+            except Exception as error:  # the function's failure is the invocation's answer
+                traceback.print_exc()
+                return {"errorType": type(error).__name__, "errorMessage": str(error)}
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 class _redirected:

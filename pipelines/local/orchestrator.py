@@ -327,15 +327,15 @@ class _Execution:
         if self.options.listener:
             ordered = [self.records[name] for name in self.order]
             self.options.listener.execution_started(self.id, ordered)
-        interrupted = False
+        interruption: KeyboardInterrupt | None = None
         try:
             self._schedule()
-        except KeyboardInterrupt:
-            interrupted = True
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (cli.Terminated)
+            interruption = exc
             self.cancel.set()
-        result = self._finish(stopped=interrupted)
-        if interrupted:
-            raise KeyboardInterrupt
+        result = self._finish(stopped=interruption is not None, why=str(interruption or ""))
+        if interruption is not None:
+            raise interruption
         return result
 
     def _schedule(self) -> None:
@@ -404,7 +404,7 @@ class _Execution:
                     self._notify(record, NOT_EXECUTED)
                     changed = True
 
-    def _finish(self, stopped: bool) -> ExecutionResult:
+    def _finish(self, stopped: bool, why: str = "") -> ExecutionResult:
         for record in self.records.values():
             if record.status not in TERMINAL:
                 record.status = STOPPED if stopped and record.start else NOT_EXECUTED
@@ -417,7 +417,7 @@ class _Execution:
         )
         detail = None
         if stopped:
-            status, reason = STOPPED, "the execution was interrupted"
+            status, reason = STOPPED, f"the execution was interrupted{f' ({why})' if why else ''}"
         elif failed:
             first = failed[0]
             status, reason = FAILED, failures.EXECUTION_FAILURE_REASON

@@ -9,6 +9,7 @@ keys, backslashes, symlinks pointing out) are refused with a `StoreError` naming
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -81,7 +82,9 @@ class ArtifactStore:
 
     def __init__(self, root: Path | str, digests: DigestMemo | None = None) -> None:
         self.root = Path(root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        # A read-only home: an absent store reads as empty (writes are refused before this).
+        with contextlib.suppress(PermissionError):
+            self.root.mkdir(parents=True, exist_ok=True)
         self._digests = digests
 
     # -- addressing ---------------------------------------------------------------------
