@@ -55,6 +55,8 @@ RETRYING = "Retrying"  # progress only: the step is waiting to start its next at
 TERMINAL = (SUCCEEDED, FAILED, STOPPED, NOT_EXECUTED)
 CLIENT_ERROR = "ClientError"
 FAIL_STEP = "FailStep"
+# Step metadata entries holding a warning ({"Message": ...}) for the summary and describe.
+WARNING_KEYS = ("CacheWarning", "FaultWarning")
 
 
 class StepFailed(Exception):
@@ -91,6 +93,15 @@ class StepRecord:
     def cache_warning(self) -> str | None:
         """Set on a cache hit whose inputs changed content since the reused run."""
         return (self.metadata.get("CacheWarning") or {}).get("Message")
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the run must say about this step: a stale cache hit, an unfired fault."""
+        return [
+            message
+            for key in WARNING_KEYS
+            if (message := (self.metadata.get(key) or {}).get("Message"))
+        ]
 
     @property
     def duration(self) -> float | None:
@@ -411,6 +422,7 @@ class _Execution:
                 record.end = record.end or (self.engine.clock() if record.start else None)
                 self._save_step(record)
                 self._notify(record, record.status)
+        self._warn_of_unfired_faults()
         failed = sorted(
             (r for r in self.records.values() if r.status == FAILED),
             key=lambda r: (r.end or 0, r.position),
@@ -456,6 +468,20 @@ class _Execution:
         if self.options.listener:
             self.options.listener.execution_finished(result)
         return result
+
+    def _warn_of_unfired_faults(self) -> None:
+        for fault, message in self.faults.shortfalls(self.records):
+            record = self.records[fault.step]
+            record.metadata["FaultWarning"] = {"Message": message}
+            self._save_step(record)
+            self.engine.events.execution_warning(
+                pipeline_arn=self.pipeline_arn,
+                execution_arn=self.arn,
+                step_name=fault.step,
+                kind="InjectedFaultNotFired",
+                message=message,
+                when=self.engine.clock(),
+            )
 
     # -- one step -----------------------------------------------------------------------
 

@@ -212,11 +212,7 @@ def summarize(
     if snapshot:
         details.append(summary_line(snapshot))
     for record in result.steps.values():
-        if record.cache_warning:
-            details.append(f"WARNING: {record.cache_warning}")
-    for record in result.steps.values():
-        if record.cache_warning:
-            details.append(f"WARNING: {record.cache_warning}")
+        details += [f"WARNING: {warning}" for warning in record.warnings]
     for record in result.steps.values():
         if record.type == "Condition" and record.properties:
             details.append(f"{record.name}: {record.properties.get('Summary', '')}")
