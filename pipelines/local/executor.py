@@ -21,7 +21,6 @@ import re
 import secrets
 import string
 import sys
-import tarfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -40,7 +39,13 @@ from pipelines.local.manifest import (
     missing_objects,
 )
 from pipelines.local.retry import ALGORITHM_ERROR
-from pipelines.local.storage import ArtifactStore, StoreError, extract_tarball_safely, join_uri
+from pipelines.local.storage import (
+    ArtifactStore,
+    StoreError,
+    extract_tarball_safely,
+    join_uri,
+    write_tarball_reproducibly,
+)
 
 CONTAINER_ROOT = "/opt/ml"
 _OPT_ML = re.compile(r"(?<![\w.])/opt/ml(?=/|$)")
@@ -608,10 +613,8 @@ def run_training_job(
 def _publish_tarball(
     store: ArtifactStore, entries: list[tuple[str, Path]], uri: str, local: Path
 ) -> None:
-    # gzip level 1: model folders are mostly already-compressed joblib/parquet data, and the
-    # pack happens on every training run.
-    local.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(local, "w:gz", compresslevel=1) as archive:
-        for relative, path in entries:
-            archive.add(path, arcname=relative, recursive=False)
+    # Byte-reproducible (identical training output, identical model.tar.gz), gzip level 1:
+    # model folders are mostly already-compressed joblib/parquet data, and the pack happens
+    # on every training run.
+    write_tarball_reproducibly(entries, local, compresslevel=1)
     store.put_file(local, uri, link=True)

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from pipelines import execution_variables
 from pipelines.arns import sagemaker_arn
+from pipelines.code_assets import MODEL_CONTENT_DIGEST
 from pipelines.local import cache as step_cache
 from pipelines.local import executor, failures, lambda_step, retry
 from pipelines.local.events import LOCAL_ACCOUNT, EventLog
@@ -866,7 +867,7 @@ def _register_model(run: StepRun) -> Outcome:
         for k, v in arguments.items()
         if k not in _REGISTER_HANDLED and v not in (None, "None", {}, [])
     }
-    described = run.engine.registry.register(
+    described, created = run.engine.registry.register_once(
         group,
         inference_specification=specification,
         approval_status=arguments.get("ModelApprovalStatus") or "PendingManualApproval",
@@ -877,7 +878,19 @@ def _register_model(run: StepRun) -> Outcome:
         source_execution_arn=run.execution.arn,
         extra=extra,
     )
-    return Outcome(described, {"RegisterModel": {"Arn": described["ModelPackageArn"]}})
+    metadata: dict[str, Any] = {"RegisterModel": {"Arn": described["ModelPackageArn"]}}
+    if not created:
+        # Another execution registered these very files first (FindRegisteredModel looked
+        # before it had): on SageMaker both would have registered (README, "Reliability").
+        source = (described.get("MetadataProperties") or {}).get("GeneratedBy", "")
+        metadata["AlreadyRegistered"] = {
+            "Message": (
+                f"version {described['ModelPackageVersion']} already holds this model "
+                f"(the same {MODEL_CONTENT_DIGEST}, registered by execution "
+                f"{source.rsplit('/', 1)[-1] or 'unknown'}): nothing new was registered"
+            )
+        }
+    return Outcome(described, metadata)
 
 
 def _lambda(run: StepRun) -> Outcome:

@@ -240,6 +240,10 @@ def summarize(
     for record in result.steps.values():
         if record.type == "RegisterModel" and record.status == SUCCEEDED and record.properties:
             package = record.properties
+            held = (record.metadata.get("AlreadyRegistered") or {}).get("Message")
+            if held:
+                details.append(f"Not registered again: {held}")
+                continue
             details.append(
                 f"Registered model: {package['ModelPackageGroupName']} version "
                 f"{package['ModelPackageVersion']} ({package['ModelApprovalStatus']}) "

@@ -95,7 +95,7 @@ def open_execution(browser, runs: Runs, execution_id: str, tmp_path: Path) -> Pa
     nodes = page.nodes()
     # Every step of the definition is a node, with the status the state DB holds.
     assert set(nodes) == {n["name"] for n in document["layout"]["nodes"]}
-    assert len(nodes) == 9
+    assert len(nodes) == 10
     expected = recorded(runs, execution_id)
     assert {name: node["status"] for name, node in nodes.items()} == {
         name: expected.get(name, "NotStarted") for name in nodes
@@ -109,7 +109,8 @@ def test_succeeded_run(browser, runs: Runs, tmp_path: Path) -> None:
     assert "succeeded" in nodes["Train"]["cls"] and nodes["Train"]["cacheHit"] == "false"
     assert "notexecuted" in nodes["MetricBelowThreshold"]["cls"]
     assert page.page.locator("#execution-status").inner_text() == "Succeeded"
-    assert page.page.locator(".edge-label").all_text_contents().count("if (true)") == 2
+    # CheckMetric -> FindRegisteredModel, CheckMetric -> CheckChampion, CheckChampion -> Register
+    assert page.page.locator(".edge-label").all_text_contents().count("if (true)") == 3
     assert page.page.locator(".edge-label").all_text_contents().count("else (false)") == 1
 
     page.page.click("#node-Train")
@@ -173,7 +174,7 @@ def test_definition_only_page(browser, runs: Runs, tmp_path: Path) -> None:
     document = collect_definition(runs.config)
     page.page.goto(write_page(document, tmp_path, "definition.html"))
     nodes = page.nodes()
-    assert set(nodes) == {n["name"] for n in document["layout"]["nodes"]} and len(nodes) == 9
+    assert set(nodes) == {n["name"] for n in document["layout"]["nodes"]} and len(nodes) == 10
     assert all("definition" in node["cls"] for node in nodes.values())
     page.page.click("#node-CheckMetric")
     assert "from the definition" in page.page.locator("#details").inner_text()
@@ -190,5 +191,5 @@ def test_served_pages(browser, runs: Runs, server: ViewServer) -> None:
     page.page.click("text=all executions")
     page.page.click("#definition-link")
     page.page.wait_for_selector("#node-RegisterModel")
-    assert len(page.nodes()) == 9
+    assert len(page.nodes()) == 10
     assert page.problems == []

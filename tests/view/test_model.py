@@ -118,7 +118,7 @@ def test_a_cached_rerun_says_why_its_model_was_not_registered_again(runs: Runs) 
     assert document["registered_model"] is None
     [held_back] = document["held_back_by"]
     assert held_back["step"] == "CheckChampion"
-    assert "ResolveChampion.LatestModelDataUrl" in held_back["summary"]
+    assert "FindRegisteredModel.RegisteredVersion '1' == 'none' -> False" in held_back["summary"]
     assert "did not hold" in render_page(document)
     assert collect_execution(runs.config, runs.succeeded)["held_back_by"] == []
 
@@ -167,7 +167,7 @@ def test_latest_and_definition_only(runs: Runs, empty_project) -> None:
     assert empty["execution"] is None
     assert {s["status"] for s in empty["steps"]} == {"NotStarted"}
     structure = collect_definition(runs.config)
-    assert structure["execution"] is None and len(structure["steps"]) == 9
+    assert structure["execution"] is None and len(structure["steps"]) == 10
     assert structure["steps"][0]["arguments_source"] == "definition"
 
 
