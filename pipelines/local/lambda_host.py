@@ -10,7 +10,10 @@ clients created at import time keep working), then answers invocations from
 
 It stops after `--keep-warm` idle seconds (0: after its first invocation), or, once idle,
 when its port file is gone or names another process (the local home was removed, or newer
-function code retired it). Started by `lambda_runtime`, never by hand.
+function code retired it). Its caller may be killed mid-invocation (the engine is not its
+parent's keeper: environments outlive runs): the invocation then runs to its end or to the
+function's timeout, enforced here by SIGALRM, its answer is dropped, and the environment
+stays ready for the next one. Started by `lambda_runtime`, never by hand.
 
     python -m pipelines.local.lambda_host --source F --function-name N --state-db DB
         --region R --port-file P --keep-warm S [--store DIR]   (token in LAMBDA_RUNTIME_TOKEN)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -31,10 +31,13 @@ from pipelines.triggers.schedule import running_local_executions
 
 pytestmark = pytest.mark.slow
 
-# Stands in for train.py: a child process in its group, a readiness file, then a wait that
-# only a signal ends.
+# Stands in for train.py while the hold file exists: a child process in its group, a
+# readiness file, then a wait that only a signal ends. Without it, the real train.py runs.
 BLOCKING_TRAIN = """
-import json, os, subprocess, sys, threading
+import json, os, runpy, subprocess, sys, threading
+if not os.path.exists({hold!r}):
+    runpy.run_path("real_train.py", run_name="__main__")
+    sys.exit(0)
 child = subprocess.Popen([sys.executable, "-c", "import threading; threading.Event().wait()"])
 ready = {ready!r}
 with open(ready + ".partial", "w") as handle:
@@ -44,25 +47,23 @@ threading.Event().wait()
 """
 
 
-def blocked_project(base: Path, sample: Path) -> tuple[ProjectConfig, Path]:
+@dataclass(frozen=True)
+class Project:
+    config: ProjectConfig
+    ready: Path  # written by the stand-in once it runs
+    hold: Path  # while it exists, Train blocks
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    base = tmp_path_factory.mktemp("killed")
     config = write_project(base / "project", base / "project" / ".pipeline-local")
-    ready = base / "train-running.json"
-    (config.root / "training" / "train.py").write_text(BLOCKING_TRAIN.format(ready=str(ready)))
-    return config, ready
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pipelines.sample_data import generate_transactions
-
-    path = tmp_path_factory.mktemp("data") / "transactions.csv"
-    generate_transactions(3000, seed=11).to_csv(path, index=False)
-    return path
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory, sample: Path) -> tuple[ProjectConfig, Path]:
-    return blocked_project(tmp_path_factory.mktemp("killed"), sample)
+    ready, hold = base / "train-running.json", base / "hold-train"
+    hold.touch()
+    training = config.root / "training"
+    (training / "train.py").rename(training / "real_train.py")
+    (training / "train.py").write_text(BLOCKING_TRAIN.format(ready=str(ready), hold=str(hold)))
+    return Project(config, ready, hold)
 
 
 def start_run(config: ProjectConfig, sample: Path, wrapper: tuple[str, ...] = ()):
@@ -133,13 +134,13 @@ CASES = {
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_a_killed_run_leaves_no_job_process_and_no_executing_state(
-    project: tuple[ProjectConfig, Path], sample: Path, case: str
+    project: Project, small_sample: Path, case: str
 ) -> None:
-    config, ready = project
+    config = project.config
     wrapper, number, status = CASES[case]
-    ready.unlink(missing_ok=True)
-    run = start_run(config, sample, wrapper)
-    pids = wait_for_train(run, ready)
+    project.ready.unlink(missing_ok=True)
+    run = start_run(config, small_sample, wrapper)
+    pids = wait_for_train(run, project.ready)
     # While the engine lives, its run holds back the local schedule's ticks.
     assert len(running_local_executions(config, stale_after=86400)) == 1
     run.send_signal(number)
@@ -172,18 +173,27 @@ def test_a_killed_run_leaves_no_job_process_and_no_executing_state(
     assert running_local_executions(config, stale_after=86400) == []
 
 
-def test_a_rerun_after_kill_9_resumes_from_the_cache(tmp_path: Path, sample: Path) -> None:
-    config, ready = blocked_project(tmp_path, sample)
-    run = start_run(config, sample)
-    pids = wait_for_train(run, ready)
+def test_a_rerun_after_kill_9_resumes_from_the_cache(project: Project, tmp_path: Path) -> None:
+    from pipelines.sample_data import generate_transactions
+
+    config = project.config
+    # Data of its own: this test's Preprocess runs first in the killed run.
+    data = tmp_path / "transactions.csv"
+    generate_transactions(3000, seed=12).to_csv(data, index=False)
+    project.ready.unlink(missing_ok=True)
+    run = start_run(config, data)
+    pids = wait_for_train(run, project.ready)
     run.kill()
     run.communicate(timeout=FAILSAFE_SECONDS)
     assert_nothing_survives(pids)
     killed = latest_execution(config)["execution"]["execution_id"]
 
-    shutil.copyfile(PROJECT_ROOT / "training" / "train.py", config.root / "training" / "train.py")
-    rerun = start_run(config, sample)
-    output, _ = rerun.communicate(timeout=FAILSAFE_SECONDS)
+    project.hold.unlink()  # the same code (the same requests), now training for real
+    try:
+        rerun = start_run(config, data)
+        output, _ = rerun.communicate(timeout=FAILSAFE_SECONDS)
+    finally:
+        project.hold.touch()
     assert rerun.returncode == 0, output
     steps = {s["step_name"]: s for s in latest_execution(config)["steps"]}
     # Preprocess finished before the kill: the rerun reuses it; Train runs for real.
