@@ -143,3 +143,37 @@ def test_concurrent_registrations_of_one_model_give_one_version(tmp_path: Path) 
     assert sorted(created) == [False] * 7 + [True]
     registry = ModelRegistry(State(tmp_path / "state.db"), "us-east-1")
     assert [p["ModelPackageVersion"] for p in registry.list("fraud-models")] == [1]
+
+
+def test_a_register_model_step_whose_model_is_already_registered_says_so(engine) -> None:
+    """What the registry's lock catches when two runs raced past FindRegisteredModel: the
+    step succeeds with the existing version, and says SageMaker would have duplicated it."""
+    from pipelines.local.orchestrator import RunOptions
+    from pipelines.local.progress import summarize
+
+    engine.store.put_bytes(b"model", "s3://bucket/model.tar.gz")
+    step = {
+        "Name": "RegisterModel",
+        "Type": "RegisterModel",
+        "Arguments": {
+            "ModelPackageGroupName": "fraud-models",
+            "InferenceSpecification": {
+                "Containers": [{"Image": "image:1", "ModelDataUrl": "s3://bucket/model.tar.gz"}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+            "ModelApprovalStatus": "PendingManualApproval",
+            "CustomerMetadataProperties": {"ModelContentDigest": "d" * 64},
+        },
+    }
+    definition = {"Version": "2020-12-01", "Parameters": [], "Steps": [step]}
+    first = engine.run(definition, "p", {}, RunOptions())
+    second = engine.run(definition, "p", {}, RunOptions())
+    assert first.succeeded and second.succeeded, second.failure_detail
+    assert second.steps["RegisterModel"].properties["ModelPackageVersion"] == 1
+    assert [p["ModelPackageVersion"] for p in engine.registry.list("fraud-models")] == [1]
+    summary = summarize(second, engine.store)
+    [line] = [d for d in summary.details if d.startswith("Not registered again: ")]
+    assert f"registered by execution {first.execution_id} while this one ran" in line
+    assert "On SageMaker, where no lock spans executions, this run would have registered" in line
+    assert not [d for d in summary.details if d.startswith("Registered model:")]
