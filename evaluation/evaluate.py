@@ -59,6 +59,7 @@ import argparse
 import hashlib
 import json
 import math
+import posixpath
 import sys
 import tarfile
 import tempfile
@@ -866,12 +867,49 @@ def metric_value(metrics: dict, problem_type: str, metric: str) -> float | None:
     return group[metric]["value"]
 
 
-def archive_digest(model_dir: Path) -> str | None:
+def content_digest(model_dir: Path) -> str | None:
+    """sha256 of the model's files: each regular file's path (relative, "/"-separated, no
+    leading "./") and the sha256 of its bytes, in path order. Member order, times, owners and
+    compression do not count, so the same files packed twice (SageMaker packs model.tar.gz
+    itself) have one digest, and so does the extracted folder. The model package records it
+    (CustomerMetadataProperties ModelContentDigest): how a rerun, or a concurrent identical
+    run, finds that this model is already registered. None without model files."""
     archive = model_dir / MODEL_ARCHIVE
-    if not archive.is_file():
+    if archive.is_file():
+        files = _archive_file_digests(archive)
+    elif model_dir.is_dir():
+        files = {
+            path.relative_to(model_dir).as_posix(): _sha256(path.open("rb"))
+            for path in model_dir.rglob("*")
+            if path.is_file() and not path.is_symlink()
+        }
+    else:
+        return None
+    if not files:
         return None
     digest = hashlib.sha256()
-    with archive.open("rb") as handle:
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + files[name].encode() + b"\n")
+    return digest.hexdigest()
+
+
+def _archive_file_digests(archive: Path) -> dict[str, str]:
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            return {
+                posixpath.normpath(member.name.lstrip("/")).removeprefix("./"): _sha256(
+                    tar.extractfile(member)
+                )
+                for member in tar
+                if member.isfile()
+            }
+    except (tarfile.TarError, EOFError, OSError) as error:
+        raise EvaluationError(f"cannot read {archive}: {type(error).__name__}: {error}") from None
+
+
+def _sha256(handle) -> str:
+    digest = hashlib.sha256()
+    with handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -1013,7 +1051,7 @@ def decide(
             beats = lower > 0 and lower >= margin and not same_model
             span = f"{level} interval of the improvement {lower:.4f} to {interval['upper']:.4f}"
             if same_model:
-                champion_text = f"it is {name}'s own model (identical model.tar.gz)"
+                champion_text = f"it is {name}'s own model (identical model files)"
             elif evidence.get("identical_scores"):
                 champion_text = f"it ties {name} ({theirs:.4f}): identical scores on every row"
             elif beats:
@@ -1051,12 +1089,19 @@ def run(args: argparse.Namespace) -> dict:
     predictions = predict(model, test, schema, metadata)
     metrics = score(predictions, schema)
     report = build_report(metrics, schema, metadata, predictions)
+    report["evaluation"]["model"]["content_digest"] = mine = content_digest(args.model_dir)
     if args.champion_dir is not None:
         champion, champion_predictions = score_champion(
             args.champion_dir, args.champion_version, args.test_dir, schema
         )
-        mine = archive_digest(args.model_dir)
-        same_model = mine is not None and mine == archive_digest(args.champion_dir)
+        theirs = None
+        if champion["status"] != "none":
+            try:
+                theirs = content_digest(args.champion_dir)
+            except EvaluationError:
+                theirs = None  # unreadable: score_champion already says it cannot defend
+        champion["content_digest"] = theirs
+        same_model = mine is not None and mine == theirs
         higher_is_better = args.higher_is_better == "true"
         value = metric_value(metrics, args.problem_type, args.metric)
         evidence = None

@@ -1,21 +1,24 @@
-"""Lambda: find the champion, the newest approved model of a Model Package Group, and the
-newest registered model whatever its status.
+"""Lambda: the registry lookups the pipeline makes. Runs as two LambdaSteps of one function
+(on AWS Lambda, or in the local engine against its registry, which answers the same
+SageMaker API calls).
 
-Runs as the pipeline's ResolveChampion LambdaStep (on AWS Lambda, or in the local engine
-against its registry, which answers the same SageMaker API calls). Input event:
-
-    {"ModelPackageGroupName": "...", "NoChampionUri": "s3://.../registry/no-champion/"}
-
-Output parameters (all strings, as the LambdaStep declares them):
+ResolveChampion, event {"ModelPackageGroupName": "...", "NoChampionUri": "s3://.../"}: the
+champion, the newest approved model of the group. Output parameters (strings):
 
     ChampionModelDataUrl  the champion's model.tar.gz, or NoChampionUri (a prefix holding a
                           NO_CHAMPION marker, so the Evaluate step always has an input)
     ChampionVersion       its version number, or "none" when there is no champion
     ChampionArn           its model package ARN, or "none"
-    LatestModelDataUrl    the newest registered version's model.tar.gz (any approval status),
-                          or "none": a rerun whose Train step was a cache hit produces this
-                          very URL, and the pipeline does not register it a second time
-    LatestVersion         that version's number, or "none"
+
+FindRegisteredModel, event {"ModelPackageGroupName": "...", "ModelContentDigest": "..."}:
+the version whose CustomerMetadataProperties.ModelContentDigest is the given digest of the
+model's files (Evaluate computes it; RegisterModel records it), newest first:
+
+    RegisteredVersion     its version number, or "none": the model is not registered yet
+    RegisteredArn         its model package ARN, or "none"
+
+A rerun whose model is already registered (a cache hit, or retrained to the same files)
+registers nothing, whatever version came since.
 
 Self-contained: only the standard library and boto3 (both in the Lambda Python runtime).
 """
@@ -25,19 +28,51 @@ from __future__ import annotations
 import boto3
 from botocore.exceptions import ClientError
 
+CONTENT_DIGEST = "ModelContentDigest"
+_MISSING_GROUP = ("ValidationException", "ResourceNotFound")
+
 
 def handler(event: dict, context: object) -> dict:
     group = event["ModelPackageGroupName"]
     sagemaker = boto3.client("sagemaker")
+    if CONTENT_DIGEST in event:
+        found = _holding(sagemaker, group, event[CONTENT_DIGEST])
+        return {
+            "RegisteredVersion": found["version"] if found else "none",
+            "RegisteredArn": found["arn"] if found else "none",
+        }
     champion = _newest(sagemaker, group, "Approved")
-    latest = _newest(sagemaker, group, None)
     return {
         "ChampionModelDataUrl": champion["url"] if champion else event["NoChampionUri"],
         "ChampionVersion": champion["version"] if champion else "none",
         "ChampionArn": champion["arn"] if champion else "none",
-        "LatestModelDataUrl": latest["url"] if latest else "none",
-        "LatestVersion": latest["version"] if latest else "none",
     }
+
+
+def _holding(sagemaker, group: str, digest: str) -> dict | None:
+    """The newest version of the group recording `digest`, or None. The summaries do not
+    carry CustomerMetadataProperties, so each version is described, newest first, until
+    one matches."""
+    if not digest or digest == "None":
+        return None
+    request = {"ModelPackageGroupName": group, "SortBy": "CreationTime", "SortOrder": "Descending"}
+    while True:
+        try:
+            page = sagemaker.list_model_packages(**request)
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in _MISSING_GROUP:
+                raise
+            return None
+        for summary in page["ModelPackageSummaryList"]:
+            package = sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+            if (package.get("CustomerMetadataProperties") or {}).get(CONTENT_DIGEST) == digest:
+                return {
+                    "arn": summary["ModelPackageArn"],
+                    "version": str(package.get("ModelPackageVersion", "")),
+                }
+        if not page.get("NextToken"):
+            return None
+        request["NextToken"] = page["NextToken"]
 
 
 def _newest(sagemaker, group: str, approval_status: str | None) -> dict | None:
@@ -54,7 +89,7 @@ def _newest(sagemaker, group: str, approval_status: str | None) -> dict | None:
         summaries = sagemaker.list_model_packages(**request)["ModelPackageSummaryList"]
     except ClientError as error:
         # A group that does not exist yet simply has no versions.
-        if error.response["Error"]["Code"] not in ("ValidationException", "ResourceNotFound"):
+        if error.response["Error"]["Code"] not in _MISSING_GROUP:
             raise
         return None
     if not summaries:

@@ -11,15 +11,20 @@ Exit codes, stable for shell scripts:
   1  the pipeline execution failed or was stopped (the reason is printed)
   2  invalid usage, configuration or parameter value (nothing was started)
   3  an AWS call failed (credentials, permissions, missing resource, service error)
+  130/143  interrupted by Ctrl-C / SIGTERM (a local run stops its jobs and is recorded Stopped)
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import signal
 import sys
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from pipelines.config import TARGETS, ConfigError, ProjectConfig, load_config
@@ -31,7 +36,34 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_AWS = 3
 
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
 Handler = Callable[[argparse.Namespace, ProjectConfig], int]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `timeout`, a service manager): handled like Ctrl-C, so a local run
+    stops its jobs and records itself Stopped instead of dying mid-step."""
+
+    def __str__(self) -> str:
+        return "the engine received SIGTERM"
+
+
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM raises Terminated in the main thread while the command runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _common_options(suppress: bool) -> argparse.ArgumentParser:
@@ -220,12 +252,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         # No command: `start`, so `run_pipeline.py --param X=1` runs locally with X=1.
         argv.insert(0, "start")
     args = parser.parse_args(argv)
+    config: ProjectConfig | None = None
     try:
-        config = load_config_from_args(args)
-        return args.handler(args, config)
+        with stop_on_sigterm():
+            config = load_config_from_args(args)
+            return args.handler(args, config)
     except (ConfigError, ParameterError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:
+        message = _local_home_refusal(exc, config)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except Terminated:
+        print("terminated (SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -234,6 +277,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"AWS error: {exc}", file=sys.stderr)
         return EXIT_AWS
+
+
+def _local_home_refusal(exc: OSError, config: ProjectConfig | None) -> str | None:
+    """One line for a file of the local home this process may not write (a read-only home
+    met by a command that writes), instead of a PermissionError traceback."""
+    if config is None or exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return None
+    home = config.local_home.resolve()
+    where = Path(exc.filename).resolve() if exc.filename else None
+    if where is None or (where != home and home not in where.parents):
+        return None
+    return (
+        f"cannot write {where}: {exc.strerror}. The local home {home} ([local].home) is "
+        "read-only for this user; this command writes there (give `view` an -o FILE elsewhere)"
+    )
 
 
 def _is_aws_error(exc: Exception) -> bool:

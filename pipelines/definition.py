@@ -9,6 +9,7 @@ SageMaker (`run_pipeline.py upsert/start --target sagemaker`) and in the local e
 from __future__ import annotations
 
 from pipelines.code_assets import (
+    MODEL_CONTENT_DIGEST,
     NO_CHAMPION_MARKER,
     ProjectCode,
     champion_function_arn,
@@ -26,7 +27,6 @@ from pipelines.sdk import (
     ConditionEquals,
     ConditionGreaterThanOrEqualTo,
     ConditionLessThanOrEqualTo,
-    ConditionNot,
     ConditionStep,
     ExecutionVariables,
     FailStep,
@@ -74,6 +74,8 @@ EVALUATION_FILE = "evaluation.json"
 # The model-quality statistics the registered package points at (evaluation/evaluate.py).
 MODEL_QUALITY_FILE = "model_quality.json"
 MODEL_CONTENT_TYPES = ["text/csv", "application/json"]
+# Where evaluation.json records the digest of the challenger's files.
+CONTENT_DIGEST_PATH = "evaluation.model.content_digest"
 
 
 def _step_retry_policies(config: ProjectConfig) -> list[StepRetryPolicy]:
@@ -240,8 +242,7 @@ def get_pipeline(
             display_name="Resolve champion",
             description=(
                 f"Looks up the newest approved model in '{settings.model_package_group}' "
-                f"(the champion; without one, a {NO_CHAMPION_MARKER} marker) and the newest "
-                "registered model of any status."
+                f"(the champion; without one, a {NO_CHAMPION_MARKER} marker)."
             ),
             lambda_func=Lambda(function_arn=champion_function_arn(config, where)),
             inputs={
@@ -250,13 +251,7 @@ def get_pipeline(
             },
             outputs=[
                 LambdaOutput(output_name=name, output_type=LambdaOutputTypeEnum.String)
-                for name in (
-                    "ChampionModelDataUrl",
-                    "ChampionVersion",
-                    "ChampionArn",
-                    "LatestModelDataUrl",
-                    "LatestVersion",
-                )
+                for name in ("ChampionModelDataUrl", "ChampionVersion", "ChampionArn")
             ],
         )
         champion = step_resolve_champion.properties.Outputs
@@ -455,6 +450,7 @@ def get_pipeline(
             cache_config=cache,
             retry_policies=job_retries,
         )
+        content_digest = _evaluation_value(step_evaluate, evaluation_report, CONTENT_DIGEST_PATH)
         model_quality_uri = Join(
             on="/",
             values=[
@@ -485,6 +481,8 @@ def get_pipeline(
             ),
             step_args=model.register(
                 model_package_group_name=settings.model_package_group,
+                # What FindRegisteredModel looks for: registration idempotent by content.
+                customer_metadata_properties={MODEL_CONTENT_DIGEST: content_digest},
                 content_types=MODEL_CONTENT_TYPES,
                 response_types=MODEL_CONTENT_TYPES,
                 inference_instances=[config.instances.inference_type],
@@ -525,18 +523,37 @@ def get_pipeline(
                 ],
             ),
         )
+        # FindRegisteredModel: a version of the group already holding these very model files
+        # (a rerun that reused or retrained the same model, or a concurrent identical run
+        # that registered first). Run as late as possible, right before registering.
+        step_find_registered = LambdaStep(
+            name="FindRegisteredModel",
+            display_name="Find registered copy",
+            description=(
+                f"Looks in '{settings.model_package_group}' for a version whose "
+                f"{MODEL_CONTENT_DIGEST} is this model's: the same model is registered once."
+            ),
+            lambda_func=Lambda(function_arn=champion_function_arn(config, where)),
+            inputs={
+                "ModelPackageGroupName": settings.model_package_group,
+                MODEL_CONTENT_DIGEST: content_digest,
+            },
+            outputs=[
+                LambdaOutput(output_name=name, output_type=LambdaOutputTypeEnum.String)
+                for name in ("RegisteredVersion", "RegisteredArn")
+            ],
+        )
+
         # CheckChampion: the relative rule. Not better than the champion is not a failure:
         # the execution succeeds without registering, and evaluation.json says by how much.
-        # A rerun whose Train step was a cache hit has the very model registered last time:
-        # registering it again would only add a duplicate version awaiting approval.
+        # A model already registered (same files) is not registered again.
         step_check_champion = ConditionStep(
             name="CheckChampion",
             display_name="Beats champion?",
             description=(
                 "Registers the model only if it beats the current approved model on this "
                 "run's test rows by at least ChampionMargin at the lower end of the paired "
-                "bootstrap interval, and is not already the newest registered version (a "
-                "rerun reusing a cached model)."
+                "bootstrap interval, and no version of the group holds the same model files."
             ),
             conditions=[
                 ConditionEquals(
@@ -545,10 +562,9 @@ def get_pipeline(
                     ),
                     right=True,
                 ),
-                ConditionNot(
-                    expression=ConditionEquals(
-                        left=model_data, right=champion["LatestModelDataUrl"]
-                    )
+                ConditionEquals(
+                    left=step_find_registered.properties.Outputs["RegisteredVersion"],
+                    right="none",
                 ),
             ],
             if_steps=[step_register],
@@ -571,7 +587,7 @@ def get_pipeline(
                     right=True,
                 ),
             ],
-            if_steps=[step_check_champion],
+            if_steps=[step_find_registered, step_check_champion],
             else_steps=[step_fail],
         )
 

@@ -46,11 +46,14 @@ def load_definition(
     from pipelines.definition import definition_json  # the slow SDK import, only on a miss
 
     text = definition_json(config, target, code)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write then rename, so a concurrent reader never sees half a document.
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, delete=False, suffix=".tmp"
-    ) as handle:
-        handle.write(text)
-    os.replace(handle.name, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename, so a concurrent reader never sees half a document.
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=path.parent, delete=False, suffix=".tmp"
+        ) as handle:
+            handle.write(text)
+        os.replace(handle.name, path)
+    except OSError:
+        pass  # a read-only or uncreatable home: the next command builds it again
     return text, code

@@ -99,6 +99,7 @@ def test_the_walk_covers_every_step_that_sends_a_request(local) -> None:
     assert sent == {
         "SnapshotInput": "lambda:Invoke",
         "ResolveChampion": "lambda:Invoke",
+        "FindRegisteredModel": "lambda:Invoke",
         "Preprocess": "sagemaker:CreateProcessingJob",
         "Train": "sagemaker:CreateTrainingJob",
         "Evaluate": "sagemaker:CreateProcessingJob",
@@ -339,8 +340,8 @@ def test_display_names_with_spaces_are_accepted(local) -> None:
 
 def test_conditions_in_a_shape_sagemaker_refuses(local) -> None:
     planted = copy.deepcopy(local)
-    condition = step(planted, "CheckChampion")["Arguments"]["Conditions"][1]
-    condition["Expression"] = condition.pop("Condition")  # the SDK v2 spelling
+    conditions = step(planted, "CheckChampion")["Arguments"]["Conditions"]
+    conditions[1] = {"Type": "Not", "Expression": conditions[1]}  # the SDK v2 spelling
     step(planted, "CheckMetric")["Arguments"]["Conditions"][0]["Type"] = "Between"
     problems = definition_rules.problems(planted)
     assert problems == [

@@ -43,12 +43,13 @@ def test_steps_form_the_retraining_dag(definition):
         "Train": "Training",
         "Evaluate": "Processing",
         "CheckMetric": "Condition",
+        "FindRegisteredModel": "Lambda",
         "CheckChampion": "Condition",
         "RegisterModel": "RegisterModel",
         "MetricBelowThreshold": "Fail",
     }
     check = steps["CheckMetric"]["Arguments"]
-    assert [s["Name"] for s in check["IfSteps"]] == ["CheckChampion"]
+    assert [s["Name"] for s in check["IfSteps"]] == ["FindRegisteredModel", "CheckChampion"]
     assert [s["Name"] for s in check["ElseSteps"]] == ["MetricBelowThreshold"]
     champion = steps["CheckChampion"]["Arguments"]
     assert [s["Name"] for s in champion["IfSteps"]] == ["RegisterModel"]
@@ -160,8 +161,6 @@ def test_champion_is_resolved_by_the_project_lambda_and_scored_by_evaluate(defin
         "ChampionModelDataUrl",
         "ChampionVersion",
         "ChampionArn",
-        "LatestModelDataUrl",
-        "LatestVersion",
     ]
     arguments = steps["Evaluate"]["Arguments"]["AppSpecification"]["ContainerArguments"]
     pairs = dict(zip(arguments[::2], arguments[1::2], strict=True))
@@ -191,16 +190,37 @@ def test_champion_is_resolved_by_the_project_lambda_and_scored_by_evaluate(defin
         },
         "RightValue": True,
     }
-    # Not the model of the newest registered version (a rerun reusing a cached Train step),
-    # in the shape SageMaker accepts for Not ("Condition", not v2's "Expression").
+    # No version of the group holds the same model files (a rerun, or a concurrent run that
+    # registered first).
     assert not_registered_yet == {
-        "Type": "Not",
-        "Condition": {
-            "Type": "Equals",
-            "LeftValue": {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"},
-            "RightValue": {"Get": "Steps.ResolveChampion.OutputParameters['LatestModelDataUrl']"},
-        },
+        "Type": "Equals",
+        "LeftValue": {"Get": "Steps.FindRegisteredModel.OutputParameters['RegisteredVersion']"},
+        "RightValue": "none",
     }
+
+
+def test_registration_is_idempotent_by_the_models_content_digest(definition):
+    """Evaluate digests the model's files; RegisterModel records the digest on the package;
+    FindRegisteredModel (the champion function, asked by digest) finds a version holding it."""
+    steps = all_steps(definition)
+    digest = {
+        "Std:JsonGet": {
+            "PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"},
+            "Path": "evaluation.model.content_digest",
+        }
+    }
+    register = steps["RegisterModel"]["Arguments"]
+    assert register["CustomerMetadataProperties"] == {"ModelContentDigest": digest}
+    find = steps["FindRegisteredModel"]
+    assert find["FunctionArn"] == steps["ResolveChampion"]["FunctionArn"]
+    assert find["Arguments"] == {
+        "ModelPackageGroupName": "fraud-detection-models",
+        "ModelContentDigest": digest,
+    }
+    assert [o["OutputName"] for o in find["OutputParameters"]] == [
+        "RegisteredVersion",
+        "RegisteredArn",
+    ]
 
 
 def test_the_input_is_snapshotted_by_the_project_lambda(definition):

@@ -6,6 +6,7 @@ import io
 import json
 import math
 import re
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -744,7 +745,7 @@ def test_an_unscorable_champion_leaves_the_decision_to_the_other_rules():
 def test_the_same_model_is_not_registered_again():
     decision = decide(0.45, scored(0.45), same=True, found=with_improvement(0.0, 0.0))
     assert not decision["register"]
-    assert "it is champion v3's own model (identical model.tar.gz)" in decision["reason"]
+    assert "it is champion v3's own model (identical model files)" in decision["reason"]
 
 
 def test_an_undefined_metric_registers_nothing():
@@ -953,12 +954,13 @@ def test_run_with_the_same_model_as_champion_registers_nothing(job, tmp_path, ca
     assert decision["champion_version"] == "7" and decision["champion"] == theirs
     assert decision["improvement_interval"] == {"lower": 0.0, "upper": 0.0}
     assert decision["beats_champion"] is False and decision["register"] is False
-    assert "identical model.tar.gz" in decision["reason"]
+    assert "identical model files" in decision["reason"]
     assert "decision: do not register: average_precision" in capsys.readouterr().out
 
 
-def test_an_equal_retrained_champion_is_not_beaten(job, tmp_path):
-    """Retrained from the same data and code: another archive, the same scores."""
+def test_an_equal_retrained_champion_is_its_own_model(job, tmp_path):
+    """Retrained from the same data and code: another archive of the same files (packed
+    differently, as SageMaker packs it), so the same content digest."""
     twin = tmp_path / "twin"
     twin.mkdir()
     with tarfile.open(twin / "model.tar.gz", "w:gz") as tar:
@@ -966,11 +968,24 @@ def test_an_equal_retrained_champion_is_not_beaten(job, tmp_path):
             tar.add(
                 path, arcname="./" + path.relative_to(job / "trained").as_posix(), recursive=False
             )
-    assert evaluate.archive_digest(twin) != evaluate.archive_digest(job / "model")
+    assert (twin / "model.tar.gz").read_bytes() != (job / "model" / "model.tar.gz").read_bytes()
+    digest = evaluate.content_digest(job / "model")
+    assert evaluate.content_digest(twin) == digest == evaluate.content_digest(job / "trained")
     assert evaluate.main(evaluate_args(job, tmp_path, **deciding(twin, "3"))) == 0
-    decision = json.loads((tmp_path / "evaluation" / "evaluation.json").read_text())["decision"]
+    report = json.loads((tmp_path / "evaluation" / "evaluation.json").read_text())
+    assert report["evaluation"]["model"]["content_digest"] == digest
+    assert report["champion"]["content_digest"] == digest
+    decision = report["decision"]
     assert not decision["beats_champion"] and not decision["register"]
-    assert "it ties champion v3" in decision["reason"]
+    assert "it is champion v3's own model (identical model files)" in decision["reason"]
+
+
+def test_a_model_with_one_changed_file_has_another_content_digest(job, tmp_path):
+    changed = tmp_path / "changed"
+    shutil.copytree(job / "trained", changed)
+    metadata = changed / "metadata.json"
+    metadata.write_text(metadata.read_text() + " ")
+    assert evaluate.content_digest(changed) != evaluate.content_digest(job / "trained")
 
 
 def test_a_clearly_weaker_champion_is_beaten(job, tmp_path):

@@ -141,11 +141,15 @@ def service_error(violations: Sequence[Violation]) -> str:
 _LOADING = threading.Lock()
 
 
-@functools.cache
-def _session():
-    import botocore.session
+def _load_service_model(service: str):
+    """botocore's model of `service`, from its data files alone. Not through a Session: a
+    session resolves the configured profile first, and a local run must not fail because
+    AWS_PROFILE names a profile this machine does not have (the models need none)."""
+    import botocore.loaders
+    import botocore.model
 
-    return botocore.session.get_session()
+    data = botocore.loaders.create_loader().load_service_model(service, "service-2")
+    return botocore.model.ServiceModel(data, service_name=service)
 
 
 _MODELS: dict[str, Any] = {}
@@ -158,7 +162,7 @@ def _service(service: str):
         with _LOADING:
             model = _MODELS.get(service)
             if model is None:
-                model = _MODELS[service] = _session().get_service_model(service)
+                model = _MODELS[service] = _load_service_model(service)
     return model
 
 

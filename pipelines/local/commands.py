@@ -132,6 +132,8 @@ def describe_execution(config: ProjectConfig, execution: str) -> dict[str, Any]:
 
 
 def _executions_describe(args: argparse.Namespace, config: ProjectConfig) -> int:
+    from pipelines.local.orchestrator import WARNING_KEYS
+
     _local_only(args)
     try:
         document = describe_execution(config, args.execution)
@@ -184,9 +186,10 @@ def _executions_describe(args: argparse.Namespace, config: ProjectConfig) -> int
         print("  " + line)
     for step in steps:
         extra = []
-        warning = ((step["metadata"] or {}).get("CacheWarning") or {}).get("Message")
-        if warning:
-            extra.append(f"WARNING: {warning}")
+        for key in WARNING_KEYS:
+            warning = ((step["metadata"] or {}).get(key) or {}).get("Message")
+            if warning:
+                extra.append(f"WARNING: {warning}")
         if step["failure_reason"]:
             extra.append(f"failure: {step['failure_reason']}")
         if step["job_name"] and step["status"] != "NotExecuted":

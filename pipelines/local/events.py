@@ -21,6 +21,10 @@ from pathlib import Path
 from typing import Any
 
 SOURCE = "aws.sagemaker"
+# The local engine's own warnings (no SageMaker event says them): a source of their own, so
+# no rule written for SageMaker's events matches them.
+LOCAL_SOURCE = "local.pipeline-engine"
+EXECUTION_WARNING = "Local Pipeline Execution Warning"
 LOCAL_ACCOUNT = "000000000000"
 EXECUTION_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
 STEP_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Step Status Change"
@@ -142,6 +146,29 @@ class EventLog:
         if cache_source_arn:
             detail["cacheHitResult"] = {"sourcePipelineExecutionArn": cache_source_arn}
         event = self.envelope(STEP_STATUS_CHANGE, [pipeline_arn, execution_arn], detail, when)
+        self.append(event)
+        return event
+
+    def execution_warning(
+        self,
+        *,
+        pipeline_arn: str,
+        execution_arn: str,
+        step_name: str,
+        kind: str,
+        message: str,
+        when: float,
+    ) -> dict[str, Any]:
+        """Something the run did not do as asked (an injected fault that never fired)."""
+        detail = {
+            "pipelineArn": pipeline_arn,
+            "pipelineExecutionArn": execution_arn,
+            "stepName": step_name,
+            "warning": kind,
+            "message": message,
+        }
+        event = self.envelope(EXECUTION_WARNING, [pipeline_arn, execution_arn], detail, when)
+        event["source"] = LOCAL_SOURCE
         self.append(event)
         return event
 

@@ -21,7 +21,6 @@ import re
 import secrets
 import string
 import sys
-import tarfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -31,6 +30,7 @@ from typing import Any
 
 from pipelines.arns import sagemaker_arn
 from pipelines.local import hosts as cluster
+from pipelines.local import job_env
 from pipelines.local.hosts import Cancelled  # noqa: F401 - callers catch executor.Cancelled
 from pipelines.local.manifest import (
     ManifestError,
@@ -39,7 +39,13 @@ from pipelines.local.manifest import (
     missing_objects,
 )
 from pipelines.local.retry import ALGORITHM_ERROR
-from pipelines.local.storage import ArtifactStore, StoreError, extract_tarball_safely, join_uri
+from pipelines.local.storage import (
+    ArtifactStore,
+    StoreError,
+    extract_tarball_safely,
+    join_uri,
+    write_tarball_reproducibly,
+)
 
 CONTAINER_ROOT = "/opt/ml"
 _OPT_ML = re.compile(r"(?<![\w.])/opt/ml(?=/|$)")
@@ -197,12 +203,12 @@ def _stage_inputs(
 
 
 def _base_env(extra: Mapping[str, Any], container: _Container) -> dict[str, str]:
-    # A container has its own environment; locally the job needs this machine's (PATH,
-    # locale, thread settings), then the step's own variables on top.
-    env = dict(os.environ)
+    """The container contract only (job_env): the request's Environment on top of what the
+    interpreter needs, never the caller's own environment (AWS keys included)."""
+    variables = {}
     for key, value in (extra or {}).items():
-        env[str(key)] = container.rewrite(str(value))
-    return env
+        variables[str(key)] = container.rewrite(str(value))
+    return job_env.job_environment(container.job_dir / "home", variables)
 
 
 def _hosts_of(count: Any, where: str) -> list[str]:
@@ -607,10 +613,8 @@ def run_training_job(
 def _publish_tarball(
     store: ArtifactStore, entries: list[tuple[str, Path]], uri: str, local: Path
 ) -> None:
-    # gzip level 1: model folders are mostly already-compressed joblib/parquet data, and the
-    # pack happens on every training run.
-    local.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(local, "w:gz", compresslevel=1) as archive:
-        for relative, path in entries:
-            archive.add(path, arcname=relative, recursive=False)
+    # Byte-reproducible (identical training output, identical model.tar.gz), gzip level 1:
+    # model folders are mostly already-compressed joblib/parquet data, and the pack happens
+    # on every training run.
+    write_tarball_reproducibly(entries, local, compresslevel=1)
     store.put_file(local, uri, link=True)

@@ -3,6 +3,13 @@ fail with KIND before its job starts, so retry policies can be exercised locally
 
 The messages are the ones SageMaker reports for these failures, so what a user sees (and
 what notification rules match) looks like the real thing.
+
+A fault that could not fire as often as asked is never silent: `FaultPlan.shortfalls` says
+why (the step was a cache hit, was never reached, stopped retrying), and the run shows it as
+a warning. A cache hit is not made to run instead: SageMaker starts no job and calls no
+service for a cache hit, so there is nothing there a throttling or capacity error could
+interrupt; forcing the step to run would test a path that cannot occur. `--no-cache` is the
+way to exercise the fault, and the warning says so.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from pipelines.local import retry
 
@@ -49,6 +57,20 @@ class Fault:
     @property
     def message(self) -> str:
         return f"{MESSAGES[self.kind]} (injected fault)"
+
+    @property
+    def option(self) -> str:
+        """As given on the command line: `Train=THROTTLING:2`."""
+        name = next(name for name, kind in KINDS.items() if kind == self.kind)
+        return f"{self.step}={name}:{self.times}"
+
+
+class StepOutcome(Protocol):
+    """What FaultPlan needs to know about a step once the execution ended."""
+
+    status: str
+    attempts: int
+    cache_source_id: str | None
 
 
 def parse_fault(text: str) -> Fault:
@@ -104,6 +126,16 @@ class FaultPlan:
     def __bool__(self) -> bool:
         return bool(self._remaining)
 
+    def shortfalls(self, steps: Mapping[str, StepOutcome]) -> list[tuple[Fault, str]]:
+        """Each fault that fired fewer times than asked, with a sentence saying why."""
+        found = []
+        for faults in self._remaining.values():
+            for fault in faults:
+                fired = self._used.get((fault.step, fault.kind), 0)
+                if fired < fault.times:
+                    found.append((fault, _why_short(fault, fired, steps.get(fault.step))))
+        return found
+
     def take(self, step: str) -> Fault | None:
         """The fault for this attempt of `step`, if one is still due."""
         with self._lock:
@@ -113,3 +145,30 @@ class FaultPlan:
                     self._used[key] = self._used.get(key, 0) + 1
                     return fault
         return None
+
+
+def _why_short(fault: Fault, fired: int, step: StepOutcome | None) -> str:
+    head = f"--inject-fault {fault.option} "
+    if fired and step is not None and step.status == "Stopped":
+        return f"{head}fired {fired} of {fault.times} times: the execution stopped"
+    if fired:
+        return (
+            f"{head}fired {fired} of {fault.times} times: {fault.step} made no more attempts "
+            f"({step.attempts if step else fired} in all; its retry policy for {fault.kind} "
+            "allows no more)"
+        )
+    if step is not None and step.cache_source_id:
+        return (
+            f"{head}never fired: {fault.step} was a cache hit (execution "
+            f"{step.cache_source_id}), and a cache hit starts no job on SageMaker either. "
+            "Rerun with --no-cache to exercise the fault"
+        )
+    status = step.status if step is not None else "NotExecuted"
+    if status == "Stopped":
+        return f"{head}never fired: the execution stopped before {fault.step} ran"
+    if status == "Failed":
+        return f"{head}never fired: {fault.step} failed before its first attempt"
+    return (
+        f"{head}never fired: {fault.step} never ran (its condition branch was not taken, or "
+        "a step before it failed)"
+    )

@@ -36,6 +36,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -50,6 +51,7 @@ PROCESSING_RESOURCE_CONFIG = "/opt/ml/config/resourceconfig.json"
 TRAINING_RESOURCE_CONFIG = "/opt/ml/input/config/resourceconfig.json"
 _POLL_SECONDS = 0.1
 _KILL_GRACE_SECONDS = 5
+_SHIM = Path(__file__).with_name("job_shim.py")
 
 T = TypeVar("T")
 
@@ -179,8 +181,9 @@ def run_hosts(
     """Run every host's process to completion; results in the order of `runs`.
 
     Each process gets its own process group, so a timeout, a cancellation or another
-    host's failure kills whatever it started too. MaxRuntimeInSeconds counts from the
-    start of the job, not of each host. Raises Cancelled (after killing every process)
+    host's failure kills whatever it started too, and runs through job_shim, so the group
+    dies with this engine if nothing here gets to stop it. MaxRuntimeInSeconds counts from
+    the start of the job, not of each host. Raises Cancelled (after killing every process)
     when `cancel` is set.
     """
     results = [HostResult(run.host, _log_paths(run.log_dir)) for run in runs]
@@ -254,7 +257,7 @@ def _start(run: HostRun, result: HostResult) -> tuple[subprocess.Popen, float, l
     out = open(result.stdout, "wb")  # noqa: SIM115 - closed when the process is reaped
     err = open(result.stderr, "wb")  # noqa: SIM115
     process = subprocess.Popen(
-        run.command,
+        shimmed(run.command),
         cwd=run.cwd,
         env=dict(run.env),
         stdin=subprocess.DEVNULL,
@@ -263,6 +266,12 @@ def _start(run: HostRun, result: HostResult) -> tuple[subprocess.Popen, float, l
         start_new_session=True,  # its own process group: a kill reaches its children
     )
     return process, time.monotonic(), [out, err]
+
+
+def shimmed(command: Sequence[str]) -> list[str]:
+    """`command` run through job_shim, which kills the job's process group if this engine
+    dies without stopping it (kill -9, a crash): no job outlives the engine."""
+    return [sys.executable, "-I", "-S", str(_SHIM), str(os.getpid()), "--", *command]
 
 
 def _finish(result: HostResult, code: int | None, started: float, usage, handles: list) -> None:

@@ -10,7 +10,10 @@ clients created at import time keep working), then answers invocations from
 
 It stops after `--keep-warm` idle seconds (0: after its first invocation), or, once idle,
 when its port file is gone or names another process (the local home was removed, or newer
-function code retired it). Started by `lambda_runtime`, never by hand.
+function code retired it). Its caller may be killed mid-invocation (the engine is not its
+parent's keeper: environments outlive runs): the invocation then runs to its end or to the
+function's timeout, enforced here by SIGALRM, its answer is dropped, and the environment
+stays ready for the next one. Started by `lambda_runtime`, never by hand.
 
     python -m pipelines.local.lambda_host --source F --function-name N --state-db DB
         --region R --port-file P --keep-warm S [--store DIR]   (token in LAMBDA_RUNTIME_TOKEN)
@@ -22,6 +25,7 @@ import argparse
 import importlib.util
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -38,6 +42,9 @@ from pipelines.local.state import State
 from pipelines.local.storage import ArtifactStore
 
 IDLE_CHECK_SECONDS = 0.5
+# After the function's timeout, the caller stops the environment; this is only for a caller
+# that is gone.
+TIMEOUT_GRACE_SECONDS = 5.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,11 +138,19 @@ def _invocation(connection: socket.socket, handler: Any, function_name: str, tok
             return False
         if not isinstance(request, dict) or request.get("token") != token:
             return False
-        stream.write(json.dumps(ACCEPTED).encode() + b"\n")
-        stream.flush()
+        try:
+            stream.write(json.dumps(ACCEPTED).encode() + b"\n")
+            stream.flush()
+        except OSError:
+            return False  # the caller is gone before anything ran
         response = _run_handler(handler, request, function_name)
-        stream.write(json.dumps(response, default=str).encode() + b"\n")
-        stream.flush()
+        try:
+            stream.write(json.dumps(response, default=str).encode() + b"\n")
+            stream.flush()
+        except OSError:
+            # The caller's engine stopped (killed) while the function ran: the result has no
+            # one to go to. The environment stays usable for the next invocation.
+            pass
     return True
 
 
@@ -146,12 +161,19 @@ def _run_handler(handler: Any, request: dict[str, Any], function_name: str) -> d
         aws_request_id=str(uuid.uuid4()),
         get_remaining_time_in_millis=lambda: max(0, int((deadline - time.monotonic()) * 1000)),
     )
-    with _redirected(request["stdout"], request["stderr"]):
-        try:
-            return {"result": handler(request["event"], context)}
-        except Exception as error:  # the function's failure is the invocation's answer
-            traceback.print_exc()
-            return {"errorType": type(error).__name__, "errorMessage": str(error)}
+    # Lambda ends an invocation at its timeout whether or not anyone waits for the answer:
+    # the caller kills the environment then, and if the caller is gone (its engine was
+    # killed), SIGALRM's default action ends this process at the same point.
+    signal.setitimer(signal.ITIMER_REAL, float(request["timeout"]) + TIMEOUT_GRACE_SECONDS)
+    try:
+        with _redirected(request["stdout"], request["stderr"]):
+            try:
+                return {"result": handler(request["event"], context)}
+            except Exception as error:  # the function's failure is the invocation's answer
+                traceback.print_exc()
+                return {"errorType": type(error).__name__, "errorMessage": str(error)}
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 class _redirected:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipelines.local import job_env
 from pipelines.local.executor import Cancelled
 
 ENGINE_ROOT = Path(__file__).resolve().parents[2]
@@ -171,8 +172,9 @@ class LambdaRuntime:
         """A new environment, once its init phase has finished (the port file appears)."""
         port_file.unlink(missing_ok=True)
         token = secrets.token_hex(16)
-        env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-        env[TOKEN_VARIABLE] = token
+        # As a job's: the interpreter's essentials, not the caller's environment (a function
+        # on Lambda never sees its caller's variables or keys).
+        env = job_env.job_environment(self.root / "home", {TOKEN_VARIABLE: token})
         store = ["--store", str(invocation.store_root.resolve())] if invocation.store_root else []
         with log.open("wb") as output:
             process = subprocess.Popen(

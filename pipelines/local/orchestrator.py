@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from pipelines import execution_variables
 from pipelines.arns import sagemaker_arn
+from pipelines.code_assets import MODEL_CONTENT_DIGEST
 from pipelines.local import cache as step_cache
 from pipelines.local import executor, failures, lambda_step, retry
 from pipelines.local.events import LOCAL_ACCOUNT, EventLog
@@ -57,6 +58,8 @@ CLIENT_ERROR = "ClientError"
 # Step metadata key (state only, not in events): the attempts that failed and were retried.
 RETRIED_ATTEMPTS = "RetriedAttempts"
 FAIL_STEP = "FailStep"
+# Step metadata entries holding a warning ({"Message": ...}) for the summary and describe.
+WARNING_KEYS = ("CacheWarning", "FaultWarning")
 
 
 class StepFailed(Exception):
@@ -93,6 +96,15 @@ class StepRecord:
     def cache_warning(self) -> str | None:
         """Set on a cache hit whose inputs changed content since the reused run."""
         return (self.metadata.get("CacheWarning") or {}).get("Message")
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the run must say about this step: a stale cache hit, an unfired fault."""
+        return [
+            message
+            for key in WARNING_KEYS
+            if (message := (self.metadata.get(key) or {}).get("Message"))
+        ]
 
     @property
     def duration(self) -> float | None:
@@ -329,15 +341,15 @@ class _Execution:
         if self.options.listener:
             ordered = [self.records[name] for name in self.order]
             self.options.listener.execution_started(self.id, ordered)
-        interrupted = False
+        interruption: KeyboardInterrupt | None = None
         try:
             self._schedule()
-        except KeyboardInterrupt:
-            interrupted = True
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (cli.Terminated)
+            interruption = exc
             self.cancel.set()
-        result = self._finish(stopped=interrupted)
-        if interrupted:
-            raise KeyboardInterrupt
+        result = self._finish(stopped=interruption is not None, why=str(interruption or ""))
+        if interruption is not None:
+            raise interruption
         return result
 
     def _schedule(self) -> None:
@@ -406,20 +418,21 @@ class _Execution:
                     self._notify(record, NOT_EXECUTED)
                     changed = True
 
-    def _finish(self, stopped: bool) -> ExecutionResult:
+    def _finish(self, stopped: bool, why: str = "") -> ExecutionResult:
         for record in self.records.values():
             if record.status not in TERMINAL:
                 record.status = STOPPED if stopped and record.start else NOT_EXECUTED
                 record.end = record.end or (self.engine.clock() if record.start else None)
                 self._save_step(record)
                 self._notify(record, record.status)
+        self._warn_of_unfired_faults()
         failed = sorted(
             (r for r in self.records.values() if r.status == FAILED),
             key=lambda r: (r.end or 0, r.position),
         )
         detail = None
         if stopped:
-            status, reason = STOPPED, "the execution was interrupted"
+            status, reason = STOPPED, f"the execution was interrupted{f' ({why})' if why else ''}"
         elif failed:
             first = failed[0]
             status, reason = FAILED, failures.EXECUTION_FAILURE_REASON
@@ -458,6 +471,20 @@ class _Execution:
         if self.options.listener:
             self.options.listener.execution_finished(result)
         return result
+
+    def _warn_of_unfired_faults(self) -> None:
+        for fault, message in self.faults.shortfalls(self.records):
+            record = self.records[fault.step]
+            record.metadata["FaultWarning"] = {"Message": message}
+            self._save_step(record)
+            self.engine.events.execution_warning(
+                pipeline_arn=self.pipeline_arn,
+                execution_arn=self.arn,
+                step_name=fault.step,
+                kind="InjectedFaultNotFired",
+                message=message,
+                when=self.engine.clock(),
+            )
 
     # -- one step -----------------------------------------------------------------------
 
@@ -858,7 +885,7 @@ def _register_model(run: StepRun) -> Outcome:
         for k, v in arguments.items()
         if k not in _REGISTER_HANDLED and v not in (None, "None", {}, [])
     }
-    described = run.engine.registry.register(
+    described, created = run.engine.registry.register_once(
         group,
         inference_specification=specification,
         approval_status=arguments.get("ModelApprovalStatus") or "PendingManualApproval",
@@ -869,7 +896,21 @@ def _register_model(run: StepRun) -> Outcome:
         source_execution_arn=run.execution.arn,
         extra=extra,
     )
-    return Outcome(described, {"RegisterModel": {"Arn": described["ModelPackageArn"]}})
+    metadata: dict[str, Any] = {"RegisterModel": {"Arn": described["ModelPackageArn"]}}
+    if not created:
+        # Another execution registered these very files after FindRegisteredModel looked.
+        # Only the local registry's lock catches that; say that SageMaker would not.
+        source = (described.get("MetadataProperties") or {}).get("GeneratedBy", "")
+        metadata["AlreadyRegistered"] = {
+            "Message": (
+                f"version {described['ModelPackageVersion']} already holds this model "
+                f"(the same {MODEL_CONTENT_DIGEST}, registered by execution "
+                f"{source.rsplit('/', 1)[-1] or 'unknown'} while this one ran): nothing new "
+                "was registered. On SageMaker, where no lock spans executions, this run would "
+                "have registered a duplicate version"
+            )
+        }
+    return Outcome(described, metadata)
 
 
 def _lambda(run: StepRun) -> Outcome:

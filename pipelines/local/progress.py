@@ -212,11 +212,7 @@ def summarize(
     if snapshot:
         details.append(summary_line(snapshot))
     for record in result.steps.values():
-        if record.cache_warning:
-            details.append(f"WARNING: {record.cache_warning}")
-    for record in result.steps.values():
-        if record.cache_warning:
-            details.append(f"WARNING: {record.cache_warning}")
+        details += [f"WARNING: {warning}" for warning in record.warnings]
     for record in result.steps.values():
         if record.type == "Condition" and record.properties:
             details.append(f"{record.name}: {record.properties.get('Summary', '')}")
@@ -244,6 +240,10 @@ def summarize(
     for record in result.steps.values():
         if record.type == "RegisterModel" and record.status == SUCCEEDED and record.properties:
             package = record.properties
+            held = (record.metadata.get("AlreadyRegistered") or {}).get("Message")
+            if held:
+                details.append(f"Not registered again: {held}")
+                continue
             details.append(
                 f"Registered model: {package['ModelPackageGroupName']} version "
                 f"{package['ModelPackageVersion']} ({package['ModelApprovalStatus']}) "

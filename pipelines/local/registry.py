@@ -7,6 +7,11 @@ InferenceSpecification, ModelMetrics, MetadataProperties ...) plus two convenien
 `ModelDataUrl` (the first container's) and `EvaluationMetrics` (the statistics file's
 content, read at registration). Times are ISO-8601 UTC strings. Registrations and approval
 changes publish "SageMaker Model Package State Change" events.
+
+Registration is idempotent by model content: a package whose CustomerMetadataProperties
+carry a ModelContentDigest already held by a version of its group is not registered again;
+that version is returned. The check and the insert are one write transaction, so identical
+executions registering at the same moment get one version between them.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipelines import arns
+from pipelines.code_assets import MODEL_CONTENT_DIGEST
 from pipelines.local.events import LOCAL_ACCOUNT, EventLog
 from pipelines.local.state import State
 
@@ -99,13 +105,54 @@ class ModelRegistry:
         source_execution_arn: str | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """A new version in `group` (created if missing); returns DescribeModelPackage."""
+        """A new version in `group` (created if missing), or the version already holding
+        the same model (see register_once); returns DescribeModelPackage."""
+        return self.register_once(
+            group,
+            inference_specification=inference_specification,
+            approval_status=approval_status,
+            model_metrics=model_metrics,
+            evaluation_metrics=evaluation_metrics,
+            description=description,
+            customer_metadata=customer_metadata,
+            source_execution_arn=source_execution_arn,
+            extra=extra,
+        )[0]
+
+    def register_once(
+        self,
+        group: str,
+        *,
+        inference_specification: Mapping[str, Any],
+        approval_status: str = "PendingManualApproval",
+        model_metrics: Mapping[str, Any] | None = None,
+        evaluation_metrics: Mapping[str, Any] | None = None,
+        description: str | None = None,
+        customer_metadata: Mapping[str, str] | None = None,
+        source_execution_arn: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """(DescribeModelPackage, True) for a new version; (the version already holding the
+        same ModelContentDigest, False) when there is one."""
         _check_status(approval_status)
         self.create_group(group)
+        digest = (customer_metadata or {}).get(MODEL_CONTENT_DIGEST)
         now = time.time()
         containers = inference_specification.get("Containers") or []
         model_data_url = containers[0].get("ModelDataUrl") if containers else None
         with self.state.transaction() as conn:
+            # Under the write lock: two identical executions cannot both miss each other.
+            held = (
+                digest
+                and conn.execute(
+                    "SELECT version FROM model_packages WHERE group_name = ? AND json_extract("
+                    f"package_json, '$.CustomerMetadataProperties.{MODEL_CONTENT_DIGEST}') = ? "
+                    "ORDER BY version LIMIT 1",
+                    (group, digest),
+                ).fetchone()
+            )
+            if held:
+                return self.describe(held[0], group), False
             # Version numbers are allocated inside the write lock: concurrent executions
             # registering into one group get distinct, gap-free versions.
             version = conn.execute(
@@ -153,7 +200,7 @@ class ModelRegistry:
             )
         described = self.describe(version, group)
         self._publish(described)
-        return described
+        return described, True
 
     def describe(self, version: int | str, group: str | None = None) -> dict[str, Any]:
         """DescribeModelPackage for a version number (in `group`) or a package ARN."""

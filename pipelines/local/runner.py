@@ -29,6 +29,7 @@ from pipelines.code_assets import (
 from pipelines.config import ProjectConfig
 from pipelines.definition_cache import load_definition
 from pipelines.errors import UsageError
+from pipelines.local import home as local_home
 from pipelines.local.events import EventLog
 from pipelines.local.faults import FaultError, parse_faults
 from pipelines.local.graph import DefinitionError, build_graph
@@ -100,6 +101,7 @@ def stage_input(store: ArtifactStore, config: ProjectConfig, value: str) -> str:
         )
     if not (path.is_file() or path.is_dir()):
         raise ParameterError(f"parameter {INPUT_PARAMETER}: {value!r} is not a file or folder")
+    refuse_input_overlapping_home(path, config.local_home)
     target = config.target("local")
     digest = store.path_digest(path)[:16]
     name = path.resolve().name or "input"
@@ -109,6 +111,24 @@ def stage_input(store: ArtifactStore, config: ProjectConfig, value: str) -> str:
     else:
         store.put_dir(path, uri)
     return uri
+
+
+def refuse_input_overlapping_home(path: Path, home: Path) -> None:
+    """An input that is, holds or lies in the local home would be copied into the store
+    inside that home (and again on every run): refuse it before anything is copied."""
+    how = local_home.overlap(path, home)
+    if how is None:
+        return
+    explanation = {
+        "is": "it is the local home itself",
+        "contains": f"it contains the local home {home.resolve()}",
+        "is inside": f"it is inside the local home {home.resolve()}",
+    }[how]
+    raise ParameterError(
+        f"parameter {INPUT_PARAMETER}: {path.resolve()} cannot be an input: {explanation} "
+        "([local].home), whose artifact store the input would be copied into. Point "
+        "InputDataUrl at a file or folder holding only the data, or move [local].home"
+    )
 
 
 def refuse_what_sagemaker_refuses(
@@ -161,7 +181,12 @@ def execute(
 ) -> ExecutionResult:
     """Run one execution and return its result (no printing). Raises ParameterError (or its
     SageMakerWouldRefuse) or FaultError before anything runs when an option, the definition
-    or a step's request is invalid."""
+    or a step's request is invalid, and HomeError when the local home cannot be written."""
+    engine = engine or open_engine(config)
+    if engine.state.read_only:
+        raise local_home.read_only(
+            config.local_home, "a run writes its state, artifacts and logs there"
+        )
     text, code = load_definition(config, "local")
     definition = json.loads(text)
     try:
@@ -171,7 +196,6 @@ def execute(
     fault_list = parse_faults(faults, {node.name: node.type for node in graph})
     parameters = resolve_parameters(definition.get("Parameters", []), dict(overrides))
 
-    engine = engine or open_engine(config)
     target = config.target("local")
     for asset in code.all():
         engine.store.put_bytes(asset.data, code_uri(asset, config, target))

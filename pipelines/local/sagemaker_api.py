@@ -87,8 +87,13 @@ class RegistryApi:
         if request.get("SortOrder", "Ascending") == "Descending":
             packages.reverse()
         limit = int(request.get("MaxResults") or 100)
-        summaries = [_epoch({k: p[k] for k in _SUMMARY_FIELDS if k in p}) for p in packages[:limit]]
-        return {"ModelPackageSummaryList": summaries}
+        start = _page_start(request.get("NextToken"))
+        page = packages[start : start + limit]
+        summaries = [_epoch({k: p[k] for k in _SUMMARY_FIELDS if k in p}) for p in page]
+        response: dict[str, Any] = {"ModelPackageSummaryList": summaries}
+        if start + limit < len(packages):
+            response["NextToken"] = str(start + limit)
+        return response
 
     def describe_model_package(self, request: dict[str, Any]) -> dict[str, Any]:
         name = request.get("ModelPackageName") or ""
@@ -103,6 +108,16 @@ class RegistryApi:
 
     def describe_model_package_group(self, request: dict[str, Any]) -> dict[str, Any]:
         return _epoch(self.registry.describe_group(request.get("ModelPackageGroupName") or ""))
+
+
+def _page_start(token: Any) -> int:
+    """NextToken is the offset of the next page (opaque to callers, as on AWS)."""
+    if token in (None, ""):
+        return 0
+    try:
+        return max(0, int(token))
+    except (TypeError, ValueError):
+        raise ApiError("ValidationException", f"invalid NextToken {token!r}") from None
 
 
 class LocalSageMakerApi:

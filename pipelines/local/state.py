@@ -4,6 +4,12 @@ Several executions (threads or processes) may write at once, so the database run
 mode with a busy timeout, every thread has its own connection, and every write is one short
 `BEGIN IMMEDIATE` transaction (writers queue instead of failing half-way). JSON columns hold
 the SageMaker-shaped documents as text; timestamps are UTC epoch seconds.
+
+Every execution records its owner (the engine process, see liveness). Opening the state
+marks Failed ("the engine stopped") each execution still Executing whose owner is gone, so
+no reader ever sees a dead run as running. A home this process cannot write is opened
+read-only (SQLite's read-only, then immutable, mode): reads work, writes raise HomeError,
+and dead runs are shown Failed without being written.
 """
 
 from __future__ import annotations
@@ -16,8 +22,15 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-SCHEMA_VERSION = 2
+from pipelines.local import home as local_home
+from pipelines.local.events import EventLog
+from pipelines.local.liveness import GONE, Owner
+
+SCHEMA_VERSION = 3
+ENGINE_STOPPED = "the engine stopped"
+_RUNNING_STEP = ("Starting", "Executing")
 BUSY_TIMEOUT_SECONDS = 60.0
 
 _SCHEMA = """
@@ -32,7 +45,8 @@ CREATE TABLE IF NOT EXISTS executions (
     start_time       REAL NOT NULL,
     end_time         REAL,
     failure_reason   TEXT,
-    options_json     TEXT NOT NULL DEFAULT '{}'
+    options_json     TEXT NOT NULL DEFAULT '{}',
+    owner_json       TEXT
 );
 CREATE INDEX IF NOT EXISTS executions_by_start ON executions (start_time);
 
@@ -107,6 +121,8 @@ CREATE TABLE IF NOT EXISTS model_packages (
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # 2: cache entries record the content fingerprints of the inputs their run read.
     1: ("ALTER TABLE cache_entries ADD COLUMN inputs_json TEXT NOT NULL DEFAULT '{}'",),
+    # 3: executions record the engine process that runs them (liveness.Owner).
+    2: ("ALTER TABLE executions ADD COLUMN owner_json TEXT",),
 }
 
 
@@ -132,40 +148,88 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
 
 
 class State:
-    """Thread-safe access to `state.db`; cheap to create (connections open lazily)."""
+    """Thread-safe access to `state.db`; cheap to create (connections open lazily).
 
-    def __init__(self, path: Path | str) -> None:
+    `read_only=None` decides from the file system: a home this process cannot write is
+    opened read-only."""
+
+    def __init__(self, path: Path | str, *, read_only: bool | None = None) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        home = self.path.parent
+        self.read_only = (
+            local_home.is_read_only(home, self.path) if read_only is None else read_only
+        )
+        if not self.read_only:
+            local_home.create(home)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._migrate()
+        # Read-only: executions whose engine is gone, shown Failed without being written.
+        self._orphans: dict[str, tuple[str, float]] = {}
+        try:
+            self._migrate()
+            self._reap_orphans()
+        except sqlite3.OperationalError as exc:
+            raise local_home.HomeError(
+                f"the local state database {self.path} cannot be used: {exc}"
+            ) from None
 
     # -- connections and transactions ---------------------------------------------------
 
     def connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(
-                self.path,
-                timeout=BUSY_TIMEOUT_SECONDS,
-                isolation_level=None,  # explicit BEGIN/COMMIT only
-                check_same_thread=False,
-            )
+            conn = self._connect_read_only() if self.read_only else self._connect()
             conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-            _enable_wal(conn)
-            conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
         return conn
 
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            timeout=BUSY_TIMEOUT_SECONDS,
+            isolation_level=None,  # explicit BEGIN/COMMIT only
+            check_same_thread=False,
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        _enable_wal(conn)
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """mode=ro where SQLite can share the WAL index; immutable (no locking at all) where
+        it cannot create one in a read-only folder. No database yet: an empty one in memory."""
+        if not self.path.exists():
+            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            return conn
+        location = "file:" + quote(str(self.path.resolve()))
+        for mode in ("mode=ro", "immutable=1"):
+            conn = sqlite3.connect(
+                f"{location}?{mode}",
+                uri=True,
+                timeout=BUSY_TIMEOUT_SECONDS,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                return conn
+            except sqlite3.OperationalError:
+                conn.close()
+        raise local_home.HomeError(f"the local state database {self.path} cannot be read")
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One short write transaction; the write lock is taken up front (IMMEDIATE)."""
+        if self.read_only:
+            raise local_home.read_only(self.path.parent, f"this command writes to {self.path}")
         conn = self.connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -193,6 +257,15 @@ class State:
         self._local = threading.local()
 
     def _migrate(self) -> None:
+        if self.read_only:
+            # Nothing can be upgraded; an older schema reads fine (newer columns are absent).
+            version = self.connection().execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StateError(
+                    f"{self.path} has schema version {version}; this engine knows up to "
+                    f"{SCHEMA_VERSION}. Use a newer checkout."
+                )
+            return
         with self.transaction() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
@@ -211,6 +284,53 @@ class State:
             if version < SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
+    # -- executions whose engine is gone ------------------------------------------------
+
+    def _reap_orphans(self) -> None:
+        """Mark Failed every execution still Executing whose owner process is gone."""
+        rows = (
+            self.connection()
+            .execute("SELECT * FROM executions WHERE status = 'Executing'")
+            .fetchall()
+        )
+        for row in rows:
+            record = _decode(row)
+            owner = Owner.from_record(record.get("owner"))
+            if owner is None or owner.status() != GONE:
+                continue  # running, or not ours to judge (another host or container)
+            reason = (
+                f"{ENGINE_STOPPED}: {owner.describe()}, which ran this execution, is gone "
+                "(killed or crashed); rerun to resume from the cache"
+            )
+            now = time.time()
+            if self.read_only:
+                self._orphans[record["execution_id"]] = (reason, now)
+            elif self._fail_orphan(record["execution_id"], reason, now):
+                _publish_failure(self.path.parent / "events.jsonl", record, reason, now)
+
+    def _fail_orphan(self, execution_id: str, reason: str, now: float) -> bool:
+        stopped = _stopped_step(now)
+        with self.transaction() as conn:
+            # The status test makes this safe when several processes reap at once.
+            if not conn.execute(
+                "UPDATE executions SET status = 'Failed', end_time = ?, failure_reason = ? "
+                "WHERE execution_id = ? AND status = 'Executing'",
+                (now, reason, execution_id),
+            ).rowcount:
+                return False
+            conn.execute(
+                "UPDATE steps SET status = ?, end_time = COALESCE(end_time, ?), "
+                "failure_reason = ? WHERE execution_id = ? AND status IN (?, ?)",
+                (stopped["status"], now, stopped["failure_reason"], execution_id, *_RUNNING_STEP),
+            )
+        return True
+
+    def _shown(self, record: dict[str, Any]) -> dict[str, Any]:
+        orphan = self._orphans.get(record["execution_id"])
+        if orphan is not None and record["status"] == "Executing":
+            record.update(status="Failed", failure_reason=orphan[0], end_time=orphan[1])
+        return record
+
     # -- file digests (storage.DigestMemo) ----------------------------------------------
 
     def get_digest(self, path: str, size: int, mtime_ns: int, inode: int) -> str | None:
@@ -226,6 +346,8 @@ class State:
         return row[0] if row else None
 
     def put_digest(self, path: str, size: int, mtime_ns: int, inode: int, digest: str) -> None:
+        if self.read_only:
+            return  # a memo: computing the digest again next time is all it costs
         with self.transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO file_digests VALUES (?, ?, ?, ?, ?)",
@@ -239,7 +361,7 @@ class State:
             conn.execute(
                 "INSERT INTO executions (execution_id, execution_arn, pipeline_name, "
                 "pipeline_arn, status, parameters_json, definition_hash, start_time, "
-                "options_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "options_json, owner_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record["execution_id"],
                     record["execution_arn"],
@@ -250,6 +372,7 @@ class State:
                     record["definition_hash"],
                     record["start_time"],
                     _dumps(record.get("options", {})),
+                    _dumps(record.get("owner") or Owner.current().as_record()),
                 ),
             )
 
@@ -262,7 +385,7 @@ class State:
             .execute("SELECT * FROM executions WHERE execution_id = ?", (execution_id,))
             .fetchone()
         )
-        return _decode(row) if row else None
+        return self._shown(_decode(row)) if row else None
 
     def find_execution(self, id_or_prefix: str) -> dict[str, Any]:
         """An execution by id, ARN or unique id prefix; LookupError names the problem."""
@@ -286,7 +409,7 @@ class State:
         if len(rows) > 1:
             ids = ", ".join(r["execution_id"] for r in rows[:10])
             raise LookupError(f"{id_or_prefix!r} matches several executions: {ids}")
-        return _decode(rows[0])
+        return self._shown(_decode(rows[0]))
 
     def list_executions(self, limit: int | None = None) -> list[dict[str, Any]]:
         query = "SELECT * FROM executions ORDER BY start_time DESC"
@@ -294,7 +417,8 @@ class State:
         if limit:
             query += " LIMIT ?"
             params = (limit,)
-        return [_decode(r) for r in self.connection().execute(query, params).fetchall()]
+        rows = self.connection().execute(query, params).fetchall()
+        return [self._shown(_decode(r)) for r in rows]
 
     # -- steps --------------------------------------------------------------------------
 
@@ -327,7 +451,13 @@ class State:
             )
             .fetchall()
         )
-        return [_decode(r) for r in rows]
+        steps = [_decode(r) for r in rows]
+        orphan = self._orphans.get(execution_id)
+        if orphan is not None:
+            for step in steps:
+                if step["status"] in _RUNNING_STEP:
+                    step.update(_stopped_step(orphan[1]))
+        return steps
 
     # -- cache --------------------------------------------------------------------------
 
@@ -364,6 +494,29 @@ class State:
         return [_decode(r) for r in rows]
 
 
+def _stopped_step(now: float) -> dict[str, Any]:
+    return {
+        "status": "Failed",
+        "end_time": now,
+        "failure_reason": f"{ENGINE_STOPPED} while this step ran",
+    }
+
+
+def _publish_failure(events: Path, record: Mapping[str, Any], reason: str, now: float) -> None:
+    """The execution's Failed event, as the engine would have sent it (notifications)."""
+    region = record["execution_arn"].split(":")[3]
+    EventLog(events, region).execution_status_change(
+        pipeline_arn=record["pipeline_arn"],
+        execution_arn=record["execution_arn"],
+        current="Failed",
+        previous="Executing",
+        start_time=record["start_time"],
+        end_time=now,
+        when=now,
+        failure_reason=reason,
+    )
+
+
 _JSON_FIELDS = {
     "parameters",
     "arguments",
@@ -373,6 +526,7 @@ _JSON_FIELDS = {
     "options",
     "outputs",
     "inputs",
+    "owner",
 }
 
 

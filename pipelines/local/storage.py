@@ -9,6 +9,8 @@ keys, backslashes, symlinks pointing out) are refused with a `StoreError` naming
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import hashlib
 import os
 import re
@@ -81,7 +83,9 @@ class ArtifactStore:
 
     def __init__(self, root: Path | str, digests: DigestMemo | None = None) -> None:
         self.root = Path(root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        # A read-only home: an absent store reads as empty (writes are refused before this).
+        with contextlib.suppress(PermissionError):
+            self.root.mkdir(parents=True, exist_ok=True)
         self._digests = digests
 
     # -- addressing ---------------------------------------------------------------------
@@ -337,6 +341,34 @@ def _files_under(directory: Path) -> Iterator[Path]:
             if name.startswith(".put-") or full.is_symlink() or not full.is_file():
                 continue
             yield full
+
+
+def write_tarball_reproducibly(
+    entries: Iterable[tuple[str, Path]], destination: Path, compresslevel: int = 1
+) -> None:
+    """A .tar.gz of (name, file or folder) entries, in the order given, whose bytes depend
+    only on the names, kinds and contents: every member has mtime 0, uid/gid 0 and no owner
+    names, mode 0644 (0755 for folders and executable files), and the gzip header carries
+    neither a time nor a file name. Two identical training outputs pack to identical bytes."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        destination.open("wb") as raw,
+        gzip.GzipFile(
+            filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=compresslevel
+        ) as compressed,
+        tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as archive,
+    ):
+        for name, path in entries:
+            info = tarfile.TarInfo(name)
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            if path.is_dir():
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                archive.addfile(info)
+                continue
+            info.size = path.stat().st_size
+            info.mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
+            with path.open("rb") as handle:
+                archive.addfile(info, handle)
 
 
 def extract_tarball_safely(tarball: Path | str, dest: Path | str) -> list[str]:

@@ -27,6 +27,9 @@ _COMPARISON_WORDS = {
     "LessThanOrEqualTo": "at most",
 }
 
+# FindRegisteredModel's answer: the version already holding the model's files, or "none".
+_REGISTERED_VERSION = "the version already holding these model files"
+
 # A model data URL -> what it is: {"version", "group", "execution"} (any may be missing).
 KnownModels = Mapping[str, Mapping[str, Any]]
 
@@ -135,6 +138,15 @@ def describe_uri(uri: str, known: KnownModels | None = None) -> str:
     return f"…/{name}" if "/" in uri.removeprefix("s3://") else uri
 
 
+def _version(version: Any, known: KnownModels | None) -> str:
+    """ "version 3 of <group>", the group taken from the registered models this page knows."""
+    group = next(
+        (m.get("group") for m in (known or {}).values() if str(m.get("version")) == str(version)),
+        None,
+    )
+    return f"version {version}" + (f" of {group}" if group else "")
+
+
 def _value(value: Any, known: KnownModels | None) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -155,6 +167,8 @@ def _operand_name(label: str, value: Any, steps: Iterable[str]) -> str:
     if head in set(steps):
         if rest == "ModelArtifacts.S3ModelArtifacts":
             return f"the model {head} trained"
+        if rest == "RegisteredVersion":
+            return _REGISTERED_VERSION
         return f"{head}'s {rest}"
     match = re.fullmatch(r"\w+_metrics\.(\w+)\.value", reference)
     if match:
@@ -172,6 +186,8 @@ def _comparison(
     left = _operand_name(str(evaluation.get("LeftLabel", "")), left_value, steps)
     right = _operand_name(str(evaluation.get("RightLabel", "")), right_value, steps)
     kind = evaluation.get("Type")
+    if kind == "Equals" and not held and right_value == "none" and left == _REGISTERED_VERSION:
+        return f"this very model (the same files) is already {_version(left_value, known)}"
     if kind == "Equals" and held and left_value == right_value:
         subject = left or _value(left_value, known)
         if right:

@@ -1,4 +1,5 @@
-"""lambdas/resolve_champion.py against moto's SageMaker (the local registry answers the same)."""
+"""lambdas/resolve_champion.py against moto's SageMaker (the local registry answers the same):
+the champion lookup, and the lookup of a version holding the same model files."""
 
 from __future__ import annotations
 
@@ -24,10 +25,12 @@ def resolve_champion():
     return module.handler
 
 
-def register(sagemaker, status: str, version: int) -> str:
+def register(sagemaker, status: str, version: int, digest: str | None = None) -> str:
+    extra = {"CustomerMetadataProperties": {"ModelContentDigest": digest}} if digest else {}
     return sagemaker.create_model_package(
         ModelPackageGroupName=GROUP,
         ModelApprovalStatus=status,
+        **extra,
         InferenceSpecification={
             "Containers": [
                 {"Image": IMAGE, "ModelDataUrl": f"s3://bucket/models/v{version}/model.tar.gz"}
@@ -52,9 +55,6 @@ def test_the_newest_approved_version_is_the_champion(aws, resolve_champion):
         "ChampionModelDataUrl": "s3://bucket/models/v3/model.tar.gz",
         "ChampionVersion": "3",
         "ChampionArn": arns[3],
-        # The newest version whatever its status (here Rejected): the rerun guard.
-        "LatestModelDataUrl": "s3://bucket/models/v4/model.tar.gz",
-        "LatestVersion": "4",
     }
 
 
@@ -69,6 +69,30 @@ def test_without_an_approved_version_the_marker_stands_in(aws, resolve_champion,
         "ChampionModelDataUrl": NO_CHAMPION,
         "ChampionVersion": "none",
         "ChampionArn": "none",
-        "LatestModelDataUrl": "s3://bucket/models/v1/model.tar.gz" if group_exists else "none",
-        "LatestVersion": "1" if group_exists else "none",
     }
+
+
+def test_the_version_holding_the_same_model_files_is_found(aws, resolve_champion):
+    sagemaker = boto3.client("sagemaker")
+    sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    arns = {
+        version: register(sagemaker, status, version, digest)
+        for version, (status, digest) in enumerate(
+            [("Rejected", "a" * 64), ("Approved", None), ("PendingManualApproval", "b" * 64)],
+            start=1,
+        )
+    }
+    # Any status: a rejected model is the same model, registering it again adds nothing.
+    for digest, version in (("a" * 64, 1), ("b" * 64, 3)):
+        event = {"ModelPackageGroupName": GROUP, "ModelContentDigest": digest}
+        assert resolve_champion(event, None) == {
+            "RegisteredVersion": str(version),
+            "RegisteredArn": arns[version],
+        }
+    unknown = {"ModelPackageGroupName": GROUP, "ModelContentDigest": "c" * 64}
+    assert resolve_champion(unknown, None) == {"RegisteredVersion": "none", "RegisteredArn": "none"}
+
+
+def test_a_group_that_does_not_exist_holds_no_copy(aws, resolve_champion):
+    event = {"ModelPackageGroupName": GROUP, "ModelContentDigest": "a" * 64}
+    assert resolve_champion(event, None) == {"RegisteredVersion": "none", "RegisteredArn": "none"}

@@ -58,16 +58,19 @@ def test_a_challenger_is_registered_only_when_it_beats_the_approved_champion(
     assert registered(again) is None
     report = evaluation(config, again)
     assert report["champion"]["version"] == "1"
-    assert "it is champion v1's own model (identical model.tar.gz)" in report["decision"]["reason"]
+    assert "it is champion v1's own model (identical model files)" in report["decision"]["reason"]
 
-    # Retrained without the cache: a new archive of an equal model. A tie is not a win.
+    # Retrained without the cache: a new archive of the same model files (the same content
+    # digest). A tie is not a win, and the champion's own model is not registered again.
     equal = execute(config, {"InputDataUrl": str(small_sample), **WEAK}, no_cache=True)
     assert equal.succeeded, equal.failure_reason
     assert equal.steps["Train"].cache_source_id is None
     decision = evaluation(config, equal)["decision"]
     assert decision["improvement_interval"] == {"lower": 0.0, "upper": 0.0}
     assert not decision["beats_champion"] and registered(equal) is None
-    assert "it ties champion v1" in decision["reason"]
+    assert "it is champion v1's own model (identical model files)" in decision["reason"]
+    found = equal.steps["FindRegisteredModel"].properties["OutputParameters"]
+    assert found["RegisteredVersion"] == "1"
 
     # A stronger challenger on the same data beats champion v1 at the lower end of the
     # paired bootstrap interval and becomes version 2.

@@ -78,6 +78,7 @@ def test_success_then_fully_cached_rerun(project: ProjectConfig, small_sample: P
         "Train": "Succeeded",
         "Evaluate": "Succeeded",
         "CheckMetric": "Succeeded",
+        "FindRegisteredModel": "Succeeded",
         "CheckChampion": "Succeeded",
         "RegisterModel": "Succeeded",
         "MetricBelowThreshold": "NotExecuted",
@@ -137,6 +138,7 @@ def test_success_then_fully_cached_rerun(project: ProjectConfig, small_sample: P
     # No job ran again: only the Lambda steps (never cached on SageMaker) left folders.
     job_dirs = LocalPaths(project.local_home).jobs / second["execution_id"]
     assert sorted(path.name for path in job_dirs.iterdir()) == [
+        "lambda-FindRegisteredModel-1",
         "lambda-ResolveChampion-1",
         "lambda-SnapshotInput-1",
     ]
@@ -158,11 +160,17 @@ def test_success_then_fully_cached_rerun(project: ProjectConfig, small_sample: P
     ]
     assert {d["stepName"] for d in cached} == set(JOB_STEPS)
 
-    # --no-cache runs every job again: a new model, registered as a new version.
+    # --no-cache runs every job again. Retrained on the same data with the same code, the
+    # model packs to the very same bytes: version 1 already holds it, nothing is registered.
     third = run(project, small_sample, no_cache=True)
     assert third.succeeded
     assert all(third.steps[name].cache_source_id is None for name in JOB_STEPS)
-    assert third.steps["RegisterModel"].properties["ModelPackageVersion"] == 2
+    retrained = third.steps["Train"].properties["ModelArtifacts"]["S3ModelArtifacts"]
+    assert retrained != model_url
+    assert engine.store.read_bytes(retrained) == engine.store.read_bytes(model_url)
+    found = third.steps["FindRegisteredModel"].properties["OutputParameters"]
+    assert found == {"RegisteredVersion": "1", "RegisteredArn": package["ModelPackageArn"]}
+    assert third.steps["RegisterModel"].status == "NotExecuted"
 
 
 def test_a_changed_script_reruns_its_step_and_everything_after_it(
@@ -519,7 +527,7 @@ def _check_two_executions(config: ProjectConfig, a: str, b: str) -> None:
     assert {executions[a]["status"], executions[b]["status"]} == {"Succeeded"}
     for execution_id in (a, b):
         steps = engine.state.list_steps(execution_id)
-        assert len(steps) == 9
+        assert len(steps) == 10
         assert {s["step_name"]: s["status"] for s in steps}["RegisterModel"] == "Succeeded"
     packages = engine.registry.list(config.pipeline.model_package_group)
     assert sorted(p["ModelPackageVersion"] for p in packages) == [1, 2]

@@ -21,13 +21,10 @@ ARN = f"arn:aws:lambda:us-east-1:000000000000:function:{NAME}"
 NO_CHAMPION = "s3://bucket/prefix/registry/no-champion/"
 OUTPUTS = [
     {"OutputName": name, "OutputType": "String"}
-    for name in (
-        "ChampionModelDataUrl",
-        "ChampionVersion",
-        "ChampionArn",
-        "LatestModelDataUrl",
-        "LatestVersion",
-    )
+    for name in ("ChampionModelDataUrl", "ChampionVersion", "ChampionArn")
+]
+FOUND = [
+    {"OutputName": name, "OutputType": "String"} for name in ("RegisteredVersion", "RegisteredArn")
 ]
 FUNCTIONS = {NAME: PROJECT_ROOT / "lambdas" / "resolve_champion.py"}
 
@@ -37,20 +34,28 @@ def registry(tmp_path: Path) -> ModelRegistry:
     return ModelRegistry(State(tmp_path / "state.db"), "us-east-1")
 
 
-def register(registry: ModelRegistry, status: str, version: int) -> dict:
+def register(registry: ModelRegistry, status: str, version: int, digest: str = "") -> dict:
     return registry.register(
         GROUP,
         inference_specification={
             "Containers": [{"Image": "i", "ModelDataUrl": f"s3://bucket/models/v{version}.tar.gz"}]
         },
         approval_status=status,
+        customer_metadata={"ModelContentDigest": digest} if digest else None,
     )
 
 
-def invoke(registry: ModelRegistry, tmp_path: Path, functions=FUNCTIONS, arn=ARN, outputs=OUTPUTS):
+def invoke(
+    registry: ModelRegistry,
+    tmp_path: Path,
+    functions=FUNCTIONS,
+    arn=ARN,
+    outputs=OUTPUTS,
+    event: dict | None = None,
+):
     return lambda_step.invoke(
         arn=arn,
-        event={"ModelPackageGroupName": GROUP, "NoChampionUri": NO_CHAMPION},
+        event=event or {"ModelPackageGroupName": GROUP, "NoChampionUri": NO_CHAMPION},
         outputs=outputs,
         functions=functions,
         runtime=LambdaRuntime(tmp_path / "runtimes", keep_warm_seconds=0),
@@ -73,8 +78,6 @@ def test_the_function_finds_the_newest_approved_version(registry, tmp_path):
         "ChampionModelDataUrl": "s3://bucket/models/v3.tar.gz",
         "ChampionVersion": "3",
         "ChampionArn": packages[2]["ModelPackageArn"],
-        "LatestModelDataUrl": "s3://bucket/models/v4.tar.gz",
-        "LatestVersion": "4",
     }
     assert [Path(log).name for log in logs] == ["stdout.log", "stderr.log"]
 
@@ -85,16 +88,25 @@ def test_no_group_or_no_approved_version_gives_the_marker(registry, tmp_path):
         "ChampionVersion": "none",
         "ChampionArn": "none",
     }
-    assert invoke(registry, tmp_path)[0] == {
-        **no_champion,
-        "LatestModelDataUrl": "none",
-        "LatestVersion": "none",
-    }
+    assert invoke(registry, tmp_path)[0] == no_champion
     register(registry, "PendingManualApproval", 1)
-    assert invoke(registry, tmp_path)[0] == {
-        **no_champion,
-        "LatestModelDataUrl": "s3://bucket/models/v1.tar.gz",
-        "LatestVersion": "1",
+    assert invoke(registry, tmp_path)[0] == no_champion
+
+
+def test_the_function_finds_the_version_holding_a_digest_past_the_first_page(registry, tmp_path):
+    """More versions than one ListModelPackages page (100): the oldest is still found."""
+    first = register(registry, "Rejected", 1, digest="a" * 64)
+    for version in range(2, 103):
+        register(registry, "PendingManualApproval", version, digest=f"{version:064d}")
+    event = {"ModelPackageGroupName": GROUP, "ModelContentDigest": "a" * 64}
+    assert invoke(registry, tmp_path, outputs=FOUND, event=event)[0] == {
+        "RegisteredVersion": "1",
+        "RegisteredArn": first["ModelPackageArn"],
+    }
+    event["ModelContentDigest"] = "f" * 64
+    assert invoke(registry, tmp_path, outputs=FOUND, event=event)[0] == {
+        "RegisteredVersion": "none",
+        "RegisteredArn": "none",
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,83 @@ def test_bad_requests_name_the_problem(registry: ModelRegistry) -> None:
         registry.describe("latest", "g")
     with pytest.raises(RegistryError, match="does not exist"):
         registry.describe_group("nope")
+
+
+def _register_once(registry: ModelRegistry, digest: str, execution: str, status="Rejected"):
+    return registry.register_once(
+        "fraud-models",
+        inference_specification=SPEC,
+        approval_status=status,
+        customer_metadata={"ModelContentDigest": digest},
+        source_execution_arn=f"arn:aws:sagemaker:us-east-1:000000000000:pipeline/p/execution/{execution}",
+    )
+
+
+def test_the_same_model_content_is_registered_once_per_group(registry: ModelRegistry) -> None:
+    first, created = _register_once(registry, "a" * 64, "one")
+    assert created and first["ModelPackageVersion"] == 1
+    # Whatever the approval status: a rejected model is still the same model.
+    again, created = _register_once(registry, "a" * 64, "two", status="PendingManualApproval")
+    assert not created and again["ModelPackageVersion"] == 1
+    assert again["MetadataProperties"]["GeneratedBy"].endswith("/execution/one")
+    other, created = _register_once(registry, "b" * 64, "three")
+    assert created and other["ModelPackageVersion"] == 2
+    # Without a digest every registration is a new version, as on SageMaker.
+    assert (
+        registry.register("fraud-models", inference_specification=SPEC)["ModelPackageVersion"] == 3
+    )
+
+
+def test_concurrent_registrations_of_one_model_give_one_version(tmp_path: Path) -> None:
+    """Separate connections (as separate engine processes have), racing on one digest."""
+    State(tmp_path / "state.db")
+    barrier = threading.Barrier(8)
+    created = []
+
+    def register(label: str) -> None:
+        registry = ModelRegistry(State(tmp_path / "state.db"), "us-east-1")
+        barrier.wait()
+        created.append(_register_once(registry, "c" * 64, label)[1])
+
+    threads = [threading.Thread(target=register, args=(f"e{n}",)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(created) == [False] * 7 + [True]
+    registry = ModelRegistry(State(tmp_path / "state.db"), "us-east-1")
+    assert [p["ModelPackageVersion"] for p in registry.list("fraud-models")] == [1]
+
+
+def test_a_register_model_step_whose_model_is_already_registered_says_so(engine) -> None:
+    """What the registry's lock catches when two runs raced past FindRegisteredModel: the
+    step succeeds with the existing version, and says SageMaker would have duplicated it."""
+    from pipelines.local.orchestrator import RunOptions
+    from pipelines.local.progress import summarize
+
+    engine.store.put_bytes(b"model", "s3://bucket/model.tar.gz")
+    step = {
+        "Name": "RegisterModel",
+        "Type": "RegisterModel",
+        "Arguments": {
+            "ModelPackageGroupName": "fraud-models",
+            "InferenceSpecification": {
+                "Containers": [{"Image": "image:1", "ModelDataUrl": "s3://bucket/model.tar.gz"}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+            "ModelApprovalStatus": "PendingManualApproval",
+            "CustomerMetadataProperties": {"ModelContentDigest": "d" * 64},
+        },
+    }
+    definition = {"Version": "2020-12-01", "Parameters": [], "Steps": [step]}
+    first = engine.run(definition, "p", {}, RunOptions())
+    second = engine.run(definition, "p", {}, RunOptions())
+    assert first.succeeded and second.succeeded, second.failure_detail
+    assert second.steps["RegisterModel"].properties["ModelPackageVersion"] == 1
+    assert [p["ModelPackageVersion"] for p in engine.registry.list("fraud-models")] == [1]
+    summary = summarize(second, engine.store)
+    [line] = [d for d in summary.details if d.startswith("Not registered again: ")]
+    assert f"registered by execution {first.execution_id} while this one ran" in line
+    assert "On SageMaker, where no lock spans executions, this run would have registered" in line
+    assert not [d for d in summary.details if d.startswith("Registered model:")]

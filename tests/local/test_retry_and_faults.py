@@ -103,3 +103,38 @@ def test_fault_plan_fails_the_first_times_attempts() -> None:
     plan = FaultPlan(parse_faults(["Train=THROTTLING:2"], STEPS))
     assert [plan.take("Train") is not None for _ in range(3)] == [True, True, False]
     assert plan.take("Preprocess") is None
+
+
+class _Step:
+    def __init__(self, status: str, attempts: int = 0, cache_source_id: str | None = None):
+        self.status, self.attempts, self.cache_source_id = status, attempts, cache_source_id
+
+
+def test_a_fault_that_fired_as_asked_says_nothing() -> None:
+    plan = FaultPlan(parse_faults(["Train=THROTTLING:2"], STEPS))
+    plan.take("Train"), plan.take("Train")
+    assert plan.shortfalls({"Train": _Step("Succeeded", attempts=3)}) == []
+
+
+@pytest.mark.parametrize(
+    ("step", "taken", "says"),
+    [
+        (
+            _Step("Succeeded", cache_source_id="abc123"),
+            0,
+            "--inject-fault Train=THROTTLING:2 never fired: Train was a cache hit (execution "
+            "abc123), and a cache hit starts no job on SageMaker either. Rerun with --no-cache",
+        ),
+        (_Step("NotExecuted"), 0, "never fired: Train never ran (its condition branch"),
+        (None, 0, "never fired: Train never ran"),
+        (_Step("Stopped"), 0, "never fired: the execution stopped before Train ran"),
+        (_Step("Failed", attempts=1), 1, "fired 1 of 2 times: Train made no more attempts"),
+    ],
+)
+def test_a_fault_that_could_not_fire_says_why(step, taken: int, says: str) -> None:
+    plan = FaultPlan(parse_faults(["Train=THROTTLING:2"], STEPS))
+    for _ in range(taken):
+        plan.take("Train")
+    [(fault, message)] = plan.shortfalls({"Train": step} if step else {})
+    assert fault.option == "Train=THROTTLING:2"
+    assert says in message

@@ -68,8 +68,11 @@ def test_a_version_1_database_is_migrated_keeping_its_cache_entries(tmp_path: Pa
 
     old_schema = state_module._SCHEMA.replace(
         "    inputs_json      TEXT NOT NULL DEFAULT '{}',\n", ""
+    ).replace(
+        "    options_json     TEXT NOT NULL DEFAULT '{}',\n    owner_json       TEXT\n",
+        "    options_json     TEXT NOT NULL DEFAULT '{}'\n",
     )
-    assert old_schema != state_module._SCHEMA
+    assert "inputs_json" not in old_schema and "owner_json" not in old_schema
     conn = sqlite3.connect(tmp_path / "state.db")
     conn.executescript(old_schema)
     conn.execute(

@@ -1,7 +1,9 @@
-"""A command of the CLI as its own process, ready once it prints the line that says so."""
+"""A command of the CLI as its own process, ready once it prints the line that says so; and
+what the tests need to tell whether processes are still running."""
 
 from __future__ import annotations
 
+import os
 import queue
 import signal
 import subprocess
@@ -15,6 +17,8 @@ from urllib.parse import urlsplit
 from waiting import FAILSAFE_SECONDS
 
 from pipelines.config import PROJECT_ROOT
+
+RUN_PIPELINE = str(PROJECT_ROOT / "run_pipeline.py")
 
 
 class CliProcess:
@@ -79,3 +83,50 @@ class CliProcess:
     def __exit__(self, *exc: object) -> None:
         self.stop()
         self.stderr.close()
+
+
+def cli(config_path: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    """`run_pipeline.py --config CONFIG ARGS...` to the end, output captured."""
+    return subprocess.run(
+        [sys.executable, RUN_PIPELINE, "--config", str(config_path), *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=FAILSAFE_SECONDS,
+        **kwargs,
+    )
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie (dead, waiting for its parent to reap it)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except FileNotFoundError:
+        return False
+    return bool(fields) and fields[0] not in ("Z", "X")
+
+
+def running_in_group(group: int) -> list[int]:
+    """Every live (non-zombie) process whose process group is `group`."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 2 and int(fields[2]) == group and fields[0] not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+
+
+def kill_if_running(pids: list[int]) -> None:
+    """Clean-up after a failed assertion: nothing of a test outlives it."""
+    for pid in pids:
+        if running(pid):
+            os.kill(pid, signal.SIGKILL)

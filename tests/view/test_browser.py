@@ -145,7 +145,7 @@ def open_execution(page: Page, served: ViewServer, runs: Runs, execution_id: str
     page.open(f"{served.url}executions/{execution_id}.html")
     nodes = page.nodes()
     # Every step of the definition is a node, with the status the state DB holds.
-    assert len(nodes) == 9
+    assert len(nodes) == 10
     expected = recorded(runs, execution_id)
     assert {name: node["status"] for name, node in nodes.items()} == {
         name: expected.get(name, "NotStarted") for name in nodes
@@ -163,7 +163,8 @@ def test_every_page_at_both_sizes(browser, runs: Runs, served: ViewServer, size:
     assert "notexecuted" in nodes["MetricBelowThreshold"]["cls"]
     assert page.page.locator("#execution-status").inner_text() == "Succeeded"
     labels = page.page.locator(".edge-label").all_text_contents()
-    assert labels.count("if (true)") == 2 and labels.count("else (false)") == 1
+    # CheckMetric -> FindRegisteredModel, CheckMetric -> CheckChampion, CheckChampion -> Register
+    assert labels.count("if (true)") == 3 and labels.count("else (false)") == 1
     # The outcome, then the charts of the evaluation.
     assert page.page.locator(".outcome").inner_text().startswith("Registered: ")
     for chart in ("#chart-roc", "#chart-pr", "#confusion-challenger"):
@@ -217,7 +218,7 @@ def test_every_page_at_both_sizes(browser, runs: Runs, served: ViewServer, size:
 
     page.open(f"{served.url}definition.html")
     nodes = page.nodes()
-    assert len(nodes) == 9 and all("definition" in node["cls"] for node in nodes.values())
+    assert len(nodes) == 10 and all("definition" in node["cls"] for node in nodes.values())
     page.graph_fits()
     page.page.click("#node-CheckMetric")
     assert "from the definition" in page.page.locator("#step-CheckMetric").inner_text()
