@@ -74,6 +74,8 @@ def test_dependency_edges_are_laid_out_and_implied_data_edges_are_not(layout) ->
         ("ResolveChampion", "Evaluate"),
         ("Evaluate", "CheckMetric"),
         ("CheckMetric", "CheckChampion"),
+        ("CheckMetric", "FindRegisteredModel"),
+        ("FindRegisteredModel", "CheckChampion"),
         ("CheckMetric", "MetricBelowThreshold"),
         ("CheckChampion", "RegisterModel"),
     }
