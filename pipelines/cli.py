@@ -94,10 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
     from pipelines.aws import commands as aws_commands
     from pipelines.deploy import commands as deploy_commands
     from pipelines.local import commands as local_commands
+    from pipelines.stack import commands as stack_commands
     from pipelines.triggers import commands as triggers_commands
     from pipelines.view import commands as view_commands
 
-    modules = (aws_commands, local_commands, triggers_commands, deploy_commands, view_commands)
+    modules = (
+        aws_commands,
+        stack_commands,
+        local_commands,
+        triggers_commands,
+        deploy_commands,
+        view_commands,
+    )
     for module in modules:
         module.register(subparsers, common)
     parser.command_names = frozenset(subparsers.choices)
