@@ -153,8 +153,9 @@ class CloudFormation:
             "ChangeSetType": kind,
             "Capabilities": CAPABILITIES,
             "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())],
-            "Description": description[:1024],
         }
+        if description:
+            request["Description"] = description[:1024]
         if template_url:
             request["TemplateURL"] = template_url
         else:
