@@ -158,7 +158,9 @@ def complete_on_moto(stack_name: str, region: str, account: str) -> list[tuple[s
         for s in cloudformation_backends[account][region].stacks.values()
         if s.name == stack_name and s.status != "DELETE_COMPLETE"
     )
-    made = calls(stack.template_dict, lambda value: clean_json(value, stack.resource_map))
+    # A stack made by a change set keeps its template as text only.
+    template = stack.parse_template(stack.template)
+    made = calls(template, lambda value: clean_json(value, stack.resource_map))
     for _, (service, operation, request) in made:
         getattr(boto3.client(service, region_name=region), xform_name(operation))(**request)
     return made

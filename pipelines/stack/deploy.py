@@ -177,6 +177,8 @@ def destroy(
         kept = cloudformation.retained(spec.name)
         out(f"Stack {spec.name} ({spec.label}, {spec.region}):")
         for resource in cloudformation.resources(spec.name):
+            if not resource.get("ResourceType"):
+                continue  # moto lists the types it does not deploy as empty rows
             fate = "keep  " if resource["LogicalResourceId"] in kept else "delete"
             out(
                 f"  {fate} {resource['ResourceType']:<34} {resource['LogicalResourceId']}  "

@@ -166,7 +166,7 @@ def cloudformation_rolls_back() -> Iterator[None]:
             resource = created(logical_id, resource_json, resources_map, **kwargs)
         except Exception as exc:
             event(stack, logical_id, kind, "CREATE_IN_PROGRESS")
-            event(stack, logical_id, kind, "CREATE_FAILED", f"{type(exc).__name__}: {exc}")
+            event(stack, logical_id, kind, "CREATE_FAILED", str(exc))
             raise
         if resource is not None:  # None: a type moto does not deploy (no events)
             resources_map._parsed_resources[logical_id] = resource
