@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
 
 from pipelines.config import ProjectConfig
 from pipelines.errors import UsageError
@@ -65,35 +64,32 @@ def candidates(s3: Any, bucket: str, prefix: str) -> list[Candidate]:
 
 
 def _candidate(s3: Any, bucket: str, folder: str) -> Candidate | None:
-    key = f"{folder}Evaluate/{EVALUATION_FILE}"
+    listed = [
+        item
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder)
+        for item in page.get("Contents", [])
+    ]
+    report = next((i for i in listed if i["Key"] == f"{folder}Evaluate/{EVALUATION_FILE}"), None)
+    models = sorted(
+        i["Key"]
+        for i in listed
+        if i["Key"].startswith(f"{folder}Train/") and i["Key"].endswith(f"/output/{MODEL_FILE}")
+    )
+    if report is None or not models:
+        return None
     try:
-        obj = s3.get_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
-            return None
-        raise
-    try:
-        decision = json.loads(obj["Body"].read()).get("decision") or {}
+        body = s3.get_object(Bucket=bucket, Key=report["Key"])["Body"].read()
+        decision = json.loads(body).get("decision") or {}
     except ValueError:
         return None
     if not decision.get("register"):
         return None
-    models = [
-        item["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=f"{folder}Train/"
-        )
-        for item in page.get("Contents", [])
-        if item["Key"].endswith(f"/output/{MODEL_FILE}")
-    ]
-    if not models:
-        return None
     return Candidate(
         execution=folder.rstrip("/").rsplit("/", 1)[-1],
-        evaluated=obj["LastModified"],
+        evaluated=report["LastModified"],
         metric=str(decision.get("metric", "")),
         value=decision.get("challenger"),
-        model_uri=f"s3://{bucket}/{sorted(models)[-1]}",
+        model_uri=f"s3://{bucket}/{models[-1]}",
         quality_uri=f"s3://{bucket}/{folder}Evaluate/{MODEL_QUALITY_FILE}",
     )
 
