@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         description=(
             "Create the endpoint ([deployment].endpoint_name) or update it in place with an "
             "Approved model package version: the newest by default. The approval rule that "
-            "`triggers apply` creates does the same on every approval. Locally, use `serve`."
+            "the stack holds (`stack deploy`) does the same on every approval. Locally, use `serve`."
         ),
     )
     deploy.add_argument(

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
-from conftest import REGION
+from moto_account import REGION
 
 from pipelines.config import PROJECT_ROOT
 

@@ -16,7 +16,7 @@ import boto3
 import pytest
 from botocore import xform_name
 from cloudformation_equivalents import PlaceholderResolver, calls
-from conftest import ACCOUNT_ID
+from moto_account import ACCOUNT_ID
 from waiting import FAILSAFE_SECONDS
 
 from pipelines.aws import pipeline_ops

@@ -8,7 +8,7 @@ import json
 
 import boto3
 import pytest
-from conftest import ACCOUNT_ID, BUCKET, REGION, cloudformation_rolls_back
+from moto_account import ACCOUNT_ID, BUCKET, REGION, cloudformation_rolls_back
 
 from pipelines.cli import main as cli_main
 

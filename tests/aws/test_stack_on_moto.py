@@ -22,7 +22,7 @@ from typing import Any
 import boto3
 import pytest
 from cloudformation_equivalents import complete_on_moto
-from conftest import (
+from moto_account import (
     ACCOUNT_ID,
     BUCKET,
     REGION,

@@ -6,40 +6,16 @@ these tests are about what surrounds it.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from stack_config import make_config
 
-from pipelines.config import ProjectConfig, load_config
+from pipelines.config import ProjectConfig
 from pipelines.stack.context import StackContext, build_context
 from pipelines.stack.template import build
-
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-BUCKET = "my-ml-bucket"
-ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/SageMakerExecutionRole"
-NAME = "fraud-detection-retraining"
-
-
-def make_config(
-    *, pipeline: dict | None = None, aws: dict | None = None, **sections: dict
-) -> ProjectConfig:
-    """pipeline.toml with the SageMaker target set, [pipeline]/[aws] overrides, and extra
-    sections merged key by key into the file's own."""
-    config = load_config(
-        environ={},
-        overrides={
-            "aws": {"bucket": BUCKET, "role_arn": ROLE_ARN, **(aws or {})},
-            "pipeline": pipeline or {},
-        },
-    )
-    extra = dict(config.extra)
-    for name, values in sections.items():
-        extra[name] = {**extra.get(name, {}), **values}
-    return dataclasses.replace(config, extra=extra)
 
 
 @pytest.fixture(scope="session")
@@ -65,13 +41,3 @@ def template(context: Callable[..., StackContext]) -> Callable[..., dict]:
         return json.loads(build(context(config, **kwargs)).json())
 
     return make
-
-
-def resources_of(body: dict, kind: str) -> dict[str, dict]:
-    return {k: v for k, v in body["Resources"].items() if v["Type"] == kind}
-
-
-def statements(role: dict) -> dict[str, dict]:
-    """A role's inline permissions by Sid."""
-    (policy,) = role["Properties"]["Policies"]
-    return {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}

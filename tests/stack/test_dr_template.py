@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from cloudformation_equivalents import PlaceholderResolver
-from conftest import ACCOUNT, BUCKET, NAME, REGION, make_config, statements
+from stack_config import ACCOUNT, BUCKET, NAME, REGION, make_config, statements
 
 from pipelines.stack.dr import dr_stack_name, dr_template, prefixes
 from pipelines.stack.template import build

@@ -10,7 +10,16 @@ import json
 
 import pytest
 from cloudformation_equivalents import PlaceholderResolver
-from conftest import ACCOUNT, BUCKET, NAME, REGION, ROLE_ARN, make_config, resources_of, statements
+from stack_config import (
+    ACCOUNT,
+    BUCKET,
+    NAME,
+    REGION,
+    ROLE_ARN,
+    make_config,
+    resources_of,
+    statements,
+)
 
 from pipelines.config import ConfigError
 from pipelines.stack.template import build

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from cfnlint.api import ManualArgs, lint
-from conftest import make_config
+from stack_config import make_config
 
 from pipelines.stack.dr import dr_template
 from pipelines.stack.template import build

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from cloudformation_equivalents import EQUIVALENTS, PlaceholderResolver, calls
-from conftest import ACCOUNT, REGION, make_config
+from stack_config import ACCOUNT, REGION, make_config
 
 from pipelines.conformance import shapes
 from pipelines.stack.template import build
