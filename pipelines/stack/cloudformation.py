@@ -11,6 +11,7 @@ failures, not the cancellations they caused).
 from __future__ import annotations
 
 import datetime
+import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -101,8 +102,6 @@ class CloudFormation:
         """Logical IDs the stack keeps when deleted (DeletionPolicy Retain)."""
         body = self.client.get_template(StackName=stack)["TemplateBody"]
         if isinstance(body, str):
-            import json
-
             body = json.loads(body)
         return {
             logical_id
