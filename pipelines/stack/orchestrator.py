@@ -2,11 +2,12 @@
 
 Today the only kind is "pipeline": both triggers call StartPipelineExecution with pipeline
 parameters. A Step Functions state machine wrapping the pipeline (issue 14) will be a second
-`RunTarget`: its ARN, `states:StartExecution` as the start permission, the parameters as
-the execution's JSON input (Scheduler: `Input`; Pipes: `StepFunctionStateMachineParameters`
-plus an `InputTemplate`), and the state machine's logical ID to depend on. The triggers
-module only talks to this interface, so retargeting them is a new `RunTarget` here and one
-more case in `run_target()`.
+`RunTarget`: its ARN (`Ref` of the state machine), `states:StartExecution` as the start
+permission, the parameters as the execution's JSON input (Scheduler: `Input`; Pipes:
+`StepFunctionStateMachineParameters` plus an `InputTemplate`), and the state machine's
+logical ID to depend on. The triggers module only talks to this interface, so retargeting
+them is a subclass here overriding the two target shapes, and one more case in
+`run_target()`.
 """
 
 from __future__ import annotations
@@ -42,6 +43,18 @@ class RunTarget:
 
     def schedule_target(self, parameters: Mapping[str, str]) -> dict[str, Any]:
         """The Scheduler target's fields besides RoleArn, RetryPolicy and DeadLetterConfig."""
+        raise NotImplementedError
+
+    def pipe_target_parameters(self, parameters: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+        """The pipe's TargetParameters; a value may be a dynamic path into the SQS message
+        ("$.body.InputDataUrl")."""
+        raise NotImplementedError
+
+
+class PipelineTarget(RunTarget):
+    """StartPipelineExecution, the parameters as pipeline parameters."""
+
+    def schedule_target(self, parameters: Mapping[str, str]) -> dict[str, Any]:
         return {
             "Arn": self.arn,
             "SageMakerPipelineParameters": {
@@ -52,8 +65,6 @@ class RunTarget:
         }
 
     def pipe_target_parameters(self, parameters: Sequence[Mapping[str, str]]) -> dict[str, Any]:
-        """The pipe's TargetParameters; a value may be a dynamic path into the SQS message
-        ("$.body.InputDataUrl")."""
         return {
             "SageMakerPipelineParameters": {"PipelineParameterList": [dict(p) for p in parameters]}
         }
@@ -62,7 +73,7 @@ class RunTarget:
 def run_target(ctx: StackContext) -> RunTarget:
     kind = ctx.settings.orchestrator.kind
     if kind == "pipeline":
-        return RunTarget(
+        return PipelineTarget(
             description=f"SageMaker pipeline {ctx.pipeline}",
             arn=pipeline_arn(ctx),
             start_action="sagemaker:StartPipelineExecution",

@@ -646,3 +646,35 @@ def test_building_twice_gives_the_same_bytes(context) -> None:
 def test_bad_stack_settings_name_the_key(context, section, message) -> None:
     with pytest.raises(ConfigError, match=message):
         context(make_config(**section))
+
+
+def test_the_triggers_start_whatever_the_run_target_is(template, monkeypatch) -> None:
+    """What issue 14's state machine needs: the triggers take their target, its permission
+    and its input shape from pipelines/stack/orchestrator.py, nothing pipeline-specific."""
+    from pipelines.stack import triggers
+    from pipelines.stack.orchestrator import RunTarget
+
+    class StateMachine(RunTarget):
+        def schedule_target(self, parameters):
+            return {"Arn": self.arn, "Input": json.dumps(dict(parameters))}
+
+        def pipe_target_parameters(self, parameters):
+            return {"StepFunctionStateMachineParameters": {"InvocationType": "FIRE_AND_FORGET"}}
+
+    machine = {"Ref": "RetrainingStateMachine"}
+    target = StateMachine("state machine", machine, "states:StartExecution", [machine], ())
+    monkeypatch.setattr(triggers, "run_target", lambda ctx: target)
+
+    body = template()["Resources"]
+
+    schedule = body["NightlySchedule"]["Properties"]["Target"]
+    assert schedule["Arn"] == machine
+    assert json.loads(schedule["Input"])["InputDataUrl"] == f"s3://{BUCKET}/{NAME}/incoming/"
+    assert body["DataArrivalPipe"]["Properties"]["Target"] == machine
+    for role in ("SchedulerRole", "PipeRole"):
+        assert statements(body[role])["StartRun"] == {
+            "Sid": "StartRun",
+            "Effect": "Allow",
+            "Action": "states:StartExecution",
+            "Resource": [machine],
+        }
