@@ -16,6 +16,7 @@ from pipelines.code_assets import (
     CodeAsset,
     ProjectCode,
     champion_function_name,
+    lambda_functions,
     project_code,
     snapshot_function_name,
     zip_asset,
@@ -120,9 +121,11 @@ def project_functions(
 ) -> dict[str, Path]:
     """Purpose -> source file of every Lambda function the configuration asks for."""
     lambdas = config.root / "lambdas"
+    # The pipeline's own steps: the functions the local engine runs too.
+    steps = lambda_functions(config)
     functions = {
-        "resolve-champion": lambdas / "resolve_champion.py",
-        "snapshot-input": lambdas / "snapshot_input.py",
+        "resolve-champion": steps[champion_function_name(config)],
+        "snapshot-input": steps[snapshot_function_name(config)],
     }
     if deployment.deploy_on_approval:
         functions["deploy-model"] = lambdas / "deploy_model.py"
