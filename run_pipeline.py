@@ -3,7 +3,7 @@
 
 python run_pipeline.py                       # local run on the bundled sample data
 python run_pipeline.py start --param MetricThreshold=0.95
-python run_pipeline.py --target sagemaker upsert
+python run_pipeline.py --target sagemaker stack deploy
 python run_pipeline.py --help                # every command
 """
 

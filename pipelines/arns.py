@@ -49,6 +49,15 @@ def partition(region: str) -> str:
     return DEFAULT_PARTITION
 
 
+def dns_suffix(region: str) -> str:
+    """The region's domain (amazonaws.com, amazonaws.com.cn, ...), as botocore resolves it."""
+    wanted = partition(region)
+    for entry in _partitions():
+        if entry.get("id") == wanted:
+            return entry.get("outputs", {}).get("dnsSuffix", "amazonaws.com")
+    return "amazonaws.com"
+
+
 def arn(service: str, region: str, account: str, resource: str, *, regional: bool = True) -> str:
     """`arn:<partition>:<service>:<region>:<account>:<resource>` (IAM: no region)."""
     where = region if regional else ""

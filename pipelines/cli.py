@@ -127,11 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
     from pipelines.deploy import commands as deploy_commands
     from pipelines.local import commands as local_commands
     from pipelines.orchestrators import commands as orchestrator_commands
+    from pipelines.stack import commands as stack_commands
     from pipelines.triggers import commands as triggers_commands
     from pipelines.view import commands as view_commands
 
     modules = (
         aws_commands,
+        stack_commands,
         local_commands,
         triggers_commands,
         deploy_commands,

@@ -155,8 +155,8 @@ class ProjectConfig:
     hyperparameters: Hyperparameters
     retry: RetrySettings
     local: LocalSettings
-    # Sections owned by other modules (triggers, notifications, deployment, pricing,
-    # orchestrator), parsed and validated where they are used.
+    # Sections owned by other modules (triggers, notifications, deployment, pricing, stack,
+    # dr, orchestrator), parsed and validated where they are used.
     extra: Mapping[str, Any] = field(default_factory=dict)
     quality_gate: QualityGateSettings = field(default_factory=QualityGateSettings)
 
@@ -201,7 +201,15 @@ _SECTIONS = {
     "local": LocalSettings,
     "quality_gate": QualityGateSettings,
 }
-_EXTRA_SECTIONS = ("triggers", "notifications", "deployment", "pricing", "orchestrator")
+_EXTRA_SECTIONS = (
+    "triggers",
+    "notifications",
+    "deployment",
+    "pricing",
+    "stack",
+    "dr",
+    "orchestrator",
+)
 
 _ENV_OVERRIDES = {
     "PIPELINE_NAME": ("pipeline", "name"),

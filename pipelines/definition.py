@@ -3,7 +3,7 @@ check metric -> check champion -> register | fail.
 
 `get_pipeline()` reads top to bottom like the DAG it builds; the helpers above it only
 shape SDK objects (retry policies, cache config, S3 locations). The same definition runs on
-SageMaker (`run_pipeline.py upsert/start --target sagemaker`) and in the local engine.
+SageMaker (`run_pipeline.py stack deploy|start --target sagemaker`) and in the local engine.
 """
 
 from __future__ import annotations

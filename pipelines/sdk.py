@@ -132,7 +132,7 @@ class OfflinePipelineSession(PipelineSession):
     """A PipelineSession whose default bucket is configuration, not an S3 lookup.
 
     `Session.default_bucket()` checks that the bucket exists (and may create it); the
-    definition only needs its name, and uploads happen separately at upsert time.
+    definition only needs its name, and uploads happen separately (`stack deploy`).
     """
 
     def __init__(self, region: str, bucket: str):

@@ -19,15 +19,12 @@ import pytest
 from toml_writer import dump_toml
 
 from pipelines import arns
-from pipelines.aws.champion_lambda import project_functions, role_policy
 from pipelines.code_assets import champion_function_arn
 from pipelines.config import DEFAULT_CONFIG_PATH, PROJECT_ROOT, load_config
 from pipelines.local.executor import job_arn
 from pipelines.local.orchestrator import pipeline_arn as local_pipeline_arn
 from pipelines.triggers.matcher import matches
 from pipelines.triggers.patterns import notification_rules
-from pipelines.triggers.plan import Context
-from pipelines.triggers.policies import scheduler_permissions
 
 ROLE = "arn:aws:iam::111122223333:role/Deployer"
 
@@ -141,7 +138,7 @@ def test_arns_carry_the_regions_partition(tmp_path, monkeypatch):
     assert "arn:aws:" not in patterns
 
 
-# -- names keep their case ----------------------------------------------------------------
+# -- names keep their case (the stack's targets and grants: tests/stack/test_template.py) --
 
 
 def _execution_failed(pipeline_arn: str) -> dict:
@@ -166,27 +163,3 @@ def test_a_mixed_case_pipeline_matches_its_own_execution_events_in_either_spelli
     assert matches(failed.pattern, _execution_failed(prefix + "fraudretraining"))
     assert matches(failed.pattern, _execution_failed(prefix + "FraudRetraining"))
     assert not matches(failed.pattern, _execution_failed(prefix + "fraudretraining-v2"))
-
-
-def test_targets_keep_the_name_and_policies_allow_both_spellings(tmp_path):
-    context = Context(account="123", region="us-east-1", pipeline="FraudRetraining", bucket="b")
-    assert context.pipeline_arn == "arn:aws:sagemaker:us-east-1:123:pipeline/FraudRetraining"
-    statement = scheduler_permissions(context.pipeline_arns, "arn:aws:sqs:us-east-1:123:q")
-    (start,) = [s for s in statement["Statement"] if s["Sid"] == "StartPipeline"]
-    assert start["Resource"] == [
-        "arn:aws:sagemaker:us-east-1:123:pipeline/FraudRetraining",
-        "arn:aws:sagemaker:us-east-1:123:pipeline/fraudretraining",
-    ]
-
-    config = load_config(_isolated_config(tmp_path, model_package_group="FraudModels"))
-    target = config.target("local")
-    champion = project_functions(config)[0]
-    policy = role_policy(config, target, champion)
-    (read,) = [s for s in policy["Statement"] if s["Sid"] == "ReadChampion"]
-    assert (
-        "arn:aws:sagemaker:us-east-1:000000000000:model-package-group/FraudModels"
-        in (read["Resource"])
-    )
-    assert (
-        "arn:aws:sagemaker:us-east-1:000000000000:model-package/fraudmodels/*" in (read["Resource"])
-    )

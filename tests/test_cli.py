@@ -20,7 +20,7 @@ def test_help_without_a_command_shows_every_command(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     output = capsys.readouterr().out
-    for command in ("start", "definition", "upsert", "executions", "registry", "triggers"):
+    for command in ("start", "definition", "stack", "dr", "executions", "registry", "watch"):
         assert command in output
 
 

@@ -1,1 +1,1 @@
-"""AWS side: upsert, start, describe, triggers, notifications, deployment."""
+"""AWS side: start, describe, status of the pipeline the stack deploys (pipelines/stack/)."""

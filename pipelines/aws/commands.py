@@ -1,4 +1,5 @@
-"""SageMaker-side commands: upsert, describe, status."""
+"""SageMaker-side commands: describe, status (the pipeline itself is deployed by `stack
+deploy`, pipelines/stack/)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,6 @@ from pipelines.config import ProjectConfig
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    upsert = subparsers.add_parser(
-        "upsert",
-        parents=[common],
-        help="SageMaker: upload code and sample data, create or update the pipeline",
-    )
-    upsert.set_defaults(handler=_upsert)
     describe = subparsers.add_parser(
         "describe", parents=[common], help="SageMaker: the pipeline, its parameters and runs"
     )
@@ -24,12 +19,6 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     status.add_argument("execution", nargs="?", help="execution ARN (default: the latest)")
     status.set_defaults(handler=_status)
-
-
-def _upsert(args: argparse.Namespace, config: ProjectConfig) -> int:
-    from pipelines.aws import pipeline_ops
-
-    return pipeline_ops.upsert(config)
 
 
 def _describe(args: argparse.Namespace, config: ProjectConfig) -> int:

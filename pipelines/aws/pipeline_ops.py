@@ -1,4 +1,5 @@
-"""The pipeline on SageMaker: upsert, start, describe, status.
+"""The pipeline on SageMaker: start, describe, status. (`stack deploy` creates and updates
+it, with everything around it: pipelines/stack/.)
 
 All AWS access goes through boto3 with the standard credential chain and endpoint settings
 (`AWS_ENDPOINT_URL` included), so the tests point it at moto and users at AWS unchanged.
@@ -6,23 +7,17 @@ All AWS access goes through boto3 with the standard credential chain and endpoin
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
 
-from pipelines.aws.champion_lambda import deploy_project_functions
-from pipelines.aws.pipeline_request import pipeline_request
-from pipelines.code_assets import NO_CHAMPION_MARKER, code_uri, no_champion_uri, sample_data_uri
 from pipelines.config import ProjectConfig
-from pipelines.conformance.preflight import check_start, check_upsert
-from pipelines.definition_cache import load_definition
+from pipelines.conformance.preflight import check_start
 from pipelines.parameters import ParameterError, resolve_parameters
 
 TERMINAL_STATUSES = ("Succeeded", "Failed", "Stopped")
@@ -30,49 +25,11 @@ EXIT_OK, EXIT_FAILED, EXIT_AWS = 0, 1, 3
 
 
 class PipelineNotFoundError(LookupError):
-    """The pipeline has not been upserted in this account and region."""
+    """The pipeline has not been deployed (`stack deploy`) in this account and region."""
 
 
 def aws_session(config: ProjectConfig) -> boto3.Session:
     return boto3.Session(region_name=config.aws.region)
-
-
-def _tags(config: ProjectConfig) -> list[dict[str, str]]:
-    return [{"Key": key, "Value": value} for key, value in sorted(config.aws.tags.items())]
-
-
-def _split_s3_uri(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
-
-
-def upload_if_changed(s3: Any, uri: str, data: bytes) -> bool:
-    """Put `data` at `uri` unless an identical object is already there. True if uploaded."""
-    bucket, key = _split_s3_uri(uri)
-    try:
-        head = s3.head_object(Bucket=bucket, Key=key)
-    except s3.exceptions.ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
-            raise
-    else:
-        # Single-part uploads have the MD5 as their ETag.
-        if (
-            head["ContentLength"] == len(data)
-            and head["ETag"].strip('"') == hashlib.md5(data, usedforsecurity=False).hexdigest()
-        ):
-            return False
-    s3.put_object(Bucket=bucket, Key=key, Body=data)
-    return True
-
-
-@dataclass(frozen=True)
-class UpsertResult:
-    pipeline_arn: str
-    created: bool
-    uploaded: tuple[str, ...]
-    unchanged: tuple[str, ...]
-    # Lambda function name -> "created", "updated" or "unchanged".
-    functions: dict[str, str]
 
 
 def find_pipeline(sagemaker: Any, name: str) -> dict[str, Any] | None:
@@ -83,65 +40,6 @@ def find_pipeline(sagemaker: Any, name: str) -> dict[str, Any] | None:
             if summary["PipelineName"] == name:
                 return sagemaker.describe_pipeline(PipelineName=name)
     return None
-
-
-def _ensure_model_package_group(sagemaker: Any, config: ProjectConfig) -> bool:
-    """Create the Model Package Group RegisterModel writes to, if missing. True if created."""
-    name = config.pipeline.model_package_group
-    paginator = sagemaker.get_paginator("list_model_package_groups")
-    for page in paginator.paginate(NameContains=name):
-        if any(g["ModelPackageGroupName"] == name for g in page["ModelPackageGroupSummaryList"]):
-            return False
-    sagemaker.create_model_package_group(
-        ModelPackageGroupName=name,
-        ModelPackageGroupDescription=f"Models registered by the {config.pipeline.name} pipeline",
-        Tags=_tags(config),
-    )
-    return True
-
-
-def upsert_pipeline(config: ProjectConfig, session: boto3.Session | None = None) -> UpsertResult:
-    """Upload code and sample data (content-addressed), then create or update the pipeline."""
-    target = config.target("sagemaker")
-    session = session or aws_session(config)
-    definition, code = load_definition(config, "sagemaker")
-    # What CreatePipeline would refuse, refused before anything is uploaded.
-    check_upsert(json.loads(definition), pipeline_request(config, definition, target.role_arn))
-    s3 = session.client("s3")
-    uploaded: list[str] = []
-    unchanged: list[str] = []
-    objects = [(code_uri(asset, config, target), asset.data) for asset in code.all()]
-    objects.append((sample_data_uri(config, target), config.sample_data_path.read_bytes()))
-    objects.append((no_champion_uri(config, target) + NO_CHAMPION_MARKER, b""))
-    for uri, data in objects:
-        (uploaded if upload_if_changed(s3, uri, data) else unchanged).append(uri)
-    functions = deploy_project_functions(config, session)
-
-    sagemaker = session.client("sagemaker")
-    _ensure_model_package_group(sagemaker, config)
-    settings = config.pipeline
-    common = pipeline_request(config, definition, target.role_arn)
-    existing = find_pipeline(sagemaker, settings.name)
-    if existing:
-        arn = sagemaker.update_pipeline(**common)["PipelineArn"]
-    else:
-        arn = sagemaker.create_pipeline(
-            **common, Tags=_tags(config), ClientRequestToken=str(uuid.uuid4())
-        )["PipelineArn"]
-    return UpsertResult(arn, not existing, tuple(uploaded), tuple(unchanged), functions)
-
-
-def upsert(config: ProjectConfig) -> int:
-    result = upsert_pipeline(config)
-    verb = "created" if result.created else "updated"
-    print(f"pipeline {config.pipeline.name} {verb}: {result.pipeline_arn}")
-    for name, status in result.functions.items():
-        print(f"  function  {name} {status}")
-    for uri in result.uploaded:
-        print(f"  uploaded  {uri}")
-    for uri in result.unchanged:
-        print(f"  unchanged {uri}")
-    return EXIT_OK
 
 
 def start_execution(
@@ -156,7 +54,7 @@ def start_execution(
     if description is None:
         raise PipelineNotFoundError(
             f"pipeline {config.pipeline.name} does not exist in {config.aws.region}; "
-            "run `run_pipeline.py --target sagemaker upsert` first"
+            "run `run_pipeline.py --target sagemaker stack deploy` first"
         )
     deployed = json.loads(description["PipelineDefinition"])
     resolved = resolve_parameters(deployed.get("Parameters", []), overrides)

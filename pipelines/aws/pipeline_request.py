@@ -1,8 +1,9 @@
 """The CreatePipeline / UpdatePipeline request for this project, without importing boto3.
 
-`upsert` sends it; a local start checks it against botocore's shape too, so a pipeline name
-SageMaker refuses (PipelineName: letters, digits and single hyphens) or a definition over
-its size limit fails locally as it would on upsert.
+The stack's AWS::SageMaker::Pipeline holds it (pipelines/stack/pipeline.py), `stack deploy`
+checks it against botocore's shape before any change set, and so does a local start, so a
+pipeline name SageMaker refuses (PipelineName: letters, digits and single hyphens) or a
+definition over its size limit fails locally as it would on AWS.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         help="SageMaker: put an approved model version on the real-time endpoint",
         description=(
             "Create the endpoint ([deployment].endpoint_name) or update it in place with an "
-            "Approved model package version: the newest by default. The approval rule that "
-            "`triggers apply` creates does the same on every approval. Locally, use `serve`."
+            "Approved model package version: the newest by default. The stack's approval rule "
+            "(`stack deploy`) does the same on every approval. Locally, use `serve`."
         ),
     )
     deploy.add_argument(

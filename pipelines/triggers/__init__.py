@@ -2,9 +2,9 @@
 
 One configuration (`[triggers]` and `[notifications]` in pipeline.toml) and one set of
 EventBridge event patterns (`patterns.py`) drive both sides:
-- AWS (`triggers apply|show|destroy --target sagemaker`): EventBridge Scheduler, EventBridge
-  rules, an EventBridge Pipe, SQS dead-letter queues, SNS, a CloudWatch alarm and the IAM
-  roles they need (`plan.py` computes the desired state, `aws_apply.py` converges to it).
+- AWS: the project's CloudFormation stack (`stack deploy --target sagemaker`, built in
+  pipelines/stack/) holds the EventBridge Scheduler schedule, the rules, the pipe, the
+  dead-letter queues, the SNS topic, the CloudWatch alarm and the IAM roles they need.
 - Locally: `watch DIR` (a run per new file), `schedule` (the same cron via croniter) and
   `notifications deliver` (the engine's event log matched against the same patterns).
 """

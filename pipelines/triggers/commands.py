@@ -1,5 +1,6 @@
-"""Commands: `triggers apply|show|destroy` (SageMaker), `watch DIR`, `schedule` and
-`notifications deliver` (local)."""
+"""Commands: `watch DIR`, `schedule` and `notifications deliver` (local). On AWS the
+schedule, the data-arrival trigger and the notifications are part of the project's stack
+(`stack deploy --target sagemaker`, pipelines/stack/)."""
 
 from __future__ import annotations
 
@@ -12,31 +13,6 @@ from pipelines.errors import UsageError, require_target
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    triggers = subparsers.add_parser(
-        "triggers",
-        parents=[common],
-        help="SageMaker: nightly schedule, data-arrival trigger, notifications and alarm",
-        description=(
-            "Manage the AWS resources that start the pipeline (EventBridge Scheduler, an S3 "
-            "data-arrival rule and pipe, DLQs), report on it (SNS, CloudWatch alarm) and "
-            "deploy approved models (an approval rule and a Lambda). "
-            "Needs --target sagemaker."
-        ),
-    )
-    verbs = triggers.add_subparsers(dest="triggers_command", metavar="ACTION", required=True)
-    apply = verbs.add_parser(
-        "apply", parents=[common], help="create or update the resources (idempotent)"
-    )
-    apply.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    apply.set_defaults(handler=_apply)
-    show = verbs.add_parser("show", parents=[common], help="what exists and how it differs")
-    show.set_defaults(handler=_show)
-    destroy = verbs.add_parser(
-        "destroy", parents=[common], help="delete every resource `apply` created, nothing else"
-    )
-    destroy.add_argument("--dry-run", action="store_true", help="list, delete nothing")
-    destroy.set_defaults(handler=_destroy)
-
     watch = subparsers.add_parser(
         "watch",
         parents=[common],
@@ -87,42 +63,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     deliver.set_defaults(handler=_deliver)
 
 
-def _aws(args: argparse.Namespace) -> None:
-    require_target(
-        args,
-        "sagemaker",
-        "triggers manage AWS resources: add --target sagemaker (locally, use `watch DIR`, "
-        "`schedule` and `notifications deliver`)",
-    )
-
-
-def _apply(args: argparse.Namespace, config: ProjectConfig) -> int:
-    _aws(args)
-    from pipelines.triggers import aws_apply
-
-    return aws_apply.apply(config, dry_run=args.dry_run)
-
-
-def _show(args: argparse.Namespace, config: ProjectConfig) -> int:
-    _aws(args)
-    from pipelines.triggers import aws_apply
-
-    return aws_apply.show(config)
-
-
-def _destroy(args: argparse.Namespace, config: ProjectConfig) -> int:
-    _aws(args)
-    from pipelines.triggers import aws_apply
-
-    return aws_apply.destroy(config, dry_run=args.dry_run)
-
-
 def _local(args: argparse.Namespace, command: str) -> None:
     require_target(
         args,
         "local",
-        f"{command} runs the local engine; on AWS `triggers apply --target sagemaker` sets up "
-        "the schedule, the data-arrival trigger and the notifications",
+        f"{command} runs the local engine; on AWS the stack (`stack deploy --target "
+        "sagemaker`) holds the schedule, the data-arrival trigger and the notifications",
     )
 
 

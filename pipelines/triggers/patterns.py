@@ -1,9 +1,9 @@
 """The EventBridge event patterns and input transformers: one definition for AWS and local.
 
-AWS rules are created from these dictionaries verbatim (`plan.py`), and the local notifier
-matches the engine's event log against the very same dictionaries (`matcher.py`) and renders
-the same input transformers (`transformer.py`), so a local notification reads like the SNS
-message AWS would send.
+The stack's rules hold these dictionaries verbatim (`pipelines/stack/`), and the local
+notifier matches the engine's event log against the very same dictionaries (`matcher.py`)
+and renders the same input transformers (`transformer.py`), so a local notification reads
+like the SNS message AWS would send.
 
 Event shapes (SageMaker developer guide, "Events that Amazon SageMaker sends to EventBridge";
 S3 user guide, "EventBridge event message structure"):
@@ -201,6 +201,26 @@ def notification_rules(config: ProjectConfig, account: str) -> list[RuleSpec]:
             ),
         ),
     ]
+
+
+def approval_rule(config: ProjectConfig) -> RuleSpec:
+    """Approvals in the project's group (`[deployment].deploy_on_approval`); the deploy
+    function receives the whole event, so there is no input transformer."""
+    group = config.pipeline.model_package_group
+    return RuleSpec(
+        purpose="model-approved",
+        description=f"{config.pipeline.name}: deploy models approved in {group}",
+        pattern={
+            "source": [SAGEMAKER_SOURCE],
+            "detail-type": [MODEL_PACKAGE_STATE_CHANGE],
+            "detail": {
+                "ModelPackageGroupName": [group],
+                "ModelApprovalStatus": ["Approved"],
+                "ModelPackageStatus": ["Completed"],
+            },
+        },
+        input_transformer={},
+    )
 
 
 def _message(paths: dict[str, str], text: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ DEFAULT_SCHEDULE = "cron(0 2 * * ? *)"
 # prefix, or the newest `input_partition_window` dated partitions under it.
 DATA_ARRIVAL_INPUTS = ("object", "prefix", "partitions")
 MAX_PARTITION_WINDOW = 3650
-# Longest resource-name suffix (see plan.py); names must fit EventBridge's 64 characters.
+# Longest resource-name suffix (pipelines/stack/); names must fit EventBridge's 64 characters.
 LONGEST_SUFFIX = "-metric-below-threshold"
 MAX_NAME_LENGTH = 64
 LOCAL_WEBHOOK_HOSTS = ("127.0.0.1", "localhost")

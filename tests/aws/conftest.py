@@ -7,17 +7,11 @@ any CLI subprocess it starts) talks to moto exactly as it would talk to AWS.
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 from moto.server import ThreadedMotoServer
-from waiting import FAILSAFE_SECONDS
-
-REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"  # moto's default account
-BUCKET = "retraining-test-bucket"
-ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/SageMakerExecutionRole"
+from moto_account import enter_account, s3_reports_bucket_settings
 
 
 @pytest.fixture(scope="session")
@@ -32,24 +26,7 @@ def moto_endpoint() -> Iterator[str]:
 @pytest.fixture
 def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """A clean fake AWS account; returns the environment a CLI subprocess needs."""
-    request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
-    urllib.request.urlopen(request, timeout=FAILSAFE_SECONDS).close()
-    env = {
-        "AWS_ENDPOINT_URL": moto_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "PIPELINE_BUCKET": BUCKET,
-        "PIPELINE_ROLE_ARN": ROLE_ARN,
-    }
-    for key in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-        monkeypatch.delenv(key, raising=False)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    yield env
+    yield enter_account(moto_endpoint, monkeypatch)
 
 
 @pytest.fixture
@@ -78,3 +55,8 @@ def moto_update_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
         return ActionResult({"EndpointArn": endpoint.arn})
 
     monkeypatch.setattr(SageMakerResponse, "update_endpoint", update_endpoint, raising=False)
+
+
+@pytest.fixture
+def s3_settings_as_aws_reports_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    s3_reports_bucket_settings(monkeypatch)

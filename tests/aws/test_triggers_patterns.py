@@ -26,7 +26,7 @@ from trigger_samples import (
 
 from pipelines.config import load_config
 from pipelines.triggers.matcher import matches
-from pipelines.triggers.patterns import data_arrival_rule, notification_rules
+from pipelines.triggers.patterns import approval_rule, data_arrival_rule, notification_rules
 from pipelines.triggers.transformer import render
 
 REGION = "us-east-1"
@@ -64,6 +64,7 @@ def rules(aws):
     config = load_config()
     specs = [data_arrival_rule(BUCKET, "fraud-detection-retraining/incoming/")]
     specs += notification_rules(config, AWS_ACCOUNT)
+    specs.append(approval_rule(config))
     events = boto3.client("events", region_name=REGION)
     sqs = boto3.client("sqs", region_name=REGION)
     queues = {}

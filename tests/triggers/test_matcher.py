@@ -9,7 +9,7 @@ import pytest
 from trigger_samples import AWS_ACCOUNT, EXPECTED, NAMES, load_sample, near_misses
 
 from pipelines.triggers.matcher import PatternError, matches
-from pipelines.triggers.patterns import data_arrival_rule, notification_rules
+from pipelines.triggers.patterns import approval_rule, data_arrival_rule, notification_rules
 
 EVENT = {
     "source": "aws.s3",
@@ -79,6 +79,7 @@ def project_rules(config):
         )
     }
     rules.update({r.purpose: r for r in notification_rules(config, AWS_ACCOUNT)})
+    rules["model-approved"] = approval_rule(config)
     return rules
 
 
@@ -95,3 +96,14 @@ def test_each_sample_event_triggers_exactly_its_rule(config, name) -> None:
 def test_near_misses_trigger_nothing(config, label, event) -> None:
     matched = [p for p, rule in project_rules(config).items() if matches(rule.pattern, event)]
     assert matched == [], label
+
+
+@pytest.mark.parametrize("status", ["PendingManualApproval", "Rejected"])
+def test_only_an_approval_deploys(config, status) -> None:
+    """Pending and rejected versions notify (the model-package rule) but never deploy."""
+    event = load_sample("model_package_approved")
+    event["detail"]["ModelApprovalStatus"] = status
+    rules = project_rules(config)
+    assert matches(rules["model-package"].pattern, event)
+    assert not matches(rules["model-approved"].pattern, event)
+    assert not matches(rules["model-approved"].pattern, load_sample("model_package_registered"))

@@ -58,7 +58,8 @@ EXPECTED = {
     "step_succeeded": set(),
     "metric_below_threshold": {"metric-below-threshold"},
     "model_package_registered": {"model-package"},
-    "model_package_approved": {"model-package"},
+    # A notification, and the deployment rule of [deployment].deploy_on_approval.
+    "model_package_approved": {"model-package", "model-approved"},
 }
 
 
@@ -130,5 +131,15 @@ def near_misses() -> list[tuple[str, dict]]:
     )
     variant(
         "wrong source", "model_package_registered", lambda e: e.update(source="custom.sagemaker")
+    )
+    variant(
+        "approved in another group",
+        "model_package_approved",
+        lambda e: e["detail"].update(ModelPackageGroupName="someone-elses-models"),
+    )
+    variant(
+        "approved while still in progress",
+        "model_package_approved",
+        lambda e: e["detail"].update(ModelPackageStatus="InProgress"),
     )
     return cases
