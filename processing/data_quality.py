@@ -445,18 +445,44 @@ def to_numbers(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         invalid = np.isinf(numbers)
         numbers[invalid] = np.nan
         return numbers, invalid
-    # Text, or Python values from JSON: each as the text the inference handler would parse.
-    present = series.notna().to_numpy()
-    text = series.astype(object).where(present, None)
-    text = text.map(lambda value: _text(value).strip(), na_action="ignore")
-    lowered = text.str.lower()
-    flags = lowered.map(_TRUE_FALSE)
-    parsed = pd.to_numeric(text.where(flags.isna()), errors="coerce")
-    numbers = flags.fillna(parsed).to_numpy(dtype="float64", na_value=np.nan, copy=True)
-    blank = (text == "").to_numpy(dtype=bool, na_value=False)
-    invalid = present & ~blank & ~np.isfinite(numbers)
-    numbers[invalid | blank] = np.nan
+    # Text, or Python values from JSON. float() on each, as the inference handler parses
+    # them: exact (pandas' to_numeric may round the last digit), and in C while every value
+    # is a number or numeric text; value by value only when some are not.
+    values = series.astype(object).to_numpy()
+    present = pd.notna(values)
+    subset = values[present]
+    try:
+        parsed = subset.astype(np.float64)
+        bad = np.zeros(len(subset), dtype=bool)
+    except (TypeError, ValueError):
+        pairs = [_number(value) for value in subset]
+        parsed = np.fromiter((number for number, _ in pairs), np.float64, len(pairs))
+        bad = np.fromiter((invalid for _, invalid in pairs), bool, len(pairs))
+    infinite = np.isinf(parsed)
+    parsed[infinite] = np.nan
+    numbers = np.full(len(values), np.nan)
+    numbers[present] = parsed
+    invalid = np.zeros(len(values), dtype=bool)
+    invalid[present] = bad | infinite
     return numbers, invalid
+
+
+def _number(value: object) -> tuple[float, bool]:
+    """(the number, invalid?) of one value, as the inference handler reads it: blank text is
+    missing, true/false are 1/0, "nan" is missing, other text must parse as a number."""
+    if isinstance(value, bool | np.bool_ | int | float | np.number):
+        return float(value), False
+    if not isinstance(value, str):
+        return math.nan, True
+    text = value.strip()
+    if not text:
+        return math.nan, False
+    if text.lower() in _TRUE_FALSE:
+        return _TRUE_FALSE[text.lower()], False
+    try:
+        return float(text), False
+    except ValueError:
+        return math.nan, True
 
 
 def category_counts(series: pd.Series) -> Counter:
@@ -856,9 +882,9 @@ def constraints_document(statistics: dict, schema: dict, settings: dict) -> dict
 
 
 def run_baseline(args: argparse.Namespace) -> dict:
+    files, _ = find_data_files(args.data_dir, allow_capture=False)
     schema = load_schema(args.schema or args.data_dir / SCHEMA_FILE, args.data_dir)
     kinds = feature_kinds(schema)
-    files, _ = find_data_files(args.data_dir, allow_capture=False)
     ignored = {schema["label_column"], *(schema.get("dropped_columns") or {})}
     dataset = read_tables(files, kinds, ignored, strict=True)
     statistics = statistics_document(dataset, kinds, args.psi_bins, args.sketch_size)
