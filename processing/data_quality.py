@@ -351,7 +351,8 @@ def read_tables(
                 f"(its columns: {', '.join(names) or 'none'})"
             )
         for name in names:
-            if name not in kinds and name not in ignored:
+            # pandas writes a DataFrame's index into Parquet as __index_level_0__: not data.
+            if name not in kinds and name not in ignored and not _is_index(name):
                 extra[name] = None
         frame = read_table(path, present, kinds)
         if strict and len(frame) == 0:
@@ -389,8 +390,8 @@ def read_table(path: Path, names: list[str], kinds: dict[str, str]) -> pd.DataFr
     try:
         if _is_parquet(path):
             return pd.read_parquet(path, columns=names)
-        if not names:
-            return pd.read_csv(path, usecols=lambda _: False)
+        if not names:  # none of the features: the first column, only to count the rows
+            return pd.read_csv(path, usecols=[0], dtype=str).iloc[:, :0]
         dtypes = {name: "category" for name in names if kinds[name] == "categorical"}
         return pd.read_csv(path, usecols=names, dtype=dtypes, low_memory=False)
     except pd.errors.EmptyDataError:
@@ -1617,6 +1618,10 @@ def _listing(directory: Path) -> str:
         return "the directory does not exist"
     names = sorted(path.name for path in directory.iterdir())
     return ", ".join(names[:10]) or "nothing"
+
+
+def _is_index(name: str) -> bool:
+    return name.startswith("__index_level_") and name.endswith("__")
 
 
 def _is_parquet(path: Path) -> bool:

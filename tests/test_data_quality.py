@@ -392,6 +392,33 @@ def test_numbers_of_another_type_are_a_data_type_violation(tmp_path, baseline_di
     assert outcome.report["drift_detected"] is True
 
 
+def test_files_without_some_features_count_their_rows_as_missing(tmp_path, baseline_dir):
+    data = tmp_path / "data"
+    data.mkdir()
+    frame = generate_transactions(600, seed=22)
+    # pandas stores a non-default index in Parquet as __index_level_0__: not a column.
+    frame.set_axis(range(100, 700)).to_parquet(data / "a.parquet", index=True)
+    pd.DataFrame({"transaction_id": ["t1", "t2"]}).to_csv(data / "b.csv", index=False)
+    outcome = run_check(tmp_path, data, baseline_dir)
+    assert outcome.code == 0, outcome.message
+    assert outcome.report["data"]["rows"] == 602
+    assert outcome.flagged("extra_column_check") == set()
+    assert outcome.flagged("missing_column_check") == set()
+    amount = outcome.feature("amount")
+    assert amount["missing_rate"]["current"] == pytest.approx(2 / 602)
+    assert "amount" in outcome.flagged("completeness_check")
+
+
+def test_values_are_read_as_the_inference_handler_reads_them():
+    raw = [" 3 ", "true", "FALSE", "", None, "nan", "x", "inf", 2, 2.5, True, {"a": 1}]
+    numbers, invalid = data_quality.to_numbers(pd.Series(raw, dtype=object))
+    expected = [3, 1, 0, np.nan, np.nan, np.nan, np.nan, np.nan, 2, 2.5, 1, np.nan]
+    np.testing.assert_array_equal(numbers, expected)
+    assert np.flatnonzero(invalid).tolist() == [6, 7, 11]
+    counts = data_quality.category_counts(pd.Series([" a", "a ", "", None, 3, "b"], dtype=object))
+    assert counts == {"a": 2, "3": 1, "b": 1}
+
+
 # --- every threshold changes the verdict where it should ---------------------------------
 
 
