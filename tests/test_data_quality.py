@@ -938,3 +938,23 @@ def test_the_sketch_keeps_evenly_spaced_ranks():
     assert len(items) == 100
     assert items[0] == 50 and items[-1] == 9950
     assert np.all(np.diff(items) == 100)
+
+
+def test_a_summarized_sketch_is_within_half_an_item_and_never_makes_the_test_kinder():
+    rng = np.random.default_rng(4)
+    before = np.sort(rng.lognormal(size=20_000))
+    base = data_quality.BaselineFeature("x", "numeric", "Fractional", rows=20_000, present=20_000)
+    base.sketch = data_quality.sketch_items(before, 200)
+    base.edges = data_quality.quantile_edges(before, 10)
+    base.counts = data_quality.bin_counts(before, base.edges).astype(float)
+    for after in (rng.lognormal(size=3000), rng.lognormal(0.05, size=3000)):
+        result = data_quality.compare_numeric(
+            base, data_quality.NumericValues(parts=[after], rows=3000)
+        )
+        exact = stats.ks_2samp(before, after, method="asymp")
+        assert abs(result["test"]["statistic"] - exact.statistic) <= 0.5 / 200 + 1 / 20_000
+        assert result["test"]["p_value"] >= exact.pvalue * (1 - 1e-9)
+    same = data_quality.compare_numeric(
+        base, data_quality.NumericValues(parts=[before.copy()], rows=20_000)
+    )
+    assert same["test"]["p_value"] == 1.0
