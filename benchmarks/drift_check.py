@@ -22,7 +22,7 @@ ratio check / read says what the measures cost on top of reading.
 --psi-null measures instead how often PSI reaches 0.1 and 0.2 on samples drawn from the
 baseline's own distribution (no drift at all), by sample size: what --psi-min-rows is for.
 
-    python benchmarks/drift_check.py [--rows 1000000] [--capture-records 100000] [--repeat 2]
+    python benchmarks/drift_check.py [--rows 1000000] [--capture-records 1000000] [--repeat 2]
     python benchmarks/drift_check.py --psi-null
 """
 
@@ -296,7 +296,7 @@ def measure(work: Path, rows: int, capture_records: int, repeat: int) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--capture-records", type=int, default=100_000)
+    parser.add_argument("--capture-records", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--psi-null", action="store_true", help="PSI without drift, by rows")
     parser.add_argument("--draws", type=int, default=20_000, help="with --psi-null")

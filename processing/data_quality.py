@@ -143,6 +143,8 @@ CORRECTION = "holm"
 # Categories drawn in a report's distribution chart; the rest are pooled as "(other)".
 CHART_CATEGORIES = 20
 TOP_FEATURES = 10
+# Captured requests parsed before their rows are typed and the raw text dropped.
+CAPTURE_CHUNK = 50_000
 OTHER, NEW, MISSING = "(other)", "(new)", "(missing)"
 _TRUE_FALSE = {"true": 1.0, "false": 0.0}
 
@@ -518,15 +520,33 @@ def read_captures(
     `encoding` CSV, JSON or BASE64, and `observedContentType` says which of the inference
     handler's formats it is. A body the handler would refuse (wrong number of CSV values, an
     unknown JSON field, another content type) is skipped and counted: the model never scored
-    it. Lines are parsed one by one (JSON Lines has no column-wise reader); the time window
-    is applied column-wise, and the rows are typed column by column like a table's.
+    it. Lines are parsed one by one (JSON Lines has no column-wise reader) in chunks of
+    CAPTURE_CHUNK requests; each chunk's time window is applied and its rows are typed
+    column by column like a table's, so memory holds one chunk of raw requests at a time.
     """
-    records = [
-        _capture_record(line, f"{path} line {number}")
-        for path in files
-        for number, line in _lines(path)
-    ]
     dataset = Dataset(rows=0, columns={}, files=files, source="capture")
+    columns = {name: _empty_column(kind) for name, kind in kinds.items()}
+    chunk: list[dict] = []
+    for path in files:
+        for number, line in _lines(path):
+            chunk.append(_capture_record(line, f"{path} line {number}"))
+            if len(chunk) == CAPTURE_CHUNK:
+                _fold_captures(chunk, columns, dataset, layout, window)
+                chunk = []
+    _fold_captures(chunk, columns, dataset, layout, window)
+    dataset.columns = {name: column for name, column in columns.items() if column.rows}
+    dataset.absent = [name for name in kinds if name not in dataset.columns]
+    return dataset
+
+
+def _fold_captures(
+    records: list[dict],
+    columns: dict[str, NumericValues | CategoricalValues],
+    dataset: Dataset,
+    layout: dict,
+    window: tuple[pd.Timestamp | None, pd.Timestamp | None],
+) -> None:
+    """One chunk of captured requests into `columns` (and its counts into `dataset`)."""
     times = pd.to_datetime(
         pd.Series([record["time"] for record in records], dtype=object),
         utc=True,
@@ -544,7 +564,7 @@ def read_captures(
             inside &= (times >= start).to_numpy()
         if end is not None:
             inside &= (times < end).to_numpy()
-        dataset.outside_window = int(np.count_nonzero(~undated & ~inside))
+        dataset.outside_window += int(np.count_nonzero(~undated & ~inside))
         keep = inside
     csv_rows: dict[tuple[str, ...], list[list[str]]] = {}
     json_rows: list[dict] = []
@@ -567,18 +587,19 @@ def read_captures(
     ]
     if json_rows:
         frames.append(pd.DataFrame(json_rows, columns=layout["feature_columns"], dtype=object))
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    dataset.rows = len(frame.index)
-    for name, kind in kinds.items():
-        if name in frame.columns:
-            column = _empty_column(kind)
-            add_values(column, frame.pop(name), name, "the captured records", strict=False)
-            dataset.columns[name] = column
-    dataset.absent = [name for name in kinds if name not in dataset.columns]
+    if not frames:
+        return
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    dataset.rows += len(frame.index)
+    for name, column in columns.items():
+        add_values(column, frame.pop(name), name, "the captured records", strict=False)
     scored = times[used].dropna()
     if len(scored):
-        dataset.inference_times = (_iso(scored.min()), _iso(scored.max()))
-    return dataset
+        first, last = _iso(scored.min()), _iso(scored.max())
+        if dataset.inference_times:
+            first = min(first, dataset.inference_times[0])
+            last = max(last, dataset.inference_times[1])
+        dataset.inference_times = (first, last)
 
 
 def _iso(moment: pd.Timestamp) -> str:

@@ -632,7 +632,10 @@ def feature_rows(frame: pd.DataFrame, baseline_dir: Path) -> list[str]:
     return text.splitlines()
 
 
-def test_captured_csv_requests_give_the_same_measures_as_the_table(tmp_path, baseline_dir):
+def test_captured_csv_requests_give_the_same_measures_as_the_table(
+    tmp_path, baseline_dir, monkeypatch
+):
+    monkeypatch.setattr(data_quality, "CAPTURE_CHUNK", 300)  # typed 300 requests at a time
     frame = shifted(1000, seed=17)
     table = run_check(tmp_path / "table", write_table(tmp_path / "table-data", frame), baseline_dir)
     lines = [capture_line(row + "\n") for row in feature_rows(frame, baseline_dir)]
@@ -712,10 +715,11 @@ def test_requests_the_handler_would_refuse_are_skipped_and_counted(tmp_path, bas
     assert f"line {len(rows) + 1}: a CSV row" in data["first_skipped"]
 
 
-def test_the_time_window_keeps_the_requests_inside_it(tmp_path, baseline_dir):
+def test_the_time_window_keeps_the_requests_inside_it(tmp_path, baseline_dir, monkeypatch):
+    monkeypatch.setattr(data_quality, "CAPTURE_CHUNK", 7)
     rows = feature_rows(generate_transactions(30, seed=20), baseline_dir)
     lines = [
-        capture_line(row, time=f"2026-01-01T{9 + index // 10:02d}:30:00Z")
+        capture_line(row, time=f"2026-01-01T{9 + index // 10:02d}:{index % 10:02d}:00Z")
         for index, row in enumerate(rows)
     ]
     window = ["--start-time", "2026-01-01T10:00:00Z", "--end-time", "2026-01-01T11:00:00+00:00"]
@@ -723,8 +727,8 @@ def test_the_time_window_keeps_the_requests_inside_it(tmp_path, baseline_dir):
     data = outcome.report["data"]
     assert data["rows"] == 10 and data["records_outside_window"] == 20
     assert data["inference_times"] == {
-        "first": "2026-01-01T10:30:00.000Z",
-        "last": "2026-01-01T10:30:00.000Z",
+        "first": "2026-01-01T10:00:00.000Z",
+        "last": "2026-01-01T10:09:00.000Z",
     }
     empty = run_check(
         tmp_path / "empty",
