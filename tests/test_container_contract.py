@@ -32,7 +32,14 @@ ROOT = Path(__file__).resolve().parents[1]
 PREPROCESS = ROOT / "processing" / "preprocess.py"
 TRAINING_DIR = ROOT / "training"
 EVALUATE = ROOT / "evaluation" / "evaluate.py"
-CONTAINER_SCRIPTS = [PREPROCESS, TRAINING_DIR / "train.py", TRAINING_DIR / "inference.py", EVALUATE]
+DATA_QUALITY = ROOT / "processing" / "data_quality.py"
+CONTAINER_SCRIPTS = [
+    PREPROCESS,
+    TRAINING_DIR / "train.py",
+    TRAINING_DIR / "inference.py",
+    EVALUATE,
+    DATA_QUALITY,
+]
 HYPERPARAMETERS = {
     "label-column": "is_fraud",
     "problem-type": "binary_classification",
@@ -42,7 +49,7 @@ HYPERPARAMETERS = {
     "l2-regularization": "0.0",
 }
 # What the scripts may import besides the standard library: the image's libraries.
-IMAGE_LIBRARIES = {"numpy", "pandas", "sklearn", "joblib", "pyarrow"}
+IMAGE_LIBRARIES = {"numpy", "pandas", "sklearn", "joblib", "pyarrow", "scipy"}
 
 
 @dataclass
@@ -180,6 +187,49 @@ def test_preprocess_job(pipeline: Pipeline, sample: pd.DataFrame):
     stdout = pipeline.results["preprocess"].stdout
     assert "read 3000 rows" in stdout and "class balance" in stdout
     assert not (pipeline.preprocess / "output" / "message").exists()
+
+
+def run_data_quality(opt_ml: Path, mode: str, inputs: dict[str, Path]):
+    """A data-quality processing job: its inputs copied under /opt/ml/processing/input."""
+    processing = opt_ml / "processing"
+    code = processing / "input" / "code"
+    code.mkdir(parents=True)
+    shutil.copy(DATA_QUALITY, code / "data_quality.py")
+    for name, source in inputs.items():
+        shutil.copytree(source, processing / "input" / name)
+    command = [
+        sys.executable,
+        str(code / "data_quality.py"),
+        mode,
+        *("--data-dir", str(processing / "input" / "data")),
+        *("--output-dir", str(processing / ("baseline" if mode == "baseline" else "drift"))),
+        *("--exit-message-file", str(opt_ml / "output" / "message")),
+    ]
+    if mode == "check":
+        command += ["--baseline-dir", str(processing / "input" / "baseline")]
+    return run(command, cwd=opt_ml, env=container_env())
+
+
+def test_data_quality_jobs(pipeline: Pipeline, tmp_path: Path):
+    """The train split's baseline, then the test split checked against it (same data)."""
+    splits = pipeline.preprocess / "processing"
+    baseline_job = tmp_path / "baseline" / "opt" / "ml"
+    assert_ok(run_data_quality(baseline_job, "baseline", {"data": splits / "train"}))
+    baseline = baseline_job / "processing" / "baseline"
+    assert sorted(path.name for path in baseline.iterdir()) == [
+        "constraints.json",
+        "statistics.json",
+    ]
+    check_job = tmp_path / "check" / "opt" / "ml"
+    result = run_data_quality(check_job, "check", {"data": splits / "test", "baseline": baseline})
+    assert_ok(result)
+    drift = check_job / "processing" / "drift"
+    report = json.loads((drift / "drift_report.json").read_text(encoding="utf-8"))
+    assert report["verdict"] == "no_drift", result.stdout
+    assert report["data"]["rows"] == 450
+    assert (drift / "constraint_violations.json").is_file()
+    assert "verdict: no_drift" in result.stdout
+    assert not (check_job / "output" / "message").exists()
 
 
 def test_training_job(pipeline: Pipeline):
