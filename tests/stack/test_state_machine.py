@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import boto3
 import pytest
 from cloudformation_equivalents import PlaceholderResolver, calls
 from stack_config import ACCOUNT, BUCKET, NAME, REGION, make_config, resources_of, statements
@@ -13,7 +14,8 @@ from stack_config import ACCOUNT, BUCKET, NAME, REGION, make_config, resources_o
 from pipelines.config import ConfigError
 from pipelines.conformance import shapes
 from pipelines.orchestrators import stepfunctions
-from pipelines.stack import state_machine
+from pipelines.stack import deploy, state_machine
+from pipelines.stack.context import build_context
 from pipelines.stack.template import build
 
 MACHINE = f"{NAME}-orchestrator"
@@ -159,6 +161,24 @@ def test_without_a_topic_the_state_machine_is_refused(context) -> None:
     config = stepfunctions_config(notifications={"enabled": False})
     with pytest.raises(ConfigError, match=r"\[notifications\]\.enabled = false.*notification_"):
         build(context(config))
+
+
+def test_deploy_refuses_it_before_any_aws_call(definition, monkeypatch) -> None:
+    """Nothing uploaded, no account asked: the configuration error comes first."""
+    session = boto3.Session(
+        region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+
+    def refuse(model, **_) -> None:
+        raise AssertionError(f"{model.name} was called")  # and never sent
+
+    session.events.register("before-call.*.*", refuse)
+    monkeypatch.setattr(
+        deploy, "build_context", lambda config: build_context(config, definition=definition)
+    )
+
+    with pytest.raises(ConfigError, match=r"\[notifications\]\.enabled = false"):
+        deploy.deploy(stepfunctions_config(notifications={"enabled": False}), session=session)
 
 
 def test_literal_dollar_braces_survive_fn_sub(context, monkeypatch) -> None:
