@@ -107,7 +107,9 @@ class PlaceholderResolver:
             assert attribute == "Arn", attribute
             return self.arn(logical_id)
         if set(value) == {"Fn::Sub"}:
-            return re.sub(r"\$\{([^}!]+)\}", lambda m: str(self.ref(m.group(1))), value["Fn::Sub"])
+            text = re.sub(r"\$\{([^}!]+)\}", lambda m: str(self.ref(m.group(1))), value["Fn::Sub"])
+            # "${!Literal}" is Fn::Sub's escape for the literal text "${Literal}".
+            return text.replace("${!", "${")
         return {key: self(item) for key, item in value.items()}
 
     def ref(self, name: str) -> Any:
@@ -128,6 +130,7 @@ class PlaceholderResolver:
             "AWS::SageMaker::ModelPackageGroup": lambda: (
                 f"arn:aws:sagemaker:{region}:{account}:model-package-group/{p['ModelPackageGroupName']}"
             ),
+            "AWS::StepFunctions::StateMachine": lambda: self.arn(name),
         }[kind]()
 
     def arn(self, logical_id: str) -> str:
@@ -141,6 +144,9 @@ class PlaceholderResolver:
                 f"arn:aws:lambda:{region}:{account}:function:{p['FunctionName']}"
             ),
             "AWS::Events::Rule": lambda: f"arn:aws:events:{region}:{account}:rule/{p['Name']}",
+            "AWS::StepFunctions::StateMachine": lambda: (
+                f"arn:aws:states:{region}:{account}:stateMachine:{p['StateMachineName']}"
+            ),
         }[kind]()
 
 

@@ -10,6 +10,10 @@
       Failed | Stopped ─► FailedStep ─► NotifyPipelineFailed ─► PipelineFailed (Fail)
     any Task's error (Catch States.ALL) ─► NotifyError ─► OrchestrationFailed (Fail)
 
+Input: `{"PipelineParameters": [{"Name": ..., "Value": ...}]}` (the schedule's), the same record
+inside a one-element array (the data-arrival pipe's batch, unwrapped by PipeRecord), or none
+(the pipeline's defaults).
+
 Waiting: a Wait/Describe loop rather than a callback. SageMaker pipelines have no
 `.waitForTaskToken` integration; a callback would need an EventBridge rule on the execution's
 status change and a Lambda calling SendTaskSuccess with a token smuggled through a pipeline
@@ -47,6 +51,7 @@ from pipelines.orchestrators.settings import OrchestratorSettings, load_orchestr
 RUNNING_STATUSES = ("Executing", "Stopping")
 VARIANT = "AllTraffic"
 NOTIFY_ERROR = "NotifyError"
+PIPE_RECORD = "PipeRecord"
 MAX_RESOURCE_NAME = 63
 
 
@@ -120,12 +125,24 @@ class _Builder:
         poll = self.settings.poll_seconds
         self.states["Parameters?"] = {
             "Type": "Choice",
-            "Comment": 'Input: {"PipelineParameters": [{"Name": ..., "Value": ...}]}, optional',
+            "Comment": (
+                'Input: {"PipelineParameters": [{"Name": ..., "Value": ...}]}, optional; from '
+                "the data-arrival pipe, a batch holding one such record"
+            ),
             "Choices": [
-                {"Variable": "$.PipelineParameters", "IsPresent": True, "Next": "StartPipeline"}
+                {
+                    "Variable": "$[0].PipelineParameters",
+                    "IsPresent": True,
+                    "Next": PIPE_RECORD,
+                },
+                {"Variable": "$.PipelineParameters", "IsPresent": True, "Next": "StartPipeline"},
             ],
             "Default": "NoParameters",
         }
+        # EventBridge Pipes hands a Step Functions target the whole batch as a JSON array,
+        # "even if the batch size is 1" ("Amazon EventBridge Pipes batching and
+        # concurrency"); the pipe reads one message at a time, so the batch is one record.
+        self.states[PIPE_RECORD] = {"Type": "Pass", "InputPath": "$[0]", "Next": "StartPipeline"}
         self.states["NoParameters"] = {
             "Type": "Pass",
             "Result": [],

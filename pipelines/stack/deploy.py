@@ -1,7 +1,8 @@
 """`stack plan|deploy|destroy`: the project's stacks on AWS.
 
-deploy: check the definition as CreatePipeline would, check the credentials' account,
-upload the code and the sample (content-addressed), then for each stack (the DR region's
+deploy: check the definition as CreatePipeline would, build the templates (a configuration
+they cannot be built from is refused here), check the credentials' account, upload the code
+and the sample (content-addressed), then for each stack (the DR region's
 first, when `[dr]` is set: the replica must exist before the rules that write to it) create
 a change set, print it as the plan, execute it and wait, streaming the stack's events.
 `--dry-run` (and `plan`) stop after printing and discard the change sets. A failure rolls
@@ -85,10 +86,12 @@ def deploy(
 ) -> int:
     err = err or (lambda line: print(line, file=sys.stderr))
     ctx = build_context(config)
-    # What CreatePipeline would refuse, refused before anything is uploaded.
+    # What CreatePipeline would refuse, and a configuration no template can be built from,
+    # refused before anything is uploaded.
     check_upsert(
         json.loads(ctx.definition), pipeline_request(config, ctx.definition, ctx.target.role_arn)
     )
+    bodies = {spec.name: spec.template() for spec in stacks(ctx)}
     session = session or new_session(config)
     _check_account(session, ctx)
     s3 = session.client("s3")
@@ -103,7 +106,7 @@ def deploy(
             out=out,
             poll_seconds=poll_seconds,
         )
-        body = spec.template()
+        body = bodies[spec.name]
         source: dict[str, str] = {}
         if len(body.encode()) > MAX_TEMPLATE_BODY:
             obj = package.template_object(ctx, f"{spec.name}.template.json", body)

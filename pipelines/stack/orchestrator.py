@@ -1,25 +1,30 @@
 """What the nightly schedule and the data-arrival pipe start: `[orchestrator].kind`.
 
-Today the only kind is "pipeline": both triggers call StartPipelineExecution with pipeline
-parameters. A Step Functions state machine wrapping the pipeline (issue 14) will be a second
-`RunTarget`: its ARN (`Ref` of the state machine), `states:StartExecution` as the start
-permission, the parameters as the execution's JSON input (Scheduler: `Input`; Pipes:
-`StepFunctionStateMachineParameters` plus an `InputTemplate`), and the state machine's
-logical ID to depend on. The triggers module only talks to this interface, so retargeting
-them is a subclass here overriding the two target shapes, and one more case in
-`run_target()`.
+  "pipeline"       StartPipelineExecution, the parameters as pipeline parameters
+                   (Scheduler: SageMakerPipelineParameters; Pipes: the same, a parameter
+                   value being a constant or a dynamic path into the SQS message)
+  "stepfunctions"  StartExecution of the state machine state_machine.py adds, the
+                   parameters as the execution's JSON input {"PipelineParameters": [...]}
+                   (Scheduler: Input; Pipes: an InputTemplate, FIRE_AND_FORGET as a Standard
+                   workflow requires)
+
+The triggers module only talks to `RunTarget`: its ARN, the action its roles may call on
+which resources, and the two target shapes.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.config import ConfigError
 from pipelines.stack import cfn
 from pipelines.stack.context import StackContext
 from pipelines.stack.pipeline import PIPELINE, pipeline_arn
+
+# The state machine's logical ID (defined by state_machine.py, which imports this module).
+STATE_MACHINE = "StateMachine"
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,40 @@ class PipelineTarget(RunTarget):
         }
 
 
+class StateMachineTarget(RunTarget):
+    """StartExecution, the parameters as the execution's input."""
+
+    def schedule_target(self, parameters: Mapping[str, str]) -> dict[str, Any]:
+        listed = [{"Name": name, "Value": value} for name, value in sorted(parameters.items())]
+        return {"Arn": self.arn, "Input": json.dumps(execution_input(listed))}
+
+    def pipe_target_parameters(self, parameters: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+        # A dynamic path becomes the template's placeholder for that value, in quotes: the
+        # value is a string ("Amazon EventBridge Pipes input transformation").
+        listed = [
+            {"Name": p["Name"], "Value": _placeholder(p["Value"]) if _dynamic(p) else p["Value"]}
+            for p in parameters
+        ]
+        return {
+            # Standard workflows take asynchronous starts only.
+            "StepFunctionStateMachineParameters": {"InvocationType": "FIRE_AND_FORGET"},
+            "InputTemplate": json.dumps(execution_input(listed)),
+        }
+
+
+def execution_input(parameters: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+    """The state machine's input (pipelines/orchestrators/stepfunctions.py)."""
+    return {"PipelineParameters": [dict(p) for p in parameters]}
+
+
+def _dynamic(parameter: Mapping[str, str]) -> bool:
+    return parameter["Value"].startswith("$.")
+
+
+def _placeholder(path: str) -> str:
+    return f"<{path}>"
+
+
 def run_target(ctx: StackContext) -> RunTarget:
     kind = ctx.settings.orchestrator.kind
     if kind == "pipeline":
@@ -81,7 +120,15 @@ def run_target(ctx: StackContext) -> RunTarget:
             start_resources=cfn.sagemaker_arns("pipeline", ctx.pipeline),
             depends_on=(PIPELINE,),
         )
-    raise ConfigError(
-        f'[orchestrator].kind = "{kind}": the stack does not deploy a state machine yet; '
-        '`export stepfunctions` writes it (README, "Step Functions and MWAA")'
-    )
+    if kind == "stepfunctions":
+        machine = cfn.ref(STATE_MACHINE)
+        name = ctx.settings.orchestrator.state_machine_name
+        return StateMachineTarget(
+            description=f"Step Functions state machine {name}",
+            arn=machine,
+            start_action="states:StartExecution",
+            start_resources=[machine],
+            # The Ref orders the triggers after the state machine.
+            depends_on=(),
+        )
+    raise ValueError(f"no run target for [orchestrator].kind {kind!r}")

@@ -2,13 +2,15 @@
 
   pipeline.py       the SageMaker pipeline and its model package group
   lambdas.py        the Lambda functions, their roles and log groups
+  state_machine.py  the Step Functions state machine and its role ([orchestrator].kind =
+                    "stepfunctions")
   triggers.py       the nightly schedule, the data-arrival rule, queue and pipe, the DLQ
   notifications.py  the SNS topic, its subscriptions, the notification rules, the alarm
   deployment.py     approvals -> the deploy function
   bucket.py         the artifacts bucket's EventBridge notifications and replication rules
   dr.py             the replication role (and the DR region's own stack)
 
-Adding a concern (a state machine, a drift alarm) is one more module with `add_to(template,
+Adding a concern (a drift alarm) is one more module with `add_to(template,
 ctx)` called here; the DLQ's policy is computed last from every rule that dead-letters.
 """
 
@@ -22,6 +24,7 @@ from pipelines.stack import (
     lambdas,
     notifications,
     pipeline,
+    state_machine,
     triggers,
 )
 from pipelines.stack.context import PROJECT_ID_PARAMETER, PROJECT_NAME_PARAMETER, StackContext
@@ -29,6 +32,7 @@ from pipelines.stack.context import PROJECT_ID_PARAMETER, PROJECT_NAME_PARAMETER
 BUILDERS = (
     pipeline.add_to,
     lambdas.add_to,
+    state_machine.add_to,
     triggers.add_to,
     notifications.add_to,
     deployment.add_to,

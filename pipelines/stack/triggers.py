@@ -21,7 +21,8 @@ transformer writes {"InputDataUrl": "s3://<bucket>/<key>"} to the queue, and the
 it with `$.body.InputDataUrl`, the documented dynamic path for an SQS source whose body is
 JSON. The queue also holds arrivals while the pipeline cannot start, so none is lost.
 
-What the triggers start is `orchestrator.run_target()` (the pipeline, for now).
+What the triggers start is `orchestrator.run_target()`: the pipeline, or the state machine
+around it (`[orchestrator].kind = "stepfunctions"`).
 """
 
 from __future__ import annotations

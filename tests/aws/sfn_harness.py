@@ -35,6 +35,7 @@ behaviour, never for the project's code):
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import importlib.util
@@ -305,12 +306,14 @@ class MotoStepFunctions:
             type="STANDARD",
         )["stateMachineArn"]
 
-    def run(self, machine_arn: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Start an execution (named: moto leaves $$.Execution.Name empty otherwise) and wait
-        for its end; returns DescribeExecution's answer."""
-        execution = self.client.start_execution(
-            stateMachineArn=machine_arn, name=name, input=json.dumps(payload)
-        )["executionArn"]
+    def run(self, machine_arn: str, name: str, payload: Any) -> dict[str, Any]:
+        """Start an execution (named: moto leaves $$.Execution.Name empty otherwise) with
+        `payload` (JSON text as given, or a value to encode) and wait for its end; returns
+        DescribeExecution's answer."""
+        text = payload if isinstance(payload, str) else json.dumps(payload)
+        execution = self.client.start_execution(stateMachineArn=machine_arn, name=name, input=text)[
+            "executionArn"
+        ]
         describe: dict[str, Any] = {}
 
         def finished() -> bool:
@@ -334,10 +337,11 @@ class MotoStepFunctions:
         ]
 
 
-@pytest.fixture
-def sfn(
-    aws: dict[str, str], moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+@contextlib.contextmanager
+def executing_state_machines(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[MotoStepFunctions]:
+    """moto's server runs state machines (and this harness's stand-ins) until the end."""
     port = moto_endpoint.rsplit(":", 1)[1]
     monkeypatch.setenv("MOTO_PORT", port)
     previous = _set_moto_config(moto_endpoint, {})
@@ -355,6 +359,14 @@ def sfn(
                 "lambda": previous.get("lambda", {"use_docker": True}),
             },
         )
+
+
+@pytest.fixture
+def sfn(
+    aws: dict[str, str], moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[MotoStepFunctions]:
+    with executing_state_machines(moto_endpoint, monkeypatch) as harness:
+        yield harness
 
 
 def sns_messages(queue_url: str) -> list[dict[str, Any]]:
