@@ -1,6 +1,6 @@
 """`export stepfunctions|airflow`: the orchestrators' files, generated from configuration.
 
-Both read the SageMaker target's configuration (bucket, role, region: the same as `upsert`)
+Both read the SageMaker target's configuration (bucket, role, region: the same as `stack deploy`)
 and the definition `get_pipeline()` builds for it, so nothing is ever edited by hand.
 """
 
@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         help="write the Step Functions state machine or the MWAA DAG, from configuration",
         description=(
             "Write an orchestrator's files for the SageMaker target (PIPELINE_BUCKET, "
-            "PIPELINE_ROLE_ARN, region as for upsert)."
+            "PIPELINE_ROLE_ARN, region as for stack deploy)."
         ),
     )
     kinds = export.add_subparsers(dest="orchestrator", metavar="ORCHESTRATOR", required=True)
