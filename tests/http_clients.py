@@ -29,10 +29,12 @@ class SlowClients:
     ) -> None:
         self.drip, self.interval = drip, interval
         self.sockets: list[socket.socket] = []
-        self.connected_at: list[float] = []
+        # Taken before connecting: the server's clock for a connection starts at or after
+        # this (its accept may run before create_connection returns to this thread).
+        self.connecting_at: list[float] = []
         for _ in range(count):
+            self.connecting_at.append(time.monotonic())
             sock = socket.create_connection(address, timeout=FAILSAFE_SECONDS)
-            self.connected_at.append(time.monotonic())
             sock.sendall(opening)
             self.sockets.append(sock)
         self.answers = [bytearray() for _ in self.sockets]

@@ -98,7 +98,7 @@ def test_requests_trickled_past_the_deadline_are_408_while_ping_answers(approved
             clients.wait_all_closed()
             assert clients.status_lines() == ["HTTP/1.1 408 Request Timeout"] * len(clients.sockets)
             for i, answered in clients.answered_at.items():
-                assert answered - clients.connected_at[i] >= 1.0
+                assert answered - clients.connecting_at[i] >= 1.0
     error = bytes(body.answers[0]).split(b"\r\n\r\n", 1)[1]
     assert json.loads(error) == {
         "error": "the request was not complete within 1 s",
