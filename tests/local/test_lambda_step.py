@@ -108,10 +108,10 @@ def find_event(execution_arn: str, digest: str = "f" * 64) -> dict:
 
 def local_execution(state: State, status: str = "Executing", owner: dict | None = None) -> str:
     """An execution in the state database, owned by this process unless `owner` is given."""
-    from pipelines.local.orchestrator import new_execution_id, pipeline_arn
+    import secrets
 
-    execution_id = new_execution_id()
-    pipeline = pipeline_arn("us-east-1", "fraud-detection-retraining")
+    execution_id = secrets.token_hex(6)
+    pipeline = "arn:aws:sagemaker:us-east-1:000000000000:pipeline/fraud-detection-retraining"
     state.create_execution(
         {
             "execution_id": execution_id,
