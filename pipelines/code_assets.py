@@ -137,6 +137,12 @@ def no_champion_uri(config: ProjectConfig, target: Target) -> str:
     return f"s3://{target.bucket}/{config.pipeline.s3_prefix}/registry/no-champion/"
 
 
+def registry_claims_uri(config: ProjectConfig, target: Target) -> str:
+    """Where FindRegisteredModel claims a model's digest before it is registered
+    (`<group>/<digest>.json`, written with S3 conditional writes: one claimant per digest)."""
+    return f"s3://{target.bucket}/{config.pipeline.s3_prefix}/registry-claims/"
+
+
 def snapshots_uri(config: ProjectConfig, target: Target) -> str:
     """Where SnapshotInput writes each input snapshot, under its fingerprint."""
     return f"s3://{target.bucket}/{config.pipeline.s3_prefix}/snapshots/"

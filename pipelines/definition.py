@@ -16,6 +16,7 @@ from pipelines.code_assets import (
     code_uri,
     no_champion_uri,
     project_code,
+    registry_claims_uri,
     sample_data_uri,
     snapshot_function_arn,
     snapshots_uri,
@@ -525,35 +526,42 @@ def get_pipeline(
         )
         # FindRegisteredModel: a version of the group already holding these very model files
         # (a rerun that reused or retrained the same model, or a concurrent identical run
-        # that registered first). Run as late as possible, right before registering.
+        # that registered first); with none, the claim to register them (an S3 conditional
+        # write: of identical executions running at once, one registers). Run as late as
+        # possible, right before registering.
         step_find_registered = LambdaStep(
             name="FindRegisteredModel",
             display_name="Find registered copy",
             description=(
                 f"Looks in '{settings.model_package_group}' for a version whose "
-                f"{MODEL_CONTENT_DIGEST} is this model's: the same model is registered once."
+                f"{MODEL_CONTENT_DIGEST} is this model's, else claims the digest for this "
+                "execution: the same model is registered once, even by concurrent runs."
             ),
             lambda_func=Lambda(function_arn=champion_function_arn(config, where)),
             inputs={
                 "ModelPackageGroupName": settings.model_package_group,
                 MODEL_CONTENT_DIGEST: content_digest,
+                "ClaimPrefix": registry_claims_uri(config, where),
+                "ExecutionArn": ExecutionVariables.PIPELINE_EXECUTION_ARN,
             },
             outputs=[
                 LambdaOutput(output_name=name, output_type=LambdaOutputTypeEnum.String)
-                for name in ("RegisteredVersion", "RegisteredArn")
+                for name in ("RegisteredVersion", "RegisteredArn", "ClaimedBy")
             ],
         )
 
         # CheckChampion: the relative rule. Not better than the champion is not a failure:
         # the execution succeeds without registering, and evaluation.json says by how much.
-        # A model already registered (same files) is not registered again.
+        # A model already registered (same files), or claimed by another execution running
+        # now, is not registered again.
         step_check_champion = ConditionStep(
             name="CheckChampion",
             display_name="Beats champion?",
             description=(
                 "Registers the model only if it beats the current approved model on this "
                 "run's test rows by at least ChampionMargin at the lower end of the paired "
-                "bootstrap interval, and no version of the group holds the same model files."
+                "bootstrap interval, no version of the group holds the same model files, and "
+                "this execution holds the claim to register them."
             ),
             conditions=[
                 ConditionEquals(
@@ -565,6 +573,10 @@ def get_pipeline(
                 ConditionEquals(
                     left=step_find_registered.properties.Outputs["RegisteredVersion"],
                     right="none",
+                ),
+                ConditionEquals(
+                    left=step_find_registered.properties.Outputs["ClaimedBy"],
+                    right=ExecutionVariables.PIPELINE_EXECUTION_ARN,
                 ),
             ],
             if_steps=[step_register],

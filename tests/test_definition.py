@@ -179,7 +179,7 @@ def test_champion_is_resolved_by_the_project_lambda_and_scored_by_evaluate(defin
     assert pairs["--champion-margin"] == {
         "Std:Join": {"On": "", "Values": [{"Get": "Parameters.ChampionMargin"}]}
     }
-    beats, not_registered_yet = steps["CheckChampion"]["Arguments"]["Conditions"]
+    beats, not_registered_yet, claimed = steps["CheckChampion"]["Arguments"]["Conditions"]
     assert beats == {
         "Type": "Equals",
         "LeftValue": {
@@ -197,11 +197,18 @@ def test_champion_is_resolved_by_the_project_lambda_and_scored_by_evaluate(defin
         "LeftValue": {"Get": "Steps.FindRegisteredModel.OutputParameters['RegisteredVersion']"},
         "RightValue": "none",
     }
+    # And this execution holds the claim to register them (identical concurrent runs: one).
+    assert claimed == {
+        "Type": "Equals",
+        "LeftValue": {"Get": "Steps.FindRegisteredModel.OutputParameters['ClaimedBy']"},
+        "RightValue": {"Get": "Execution.PipelineExecutionArn"},
+    }
 
 
 def test_registration_is_idempotent_by_the_models_content_digest(definition):
     """Evaluate digests the model's files; RegisterModel records the digest on the package;
-    FindRegisteredModel (the champion function, asked by digest) finds a version holding it."""
+    FindRegisteredModel (the champion function, asked by digest) finds a version holding it,
+    or claims the digest for this execution under the project's prefix."""
     steps = all_steps(definition)
     digest = {
         "Std:JsonGet": {
@@ -216,10 +223,13 @@ def test_registration_is_idempotent_by_the_models_content_digest(definition):
     assert find["Arguments"] == {
         "ModelPackageGroupName": "fraud-detection-models",
         "ModelContentDigest": digest,
+        "ClaimPrefix": "s3://local-pipeline-bucket/fraud-detection-retraining/registry-claims/",
+        "ExecutionArn": {"Get": "Execution.PipelineExecutionArn"},
     }
     assert [o["OutputName"] for o in find["OutputParameters"]] == [
         "RegisteredVersion",
         "RegisteredArn",
+        "ClaimedBy",
     ]
 
 

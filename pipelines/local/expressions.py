@@ -274,6 +274,8 @@ def _label(source: Any, value: Any) -> str:
             return f"{step}.{rest} {shown}"
         if "Std:JsonGet" in source:
             return f"{source['Std:JsonGet'].get('Path')} {shown}"
+        if "Get" in source and str(source["Get"]).startswith("Execution."):
+            return f"{source['Get']} {shown}"  # e.g. Execution.PipelineExecutionArn
     return shown
 
 

@@ -898,16 +898,17 @@ def _register_model(run: StepRun) -> Outcome:
     )
     metadata: dict[str, Any] = {"RegisterModel": {"Arn": described["ModelPackageArn"]}}
     if not created:
-        # Another execution registered these very files after FindRegisteredModel looked.
-        # Only the local registry's lock catches that; say that SageMaker would not.
+        # Another execution registered these very files after FindRegisteredModel looked,
+        # past its claim. Only the local registry's lock catches that; say SageMaker would not.
         source = (described.get("MetadataProperties") or {}).get("GeneratedBy", "")
         metadata["AlreadyRegistered"] = {
             "Message": (
                 f"version {described['ModelPackageVersion']} already holds this model "
                 f"(the same {MODEL_CONTENT_DIGEST}, registered by execution "
                 f"{source.rsplit('/', 1)[-1] or 'unknown'} while this one ran): nothing new "
-                "was registered. On SageMaker, where no lock spans executions, this run would "
-                "have registered a duplicate version"
+                "was registered. On SageMaker, where no lock spans executions and only "
+                "FindRegisteredModel's claim stands in the way, this run would have "
+                "registered a duplicate version"
             )
         }
     return Outcome(described, metadata)

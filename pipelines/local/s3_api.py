@@ -9,16 +9,27 @@ verified, aws-chunked bodies decoded), GetObject, HeadObject and HeadBucket. ETa
 S3 for single-part objects: the MD5 of the bytes in hex, in double quotes. A bucket exists
 when the store has its folder; keys the store refuses (`..`, absolute) are refused here too.
 Anything else is answered with NotImplemented naming what is served.
+
+PutObject's conditional writes behave as S3 documents them (User Guide, "How to prevent
+object overwrites with conditional writes"; API reference, PutObject): `If-None-Match: *`
+writes only if no object has the key (else 412 PreconditionFailed), `If-Match: <ETag>` only
+if the object exists (else 404 NoSuchKey) with that ETag (else 412). The test and the write
+are one step for every writer of this API: each PUT holds an exclusive lock (`flock`, so
+several engine processes and Lambda environments sharing the store agree), which is what
+makes a claim written with them (lambdas/resolve_champion.py) hold locally as it does on S3.
+Writes the engine makes to the store directly do not take it: none of them is conditional.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import hashlib
 import secrets
 import urllib.parse
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import formatdate
@@ -29,6 +40,9 @@ from pipelines.local.storage import ArtifactStore, StoreError
 NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 MAX_KEYS = 1000
 SERVED = "ListObjectsV2, PutObject, GetObject, HeadObject and HeadBucket"
+# In the store's root, where no bucket can be (a bucket name cannot start with a dot).
+WRITE_LOCK = ".s3-api-writes.lock"
+PRECONDITION_FAILED = "At least one of the pre-conditions you specified did not hold"
 _CHECKSUMS = {
     "x-amz-checksum-sha1": lambda data: hashlib.sha1(data, usedforsecurity=False).digest(),
     "x-amz-checksum-sha256": lambda data: hashlib.sha256(data).digest(),
@@ -206,11 +220,28 @@ class S3Api:
                 "InvalidArgument",
                 f"the local artifact store cannot hold folder-marker keys ({key!r})",
             )
-        try:
-            self.store.put_bytes(body, uri)
-        except StoreError as exc:
-            raise S3Error(400, "InvalidArgument", str(exc)) from None
-        etag = self.store.etag(self.store.path_for(uri))
+        if_match, if_none_match = headers.get("if-match"), headers.get("if-none-match")
+        if if_none_match is not None and if_none_match.strip() != "*":
+            # S3 takes only the asterisk here (PutObject: "Expects the '*' character").
+            raise _not_implemented(f"If-None-Match: {if_none_match} (only * is accepted)")
+        with self._writing():
+            path = self.store.path_for(uri)
+            if if_match is not None:
+                if not path.is_file():
+                    raise S3Error(404, "NoSuchKey", "The specified key does not exist.", Key=key)
+                if _unquoted(if_match) != self.store.etag(path):
+                    raise S3Error(
+                        412, "PreconditionFailed", PRECONDITION_FAILED, Condition="If-Match"
+                    )
+            if if_none_match is not None and path.is_file():
+                raise S3Error(
+                    412, "PreconditionFailed", PRECONDITION_FAILED, Condition="If-None-Match"
+                )
+            try:
+                self.store.put_bytes(body, uri)
+            except StoreError as exc:
+                raise S3Error(400, "InvalidArgument", str(exc)) from None
+            etag = self.store.etag(path)
         response = Response(200, {"ETag": f'"{etag}"', "Content-Length": "0"})
         for header in _CHECKSUMS:
             if header in headers:
@@ -234,6 +265,16 @@ class S3Api:
 
     # -- helpers ------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One PUT at a time across every process serving this store."""
+        with (self.store.root / WRITE_LOCK).open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def _bucket(self, bucket: str) -> None:
         try:
             exists = self.store.bucket_exists(bucket)
@@ -251,6 +292,11 @@ class S3Api:
         except StoreError as exc:
             raise S3Error(400, "InvalidArgument", str(exc), Key=key) from None
         return uri
+
+
+def _unquoted(etag: str) -> str:
+    """An ETag as a client sends it, quoted or bare (S3 accepts both) -> the hex digits."""
+    return etag.strip().strip('"')
 
 
 def _not_implemented(what: str) -> S3Error:

@@ -4,7 +4,9 @@ code that calls boto3 itself.
 A Lambda step runs the project's real function code, which asks `boto3.client("sagemaker")`
 for model packages. Pointing `AWS_ENDPOINT_URL_SAGEMAKER` at this server makes the local
 registry answer those calls in SageMaker's own wire format (JSON 1.1, `X-Amz-Target`), so
-the function runs unchanged. Only the read-only registry operations are served. Given a
+the function runs unchanged. Only the read-only registry operations are served, and
+DescribePipelineExecution for the local executions in the state database (a registration
+claim names the execution that holds it; the function asks whether it still runs). Given a
 store, the same server answers S3's REST requests (`s3_api`): a request without an
 `X-Amz-Target` header is an S3 one.
 """
@@ -20,6 +22,7 @@ from typing import Any
 
 from pipelines.local.registry import ModelRegistry, RegistryError
 from pipelines.local.s3_api import S3Api
+from pipelines.local.state import State
 from pipelines.local.storage import ArtifactStore
 
 _TIMESTAMPS = ("CreationTime", "LastModifiedTime")
@@ -59,6 +62,7 @@ class RegistryApi:
             "DescribeModelPackage": self.describe_model_package,
             "ListModelPackageGroups": self.list_model_package_groups,
             "DescribeModelPackageGroup": self.describe_model_package_group,
+            "DescribePipelineExecution": self.describe_pipeline_execution,
         }
 
     def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -108,6 +112,31 @@ class RegistryApi:
 
     def describe_model_package_group(self, request: dict[str, Any]) -> dict[str, Any]:
         return _epoch(self.registry.describe_group(request.get("ModelPackageGroupName") or ""))
+
+    def describe_pipeline_execution(self, request: dict[str, Any]) -> dict[str, Any]:
+        arn = request.get("PipelineExecutionArn") or ""
+        # Opened afresh, as every command that reads state opens it: an execution whose engine
+        # is gone (killed) is marked Failed first, never reported Executing.
+        state = State(self.registry.state.path)
+        try:
+            record = state.find_execution(arn)
+        except LookupError:
+            record = None
+        finally:
+            state.close()
+        if record is None or record["execution_arn"] != arn:
+            raise ApiError("ResourceNotFound", f"pipeline execution {arn!r} does not exist locally")
+        described: dict[str, Any] = {
+            "PipelineArn": record["pipeline_arn"],
+            "PipelineExecutionArn": record["execution_arn"],
+            "PipelineExecutionDisplayName": record["execution_id"],
+            "PipelineExecutionStatus": record["status"],
+            "CreationTime": record["start_time"],
+            "LastModifiedTime": record["end_time"] or record["start_time"],
+        }
+        if record.get("failure_reason"):
+            described["FailureReason"] = record["failure_reason"]
+        return described
 
 
 def _page_start(token: Any) -> int:

@@ -34,7 +34,9 @@ What ASL cannot express, and what stands in:
   and `Step.SERVICE_FAULT` become Retries on the integration's transient errors.
 - **Execution variables**: `PipelineExecutionId` is `$$.Execution.Name` (the fingerprint in a
   job's own output locations), `PipelineExecutionArn` is `$$.Execution.Id` (the state
-  machine's execution), `PipelineName` the pipeline's name, `StartDateTime` is
+  machine's execution) copied to `$.run.executionArn` at the start, so that a Choice rule
+  can compare with it as with any state path (moto's ASL interpreter does not read a `$$`
+  path in a Choice rule), `PipelineName` the pipeline's name, `StartDateTime` is
   `$$.Execution.StartTime`.
 - **Condition operands of different types** fail a SageMaker condition step; a Choice rule
   whose Variable has another type than the comparison is simply false (the Else branch).
@@ -193,7 +195,7 @@ class Translator:
                 return Ref("path", f"$.jobs.{self.job_scope}.id.fingerprint", "String")
             return Ref("path", "$$.Execution.Name", "String")
         if name == "Execution.PipelineExecutionArn":
-            return Ref("path", "$$.Execution.Id", "String")
+            return Ref("path", "$.run.executionArn", "String")
         if name == "Execution.PipelineName":
             return Ref("literal", self.config.pipeline.name, "String")
         if name == "Execution.StartDateTime":
@@ -651,12 +653,15 @@ class Translator:
         }
         self.states["Merge parameters"] = {
             "Type": "Pass",
-            "Parameters": {"parameters.$": "States.JsonMerge($.defaults, $.parameters, false)"},
+            "Parameters": {
+                "parameters.$": "States.JsonMerge($.defaults, $.parameters, false)",
+                "executionArn.$": "$$.Execution.Id",
+            },
             "ResultPath": "$.run",
         }
         self.states["Default parameters"] = {
             "Type": "Pass",
-            "Parameters": {"parameters.$": "$.defaults"},
+            "Parameters": {"parameters.$": "$.defaults", "executionArn.$": "$$.Execution.Id"},
             "ResultPath": "$.run",
         }
         ends = ["Merge parameters", "Default parameters"]

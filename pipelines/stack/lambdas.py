@@ -1,6 +1,8 @@
 """The project's Lambda functions, each with its own least-privilege role and log group.
 
-  <p>-resolve-champion  ResolveChampion step: reads the model package group
+  <p>-resolve-champion  ResolveChampion and FindRegisteredModel steps: reads the model
+                        package group, claims model digests under registry-claims/ and asks
+                        whether a claimant execution of the pipeline still runs
   <p>-snapshot-input    SnapshotInput step: lists the input locations, writes snapshots
   <p>-deploy-model      deploys approved models (pipelines/stack/deployment.py wires it)
   <p>-bucket-settings   the custom resource that sets the artifacts bucket's EventBridge
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.code_assets import snapshots_uri
+from pipelines.code_assets import registry_claims_uri, snapshots_uri
 from pipelines.deploy.aws_deploy import lambda_environment
 from pipelines.stack import cfn
 from pipelines.stack.context import FunctionCode, StackContext
@@ -118,8 +120,11 @@ def _own_logs(name: str) -> dict[str, Any]:
 
 
 def _champion(ctx: StackContext) -> list[dict[str, Any]]:
-    """Read the project's model package group; nothing else."""
+    """Read the project's model package group; write and read the registration claims
+    (a conditional write with If-Match needs s3:GetObject too: S3 User Guide, conditional
+    writes); ask about the pipeline's executions (a claimant still running?). Nothing else."""
     group = ctx.config.pipeline.model_package_group
+    claims = registry_claims_uri(ctx.config, ctx.target).removeprefix("s3://")
     return [
         {
             "Sid": "ReadChampion",
@@ -129,7 +134,19 @@ def _champion(ctx: StackContext) -> list[dict[str, Any]]:
                 *cfn.sagemaker_arns("model-package-group", group),
                 *cfn.sagemaker_arns("model-package", group, "*"),
             ],
-        }
+        },
+        {
+            "Sid": "ClaimRegistrations",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Resource": cfn.arn("s3", f"{claims}*", regional=False, account=False),
+        },
+        {
+            "Sid": "ReadClaimantExecutions",
+            "Effect": "Allow",
+            "Action": "sagemaker:DescribePipelineExecution",
+            "Resource": cfn.sagemaker_arns("pipeline", ctx.pipeline, "execution", "*"),
+        },
     ]
 
 

@@ -29,6 +29,8 @@ _COMPARISON_WORDS = {
 
 # FindRegisteredModel's answer: the version already holding the model's files, or "none".
 _REGISTERED_VERSION = "the version already holding these model files"
+# ...and the execution holding the claim to register them ("none" when a version holds them).
+_CLAIM_HOLDER = "the execution holding the claim to register these model files"
 
 # A model data URL -> what it is: {"version", "group", "execution"} (any may be missing).
 KnownModels = Mapping[str, Mapping[str, Any]]
@@ -169,7 +171,11 @@ def _operand_name(label: str, value: Any, steps: Iterable[str]) -> str:
             return f"the model {head} trained"
         if rest == "RegisteredVersion":
             return _REGISTERED_VERSION
+        if rest == "ClaimedBy":
+            return _CLAIM_HOLDER
         return f"{head}'s {rest}"
+    if head == "Execution":
+        return "this execution" if rest == "PipelineExecutionArn" else f"the execution's {rest}"
     match = re.fullmatch(r"\w+_metrics\.(\w+)\.value", reference)
     if match:
         return f"the test {metric_words(match.group(1))}"
@@ -188,6 +194,14 @@ def _comparison(
     kind = evaluation.get("Type")
     if kind == "Equals" and not held and right_value == "none" and left == _REGISTERED_VERSION:
         return f"this very model (the same files) is already {_version(left_value, known)}"
+    if kind == "Equals" and not held and left == _CLAIM_HOLDER:
+        if left_value == "none":
+            return ""  # a version holds the files: the sentence about it says all
+        return (
+            f"execution {_execution_id(left_value)} holds the claim to register this very "
+            "model (the same files) and was still running: it registers the model, or, if it "
+            "ends without, a later run does"
+        )
     if kind == "Equals" and held and left_value == right_value:
         subject = left or _value(left_value, known)
         if right:
@@ -225,7 +239,13 @@ def condition_sentences(
             sentences.append("None of its alternatives held.")
         else:
             sentences.append(f"Its {kind} test did not hold.")
-    return [_sentence(text) for text in sentences]
+    return [_sentence(text) for text in sentences if text]
+
+
+def _execution_id(arn: Any) -> str:
+    """A pipeline execution's id (.../execution/<id>), or a state machine execution's name."""
+    text = str(arn)
+    return text.rsplit("/execution/", 1)[1] if "/execution/" in text else text.rsplit(":", 1)[-1]
 
 
 def _sentence(text: str) -> str:

@@ -127,6 +127,11 @@ class PipelineRuns:
             self.started.append({"arn": arn, "parameters": parameters or []})
             self._remaining[arn] = list(self.statuses)
 
+    def set_status(self, arn: str, status: str) -> None:
+        """`arn` reports `status` from now on (an execution that ended, say)."""
+        with self._lock:
+            self._remaining[arn] = [status]
+
     def status(self, arn: str) -> str:
         with self._lock:
             remaining = self._remaining.setdefault(arn, list(self.statuses))

@@ -124,6 +124,44 @@ def test_a_good_model_is_registered_and_an_identical_rerun_skips_every_job(sfn, 
     assert outcome(machine["queue"]) == ["held_back"]
 
 
+def test_a_model_another_running_execution_claimed_is_held_back_until_it_ends(sfn, machine):  # noqa: F811
+    """FindRegisteredModel's claim in the translated machine: the Lambda gets the state
+    machine's execution ARN, and CheckChampion compares the claimant with it. The claim here
+    is held by an execution of the pipeline on SageMaker (the same project's prefix)."""
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    sagemaker.create_pipeline(
+        PipelineName=PIPELINE,
+        PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}),
+        RoleArn=ROLE_ARN,
+    )
+    sfn.runs.scenario(["Executing"], [])
+    claimant = sagemaker.start_pipeline_execution(PipelineName=PIPELINE)["PipelineExecutionArn"]
+    key = f"{PIPELINE}/registry-claims/{GROUP}/sha256:{'ab' * 32}.json"
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps({"ExecutionArn": claimant}).encode())
+    sfn.job_outputs["evaluation"] = {"evaluation.json": report(0.4)}
+    held = sfn.run(machine["arn"], "held", {})
+    assert held["status"] == "SUCCEEDED", held
+    found = json.loads(held["output"])["steps"]["FindRegisteredModel"]["OutputParameters"]
+    assert found["ClaimedBy"] == claimant
+    assert sfn.entered(held["executionArn"])[-1] == "CheckChampion false: done (end)"
+    assert not sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
+
+    # The claimant failed without registering: the next execution takes the claim over.
+    sfn.runs.set_status(claimant, "Failed")
+    sfn.job_outputs["evaluation"] = {"evaluation.json": report(0.4)}
+    run = sfn.run(machine["arn"], "after", {})
+    assert run["status"] == "SUCCEEDED", run
+    claim = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert claim["ExecutionArn"] == run["executionArn"]
+    assert claim["TakenOverFrom"] == {"ExecutionArn": claimant, "Status": "Failed"}
+    assert (
+        len(sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"])
+        == 1
+    )
+    assert outcome(machine["queue"]) == ["held_back", "registered"]
+
+
 def test_the_quality_gate_fails_the_execution_with_the_reports_reason(sfn, machine):  # noqa: F811
     sfn.job_outputs["evaluation"] = {"evaluation.json": report(0.4)}
     assert sfn.run(machine["arn"], "baseline", {})["status"] == "SUCCEEDED"

@@ -169,7 +169,11 @@ def test_success_then_fully_cached_rerun(project: ProjectConfig, small_sample: P
     assert retrained != model_url
     assert engine.store.read_bytes(retrained) == engine.store.read_bytes(model_url)
     found = third.steps["FindRegisteredModel"].properties["OutputParameters"]
-    assert found == {"RegisteredVersion": "1", "RegisteredArn": package["ModelPackageArn"]}
+    assert found == {
+        "RegisteredVersion": "1",
+        "RegisteredArn": package["ModelPackageArn"],
+        "ClaimedBy": "none",  # a version settles it: nothing to claim
+    }
     assert third.steps["RegisterModel"].status == "NotExecuted"
 
 

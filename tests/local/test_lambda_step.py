@@ -24,8 +24,10 @@ OUTPUTS = [
     for name in ("ChampionModelDataUrl", "ChampionVersion", "ChampionArn")
 ]
 FOUND = [
-    {"OutputName": name, "OutputType": "String"} for name in ("RegisteredVersion", "RegisteredArn")
+    {"OutputName": name, "OutputType": "String"}
+    for name in ("RegisteredVersion", "RegisteredArn", "ClaimedBy")
 ]
+CLAIMS = "s3://bucket/prefix/registry-claims/"
 FUNCTIONS = {NAME: PROJECT_ROOT / "lambdas" / "resolve_champion.py"}
 
 
@@ -52,6 +54,7 @@ def invoke(
     arn=ARN,
     outputs=OUTPUTS,
     event: dict | None = None,
+    store_root: Path | None = None,
 ):
     return lambda_step.invoke(
         arn=arn,
@@ -63,6 +66,7 @@ def invoke(
         job_dir=tmp_path / "job",
         region="us-east-1",
         cancel=threading.Event(),
+        store_root=store_root,
     )
 
 
@@ -93,21 +97,130 @@ def test_no_group_or_no_approved_version_gives_the_marker(registry, tmp_path):
     assert invoke(registry, tmp_path)[0] == no_champion
 
 
+def find_event(execution_arn: str, digest: str = "f" * 64) -> dict:
+    return {
+        "ModelPackageGroupName": GROUP,
+        "ModelContentDigest": digest,
+        "ClaimPrefix": CLAIMS,
+        "ExecutionArn": execution_arn,
+    }
+
+
+def local_execution(state: State, status: str = "Executing", owner: dict | None = None) -> str:
+    """An execution in the state database, owned by this process unless `owner` is given."""
+    import secrets
+
+    execution_id = secrets.token_hex(6)
+    pipeline = "arn:aws:sagemaker:us-east-1:000000000000:pipeline/fraud-detection-retraining"
+    state.create_execution(
+        {
+            "execution_id": execution_id,
+            "execution_arn": f"{pipeline}/execution/{execution_id}",
+            "pipeline_name": "fraud-detection-retraining",
+            "pipeline_arn": pipeline,
+            "status": status,
+            "parameters": {},
+            "definition_hash": "d",
+            "start_time": 1.0,
+            "owner": owner,
+        }
+    )
+    return f"{pipeline}/execution/{execution_id}"
+
+
+def gone_owner() -> dict:
+    """The owner record of an engine process that has exited."""
+    import subprocess
+    import sys
+
+    from pipelines.local.liveness import Owner
+
+    exited = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                            capture_output=True, text=True, check=True).stdout  # fmt: skip
+    return {**Owner.current().as_record(), "pid": int(exited), "start_ticks": 1}
+
+
 def test_the_function_finds_the_version_holding_a_digest_past_the_first_page(registry, tmp_path):
     """More versions than one ListModelPackages page (100): the oldest is still found."""
     first = register(registry, "Rejected", 1, digest="a" * 64)
     for version in range(2, 103):
         register(registry, "PendingManualApproval", version, digest=f"{version:064d}")
-    event = {"ModelPackageGroupName": GROUP, "ModelContentDigest": "a" * 64}
+    me = local_execution(registry.state)
+    event = find_event(me, digest="a" * 64)
     assert invoke(registry, tmp_path, outputs=FOUND, event=event)[0] == {
         "RegisteredVersion": "1",
         "RegisteredArn": first["ModelPackageArn"],
+        "ClaimedBy": "none",
     }
-    event["ModelContentDigest"] = "f" * 64
-    assert invoke(registry, tmp_path, outputs=FOUND, event=event)[0] == {
+
+
+def test_the_claim_holds_back_identical_executions_until_its_claimant_is_gone(registry, tmp_path):
+    """The function's claim against the local store and state, deciding as on AWS: a running
+    claimant holds the model; once its engine is gone (killed: the state marks it Failed),
+    the claim is taken over. The claim is an object in the store anyone can read."""
+    import json
+
+    from pipelines.local.storage import ArtifactStore
+
+    store = ArtifactStore(tmp_path / "store", digests=registry.state)
+    store.put_bytes(b"", "s3://bucket/prefix/registry/no-champion/NO_CHAMPION")
+    first, second = local_execution(registry.state), local_execution(registry.state)
+
+    def find(execution: str) -> dict:
+        event = find_event(execution)
+        return invoke(registry, tmp_path, outputs=FOUND, event=event, store_root=store.root)[0]
+
+    assert find(first)["ClaimedBy"] == first
+    assert find(second) == {
         "RegisteredVersion": "none",
         "RegisteredArn": "none",
+        "ClaimedBy": first,
     }
+    claim_uri = f"{CLAIMS}{GROUP}/{'f' * 64}.json"
+    assert json.loads(store.read_bytes(claim_uri))["ExecutionArn"] == first
+
+    # The first's engine dies while it still holds the claim (Executing in the database).
+    with registry.state.transaction() as conn:
+        conn.execute("UPDATE executions SET owner_json = ?", (json.dumps(gone_owner()),))
+    assert find(second)["ClaimedBy"] == second
+    claim = json.loads(store.read_bytes(claim_uri))
+    assert claim["ExecutionArn"] == second
+    assert claim["TakenOverFrom"]["ExecutionArn"] == first
+    assert claim["TakenOverFrom"]["Status"] == "Failed"
+
+
+def test_the_local_api_describes_local_executions(registry, monkeypatch):
+    """DescribePipelineExecution in SageMaker's wire format, from the state database; an
+    execution whose engine is gone is Failed, as every command reading state reports it."""
+    running = local_execution(registry.state)
+    done = local_execution(registry.state, "Succeeded")
+    orphan = local_execution(registry.state, owner=gone_owner())
+    for key in ("AWS_PROFILE", "AWS_CONFIG_FILE"):
+        monkeypatch.delenv(key, raising=False)
+    with LocalSageMakerApi(registry) as api:
+        client = boto3.client(
+            "sagemaker",
+            endpoint_url=api.url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        described = client.describe_pipeline_execution(PipelineExecutionArn=running)
+        assert described["PipelineExecutionStatus"] == "Executing"
+        assert described["PipelineExecutionArn"] == running
+        assert described["PipelineArn"] == running.rsplit("/execution/", 1)[0]
+        assert described["CreationTime"].year == 1970  # parsed as a timestamp by botocore
+        assert (
+            client.describe_pipeline_execution(PipelineExecutionArn=done)["PipelineExecutionStatus"]
+            == "Succeeded"
+        )
+        gone = client.describe_pipeline_execution(PipelineExecutionArn=orphan)
+        assert gone["PipelineExecutionStatus"] == "Failed"
+        assert gone["FailureReason"].startswith("the engine stopped")
+        for unknown in (running + "x", running.replace("fraud-detection", "other"), ""):
+            with pytest.raises(client.exceptions.ClientError) as missing:
+                client.describe_pipeline_execution(PipelineExecutionArn=unknown or "arn:x")
+            assert missing.value.response["Error"]["Code"] == "ResourceNotFound"
 
 
 def test_the_local_api_speaks_sagemakers_wire_format(registry, monkeypatch):

@@ -146,8 +146,9 @@ def test_concurrent_registrations_of_one_model_give_one_version(tmp_path: Path) 
 
 
 def test_a_register_model_step_whose_model_is_already_registered_says_so(engine) -> None:
-    """What the registry's lock catches when two runs raced past FindRegisteredModel: the
-    step succeeds with the existing version, and says SageMaker would have duplicated it."""
+    """What the registry's lock catches when two runs got past FindRegisteredModel and its
+    claim (the second line of defence): the step succeeds with the existing version, and
+    says SageMaker would have duplicated it."""
     from pipelines.local.orchestrator import RunOptions
     from pipelines.local.progress import summarize
 
@@ -175,5 +176,6 @@ def test_a_register_model_step_whose_model_is_already_registered_says_so(engine)
     summary = summarize(second, engine.store)
     [line] = [d for d in summary.details if d.startswith("Not registered again: ")]
     assert f"registered by execution {first.execution_id} while this one ran" in line
-    assert "On SageMaker, where no lock spans executions, this run would have registered" in line
+    assert "On SageMaker, where no lock spans executions" in line
+    assert "this run would have registered a duplicate version" in line
     assert not [d for d in summary.details if d.startswith("Registered model:")]

@@ -10,6 +10,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from waiting import wait_until
 
 from pipelines.local.registry import ModelRegistry
 from pipelines.local.sagemaker_api import LocalSageMakerApi
@@ -111,3 +112,115 @@ def test_errors_have_s3_codes(s3, store: ArtifactStore) -> None:
     with pytest.raises(ClientError, match=r"serves ListObjectsV2, PutObject, .* only"):
         s3.delete_object(Bucket=BUCKET, Key="seed")
     assert store.exists(f"s3://{BUCKET}/seed")
+
+
+def _code(error: pytest.ExceptionInfo[ClientError]) -> str:
+    return error.value.response["Error"]["Code"]
+
+
+def test_if_none_match_writes_only_a_key_that_does_not_exist(s3, store: ArtifactStore) -> None:
+    put(store, "seed")
+    first = s3.put_object(Bucket=BUCKET, Key="claims/d.json", Body=b"first", IfNoneMatch="*")
+    with pytest.raises(ClientError) as taken:
+        s3.put_object(Bucket=BUCKET, Key="claims/d.json", Body=b"second", IfNoneMatch="*")
+    assert taken.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    assert _code(taken) == "PreconditionFailed"
+    assert taken.value.response["Error"]["Condition"] == "If-None-Match"
+    got = s3.get_object(Bucket=BUCKET, Key="claims/d.json")
+    assert got["Body"].read() == b"first" and got["ETag"] == first["ETag"]
+    # S3 accepts only the asterisk there; anything else is refused, never ignored.
+    with pytest.raises(ClientError) as etag:
+        s3.put_object(Bucket=BUCKET, Key="claims/e.json", Body=b"x", IfNoneMatch=first["ETag"])
+    assert _code(etag) == "NotImplemented"
+    assert not store.exists(f"s3://{BUCKET}/claims/e.json")
+
+
+def test_if_match_replaces_only_the_object_with_that_etag(s3, store: ArtifactStore) -> None:
+    put(store, "seed")
+    first = s3.put_object(Bucket=BUCKET, Key="claims/d.json", Body=b"first")
+    with pytest.raises(ClientError) as stale:
+        s3.put_object(
+            Bucket=BUCKET, Key="claims/d.json", Body=b"late", IfMatch='"' + "0" * 32 + '"'
+        )
+    assert _code(stale) == "PreconditionFailed"
+    assert stale.value.response["Error"]["Condition"] == "If-Match"
+    assert store.read_bytes(f"s3://{BUCKET}/claims/d.json") == b"first"
+    # The ETag as GetObject returns it (quoted) or bare: S3 takes both.
+    second = s3.put_object(
+        Bucket=BUCKET, Key="claims/d.json", Body=b"second", IfMatch=first["ETag"]
+    )
+    s3.put_object(
+        Bucket=BUCKET, Key="claims/d.json", Body=b"third", IfMatch=second["ETag"].strip('"')
+    )
+    assert store.read_bytes(f"s3://{BUCKET}/claims/d.json") == b"third"
+    # No object: 404, as S3 answers If-Match on a key without a current version.
+    with pytest.raises(ClientError) as missing:
+        s3.put_object(Bucket=BUCKET, Key="claims/none.json", Body=b"x", IfMatch=first["ETag"])
+    assert _code(missing) == "NoSuchKey"
+    assert not store.exists(f"s3://{BUCKET}/claims/none.json")
+
+
+def _someone_waits_for(lock: Path) -> bool:
+    """The kernel lists a blocked flock request on this file ("->" lines of /proc/locks)."""
+    inode = f":{lock.stat().st_ino}"
+    return any(
+        line.split()[1] == "->" and line.split()[-3].endswith(inode)
+        for line in Path("/proc/locks").read_text().splitlines()
+    )
+
+
+def test_a_conditional_write_tests_and_writes_under_the_stores_lock(
+    s3, store: ArtifactStore
+) -> None:
+    """While another writer holds the store's lock (another process serving the same store),
+    a conditional PUT waits for it, then sees what that writer wrote."""
+    import fcntl
+    import threading
+
+    from pipelines.local.s3_api import WRITE_LOCK
+
+    put(store, "seed")
+    answers: list[str] = []
+
+    def claim() -> None:
+        try:
+            s3.put_object(Bucket=BUCKET, Key="claims/d.json", Body=b"late", IfNoneMatch="*")
+            answers.append("written")
+        except ClientError as error:
+            answers.append(error.response["Error"]["Code"])
+
+    path = store.root / WRITE_LOCK
+    with path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        racer = threading.Thread(target=claim)
+        racer.start()
+        wait_until(lambda: _someone_waits_for(path), "the PUT waiting for the store's lock")
+        put(store, "claims/d.json", b"held")  # the other writer, inside its lock
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    racer.join()
+    assert answers == ["PreconditionFailed"]
+    assert store.read_bytes(f"s3://{BUCKET}/claims/d.json") == b"held"
+
+
+def test_of_eight_racing_claims_exactly_one_is_written(s3, store: ArtifactStore) -> None:
+    import threading
+
+    put(store, "seed")
+    barrier = threading.Barrier(8)
+    won: list[bytes] = []
+
+    def claim(body: bytes) -> None:
+        barrier.wait()
+        try:
+            s3.put_object(Bucket=BUCKET, Key="claims/d.json", Body=body, IfNoneMatch="*")
+            won.append(body)
+        except ClientError as error:
+            assert error.response["Error"]["Code"] == "PreconditionFailed"
+
+    threads = [threading.Thread(target=claim, args=(f"run-{n}".encode(),)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(won) == 1
+    assert store.read_bytes(f"s3://{BUCKET}/claims/d.json") == won[0]

@@ -302,7 +302,12 @@ def test_function_roles_are_least_privilege(template) -> None:
     group = "fraud-detection-models"
 
     champion = statements(body["ResolveChampionRole"])
-    assert set(champion) == {"ReadChampion", "OwnLogs"}
+    assert set(champion) == {
+        "ReadChampion",
+        "ClaimRegistrations",
+        "ReadClaimantExecutions",
+        "OwnLogs",
+    }
     assert sorted(champion["ReadChampion"]["Action"]) == [
         "sagemaker:DescribeModelPackage",
         "sagemaker:ListModelPackages",
@@ -310,6 +315,16 @@ def test_function_roles_are_least_privilege(template) -> None:
     assert champion["ReadChampion"]["Resource"] == [
         f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/{group}",
         f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{group}/*",
+    ]
+    # FindRegisteredModel's claims: exactly that prefix; If-Match needs GetObject as well.
+    assert sorted(champion["ClaimRegistrations"]["Action"]) == ["s3:GetObject", "s3:PutObject"]
+    assert champion["ClaimRegistrations"]["Resource"] == (
+        f"arn:aws:s3:::{BUCKET}/{NAME}/registry-claims/*"
+    )
+    # Whether the claimant still runs: executions of this pipeline only.
+    assert champion["ReadClaimantExecutions"]["Action"] == "sagemaker:DescribePipelineExecution"
+    assert champion["ReadClaimantExecutions"]["Resource"] == [
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:pipeline/{NAME}/execution/*"
     ]
     # The stack owns the log group: no logs:CreateLogGroup, and only this one.
     assert champion["OwnLogs"]["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
@@ -537,6 +552,11 @@ def test_a_mixed_case_name_keeps_its_case_and_iam_allows_both_spellings(template
     read = statements(body["ResolveChampionRole"])["ReadChampion"]["Resource"]
     assert f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/FraudModels" in read
     assert f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/fraudmodels/*" in read
+    claimants = statements(body["ResolveChampionRole"])["ReadClaimantExecutions"]["Resource"]
+    assert claimants == [
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:pipeline/{name}/execution/*"
+        for name in ("FraudRetraining", "fraudretraining")
+    ]
     # Event patterns match the pipeline's ARN whatever its case.
     pattern = body["ExecutionFailedRule"]["Properties"]["EventPattern"]
     assert pattern["detail"]["pipelineArn"] == [
