@@ -209,6 +209,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="a dimension of every metric (repeatable), e.g. Endpoint=my-endpoint",
     )
     check.add_argument(
+        "--no-data-ok",
+        action="store_true",
+        help="no data files or no rows (an hour without requests) is a report with the verdict "
+        "no_data, not a failure",
+    )
+    check.add_argument(
         "--publish-metrics",
         action="store_true",
         help="also send the metrics to CloudWatch (PutMetricData, with the job's role)",
@@ -1607,7 +1613,12 @@ def run_check(args: argparse.Namespace) -> dict:
         print(f"no baseline in {args.baseline_dir}: nothing to compare with", flush=True)
         _metrics(args, report)
         return report
-    files, kind = find_data_files(args.data_dir, allow_capture=True)
+    try:
+        files, kind = find_data_files(args.data_dir, allow_capture=True)
+    except DataQualityError as error:
+        if not args.no_data_ok or not args.data_dir.is_dir():
+            raise
+        return _no_data(args, settings, str(error))
     kinds = {name: feature.kind for name, feature in baseline.features.items()}
     export = None
     if kind == "capture":
@@ -1619,6 +1630,8 @@ def run_check(args: argparse.Namespace) -> dict:
             raise DataQualityError("--export-dir exports captured requests, not tables")
         dataset = read_tables(files, kinds, baseline.layout["ignored"], strict=False)
     if dataset.rows == 0:
+        if args.no_data_ok:
+            return _no_data(args, settings, _no_rows(args.data_dir, dataset, args))
         raise DataQualityError(_no_rows(args.data_dir, dataset, args))
     features = evaluate_features(baseline, dataset, settings)
     violations = constraint_violations(baseline, dataset, features, settings)
@@ -1637,6 +1650,32 @@ def run_check(args: argparse.Namespace) -> dict:
     _write_json(args.output_dir / VIOLATIONS_FILE, {"violations": violations})
     _write_json(args.output_dir / REPORT_FILE, report)
     print(summary(report), flush=True)
+    _metrics(args, report)
+    return report
+
+
+def _no_data(args: argparse.Namespace, settings: dict, why: str) -> dict:
+    """--no-data-ok: nothing to check is a report (verdict no_data), not a failure."""
+    start, end = args.window
+    report = {
+        "verdict": "no_data",
+        "drift_detected": False,
+        "reasons": [why],
+        "drifted_features": [],
+        "top_drifting_features": [],
+        "thresholds": settings,
+        "data": {
+            "rows": 0,
+            "window": {
+                "start": _iso(start) if start is not None else None,
+                "end": _iso(end) if end is not None else None,
+            },
+        },
+        "violations": 0,
+        "features": [],
+    }
+    _write_json(args.output_dir / REPORT_FILE, report)
+    print(f"no data to check: {why}", flush=True)
     _metrics(args, report)
     return report
 
@@ -1682,8 +1721,23 @@ _SMALLEST_METRIC = 1e-100
 def metric_request(report: dict, namespace: str, dimensions: list[dict], when: str) -> dict:
     """The report as one PutMetricData request: per check DriftedFeatures (what the alarm
     watches), DriftDetected, ConstraintViolations and Rows; per feature PSI and, when it was
-    tested, TestPValue (Holm-adjusted), with a Feature dimension. No baseline: no metrics."""
+    tested, TestPValue (Holm-adjusted), with a Feature dimension. No baseline: no metrics; no
+    data: Rows 0 alone."""
     data: list[dict] = []
+    if report["verdict"] == "no_data":
+        # Rows 0 and no DriftedFeatures: the alarm treats the missing datapoint as OK.
+        return {
+            "Namespace": namespace,
+            "MetricData": [
+                {
+                    "MetricName": "Rows",
+                    "Dimensions": list(dimensions),
+                    "Timestamp": when,
+                    "Value": 0.0,
+                    "Unit": "Count",
+                }
+            ],
+        }
     if report["verdict"] != "no_baseline":
 
         def datum(name: str, value: float, unit: str, extra: list[dict]) -> dict:

@@ -898,6 +898,30 @@ def test_the_metrics_are_a_put_metric_data_request(tmp_path, baseline_dir):
     assert max(len(call["MetricData"]) for call in client.calls) == 1000
 
 
+def test_an_empty_window_is_a_no_data_report_when_allowed(tmp_path, baseline_dir):
+    lines = [
+        capture_line(row) for row in feature_rows(generate_transactions(5, seed=3), baseline_dir)
+    ]
+    data = write_capture(tmp_path / "data", lines)
+    window = ["--end-time", "2027-01-01T00:00:00Z", "--window-hours", "1"]
+    metrics = ["--metrics-namespace", "ns"]
+    outcome = run_check(tmp_path, data, baseline_dir, *window, *metrics, "--no-data-ok")
+    assert outcome.code == 0, outcome.message
+    report = outcome.report
+    assert (report["verdict"], report["drift_detected"]) == ("no_data", False)
+    assert "5 record(s) fall outside" in report["reasons"][0]
+    request = read(outcome.output / "cloudwatch_metrics.json")
+    assert [(d["MetricName"], d["Value"]) for d in request["MetricData"]] == [("Rows", 0.0)]
+    # No capture file at all (only what a deployment leaves in the folder), the same.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "README.txt").write_text("captured requests land here")
+    outcome = run_check(tmp_path / "none", empty, baseline_dir, *window, "--no-data-ok")
+    assert outcome.code == 0 and outcome.report["verdict"] == "no_data"
+    # Without the flag, both are failures naming what is missing.
+    assert run_check(tmp_path / "strict", empty, baseline_dir, *window).code == 1
+
+
 def test_no_baseline_publishes_no_metric(tmp_path):
     baseline = tmp_path / "baseline"
     baseline.mkdir()
