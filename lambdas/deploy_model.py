@@ -171,6 +171,24 @@ def publish_baseline(s3: Any, package: dict, baseline_uri: str) -> dict:
     return {"baseline": f"s3://{bucket}/{prefix}", "marker": None}
 
 
+def prepare_capture_folder(s3: Any, destination: str, endpoint_name: str) -> str:
+    """A README in the endpoint's capture folder: the monitoring job's capture input must
+    name at least one object before the first request is captured (data_quality.py reads
+    only .jsonl files)."""
+    bucket, _, prefix = destination.removeprefix("s3://").partition("/")
+    key = f"{prefix.rstrip('/')}/{endpoint_name}/README.txt"
+    s3.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=(
+            f"Requests captured by endpoint {endpoint_name} (SageMaker data capture): "
+            "<variant>/yyyy/mm/dd/hh/*.jsonl. Read by the drift monitoring job.\n"
+        ).encode(),
+        ContentType="text/plain",
+    )
+    return f"s3://{bucket}/{key}"
+
+
 def resource_name(endpoint_name: str, version: int, fingerprint: str) -> str:
     """`<endpoint>-v<N>-<hash>`, the endpoint part shortened to fit SageMaker's 63."""
     suffix = f"-v{version}-{fingerprint}"
@@ -252,6 +270,8 @@ def deploy(
         # Before the endpoint changes: captured requests of the new model are then never
         # compared with the previous model's baseline for long.
         result["monitoring_baseline"] = publish_baseline(s3, package, baseline_uri)
+        if data_capture:
+            prepare_capture_folder(s3, data_capture["DestinationS3Uri"], endpoint_name)
     endpoint = _describe_endpoint(sagemaker, endpoint_name)
     if endpoint is None:
         sagemaker.create_endpoint(

@@ -37,6 +37,14 @@ class StoreS3:
         return {}
 
 
+def prepare_served_capture(config: ProjectConfig, store: Any, endpoint: str) -> str:
+    """The capture folder's README, as a deployment leaves it (the job's input never empty)."""
+    from pipelines.drift.settings import capture_uri
+
+    destination = capture_uri(config, config.target("local"))
+    return _deploy_function(config).prepare_capture_folder(StoreS3(store), destination, endpoint)
+
+
 def publish_served_baseline(
     config: ProjectConfig, store: Any, package: dict[str, Any], endpoint: str
 ) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines.config import ProjectConfig
-from pipelines.drift.baseline import publish_served_baseline
+from pipelines.drift.baseline import prepare_served_capture, publish_served_baseline
 from pipelines.drift.settings import VARIANT, capture_uri, load_drift
 
 
@@ -31,6 +31,7 @@ def start_capture(
     if not drift.capture_enabled:
         return None, lines
     destination = capture_uri(config, config.target("local"))
+    prepare_served_capture(config, engine.store, endpoint)
     writer = CaptureWriter(
         engine.store,
         destination,

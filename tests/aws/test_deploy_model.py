@@ -155,6 +155,8 @@ def test_the_endpoint_captures_requests_and_the_monitoring_job_gets_its_baseline
             "JsonContentTypes": ["application/json"],
         },
     }
+    readme = f"fraud-detection-retraining/capture/{ENDPOINT}/README.txt"
+    assert boto3.client("s3").head_object(Bucket=bucket, Key=readme)["ContentLength"] > 0
     files = published(bucket)
     assert json.loads(files["statistics.json"]) == {"version": 1, "file": "statistics.json"}
     assert json.loads(files["constraints.json"]) == {"version": 1, "file": "constraints.json"}

@@ -31,6 +31,7 @@ def captured(config) -> dict[str, list[dict]]:
             json.loads(line) for line in store.read_bytes(uri).decode().splitlines()
         ]
         for uri in store.list(CAPTURE + "/")
+        if uri.endswith(".jsonl")
     }
 
 
