@@ -20,6 +20,7 @@ from pipelines.stack import (
     deployment,
     dr,
     lambdas,
+    monitoring,
     notifications,
     pipeline,
     triggers,
@@ -32,6 +33,7 @@ BUILDERS = (
     triggers.add_to,
     notifications.add_to,
     deployment.add_to,
+    monitoring.add_to,
     dr.add_to,
     bucket.add_to,
 )

@@ -188,9 +188,7 @@ def test_a_capture_change_is_a_new_endpoint_config(deploy_model, sagemaker, monk
     monkeypatch.delenv("DATA_CAPTURE_S3_URI")
     plain = deploy_model.handler(approval_event(arn), None)["endpoint_config"]
     # moto answers an empty DataCaptureConfig for a config created without one.
-    assert not sagemaker.describe_endpoint_config(EndpointConfigName=plain).get(
-        "DataCaptureConfig"
-    )
+    assert not sagemaker.describe_endpoint_config(EndpointConfigName=plain).get("DataCaptureConfig")
 
 
 def test_a_newer_approval_updates_the_same_endpoint_in_place(deploy_model, sagemaker) -> None:
