@@ -17,6 +17,7 @@ it on AWS, then what CloudWatch and EventBridge do with its output.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import string
 import time
@@ -96,7 +97,8 @@ def parse_window(text: str) -> float:
 def parse_end(text: str | None, now: Callable[[], float] = time.time) -> str:
     """The window's end as the schedule's <aws.scheduler.scheduled-time> spells it."""
     if text is None:
-        return datetime.fromtimestamp(now(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # Whole seconds, rounded up: a request answered in this very second is inside.
+        return datetime.fromtimestamp(math.ceil(now()), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
