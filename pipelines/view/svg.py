@@ -390,7 +390,8 @@ def drift_chart(feature: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     baseline = [float(v) for v in distribution.get("baseline") or []]
     current = [float(v) for v in distribution.get("current") or []]
-    top_share = max([*baseline, *current, 0.01]) * 1.08  # a little headroom
+    largest = max([*baseline, *current, 0.01])
+    top_share = largest * 1.08  # a little headroom above the tallest bar
     left, top, height, slot = DRIFT["left"], DRIFT["top"], DRIFT["height"], DRIFT["slot"]
     width = max(DRIFT["min"], left + DRIFT["right"] + slot * len(bins))
     slot = (width - left - DRIFT["right"]) / len(bins)
@@ -421,7 +422,8 @@ def drift_chart(feature: Mapping[str, Any]) -> dict[str, Any] | None:
         "bar_width": bar,
         "colour": colour,
         "baseline_colour": DRIFT_COLOURS["baseline"],
-        "top_label": f"{top_share:.0%}",
+        "top_label": f"{largest:.0%}",
+        "top_y": y_of(largest),
         "bars": bars,
         # Bin labels only when they fit under their bars (else in each bar's tooltip).
         "labels": slot >= 30,

@@ -38,7 +38,8 @@ from pipelines.sample_data import generate_transactions
 from pipelines.serve.model import load
 from pipelines.serve.server import InferenceServer
 from pipelines.view.model import collect_execution
-from pipelines.view.render import render_page
+from pipelines.view.monitoring import collect_monitoring
+from pipelines.view.render import render_monitoring, render_page
 
 pytestmark = pytest.mark.slow
 
@@ -232,6 +233,14 @@ def test_shifted_requests_to_the_served_model_start_a_retrain_through_the_monito
         f"s3://local-pipeline-bucket/fraud-detection-retraining/monitoring/{ENDPOINT}/windows/"
     )
     assert started.parameters == {"InputDataUrl": windows, "InputPartitionWindow": "1"}
+    # `view --monitoring`: the alarm, the job, its metrics per feature, the report's charts.
+    document = collect_monitoring(config)
+    assert document["alarm"]["state"] == "ALARM"
+    assert document["runs"][0]["job_name"] == monitored.job_name
+    assert document["metric_jobs"] == [monitored.job_name]
+    assert {feature for feature, _ in document["metrics"][:3]} == MOVED
+    page = render_monitoring(document)
+    assert 'data-state="ALARM"' in page and 'id="drift-chart-merchant_category"' in page
     retrain = loop.retrain
     assert retrain["parameters"]["InputDataUrl"] == windows
     assert retrain["execution_id"] not in {
