@@ -101,7 +101,7 @@ def test_restore_registers_the_replica_in_the_dr_region(config, replica) -> None
     assert package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"] == (
         f"s3://{REPLICA}/{EXECUTIONS}/a1b2c3/Evaluate/model_quality.json"
     )
-    # Its drift-check baseline, the replica's copy: the DR endpoint's monitoring reads it.
+    # Its drift-check baseline: the replica's copy (the next run's DriftCheck there reads it).
     assert package["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"]["S3Uri"] == (
         f"s3://{REPLICA}/{EXECUTIONS}/a1b2c3/Baseline/statistics.json"
     )
