@@ -65,7 +65,9 @@ def run_measured(command: list[str], cwd: Path, env: dict[str, str] | None = Non
 
 
 def floor(data_file: Path, work: Path) -> Measurement:
-    """The three scripts, directly, with the arguments and SM_* variables the jobs get."""
+    """The jobs' scripts, directly, with the arguments and SM_* variables the jobs get: the
+    pipeline's first run (no champion) runs Preprocess, DriftCheck, Train, Baseline and
+    Evaluate."""
     python = sys.executable
     data_dir, splits, code = work / "input", work / "splits", work / "code"
     model_dir, output, evaluation = work / "model", work / "output", work / "evaluation"
@@ -81,6 +83,19 @@ def floor(data_file: Path, work: Path) -> Measurement:
              "--label-column", "is_fraud", "--problem-type", "binary_classification",
              "--input-dir", str(data_dir), "--train-dir", str(splits / "train"),
              "--validation-dir", str(splits / "validation"), "--test-dir", str(splits / "test"),
+             "--exit-message-file", str(output / "message")],
+            cwd=work,
+        )
+    )  # fmt: skip
+    # DriftCheck as the first run makes it: no champion, so a NO_CHAMPION marker.
+    no_champion = work / "no-champion"
+    no_champion.mkdir()
+    (no_champion / "NO_CHAMPION").write_bytes(b"")
+    data_quality = str(ROOT / "processing" / "data_quality.py")
+    steps.append(
+        run_measured(
+            [python, data_quality, "check", "--data-dir", str(splits / "train"),
+             "--baseline-dir", str(no_champion), "--output-dir", str(work / "drift"),
              "--exit-message-file", str(output / "message")],
             cwd=work,
         )
@@ -109,11 +124,17 @@ def floor(data_file: Path, work: Path) -> Measurement:
         for path in sorted(model_dir.rglob("*")):
             tar.add(path, arcname=path.relative_to(model_dir).as_posix(), recursive=False)
     steps.append(Measurement(time.perf_counter() - started, 0.0))
+    # The model's baseline, as the Baseline step writes it (the schema from model.tar.gz).
+    steps.append(
+        run_measured(
+            [python, data_quality, "baseline", "--data-dir", str(splits / "train"),
+             "--schema", str(packed / "model.tar.gz"), "--output-dir", str(work / "baseline"),
+             "--exit-message-file", str(output / "message")],
+            cwd=work,
+        )
+    )  # fmt: skip
     # The decision as the Evaluate step makes it (no approved champion yet): the metric,
     # its threshold and the bootstrap from pipeline.toml, so the floor does the same work.
-    no_champion = work / "no-champion"
-    no_champion.mkdir()
-    (no_champion / "NO_CHAMPION").write_bytes(b"")
     settings, gate = load_config().pipeline, load_config().quality_gate
     steps.append(
         run_measured(

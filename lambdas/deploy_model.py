@@ -21,8 +21,19 @@ Event-driven calls deploy only the newest Approved version (the champion, as
 resolve_champion.py defines it): re-delivered or out-of-order events for an older version
 then never roll the endpoint back. An explicit `deploy --model-version N` may.
 
+Data capture and monitoring (README, "Drift"): with DATA_CAPTURE_S3_URI the endpoint config
+captures requests and responses (DataCaptureConfig: JSON Lines under
+<uri>/<endpoint>/<variant>/yyyy/mm/dd/hh/, CSV and JSON bodies as text, the share of requests
+DATA_CAPTURE_PERCENTAGE), and with MONITORING_BASELINE_URI the deployed version's drift-check
+baseline (DriftCheckBaselines.ModelDataQuality) is copied there as statistics.json and
+constraints.json, beside a model.json naming the version: the monitoring job's fixed input
+always holds the baseline of the model the endpoint serves. A version registered without a
+baseline leaves a NO_CHAMPION marker instead, so the job reports "no_baseline" rather than
+comparing with another model's data.
+
 Environment: MODEL_PACKAGE_GROUP, ENDPOINT_NAME, INSTANCE_TYPE, INSTANCE_COUNT,
-EXECUTION_ROLE_ARN (the role the endpoint's model runs with), RESOURCE_TAGS (JSON object).
+EXECUTION_ROLE_ARN (the role the endpoint's model runs with), RESOURCE_TAGS (JSON object),
+DATA_CAPTURE_S3_URI, DATA_CAPTURE_PERCENTAGE, MONITORING_BASELINE_URI (optional).
 Self-contained: only the standard library and boto3 (both in the Lambda Python runtime).
 """
 
@@ -39,6 +50,8 @@ from botocore.exceptions import ClientError
 
 EVENT_TYPE = "SageMaker Model Package State Change"
 VARIANT = "AllTraffic"
+NO_BASELINE_MARKER = "NO_CHAMPION"
+BASELINE_FILES = {"Statistics": "statistics.json", "Constraints": "constraints.json"}
 MAX_NAME = 63
 # UpdateEndpoint is refused while the endpoint is in one of these states.
 BUSY = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
@@ -68,6 +81,9 @@ def handler(event: dict, context: object) -> dict:
         role_arn=env["EXECUTION_ROLE_ARN"],
         tags=json.loads(env.get("RESOURCE_TAGS", "{}")),
         newest_only=True,
+        data_capture=data_capture_config(env),
+        baseline_uri=env.get("MONITORING_BASELINE_URI") or None,
+        s3=boto3.client("s3") if env.get("MONITORING_BASELINE_URI") else None,
     )
     logger.info("deployment: %s", json.dumps(result))
     return result
@@ -104,6 +120,75 @@ def newest_approved(sagemaker: Any, group: str) -> dict | None:
     return found[0] if found else None
 
 
+def data_capture_config(env: Any) -> dict | None:
+    """DataCaptureConfig for the endpoint config, or None when capture is off."""
+    destination = env.get("DATA_CAPTURE_S3_URI")
+    if not destination:
+        return None
+    return {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": int(env.get("DATA_CAPTURE_PERCENTAGE") or 100),
+        "DestinationS3Uri": destination,
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        # Bodies of these types are captured as text (encoding CSV / JSON), not BASE64.
+        "CaptureContentTypeHeader": {
+            "CsvContentTypes": ["text/csv"],
+            "JsonContentTypes": ["application/json"],
+        },
+    }
+
+
+def publish_baseline(s3: Any, package: dict, baseline_uri: str) -> dict:
+    """The package's data-quality baseline copied to `baseline_uri` (an S3 folder), or a
+    NO_CHAMPION marker when it has none; returns what was written."""
+    bucket, _, prefix = baseline_uri.removeprefix("s3://").partition("/")
+    prefix = prefix.rstrip("/") + "/"
+    quality = (package.get("DriftCheckBaselines") or {}).get("ModelDataQuality") or {}
+    sources = {kind: (quality.get(kind) or {}).get("S3Uri") for kind in BASELINE_FILES}
+    about = {
+        "ModelPackageArn": package["ModelPackageArn"],
+        "ModelPackageVersion": package.get("ModelPackageVersion"),
+        "DriftCheckBaselines": quality or None,
+    }
+    s3.put_object(
+        Bucket=bucket,
+        Key=prefix + "model.json",
+        Body=json.dumps(about).encode(),
+        ContentType="application/json",
+    )
+    if not all(sources.values()):
+        s3.put_object(Bucket=bucket, Key=prefix + NO_BASELINE_MARKER, Body=b"")
+        return {"baseline": None, "marker": f"s3://{bucket}/{prefix}{NO_BASELINE_MARKER}"}
+    for kind, name in BASELINE_FILES.items():
+        source_bucket, _, source_key = sources[kind].removeprefix("s3://").partition("/")
+        s3.copy_object(
+            Bucket=bucket,
+            Key=prefix + name,
+            CopySource={"Bucket": source_bucket, "Key": source_key},
+        )
+    # Only once both files are in place: a job reading between sees the marker, not a mix.
+    s3.delete_object(Bucket=bucket, Key=prefix + NO_BASELINE_MARKER)
+    return {"baseline": f"s3://{bucket}/{prefix}", "marker": None}
+
+
+def prepare_capture_folder(s3: Any, destination: str, endpoint_name: str) -> str:
+    """A README in the endpoint's capture folder: the monitoring job's capture input must
+    name at least one object before the first request is captured (data_quality.py reads
+    only .jsonl files)."""
+    bucket, _, prefix = destination.removeprefix("s3://").partition("/")
+    key = f"{prefix.rstrip('/')}/{endpoint_name}/README.txt"
+    s3.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=(
+            f"Requests captured by endpoint {endpoint_name} (SageMaker data capture): "
+            "<variant>/yyyy/mm/dd/hh/*.jsonl. Read by the drift monitoring job.\n"
+        ).encode(),
+        ContentType="text/plain",
+    )
+    return f"s3://{bucket}/{key}"
+
+
 def resource_name(endpoint_name: str, version: int, fingerprint: str) -> str:
     """`<endpoint>-v<N>-<hash>`, the endpoint part shortened to fit SageMaker's 63."""
     suffix = f"-v{version}-{fingerprint}"
@@ -121,9 +206,14 @@ def deploy(
     role_arn: str,
     tags: dict[str, str],
     newest_only: bool = False,
+    data_capture: dict | None = None,
+    baseline_uri: str | None = None,
+    s3: Any = None,
 ) -> dict:
     """Put the model package on the endpoint. Returns {"action": "created" | "updated" |
-    "unchanged" | "ignored", ...}; raises EndpointBusyError while the endpoint is changing."""
+    "unchanged" | "ignored", ...}; raises EndpointBusyError while the endpoint is changing.
+    With `data_capture` the endpoint config captures requests; with `baseline_uri` (and an
+    S3 client) the version's drift baseline is published there for the monitoring job."""
     package = sagemaker.describe_model_package(ModelPackageName=model_package_arn)
     arn = package["ModelPackageArn"]
     version = int(package.get("ModelPackageVersion") or 0)
@@ -140,9 +230,9 @@ def deploy(
                 f"(version {newest.get('ModelPackageVersion')} is): the endpoint serves the "
                 "champion"
             )
-    fingerprint = hashlib.sha256(
-        json.dumps([arn, instance_type, instance_count, role_arn]).encode()
-    ).hexdigest()[:8]
+    # A changed capture configuration is a new endpoint config (configs are immutable).
+    key = [arn, instance_type, instance_count, role_arn] + ([data_capture] if data_capture else [])
+    fingerprint = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
     name = resource_name(endpoint_name, version, fingerprint)
     tag_list = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
     result = {
@@ -161,6 +251,7 @@ def deploy(
             Tags=tag_list,
         )
     if not _exists(lambda: sagemaker.describe_endpoint_config(EndpointConfigName=name)):
+        capture = {"DataCaptureConfig": data_capture} if data_capture else {}
         sagemaker.create_endpoint_config(
             EndpointConfigName=name,
             ProductionVariants=[
@@ -172,8 +263,15 @@ def deploy(
                     "InitialVariantWeight": 1.0,
                 }
             ],
+            **capture,
             Tags=tag_list,
         )
+    if baseline_uri and s3 is not None:
+        # Before the endpoint changes: captured requests of the new model are then never
+        # compared with the previous model's baseline for long.
+        result["monitoring_baseline"] = publish_baseline(s3, package, baseline_uri)
+        if data_capture:
+            prepare_capture_folder(s3, data_capture["DestinationS3Uri"], endpoint_name)
     endpoint = _describe_endpoint(sagemaker, endpoint_name)
     if endpoint is None:
         sagemaker.create_endpoint(

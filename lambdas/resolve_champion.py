@@ -9,6 +9,11 @@ champion, the newest approved model of the group. Output parameters (strings):
                           NO_CHAMPION marker, so the Evaluate step always has an input)
     ChampionVersion       its version number, or "none" when there is no champion
     ChampionArn           its model package ARN, or "none"
+    ChampionBaselineUrl   the folder holding the champion's drift-check baseline (its
+                          DriftCheckBaselines.ModelDataQuality statistics.json and
+                          constraints.json), or NoChampionUri when there is no champion or
+                          it was registered without one: DriftCheck then reports
+                          "no_baseline" and the pipeline retrains
 
 FindRegisteredModel, event {"ModelPackageGroupName": "...", "ModelContentDigest": "...",
 "ClaimPrefix": "s3://bucket/<prefix>/registry-claims/", "ExecutionArn": "..."}: whether this
@@ -79,7 +84,26 @@ def handler(event: dict, context: object) -> dict:
         "ChampionModelDataUrl": champion["url"] if champion else event["NoChampionUri"],
         "ChampionVersion": champion["version"] if champion else "none",
         "ChampionArn": champion["arn"] if champion else "none",
+        "ChampionBaselineUrl": (champion and champion["baseline"]) or event["NoChampionUri"],
     }
+
+
+def baseline_folder(package: dict) -> str | None:
+    """The S3 folder of a package's data-quality baseline: statistics.json and
+    constraints.json side by side (DriftCheck reads them as one input), or None."""
+    quality = (package.get("DriftCheckBaselines") or {}).get("ModelDataQuality") or {}
+    statistics = (quality.get("Statistics") or {}).get("S3Uri")
+    constraints = (quality.get("Constraints") or {}).get("S3Uri")
+    if not statistics or not constraints:
+        return None
+    folder = statistics.rsplit("/", 1)[0] + "/"
+    if (statistics, constraints) != (folder + "statistics.json", folder + "constraints.json"):
+        raise ValueError(
+            f"{package.get('ModelPackageArn')}: its drift-check baseline must be "
+            f"statistics.json and constraints.json in one folder (DriftCheck reads that "
+            f"folder), got {statistics} and {constraints}"
+        )
+    return folder
 
 
 def _holding(sagemaker, group: str, digest: str) -> dict | None:
@@ -133,6 +157,7 @@ def _newest(sagemaker, group: str, approval_status: str | None) -> dict | None:
         "arn": arn,
         "url": package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"],
         "version": str(package.get("ModelPackageVersion", "")),
+        "baseline": baseline_folder(package),
     }
 
 

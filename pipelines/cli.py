@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from pipelines.aws import commands as aws_commands
     from pipelines.deploy import commands as deploy_commands
+    from pipelines.drift import commands as drift_commands
     from pipelines.local import commands as local_commands
     from pipelines.orchestrators import commands as orchestrator_commands
     from pipelines.stack import commands as stack_commands
@@ -139,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         deploy_commands,
         view_commands,
         orchestrator_commands,
+        drift_commands,
     )
     for module in modules:
         module.register(subparsers, common)

@@ -94,14 +94,16 @@ def zip_asset(name: str, path: Path) -> CodeAsset:
 
 @dataclass(frozen=True)
 class ProjectCode:
-    """The code of the three jobs, read once per definition build."""
+    """The code of the jobs, read once per definition build."""
 
     preprocess: CodeAsset
     train: CodeAsset
     evaluate: CodeAsset
+    # The drift check, the baseline and the endpoint's monitoring job.
+    data_quality: CodeAsset
 
     def all(self) -> tuple[CodeAsset, ...]:
-        return (self.preprocess, self.train, self.evaluate)
+        return (self.preprocess, self.train, self.evaluate, self.data_quality)
 
 
 def project_code(config: ProjectConfig) -> ProjectCode:
@@ -110,6 +112,7 @@ def project_code(config: ProjectConfig) -> ProjectCode:
         preprocess=script_asset("preprocess", root / "processing" / "preprocess.py"),
         train=source_dir_asset("train", root / "training"),
         evaluate=script_asset("evaluate", root / "evaluation" / "evaluate.py"),
+        data_quality=script_asset("data_quality", root / "processing" / "data_quality.py"),
     )
 
 

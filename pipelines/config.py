@@ -156,7 +156,7 @@ class ProjectConfig:
     retry: RetrySettings
     local: LocalSettings
     # Sections owned by other modules (triggers, notifications, deployment, pricing, stack,
-    # dr, orchestrator), parsed and validated where they are used.
+    # dr, orchestrator, drift), parsed and validated where they are used.
     extra: Mapping[str, Any] = field(default_factory=dict)
     quality_gate: QualityGateSettings = field(default_factory=QualityGateSettings)
 
@@ -209,6 +209,7 @@ _EXTRA_SECTIONS = (
     "stack",
     "dr",
     "orchestrator",
+    "drift",
 )
 
 _ENV_OVERRIDES = {

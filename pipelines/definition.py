@@ -1,5 +1,6 @@
-"""The retraining pipeline: preprocess -> train -> evaluate (challenger vs champion) ->
-check metric -> check champion -> register | fail.
+"""The retraining pipeline: preprocess -> drift check against the champion's baseline ->
+(no drift: end) | train -> evaluate (challenger vs champion) and baseline -> check metric ->
+check champion -> register (with its baseline) | fail.
 
 `get_pipeline()` reads top to bottom like the DAG it builds; the helpers above it only
 shape SDK objects (retry policies, cache config, S3 locations). The same definition runs on
@@ -22,13 +23,16 @@ from pipelines.code_assets import (
     snapshots_uri,
 )
 from pipelines.config import APPROVAL_STATUSES, ProjectConfig, Target, load_config
+from pipelines.drift.settings import load_drift
 from pipelines.sdk import (
     CacheConfig,
     Compute,
     ConditionEquals,
     ConditionGreaterThanOrEqualTo,
     ConditionLessThanOrEqualTo,
+    ConditionOr,
     ConditionStep,
+    DriftCheckBaselines,
     ExecutionVariables,
     FailStep,
     InputData,
@@ -45,6 +49,7 @@ from pipelines.sdk import (
     ModelTrainer,
     OfflinePipelineSession,
     OutputDataConfig,
+    ParameterBoolean,
     ParameterFloat,
     ParameterInteger,
     ParameterString,
@@ -77,6 +82,11 @@ MODEL_QUALITY_FILE = "model_quality.json"
 MODEL_CONTENT_TYPES = ["text/csv", "application/json"]
 # Where evaluation.json records the digest of the challenger's files.
 CONTENT_DIGEST_PATH = "evaluation.model.content_digest"
+DRIFT_REPORT = "DriftReport"
+DRIFT_REPORT_FILE = "drift_report.json"
+# The data-quality baseline the registered model carries (processing/data_quality.py).
+STATISTICS_FILE = "statistics.json"
+CONSTRAINTS_FILE = "constraints.json"
 
 
 def _step_retry_policies(config: ProjectConfig) -> list[StepRetryPolicy]:
@@ -180,6 +190,7 @@ def get_pipeline(
     code = code or project_code(config)
     settings = config.pipeline
     gate = config.quality_gate
+    drift = load_drift(config)
     with offline_environment(where.region):
         session = OfflinePipelineSession(region=where.region, bucket=where.bucket)
         image = image_uris.retrieve(
@@ -236,6 +247,7 @@ def get_pipeline(
         champion_margin = ParameterFloat(
             name="ChampionMargin", default_value=settings.champion_margin
         )
+        force_retrain = ParameterBoolean(name="ForceRetrain", default_value=False)
 
         # ResolveChampion: the current approved model, which the challenger must beat.
         step_resolve_champion = LambdaStep(
@@ -243,7 +255,8 @@ def get_pipeline(
             display_name="Resolve champion",
             description=(
                 f"Looks up the newest approved model in '{settings.model_package_group}' "
-                f"(the champion; without one, a {NO_CHAMPION_MARKER} marker)."
+                f"and its drift baseline (the champion; without one, a {NO_CHAMPION_MARKER} "
+                "marker)."
             ),
             lambda_func=Lambda(function_arn=champion_function_arn(config, where)),
             inputs={
@@ -252,7 +265,12 @@ def get_pipeline(
             },
             outputs=[
                 LambdaOutput(output_name=name, output_type=LambdaOutputTypeEnum.String)
-                for name in ("ChampionModelDataUrl", "ChampionVersion", "ChampionArn")
+                for name in (
+                    "ChampionModelDataUrl",
+                    "ChampionVersion",
+                    "ChampionArn",
+                    "ChampionBaselineUrl",
+                )
             ],
         )
         champion = step_resolve_champion.properties.Outputs
@@ -337,6 +355,58 @@ def get_pipeline(
             retry_policies=job_retries,
         )
         splits = step_preprocess.properties.ProcessingOutputConfig.Outputs
+        train_split = splits["train"].S3Output.S3Uri
+
+        # DriftCheck: this run's training split against the champion's baseline (the
+        # champion's own training split, summarized), with PSI and a two-sample test per
+        # feature. Our own script rather than QualityCheckStep: README, "Drift".
+        data_quality = ScriptProcessor(
+            image_uri=image,
+            command=["python3"],
+            instance_type=processing_instance_type,
+            instance_count=1,
+            max_runtime_in_seconds=settings.max_runtime_seconds,
+            base_job_name=f"{settings.name}-data-quality",
+            role=where.role_arn,
+            sagemaker_session=session,
+        )
+        drift_report = PropertyFile(name=DRIFT_REPORT, output_name="drift", path=DRIFT_REPORT_FILE)
+        step_drift_check = ProcessingStep(
+            name="DriftCheck",
+            display_name="Check data drift",
+            description=(
+                "Compares this run's training split with the champion's data-quality baseline "
+                "(PSI and a two-sample test per feature, Holm-corrected) and writes Model "
+                "Monitor's constraint_violations.json and drift_report.json."
+            ),
+            step_args=data_quality.run(
+                code=code_uri(code.data_quality, config, where),
+                inputs=[
+                    _input("data", train_split, f"{PROCESSING_ROOT}/input/data"),
+                    _input(
+                        "baseline",
+                        champion["ChampionBaselineUrl"],
+                        f"{PROCESSING_ROOT}/input/baseline",
+                    ),
+                ],
+                outputs=[_output("drift", _execution_uri(config, where, "DriftCheck"))],
+                arguments=[
+                    "check",
+                    *_cli_arguments(
+                        {
+                            "--data-dir": f"{PROCESSING_ROOT}/input/data",
+                            "--baseline-dir": f"{PROCESSING_ROOT}/input/baseline",
+                            "--output-dir": f"{PROCESSING_ROOT}/drift",
+                            "--exit-message-file": EXIT_MESSAGE_FILE,
+                            **drift.threshold_arguments(),
+                        }
+                    ),
+                ],
+            ),
+            property_files=[drift_report],
+            cache_config=cache,
+            retry_policies=job_retries,
+        )
 
         # Train: a scikit-learn Pipeline on the raw features, via the training toolkit. One
         # instance: HistGradientBoosting fits on one machine (train.py refuses more).
@@ -462,6 +532,46 @@ def get_pipeline(
             ],
         )
 
+        # Baseline: the statistics and constraints of the data this model was trained on, in
+        # Model Monitor's formats: the registered model's drift-check baseline, which the next
+        # run's DriftCheck and the endpoint's monitoring compare with. The schema is the
+        # model's own (metadata.json in model.tar.gz): merged when Preprocess was sharded.
+        step_baseline = ProcessingStep(
+            name="Baseline",
+            display_name="Baseline data quality",
+            description=(
+                "Summarizes the training split (per-feature distributions, missing rates, "
+                "domains) as Model Monitor's statistics.json and constraints.json, which the "
+                "registered model carries as its drift-check baseline."
+            ),
+            step_args=data_quality.run(
+                code=code_uri(code.data_quality, config, where),
+                inputs=[
+                    _input("data", train_split, f"{PROCESSING_ROOT}/input/data"),
+                    _input("model", model_data, f"{PROCESSING_ROOT}/model"),
+                ],
+                outputs=[_output("baseline", _execution_uri(config, where, "Baseline"))],
+                arguments=[
+                    "baseline",
+                    *_cli_arguments(
+                        {
+                            "--data-dir": f"{PROCESSING_ROOT}/input/data",
+                            "--schema": f"{PROCESSING_ROOT}/model/model.tar.gz",
+                            "--output-dir": f"{PROCESSING_ROOT}/baseline",
+                            "--exit-message-file": EXIT_MESSAGE_FILE,
+                            "--psi-bins": str(drift.psi_bins),
+                            **drift.threshold_arguments(),
+                        }
+                    ),
+                ],
+            ),
+            cache_config=cache,
+            retry_policies=job_retries,
+        )
+        baseline_output = step_baseline.properties.ProcessingOutputConfig.Outputs[
+            "baseline"
+        ].S3Output.S3Uri
+
         # Register: a new version in the Model Package Group, with its metrics.
         model = ModelBuilder(
             s3_model_data_url=model_data,
@@ -493,6 +603,16 @@ def get_pipeline(
                     model_statistics=MetricsSource(
                         content_type="application/json", s3_uri=model_quality_uri
                     )
+                ),
+                drift_check_baselines=DriftCheckBaselines(
+                    model_data_statistics=MetricsSource(
+                        content_type="application/json",
+                        s3_uri=Join(on="/", values=[baseline_output, STATISTICS_FILE]),
+                    ),
+                    model_data_constraints=MetricsSource(
+                        content_type="application/json",
+                        s3_uri=Join(on="/", values=[baseline_output, CONSTRAINTS_FILE]),
+                    ),
                 ),
             ),
             # ModelStep accepts step-level retries only (no SageMaker job errors).
@@ -603,6 +723,33 @@ def get_pipeline(
             else_steps=[step_fail],
         )
 
+        # CheckDrift: retrain when there is no champion (or it carries no baseline), when the
+        # data drifted from the champion's, or when the run is forced; otherwise the
+        # execution ends here, succeeded, and drift_report.json says why nothing was trained.
+        def drift_value(json_path: str) -> JsonGet:
+            return _evaluation_value(step_drift_check, drift_report, json_path)
+
+        step_check_drift = ConditionStep(
+            name="CheckDrift",
+            display_name="Retrain?",
+            description=(
+                "Retrains when there is no champion baseline, when DriftCheck found drift, or "
+                "when ForceRetrain is true; otherwise ends the execution: no drift, nothing "
+                "trained or registered."
+            ),
+            conditions=[
+                ConditionOr(
+                    conditions=[
+                        ConditionEquals(left=drift_value("verdict"), right="no_baseline"),
+                        ConditionEquals(left=drift_value("drift_detected"), right=True),
+                        ConditionEquals(left=force_retrain, right=True),
+                    ]
+                )
+            ],
+            if_steps=[step_train, step_evaluate, step_baseline, step_check],
+            else_steps=[],
+        )
+
         return Pipeline(
             name=settings.name,
             parameters=[
@@ -619,14 +766,14 @@ def get_pipeline(
                 max_leaf_nodes,
                 l2_regularization,
                 champion_margin,
+                force_retrain,
             ],
             steps=[
                 step_resolve_champion,
                 step_snapshot,
                 step_preprocess,
-                step_train,
-                step_evaluate,
-                step_check,
+                step_drift_check,
+                step_check_drift,
             ],
             sagemaker_session=session,
         )

@@ -18,7 +18,13 @@ from pipelines.code_assets import ProjectCode, project_code
 from pipelines.config import ProjectConfig
 
 # The modules whose source decides what get_pipeline() emits.
-_BUILDER_MODULES = ("definition.py", "sdk.py", "code_assets.py", "config.py")
+_BUILDER_MODULES = (
+    "definition.py",
+    "sdk.py",
+    "code_assets.py",
+    "config.py",
+    "drift/settings.py",
+)
 
 
 def fingerprint(config: ProjectConfig, target: str, code: ProjectCode) -> str:

@@ -85,6 +85,7 @@ def offline_environment(region: str | None = None) -> Iterator[None]:
 
 with offline_environment():
     from sagemaker.core import image_uris
+    from sagemaker.core.drift_check_baselines import DriftCheckBaselines
     from sagemaker.core.lambda_helper import Lambda
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
     from sagemaker.core.processing import ScriptProcessor
@@ -101,10 +102,12 @@ with offline_environment():
         ConditionGreaterThanOrEqualTo,
         ConditionLessThanOrEqualTo,
         ConditionNot,
+        ConditionOr,
     )
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
     from sagemaker.core.workflow.functions import Join, JsonGet
     from sagemaker.core.workflow.parameters import (
+        ParameterBoolean,
         ParameterFloat,
         ParameterInteger,
         ParameterString,
@@ -155,7 +158,9 @@ __all__ = [
     "ConditionGreaterThanOrEqualTo",
     "ConditionLessThanOrEqualTo",
     "ConditionNot",
+    "ConditionOr",
     "ConditionStep",
+    "DriftCheckBaselines",
     "ExecutionVariables",
     "FailStep",
     "InputData",
@@ -172,6 +177,7 @@ __all__ = [
     "ModelTrainer",
     "OfflinePipelineSession",
     "OutputDataConfig",
+    "ParameterBoolean",
     "ParameterFloat",
     "ParameterInteger",
     "ParameterString",

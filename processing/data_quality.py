@@ -46,6 +46,12 @@ data capture writes them) with the baseline in --baseline-dir, and writes:
 With a NO_CHAMPION marker in --baseline-dir (no model to compare with) the check reads no
 data and writes drift_report.json with the verdict "no_baseline".
 
+As the endpoint's monitoring job the check also takes the window as --end-time and
+--window-hours (a schedule knows only its own time), writes the window's rows as a CSV
+table a retraining run can read (--export-dir, under yyyy/mm/dd/ of the window's start) and
+the drift metrics as a CloudWatch PutMetricData request (--metrics-namespace, with
+--metrics-dimension NAME=VALUE), which --publish-metrics sends with the job's role.
+
 Measures, per feature (numeric bins: the baseline's quantile bins (-inf, e1], (e1, e2], ...,
 (ek, inf); categorical bins: the baseline's categories, "(other)" for values beyond the
 stored ones, "(new)" for values the baseline never saw; both plus "(missing)"):
@@ -85,6 +91,7 @@ import itertools
 import json
 import math
 import sys
+import tarfile
 import traceback
 from collections import Counter
 from dataclasses import dataclass, field
@@ -99,6 +106,8 @@ DEFAULT_EXIT_MESSAGE_FILE = "/opt/ml/output/message"
 TABLE_EXTENSIONS = (".csv", ".csv.gz", ".parquet", ".pq")
 CAPTURE_EXTENSIONS = (".jsonl",)
 SCHEMA_FILE = "schema.json"
+# What Train writes beside the model: its "schema" is the merged one of a sharded Preprocess.
+MODEL_METADATA = "metadata.json"
 STATISTICS_FILE = "statistics.json"
 CONSTRAINTS_FILE = "constraints.json"
 VIOLATIONS_FILE = "constraint_violations.json"
@@ -178,6 +187,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     check.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/drift"))
     check.add_argument("--start-time", help="captured data: first inferenceTime (ISO 8601)")
     check.add_argument("--end-time", help="captured data: inferenceTime before this (ISO 8601)")
+    check.add_argument(
+        "--window-hours",
+        type=float,
+        help="captured data: the window's length, ending at --end-time (instead of --start-time)",
+    )
+    check.add_argument(
+        "--export-dir",
+        type=Path,
+        help="captured data: also write the window's rows as CSV (training columns) under "
+        "EXPORT_DIR/yyyy/mm/dd/",
+    )
+    check.add_argument(
+        "--metrics-namespace", help="write the drift metrics as a CloudWatch PutMetricData request"
+    )
+    check.add_argument(
+        "--metrics-dimension",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a dimension of every metric (repeatable), e.g. Endpoint=my-endpoint",
+    )
+    check.add_argument(
+        "--no-data-ok",
+        action="store_true",
+        help="no data files or no rows (an hour without requests) is a report with the verdict "
+        "no_data, not a failure",
+    )
+    check.add_argument(
+        "--publish-metrics",
+        action="store_true",
+        help="also send the metrics to CloudWatch (PutMetricData, with the job's role)",
+    )
     _threshold_arguments(check, defaults=False)
 
     for mode in (baseline, check):
@@ -190,11 +231,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if args.sketch_size < 16:
             raise DataQualityError(f"--sketch-size must be at least 16, got {args.sketch_size}")
     else:
-        args.window = (
-            _instant(args.start_time, "--start-time"),
-            _instant(args.end_time, "--end-time"),
-        )
-        start, end = args.window
+        start = _instant(args.start_time, "--start-time")
+        end = _instant(args.end_time, "--end-time")
+        if args.window_hours is not None:
+            if end is None or start is not None:
+                raise DataQualityError("--window-hours needs --end-time and replaces --start-time")
+            if not 0 < args.window_hours <= 24 * 31:
+                raise DataQualityError(
+                    f"--window-hours must be above 0 and at most 744, got {args.window_hours}"
+                )
+            start = end - pd.Timedelta(hours=args.window_hours)
+            args.start_time = _iso(start)
+        args.window = (start, end)
+        if args.export_dir is not None and end is None:
+            raise DataQualityError("--export-dir needs --end-time: the export is one window's")
+        args.dimensions = _dimensions(args.metrics_dimension)
+        if args.publish_metrics and not args.metrics_namespace:
+            raise DataQualityError("--publish-metrics needs --metrics-namespace")
         if start is not None and end is not None and start >= end:
             raise DataQualityError(
                 f"--start-time {args.start_time} must be before --end-time {args.end_time}"
@@ -508,11 +561,59 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+class WindowExport:
+    """The rows of one capture window as CSV, in the training data's column order: input a
+    retraining run can read. The label column holds what requests carried (empty where a
+    request had none) and is left out when no request carried one; the file lies under
+    yyyy/mm/dd/ of the window's start, the dated partitions SnapshotInput understands."""
+
+    def __init__(
+        self, directory: Path, start: pd.Timestamp, end: pd.Timestamp, layout: dict
+    ) -> None:
+        self.directory = directory
+        self.relative = Path(
+            f"{start:%Y}", f"{start:%m}", f"{start:%d}", f"window-{_stamp(start)}-{_stamp(end)}.csv"
+        )
+        self.path = directory / self.relative
+        self.label = layout["label_column"]
+        self.columns = list(layout["columns"])
+        if self.label and self.label not in self.columns:
+            self.columns.append(self.label)
+        self.rows = 0
+        self.labelled = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        part = frame.reindex(columns=self.columns)
+        if self.label:
+            values = part[self.label]
+            self.labelled += int((values.notna() & (values.astype(str).str.strip() != "")).sum())
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        part.to_csv(self.path, mode="a", header=self.rows == 0, index=False)
+        self.rows += len(part.index)
+
+    def finish(self) -> dict:
+        """What was written (for the report); without any label, the column is dropped."""
+        if self.rows and self.label and not self.labelled:
+            table = pd.read_csv(self.path, dtype=str, keep_default_na=False)
+            table.drop(columns=[self.label]).to_csv(self.path, index=False)
+        return {
+            "file": self.relative.as_posix() if self.rows else None,
+            "rows": self.rows,
+            "labelled_rows": self.labelled,
+            "label_column": self.label if self.labelled else None,
+        }
+
+
+def _stamp(moment: pd.Timestamp) -> str:
+    return moment.strftime("%Y%m%dT%H%M%SZ")
+
+
 def read_captures(
     files: list[Path],
     kinds: dict[str, str],
     layout: dict,
     window: tuple[pd.Timestamp | None, pd.Timestamp | None],
+    export: WindowExport | None = None,
 ) -> Dataset:
     """The model inputs captured by an endpoint (SageMaker data capture JSON Lines).
 
@@ -531,9 +632,9 @@ def read_captures(
         for number, line in _lines(path):
             chunk.append(_capture_record(line, f"{path} line {number}"))
             if len(chunk) == CAPTURE_CHUNK:
-                _fold_captures(chunk, columns, dataset, layout, window)
+                _fold_captures(chunk, columns, dataset, layout, window, export)
                 chunk = []
-    _fold_captures(chunk, columns, dataset, layout, window)
+    _fold_captures(chunk, columns, dataset, layout, window, export)
     dataset.columns = {name: column for name, column in columns.items() if column.rows}
     dataset.absent = [name for name in kinds if name not in dataset.columns]
     return dataset
@@ -545,8 +646,10 @@ def _fold_captures(
     dataset: Dataset,
     layout: dict,
     window: tuple[pd.Timestamp | None, pd.Timestamp | None],
+    export: WindowExport | None = None,
 ) -> None:
-    """One chunk of captured requests into `columns` (and its counts into `dataset`)."""
+    """One chunk of captured requests into `columns` (and its counts into `dataset`), and
+    its rows into `export`."""
     times = pd.to_datetime(
         pd.Series([record["time"] for record in records], dtype=object),
         utc=True,
@@ -586,11 +689,17 @@ def _fold_captures(
         pd.DataFrame(rows, columns=list(names), dtype=object) for names, rows in csv_rows.items()
     ]
     if json_rows:
-        frames.append(pd.DataFrame(json_rows, columns=layout["feature_columns"], dtype=object))
+        label = layout["label_column"]
+        names = list(layout["feature_columns"])
+        if label and any(label in row for row in json_rows):
+            names.append(label)
+        frames.append(pd.DataFrame(json_rows, columns=names, dtype=object))
     if not frames:
         return
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     dataset.rows += len(frame.index)
+    if export is not None:
+        export.write(frame)
     for name, column in columns.items():
         add_values(column, frame.pop(name), name, "the captured records", strict=False)
     scored = times[used].dropna()
@@ -842,7 +951,7 @@ def load_schema(path: Path, data_dir: Path) -> dict:
             f"{path} not found: the baseline needs Preprocess's {SCHEMA_FILE} to know the "
             "features (pass --schema)"
         )
-    document = _read_json(path)
+    document = _read_archived_metadata(path) if _is_archive(path) else _read_json(path)
     schema = document.get("schema", document) if isinstance(document, dict) else None
     keys = ("label_column", "numeric_features", "categorical_features")
     if not isinstance(schema, dict) or any(key not in schema for key in keys):
@@ -1502,24 +1611,72 @@ def run_check(args: argparse.Namespace) -> dict:
         report = drift_report(None, None, [], [], settings)
         _write_json(args.output_dir / REPORT_FILE, report)
         print(f"no baseline in {args.baseline_dir}: nothing to compare with", flush=True)
+        _metrics(args, report)
         return report
-    files, kind = find_data_files(args.data_dir, allow_capture=True)
+    try:
+        files, kind = find_data_files(args.data_dir, allow_capture=True)
+    except DataQualityError as error:
+        if not args.no_data_ok or not args.data_dir.is_dir():
+            raise
+        return _no_data(args, settings, str(error))
     kinds = {name: feature.kind for name, feature in baseline.features.items()}
+    export = None
     if kind == "capture":
-        dataset = read_captures(files, kinds, baseline.layout, args.window)
+        if args.export_dir is not None:
+            export = WindowExport(args.export_dir, *args.window, baseline.layout)
+        dataset = read_captures(files, kinds, baseline.layout, args.window, export)
     else:
+        if args.export_dir is not None:
+            raise DataQualityError("--export-dir exports captured requests, not tables")
         dataset = read_tables(files, kinds, baseline.layout["ignored"], strict=False)
     if dataset.rows == 0:
+        if args.no_data_ok:
+            return _no_data(args, settings, _no_rows(args.data_dir, dataset, args))
         raise DataQualityError(_no_rows(args.data_dir, dataset, args))
     features = evaluate_features(baseline, dataset, settings)
     violations = constraint_violations(baseline, dataset, features, settings)
     report = drift_report(baseline, dataset, features, violations, settings)
+    if args.window != (None, None):
+        start, end = args.window
+        report["data"]["window"] = {
+            "start": _iso(start) if start is not None else None,
+            "end": _iso(end) if end is not None else None,
+        }
+    if export is not None:
+        report["data"]["export"] = export.finish()
     bins = int(baseline.settings.get("psi_bins", DEFAULT_PSI_BINS))
     current = statistics_document(dataset, kinds, bins, DEFAULT_SKETCH_SIZE)
     _write_json(args.output_dir / STATISTICS_FILE, current)
     _write_json(args.output_dir / VIOLATIONS_FILE, {"violations": violations})
     _write_json(args.output_dir / REPORT_FILE, report)
     print(summary(report), flush=True)
+    _metrics(args, report)
+    return report
+
+
+def _no_data(args: argparse.Namespace, settings: dict, why: str) -> dict:
+    """--no-data-ok: nothing to check is a report (verdict no_data), not a failure."""
+    start, end = args.window
+    report = {
+        "verdict": "no_data",
+        "drift_detected": False,
+        "reasons": [why],
+        "drifted_features": [],
+        "top_drifting_features": [],
+        "thresholds": settings,
+        "data": {
+            "rows": 0,
+            "window": {
+                "start": _iso(start) if start is not None else None,
+                "end": _iso(end) if end is not None else None,
+            },
+        },
+        "violations": 0,
+        "features": [],
+    }
+    _write_json(args.output_dir / REPORT_FILE, report)
+    print(f"no data to check: {why}", flush=True)
+    _metrics(args, report)
     return report
 
 
@@ -1550,6 +1707,109 @@ def summary(report: dict) -> str:
         )
     lines.append(f"{report['violations']} constraint violation(s)")
     return "\n".join(lines)
+
+
+# -- Metrics (CloudWatch) -----------------------------------------------------------------
+
+METRICS_FILE = "cloudwatch_metrics.json"
+# PutMetricData takes at most 1,000 metrics a request (CloudWatch API reference).
+METRICS_PER_REQUEST = 1000
+# CloudWatch rejects values too close to 0 ("too small"); p-values can be far smaller.
+_SMALLEST_METRIC = 1e-100
+
+
+def metric_request(report: dict, namespace: str, dimensions: list[dict], when: str) -> dict:
+    """The report as one PutMetricData request: per check DriftedFeatures (what the alarm
+    watches), DriftDetected, ConstraintViolations and Rows; per feature PSI and, when it was
+    tested, TestPValue (Holm-adjusted), with a Feature dimension. No baseline: no metrics; no
+    data: Rows 0 alone."""
+    data: list[dict] = []
+    if report["verdict"] == "no_data":
+        # Rows 0 and no DriftedFeatures: the alarm treats the missing datapoint as OK.
+        return {
+            "Namespace": namespace,
+            "MetricData": [
+                {
+                    "MetricName": "Rows",
+                    "Dimensions": list(dimensions),
+                    "Timestamp": when,
+                    "Value": 0.0,
+                    "Unit": "Count",
+                }
+            ],
+        }
+    if report["verdict"] != "no_baseline":
+
+        def datum(name: str, value: float, unit: str, extra: list[dict]) -> dict:
+            value = float(value)
+            if 0 < abs(value) < _SMALLEST_METRIC:
+                value = 0.0
+            return {
+                "MetricName": name,
+                "Dimensions": [*dimensions, *extra],
+                "Timestamp": when,
+                "Value": value,
+                "Unit": unit,
+            }
+
+        data += [
+            datum("DriftedFeatures", len(report["drifted_features"]), "Count", []),
+            datum("DriftDetected", 1 if report["drift_detected"] else 0, "None", []),
+            datum("ConstraintViolations", report["violations"], "Count", []),
+            datum("Rows", report["data"]["rows"], "Count", []),
+        ]
+        for feature in report["features"]:
+            if feature["status"] == "missing":
+                continue
+            extra = [{"Name": "Feature", "Value": feature["name"]}]
+            data.append(datum("PSI", feature["psi"], "None", extra))
+            if feature.get("test"):
+                data.append(datum("TestPValue", feature["test"]["p_value_adjusted"], "None", extra))
+    return {"Namespace": namespace, "MetricData": data}
+
+
+def publish_metrics(request: dict, client: object = None) -> int:
+    """PutMetricData with the job's role, in requests of at most METRICS_PER_REQUEST; returns
+    the number of requests sent. boto3 is in the scikit-learn image (its requirements pin it);
+    only this function needs it."""
+    if client is None:
+        import boto3
+
+        client = boto3.client("cloudwatch")
+    data = request["MetricData"]
+    sent = 0
+    for first in range(0, len(data), METRICS_PER_REQUEST):
+        client.put_metric_data(
+            Namespace=request["Namespace"], MetricData=data[first : first + METRICS_PER_REQUEST]
+        )
+        sent += 1
+    return sent
+
+
+def _metrics(args: argparse.Namespace, report: dict) -> None:
+    if not args.metrics_namespace:
+        return
+    when = _iso(pd.Timestamp.now(tz="UTC"))
+    request = metric_request(report, args.metrics_namespace, args.dimensions, when)
+    _write_json(args.output_dir / METRICS_FILE, request)
+    if args.publish_metrics and request["MetricData"]:
+        try:
+            sent = publish_metrics(request)
+        except Exception as error:  # botocore's errors; the report is written already
+            raise DataQualityError(
+                f"PutMetricData to namespace {args.metrics_namespace} failed: {_describe(error)}"
+            ) from None
+        print(f"published {len(request['MetricData'])} metric(s) in {sent} request(s)", flush=True)
+
+
+def _dimensions(pairs: list[str]) -> list[dict]:
+    dimensions = []
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name or not value:
+            raise DataQualityError(f"--metrics-dimension {pair!r}: expected NAME=VALUE")
+        dimensions.append({"Name": name, "Value": value})
+    return dimensions
 
 
 # -- Entry point -----------------------------------------------------------------------
@@ -1593,6 +1853,28 @@ def _exit_message_file(argv: list[str] | None) -> Path:
     except DataQualityError:
         return Path(DEFAULT_EXIT_MESSAGE_FILE)
     return Path(known.exit_message_file)
+
+
+def _is_archive(path: Path) -> bool:
+    return path.name.lower().endswith((".tar.gz", ".tgz"))
+
+
+def _read_archived_metadata(path: Path) -> dict:
+    """metadata.json from a model.tar.gz, read in place (nothing is extracted)."""
+    try:
+        with tarfile.open(path, mode="r:gz") as archive:
+            member = next(
+                (m for m in archive if m.isfile() and m.name.removeprefix("./") == MODEL_METADATA),
+                None,
+            )
+            if member is None:
+                raise DataQualityError(f"{path} holds no {MODEL_METADATA}: not a model of Train")
+            handle = archive.extractfile(member)
+            return json.loads(handle.read().decode("utf-8")) if handle else {}
+    except (OSError, tarfile.TarError, EOFError, ValueError) as error:
+        raise DataQualityError(
+            f"cannot read {MODEL_METADATA} from {path}: {_describe(error)}"
+        ) from None
 
 
 def _read_json(path: Path) -> dict:

@@ -127,6 +127,7 @@ class PlaceholderResolver:
             "AWS::SNS::Topic": lambda: f"arn:aws:sns:{region}:{account}:{p['TopicName']}",
             "AWS::Lambda::Function": lambda: p["FunctionName"],
             "AWS::Logs::LogGroup": lambda: p["LogGroupName"],
+            "AWS::IAM::Role": lambda: p["RoleName"],
             "AWS::SageMaker::ModelPackageGroup": lambda: (
                 f"arn:aws:sagemaker:{region}:{account}:model-package-group/{p['ModelPackageGroupName']}"
             ),

@@ -43,6 +43,7 @@ TEST_VALUES = [
     {"InputPartitionWindow": "7"},
     {"ProcessingInstanceCount": "2"},
     {"ProcessingInstanceType": "ml.c5.xlarge", "TrainingInstanceType": "ml.m5.large"},
+    {"ForceRetrain": "true"},
 ]
 
 
@@ -101,8 +102,10 @@ def test_the_walk_covers_every_step_that_sends_a_request(local) -> None:
         "ResolveChampion": "lambda:Invoke",
         "FindRegisteredModel": "lambda:Invoke",
         "Preprocess": "sagemaker:CreateProcessingJob",
+        "DriftCheck": "sagemaker:CreateProcessingJob",
         "Train": "sagemaker:CreateTrainingJob",
         "Evaluate": "sagemaker:CreateProcessingJob",
+        "Baseline": "sagemaker:CreateProcessingJob",
         "RegisterModel": "sagemaker:CreateModelPackage",
     }
 

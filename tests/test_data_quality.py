@@ -10,8 +10,10 @@ data, encoding; eventMetadata with eventId and inferenceTime; eventVersion).
 from __future__ import annotations
 
 import base64
+import io
 import json
 import math
+import tarfile
 from pathlib import Path
 
 import data_quality
@@ -304,6 +306,36 @@ def test_a_models_metadata_json_gives_the_merged_schema(tmp_path, prepared, base
     )
     assert code == 0
     assert read(tmp_path / "out" / "statistics.json") == read(baseline_dir / "statistics.json")
+
+
+def test_a_model_archive_gives_the_schema_its_metadata_holds(tmp_path, prepared, baseline_dir):
+    # What the pipeline's Baseline step passes: Train's model.tar.gz, whose metadata.json
+    # holds the merged schema whether Preprocess ran on one instance or several.
+    schema = read(prepared / "train" / "schema.json")
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, data in (
+            ("model.joblib", b"not read"),
+            ("./metadata.json", json.dumps({"schema": schema}).encode()),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    code, message = run_baseline(
+        tmp_path,
+        prepared / "train",
+        "--schema",
+        str(archive),
+        "--output-dir",
+        str(tmp_path / "out"),
+    )
+    assert code == 0, message
+    assert read(tmp_path / "out" / "statistics.json") == read(baseline_dir / "statistics.json")
+    empty = tmp_path / "empty.tar.gz"
+    with tarfile.open(empty, "w:gz"):
+        pass
+    code, message = run_baseline(tmp_path, prepared / "train", "--schema", str(empty))
+    assert code == 1 and f"{empty} holds no metadata.json" in message
 
 
 # --- the check -------------------------------------------------------------------------
@@ -742,6 +774,165 @@ def test_the_time_window_keeps_the_requests_inside_it(tmp_path, baseline_dir, mo
     assert "30 record(s) fall outside --start-time 2027-01-01T00:00:00Z" in empty.message
 
 
+def test_window_hours_end_at_the_end_time(tmp_path, baseline_dir):
+    rows = feature_rows(generate_transactions(30, seed=20), baseline_dir)
+    lines = [
+        capture_line(row, time=f"2026-01-01T{9 + index // 10:02d}:{index % 10:02d}:00Z")
+        for index, row in enumerate(rows)
+    ]
+    data = write_capture(tmp_path / "data", lines)
+    window = ["--end-time", "2026-01-01T11:00:00Z", "--window-hours", "1"]
+    outcome = run_check(tmp_path, data, baseline_dir, *window)
+    assert outcome.code == 0, outcome.message
+    assert outcome.report["data"]["rows"] == 10
+    assert outcome.report["data"]["window"] == {
+        "start": "2026-01-01T10:00:00.000Z",
+        "end": "2026-01-01T11:00:00.000Z",
+    }
+
+
+def test_the_window_is_exported_as_a_table_a_retraining_run_can_read(tmp_path, baseline_dir):
+    frame = shifted(40, seed=21)
+    columns = read(baseline_dir / "constraints.json")["drift_check"]["columns"]
+    labelled = frame[columns].to_csv(header=False, index=False).splitlines()
+    features = feature_rows(frame, baseline_dir)
+    instances = frame[columns].astype(object).where(frame[columns].notna(), None)
+    lines = [capture_line(row, time="2026-03-04T10:15:00Z") for row in labelled[:20]]
+    lines += [
+        capture_line(
+            json.dumps({"instances": instances.iloc[20:30].to_dict("records")}),
+            "application/json",
+            "JSON",
+            time="2026-03-04T10:20:00Z",
+        )
+    ]
+    lines += [capture_line(row, time="2026-03-04T10:25:00Z") for row in features[30:]]
+    lines += [capture_line(features[0], time="2026-03-04T12:00:00Z")]  # outside the window
+    export = tmp_path / "windows"
+    window = ["--end-time", "2026-03-04T11:00:00Z", "--window-hours", "1"]
+    outcome = run_check(
+        tmp_path,
+        write_capture(tmp_path / "data", lines),
+        baseline_dir,
+        *window,
+        "--export-dir",
+        str(export),
+    )
+    assert outcome.code == 0, outcome.message
+    written = outcome.report["data"]["export"]
+    assert written == {
+        "file": "2026/03/04/window-20260304T100000Z-20260304T110000Z.csv",
+        "rows": 40,
+        "labelled_rows": 30,
+        "label_column": LABEL,
+    }
+    table = pd.read_csv(export / written["file"])
+    assert list(table.columns) == columns
+    # Typed 50,000 requests at a time, CSV bodies before JSON ones: compared as sets of rows.
+    assert sorted(table["amount"]) == pytest.approx(sorted(frame["amount"]))
+    assert table[LABEL].notna().sum() == 30
+    assert table[LABEL].sum() == frame[LABEL].iloc[:30].sum()
+
+    # Requests without a label: the export has no label column (Preprocess then names it).
+    unlabelled = run_check(
+        tmp_path / "unlabelled",
+        write_capture(
+            tmp_path / "unlabelled-data",
+            [capture_line(row, time="2026-03-04T10:15:00Z") for row in features],
+        ),
+        baseline_dir,
+        *window,
+        "--export-dir",
+        str(tmp_path / "unlabelled-windows"),
+    )
+    file = unlabelled.report["data"]["export"]["file"]
+    table = pd.read_csv(tmp_path / "unlabelled-windows" / file)
+    assert list(table.columns) == [c for c in columns if c != LABEL]
+    assert unlabelled.report["data"]["export"]["label_column"] is None
+
+
+def test_the_metrics_are_a_put_metric_data_request(tmp_path, baseline_dir):
+    frame = shifted(2000, seed=22)
+    outcome = run_check(
+        tmp_path,
+        write_table(tmp_path / "data", frame),
+        baseline_dir,
+        "--metrics-namespace",
+        "fraud/DataDrift",
+        "--metrics-dimension",
+        "Endpoint=fraud-endpoint",
+    )
+    assert outcome.code == 0, outcome.message
+    request = read(outcome.output / "cloudwatch_metrics.json")
+    assert request["Namespace"] == "fraud/DataDrift"
+    endpoint = {"Name": "Endpoint", "Value": "fraud-endpoint"}
+    by_name: dict = {}
+    for datum in request["MetricData"]:
+        assert set(datum) == {"MetricName", "Dimensions", "Timestamp", "Value", "Unit"}
+        assert datum["Dimensions"][0] == endpoint
+        assert isinstance(datum["Value"], float) and math.isfinite(datum["Value"])
+        feature = datum["Dimensions"][1]["Value"] if len(datum["Dimensions"]) > 1 else None
+        by_name[(datum["MetricName"], feature)] = datum["Value"]
+    report = outcome.report
+    assert by_name[("DriftedFeatures", None)] == len(report["drifted_features"]) >= 3
+    assert by_name[("DriftDetected", None)] == 1.0
+    assert by_name[("Rows", None)] == 2000
+    for feature in report["features"]:
+        assert by_name[("PSI", feature["name"])] == pytest.approx(feature["psi"])
+        expected = feature["test"]["p_value_adjusted"]
+        assert by_name[("TestPValue", feature["name"])] == pytest.approx(
+            0.0 if expected < 1e-100 else expected
+        )
+
+    class Client:
+        def __init__(self):
+            self.calls = []
+
+        def put_metric_data(self, **request):
+            self.calls.append(request)
+
+    client = Client()
+    many = {"Namespace": "n", "MetricData": request["MetricData"] * 100}
+    assert data_quality.publish_metrics(many, client) == math.ceil(len(many["MetricData"]) / 1000)
+    assert sum(len(call["MetricData"]) for call in client.calls) == len(many["MetricData"])
+    assert max(len(call["MetricData"]) for call in client.calls) == 1000
+
+
+def test_an_empty_window_is_a_no_data_report_when_allowed(tmp_path, baseline_dir):
+    lines = [
+        capture_line(row) for row in feature_rows(generate_transactions(5, seed=3), baseline_dir)
+    ]
+    data = write_capture(tmp_path / "data", lines)
+    window = ["--end-time", "2027-01-01T00:00:00Z", "--window-hours", "1"]
+    metrics = ["--metrics-namespace", "ns"]
+    outcome = run_check(tmp_path, data, baseline_dir, *window, *metrics, "--no-data-ok")
+    assert outcome.code == 0, outcome.message
+    report = outcome.report
+    assert (report["verdict"], report["drift_detected"]) == ("no_data", False)
+    assert "5 record(s) fall outside" in report["reasons"][0]
+    request = read(outcome.output / "cloudwatch_metrics.json")
+    assert [(d["MetricName"], d["Value"]) for d in request["MetricData"]] == [("Rows", 0.0)]
+    # No capture file at all (only what a deployment leaves in the folder), the same.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "README.txt").write_text("captured requests land here")
+    outcome = run_check(tmp_path / "none", empty, baseline_dir, *window, "--no-data-ok")
+    assert outcome.code == 0 and outcome.report["verdict"] == "no_data"
+    # Without the flag, both are failures naming what is missing.
+    assert run_check(tmp_path / "strict", empty, baseline_dir, *window).code == 1
+
+
+def test_no_baseline_publishes_no_metric(tmp_path):
+    baseline = tmp_path / "baseline"
+    baseline.mkdir()
+    (baseline / "NO_CHAMPION").write_bytes(b"")
+    outcome = run_check(
+        tmp_path, tmp_path / "nowhere", baseline, "--metrics-namespace", "fraud/DataDrift"
+    )
+    assert outcome.code == 0, outcome.message
+    assert read(outcome.output / "cloudwatch_metrics.json")["MetricData"] == []
+
+
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
@@ -894,6 +1085,14 @@ def test_check_refuses_a_baseline_it_did_not_write(tmp_path, baseline_dir):
         (["baseline", "--psi-bins", "1"], "--psi-bins must be between 2 and 100"),
         (["baseline", "--psi-moderate", "0.3"], "--psi-moderate 0.3 is above --psi-threshold"),
         (["monitor"], "invalid arguments"),
+        (["check", "--window-hours", "1"], "--window-hours needs --end-time"),
+        (
+            ["check", "--end-time", "2026-01-01T00:00:00Z", "--window-hours", "0"],
+            "--window-hours must be above 0",
+        ),
+        (["check", "--export-dir", "x"], "--export-dir needs --end-time"),
+        (["check", "--metrics-dimension", "Endpoint"], "expected NAME=VALUE"),
+        (["check", "--publish-metrics"], "--publish-metrics needs --metrics-namespace"),
     ],
 )
 def test_bad_arguments_are_reported_in_the_message_file(tmp_path, arguments, expected):

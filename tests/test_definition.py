@@ -15,7 +15,7 @@ import pytest
 from pipelines.config import PROJECT_ROOT, load_config
 from pipelines.definition import definition_json
 
-JOB_STEPS = ("Preprocess", "Train", "Evaluate")
+JOB_STEPS = ("Preprocess", "DriftCheck", "Train", "Evaluate", "Baseline")
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +40,28 @@ def test_steps_form_the_retraining_dag(definition):
         "ResolveChampion": "Lambda",
         "SnapshotInput": "Lambda",
         "Preprocess": "Processing",
+        "DriftCheck": "Processing",
+        "CheckDrift": "Condition",
         "Train": "Training",
         "Evaluate": "Processing",
+        "Baseline": "Processing",
         "CheckMetric": "Condition",
         "FindRegisteredModel": "Lambda",
         "CheckChampion": "Condition",
         "RegisterModel": "RegisterModel",
         "MetricBelowThreshold": "Fail",
     }
+    assert [s["Name"] for s in definition["Steps"]] == [
+        "ResolveChampion",
+        "SnapshotInput",
+        "Preprocess",
+        "DriftCheck",
+        "CheckDrift",
+    ]
+    # Training happens only when CheckDrift says so; no drift ends the execution, succeeded.
+    drift = steps["CheckDrift"]["Arguments"]
+    assert [s["Name"] for s in drift["IfSteps"]] == ["Train", "Evaluate", "Baseline", "CheckMetric"]
+    assert drift["ElseSteps"] == []
     check = steps["CheckMetric"]["Arguments"]
     assert [s["Name"] for s in check["IfSteps"]] == ["FindRegisteredModel", "CheckChampion"]
     assert [s["Name"] for s in check["ElseSteps"]] == ["MetricBelowThreshold"]
@@ -103,6 +117,84 @@ def test_data_flows_from_step_to_step(definition):
         {"Get": "Steps.Evaluate.ProcessingOutputConfig.Outputs['evaluation'].S3Output.S3Uri"},
         "model_quality.json",
     ]
+
+
+def test_the_drift_check_compares_the_training_split_with_the_champions_baseline(definition):
+    steps = all_steps(definition)
+    check = steps["DriftCheck"]["Arguments"]
+    inputs = {i["InputName"]: i["S3Input"] for i in check["ProcessingInputs"]}
+    assert inputs["data"]["S3Uri"] == {
+        "Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri"
+    }
+    assert inputs["baseline"]["S3Uri"] == {
+        "Get": "Steps.ResolveChampion.OutputParameters['ChampionBaselineUrl']"
+    }
+    assert inputs["code"]["S3Uri"].endswith("/data_quality.py")
+    arguments = check["AppSpecification"]["ContainerArguments"]
+    assert arguments[0] == "check"
+    pairs = dict(zip(arguments[1::2], arguments[2::2], strict=True))
+    assert pairs == {
+        "--data-dir": "/opt/ml/processing/input/data",
+        "--baseline-dir": "/opt/ml/processing/input/baseline",
+        "--output-dir": "/opt/ml/processing/drift",
+        "--exit-message-file": "/opt/ml/output/message",
+        # [drift] in pipeline.toml, literal in the definition.
+        "--psi-threshold": "0.2",
+        "--psi-moderate": "0.1",
+        "--alpha": "0.01",
+        "--psi-min-rows": "500",
+    }
+    assert steps["DriftCheck"]["PropertyFiles"] == [
+        {"PropertyFileName": "DriftReport", "OutputName": "drift", "FilePath": "drift_report.json"}
+    ]
+    report = {"Get": "Steps.DriftCheck.PropertyFiles.DriftReport"}
+    [either] = steps["CheckDrift"]["Arguments"]["Conditions"]
+    assert either == {
+        "Type": "Or",
+        "Conditions": [
+            {
+                "Type": "Equals",
+                "LeftValue": {"Std:JsonGet": {"PropertyFile": report, "Path": "verdict"}},
+                "RightValue": "no_baseline",
+            },
+            {
+                "Type": "Equals",
+                "LeftValue": {"Std:JsonGet": {"PropertyFile": report, "Path": "drift_detected"}},
+                "RightValue": True,
+            },
+            {"Type": "Equals", "LeftValue": {"Get": "Parameters.ForceRetrain"}, "RightValue": True},
+        ],
+    }
+
+
+def test_the_registered_model_carries_the_baseline_of_its_training_data(definition):
+    steps = all_steps(definition)
+    baseline = steps["Baseline"]["Arguments"]
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in baseline["ProcessingInputs"]}
+    assert inputs["data"] == {
+        "Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri"
+    }
+    # The model's own schema (merged when Preprocess ran on several instances).
+    assert inputs["model"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+    arguments = baseline["AppSpecification"]["ContainerArguments"]
+    assert arguments[0] == "baseline"
+    pairs = dict(zip(arguments[1::2], arguments[2::2], strict=True))
+    assert pairs["--schema"] == "/opt/ml/processing/model/model.tar.gz"
+    assert (pairs["--psi-bins"], pairs["--psi-threshold"], pairs["--alpha"]) == (
+        "10",
+        "0.2",
+        "0.01",
+    )
+    folder = {"Get": "Steps.Baseline.ProcessingOutputConfig.Outputs['baseline'].S3Output.S3Uri"}
+    assert steps["RegisterModel"]["Arguments"]["DriftCheckBaselines"] == {
+        "ModelDataQuality": {
+            kind: {
+                "ContentType": "application/json",
+                "S3Uri": {"Std:Join": {"On": "/", "Values": [folder, f"{kind.lower()}.json"]}},
+            }
+            for kind in ("Statistics", "Constraints")
+        }
+    }
 
 
 def test_condition_reads_the_metric_from_the_evaluation_report(definition):
@@ -161,6 +253,7 @@ def test_champion_is_resolved_by_the_project_lambda_and_scored_by_evaluate(defin
         "ChampionModelDataUrl",
         "ChampionVersion",
         "ChampionArn",
+        "ChampionBaselineUrl",
     ]
     arguments = steps["Evaluate"]["Arguments"]["AppSpecification"]["ContainerArguments"]
     pairs = dict(zip(arguments[::2], arguments[1::2], strict=True))
@@ -299,6 +392,7 @@ def test_parameters_and_their_defaults(definition):
         "MaxLeafNodes": ("Integer", 31),
         "L2Regularization": ("Float", 0.0),
         "ChampionMargin": ("Float", 0.0),
+        "ForceRetrain": ("Boolean", False),
     }
     assert parameters["ModelApprovalStatus"]["EnumValues"] == [
         "Approved",
@@ -424,19 +518,37 @@ def test_two_builds_in_separate_processes_are_byte_identical(project_copy, tmp_p
         ("training/train.py", "Train"),
         ("training/inference.py", "Train"),
         ("evaluation/evaluate.py", "Evaluate"),
+        ("processing/data_quality.py", "DriftCheck Baseline"),
     ],
 )
 def test_changing_a_script_changes_exactly_the_steps_that_run_it(
     project_copy, script, changed_step
 ):
     config = load_config(project_copy / "pipeline.toml")
-    before = all_steps(json.loads(definition_json(config, "local")))
+    before = own_requests(json.loads(definition_json(config, "local")))
     with (project_copy / script).open("a") as handle:
         handle.write("\n# a change\n")
-    after = all_steps(json.loads(definition_json(config, "local")))
+    after = own_requests(json.loads(definition_json(config, "local")))
     changed = {name for name in before if before[name] != after[name]}
-    # The condition step embeds its branches, so it changes only if they do.
-    assert changed == {changed_step}
+    assert changed == set(changed_step.split())
+
+
+def own_requests(definition: dict) -> dict[str, dict]:
+    """Each step without the steps a condition embeds (those are compared on their own)."""
+    steps = {}
+    for name, step in all_steps(definition).items():
+        if step["Type"] == "Condition":
+            arguments = step["Arguments"]
+            step = {
+                **step,
+                "Arguments": {
+                    **arguments,
+                    "IfSteps": [s["Name"] for s in arguments["IfSteps"]],
+                    "ElseSteps": [s["Name"] for s in arguments["ElseSteps"]],
+                },
+            }
+        steps[name] = step
+    return steps
 
 
 def test_building_makes_no_network_call_and_needs_no_credentials(tmp_path):

@@ -118,13 +118,19 @@ def test_translated_transitions_follow_cache_hits_and_conditions(machines):
     translated = machines["translated"]
     first = paths.translated_path(
         translated,
-        {"Preprocess", "Train", "Evaluate"},
-        {"CheckMetric": True, "CheckChampion": True},
+        {"Preprocess", "DriftCheck", "Train", "Evaluate", "Baseline"},
+        {"CheckDrift": True, "CheckMetric": True, "CheckChampion": True},
     )
     assert "Train: run job" in first and first[-1] == "CheckChampion true: done (end)"
-    rerun = paths.translated_path(translated, set(), {"CheckMetric": True, "CheckChampion": False})
+    rerun = paths.translated_path(
+        translated, set(), {"CheckDrift": True, "CheckMetric": True, "CheckChampion": False}
+    )
     assert not [state for state in rerun if state.endswith("run job")]
     assert len(rerun) < len(first)
+    # No drift: the execution ends after the drift check, nothing trained.
+    steady = paths.translated_path(translated, {"DriftCheck"}, {"CheckDrift": False})
+    assert "Train: request key" not in steady and steady[-1] == "CheckDrift false: done (end)"
+    assert len(steady) < len(rerun)
     failed = paths.translated_path(translated, {"Preprocess"}, {}, failed="Preprocess")
     assert failed[-2:] == ["NotifyError", "OrchestrationFailed"]
 

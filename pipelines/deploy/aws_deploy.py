@@ -44,7 +44,23 @@ def lambda_environment(config: ProjectConfig) -> dict[str, str]:
         "INSTANCE_COUNT": str(settings.initial_instance_count),
         "EXECUTION_ROLE_ARN": config.target("sagemaker").role_arn,
         "RESOURCE_TAGS": json.dumps(deploy_tags(config), sort_keys=True),
+        **monitoring_environment(config, settings.endpoint_name),
     }
+
+
+def monitoring_environment(config: ProjectConfig, endpoint: str) -> dict[str, str]:
+    """Data capture and the monitoring baseline's location ([drift]), for deploy_model.py."""
+    from pipelines.drift.settings import capture_uri, load_drift, monitoring_uri
+
+    drift = load_drift(config)
+    target = config.target("sagemaker")
+    env = {}
+    if drift.capture_enabled:
+        env["DATA_CAPTURE_S3_URI"] = capture_uri(config, target)
+        env["DATA_CAPTURE_PERCENTAGE"] = str(drift.capture_sampling_percentage)
+    if drift.monitoring_enabled:
+        env["MONITORING_BASELINE_URI"] = monitoring_uri(config, target, endpoint, "baseline")
+    return env
 
 
 def find_version(sagemaker: Any, group: str, version: int) -> dict[str, Any]:
@@ -93,6 +109,9 @@ def deploy(
         instance_count=int(env["INSTANCE_COUNT"]),
         role_arn=env["EXECUTION_ROLE_ARN"],
         tags=json.loads(env["RESOURCE_TAGS"]),
+        data_capture=module.data_capture_config(env),
+        baseline_uri=env.get("MONITORING_BASELINE_URI"),
+        s3=session.client("s3") if env.get("MONITORING_BASELINE_URI") else None,
     )
     action = result["action"]
     if action == "ignored":
@@ -110,4 +129,11 @@ def deploy(
         f"{what}: version {result['version']} ({result['model_package']}), config "
         f"{result['endpoint_config']}, {env['INSTANCE_COUNT']} x {env['INSTANCE_TYPE']}"
     )
+    published = result.get("monitoring_baseline")
+    if published:
+        where = (
+            published["baseline"]
+            or f"none: the version has no drift baseline ({published['marker']})"
+        )
+        out(f"monitoring baseline: {where}")
     return result

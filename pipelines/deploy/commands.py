@@ -137,6 +137,9 @@ def _serve(args: argparse.Namespace, config: ProjectConfig) -> int:
             f"warning: version {model.version} is {model.approval_status}, not Approved; "
             "serving it because --model-version asked for it"
         )
+    from pipelines.drift.serving import start_capture
+
+    capture, lines = start_capture(config, settings.endpoint_name, model)
     try:
         server = InferenceServer(
             (host, port),
@@ -145,12 +148,17 @@ def _serve(args: argparse.Namespace, config: ProjectConfig) -> int:
             threads=settings.serve_threads,
             request_timeout=settings.serve_request_timeout_seconds,
             max_connections=settings.serve_max_connections,
+            capture=capture,
         )
     except OSError as exc:
+        if capture is not None:
+            capture.close()
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     print(f"Serving {model.group} version {model.version} ({model.arn})", flush=True)
     print(f"  model files  {model.directory}", flush=True)
+    for line in lines:
+        print(f"  {line}", flush=True)
     print(f"  listening    {server.url}  (GET /ping, POST /invocations; Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
@@ -158,4 +166,6 @@ def _serve(args: argparse.Namespace, config: ProjectConfig) -> int:
         print("stopping", flush=True)
     finally:
         server.server_close()
+        if capture is not None:
+            capture.close()
     return 0

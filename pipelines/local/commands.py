@@ -117,17 +117,28 @@ def _why(state: Any, execution: dict[str, Any]) -> str | None:
 
 def describe_execution(config: ProjectConfig, execution: str) -> dict[str, Any]:
     """An execution, its steps and the input snapshot it ran on, as one JSON-ready document."""
+    from pipelines.drift import report as drift_report
     from pipelines.local.lineage import load_snapshot
 
     engine = _open(config)
     record = engine.state.find_execution(execution)
     steps = engine.state.list_steps(record["execution_id"])
     snapshot = load_snapshot(engine.store, ((s["step_name"], s["properties"]) for s in steps))
+    drift = drift_report.describe(
+        [
+            drift_report.StepView(s["step_name"], s["step_type"], s["status"], s["properties"])
+            for s in steps
+        ],
+        drift_report.read_store_json(engine.store),
+        record["parameters"],
+        finished=record["status"] != "Executing",
+    )
     # SageMaker's FailureReason is generic; the explanation names the step and its reason.
     return {
         "execution": {**record, "failure_detail": explain_from_steps(steps)},
         "steps": steps,
         "snapshot": snapshot,
+        "drift": drift,
     }
 
 
@@ -164,6 +175,11 @@ def _executions_describe(args: argparse.Namespace, config: ProjectConfig) -> int
 
         print(f"Data snapshot ({document['snapshot']['step']})")
         for line in describe_lines(document["snapshot"]):
+            print(line)
+    if document["drift"]:
+        from pipelines.drift.report import summary_lines
+
+        for line in summary_lines(document["drift"]):
             print(line)
     print("Steps")
     rows = []

@@ -86,6 +86,7 @@ class EventLog:
         display_name: str | None = None,
         failure_reason: str | None = None,
         failure_detail: str | None = None,
+        outcome_detail: str | None = None,
     ) -> dict[str, Any]:
         detail: dict[str, Any] = {
             "currentPipelineExecutionStatus": current,
@@ -107,6 +108,10 @@ class EventLog:
             # The local engine's explanation (which step failed and why) beside SageMaker's
             # generic FailureReason.
             detail["failureDetail"] = failure_detail
+        if outcome_detail:
+            # The project's words for how a succeeded execution ended (no drift: nothing
+            # trained), which SageMaker's event does not carry either.
+            detail["outcomeDetail"] = outcome_detail
         event = self.envelope(EXECUTION_STATUS_CHANGE, [pipeline_arn, execution_arn], detail, when)
         self.append(event)
         return event

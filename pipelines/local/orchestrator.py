@@ -135,6 +135,7 @@ class ExecutionResult:
     steps: dict[str, StepRecord]
     definition: dict[str, Any]
     failure_detail: str | None = None  # the project's explanation: which step, and why
+    outcome_detail: str | None = None  # the project's words for a succeeded outcome
 
     @property
     def succeeded(self) -> bool:
@@ -160,6 +161,9 @@ class RunOptions:
     max_parallel_steps: int = 1
     listener: Listener | None = None
     display_name: str | None = None
+    # The project's words for a succeeded execution's outcome (e.g. "no drift: training
+    # skipped"), recorded in its Succeeded event beside what SageMaker sends.
+    describe_outcome: Callable[[ExecutionResult], str | None] | None = None
 
 
 def definition_hash(definition: Mapping[str, Any]) -> str:
@@ -443,18 +447,6 @@ class _Execution:
         self.engine.state.update_execution(
             self.id, status=status, end_time=end, failure_reason=reason
         )
-        self.engine.events.execution_status_change(
-            pipeline_arn=self.pipeline_arn,
-            execution_arn=self.arn,
-            current=status,
-            previous=EXECUTING,
-            start_time=self.start,
-            end_time=end,
-            when=end,
-            display_name=self.options.display_name,
-            failure_reason=reason,
-            failure_detail=detail,
-        )
         result = ExecutionResult(
             execution_id=self.id,
             execution_arn=self.arn,
@@ -467,6 +459,24 @@ class _Execution:
             steps={name: self.records[name] for name in self.order},
             definition=self.definition,
             failure_detail=detail,
+        )
+        if status == SUCCEEDED and self.options.describe_outcome:
+            try:
+                result.outcome_detail = self.options.describe_outcome(result)
+            except Exception:  # words only: never worth failing a finished execution over
+                self._write_engine_log("describe_outcome", traceback.format_exc())
+        self.engine.events.execution_status_change(
+            pipeline_arn=self.pipeline_arn,
+            execution_arn=self.arn,
+            current=status,
+            previous=EXECUTING,
+            start_time=self.start,
+            end_time=end,
+            when=end,
+            display_name=self.options.display_name,
+            failure_reason=reason,
+            failure_detail=detail,
+            outcome_detail=result.outcome_detail,
         )
         if self.options.listener:
             self.options.listener.execution_finished(result)

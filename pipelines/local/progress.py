@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipelines.drift import report as drift_report
 from pipelines.local.graph import build_graph
 from pipelines.local.lineage import load_snapshot, summary_line
 from pipelines.local.orchestrator import (
@@ -211,6 +212,9 @@ def summarize(
     snapshot = load_snapshot(store, ((r.name, r.properties) for r in result.steps.values()))
     if snapshot:
         details.append(summary_line(snapshot))
+    drift = execution_drift(result, store)
+    if drift:
+        details += drift_report.summary_lines(drift)
     for record in result.steps.values():
         details += [f"WARNING: {warning}" for warning in record.warnings]
     for record in result.steps.values():
@@ -267,6 +271,14 @@ def summarize(
             f"State: {state_path}  (run_pipeline.py executions describe {result.execution_id})"
         )
     return Summary(headline, rows, details, result.succeeded)
+
+
+def execution_drift(result: ExecutionResult, store: ArtifactStore) -> dict[str, Any] | None:
+    """The execution's drift check and why it trained or not (pipelines.drift.report)."""
+    steps = [
+        drift_report.StepView(r.name, r.type, r.status, r.properties) for r in result.steps.values()
+    ]
+    return drift_report.describe(steps, drift_report.read_store_json(store), result.parameters)
 
 
 def _artifacts(result: ExecutionResult, store: ArtifactStore):

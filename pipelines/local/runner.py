@@ -215,8 +215,17 @@ def execute(
             faults=fault_list,
             max_parallel_steps=config.pipeline.max_parallel_steps,
             listener=listener,
+            describe_outcome=lambda result: _drift_outcome(result, engine),
         ),
     )
+
+
+def _drift_outcome(result: ExecutionResult, engine: Engine) -> str | None:
+    """The Succeeded event's outcomeDetail: whether the run trained, and why (the drift check)."""
+    from pipelines.local.progress import execution_drift
+
+    drift = execution_drift(result, engine.store)
+    return drift["headline"] if drift else None
 
 
 def run_local(

@@ -2,7 +2,7 @@
 
     StartPipelineExecution ─► Wait ─► DescribePipelineExecution ─► still running? ─┐ (loop)
       Succeeded ─► LastStep (ListPipelineExecutionSteps) ─► registered?
-          no  ─► NotifyHeldBack ─► HeldBack                 (the champion rule held it back)
+          no  ─► NotifyHeldBack ─► HeldBack     (the champion rule held it back, or no drift)
           yes ─► DescribeModelPackage ─► approved?
                    no  ─► NotifyRegistered ─► AwaitingApproval
                    yes ─► Deploy* (CreateModel, CreateEndpointConfig, Create|UpdateEndpoint)
@@ -231,7 +231,10 @@ class _Builder:
             "Default": "NotifyHeldBack",
         }
         self.notify(
-            "NotifyHeldBack", "held_back", "no model registered (champion rule)", "HeldBack"
+            "NotifyHeldBack",
+            "held_back",
+            "no model registered (the champion rule, or no drift: nothing trained)",
+            "HeldBack",
         )
         self.states["HeldBack"] = {
             "Type": "Succeed",

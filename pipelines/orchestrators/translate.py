@@ -4,7 +4,8 @@ itself, step for step:
 - Processing step -> `sagemaker:createProcessingJob.sync`
 - Training step -> `sagemaker:createTrainingJob.sync`
 - Lambda step -> `lambda:invoke` (the Payload's fields are the output parameters)
-- Condition step -> Choice (an And of its conditions): If -> Next, Else -> Default
+- Condition step -> Choice (an And of its conditions; Or, Not and In as theirs): If -> Next,
+  Else -> Default; an empty branch beside one that trains ends as "skipped" (no drift)
 - PropertyFile + `Std:JsonGet` -> `aws-sdk:s3:getObject`, `States.StringToJson`, a JSONPath
 - Fail step -> Fail with `CausePath` (after an SNS notification)
 - RegisterModel step -> `aws-sdk:sagemaker:createModelPackage`
@@ -536,8 +537,9 @@ class Translator:
         name = step["Name"]
         arguments = step["Arguments"]
         rules = [self.rule(c) for c in arguments["Conditions"]]
-        if_start = self.branch(name, "true", arguments.get("IfSteps", []))
-        else_start = self.branch(name, "false", arguments.get("ElseSteps", []))
+        if_steps, else_steps = arguments.get("IfSteps", []), arguments.get("ElseSteps", [])
+        if_start = self.branch(name, "true", if_steps, else_steps)
+        else_start = self.branch(name, "false", else_steps, if_steps)
         self.states[name] = {
             "Type": "Choice",
             "Comment": step.get("Description", ""),
@@ -546,8 +548,15 @@ class Translator:
         }
         return name
 
-    def branch(self, condition: str, outcome: str, steps: list[Mapping[str, Any]]) -> str:
-        """The states of one condition branch; a Condition or Fail step ends it."""
+    def branch(
+        self,
+        condition: str,
+        outcome: str,
+        steps: list[Mapping[str, Any]],
+        other: list[Mapping[str, Any]] = (),
+    ) -> str:
+        """The states of one condition branch; a Condition or Fail step ends it. An empty
+        branch beside one that trains (CheckDrift's: no drift) ends as "skipped"."""
         body = [s for s in steps if s["Type"] not in ("Condition", "Fail")]
         last = [s for s in steps if s["Type"] in ("Condition", "Fail")]
         if len(last) > 1:
@@ -559,6 +568,12 @@ class Translator:
             end = self.condition(last[0])
         elif last:
             end = self.fail_step(last[0])
+        elif not steps and any(s["Type"] == "Training" for s in _walk_steps(list(other))):
+            end = self.finish(
+                f"{condition} {outcome}: done",
+                "skipped",
+                f"training skipped ({condition} {outcome}), no model registered",
+            )
         else:
             registered = any(s["Type"] == "RegisterModel" for s in body)
             end = self.finish(

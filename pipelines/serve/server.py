@@ -26,6 +26,7 @@ import math
 from http import HTTPStatus
 from typing import Any
 
+from pipelines.serve.capture import CaptureWriter
 from pipelines.serve.http_front import BoundedHTTPServer, Request, Response
 from pipelines.serve.model import ServedModel
 
@@ -48,12 +49,14 @@ class InferenceServer(BoundedHTTPServer):
         threads: int,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        capture: CaptureWriter | None = None,
     ) -> None:
         self.model = model
         self.max_payload_bytes = max_payload_bytes
+        self.capture = capture
         super().__init__(
             address,
-            InferenceApp(model, max_payload_bytes, threads),
+            InferenceApp(model, max_payload_bytes, threads, capture),
             threads=threads,
             request_timeout=request_timeout,
             max_connections=max_connections,
@@ -62,10 +65,17 @@ class InferenceServer(BoundedHTTPServer):
 
 
 class InferenceApp:
-    def __init__(self, model: ServedModel, max_payload_bytes: int, threads: int) -> None:
+    def __init__(
+        self,
+        model: ServedModel,
+        max_payload_bytes: int,
+        threads: int,
+        capture: CaptureWriter | None = None,
+    ) -> None:
         self.model = model
         self.max_payload_bytes = max_payload_bytes
         self.threads = threads
+        self.capture = capture
 
     def on_headers(self, request: Request) -> Response | None:
         path = request.path
@@ -109,6 +119,9 @@ class InferenceApp:
                 HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; see the server log"
             )
         data = answer.encode("utf-8") if isinstance(answer, str) else bytes(answer)
+        if self.capture is not None:
+            # Requests the model answered, as data capture records them.
+            self.capture.record(request.body, request.header("Content-Type"), data, content_type)
         return self._send(HTTPStatus.OK, data, content_type)
 
     def error(self, status: int, message: str, allow: str | None = None) -> Response:

@@ -47,6 +47,8 @@ class Candidate:
     value: float | None
     model_uri: str
     quality_uri: str
+    # The drift-check baseline's folder in the replica, when the execution wrote one.
+    baseline_uri: str | None = None
 
 
 def candidates(s3: Any, bucket: str, prefix: str) -> list[Candidate]:
@@ -84,6 +86,9 @@ def _candidate(s3: Any, bucket: str, folder: str) -> Candidate | None:
         return None
     if not decision.get("register"):
         return None
+    keys = {item["Key"] for item in listed}
+    baseline = f"{folder}Baseline/"
+    has_baseline = {f"{baseline}statistics.json", f"{baseline}constraints.json"} <= keys
     return Candidate(
         execution=folder.rstrip("/").rsplit("/", 1)[-1],
         evaluated=report["LastModified"],
@@ -91,6 +96,7 @@ def _candidate(s3: Any, bucket: str, folder: str) -> Candidate | None:
         value=decision.get("challenger"),
         model_uri=f"s3://{bucket}/{models[-1]}",
         quality_uri=f"s3://{bucket}/{folder}Evaluate/{MODEL_QUALITY_FILE}",
+        baseline_uri=f"s3://{bucket}/{baseline}" if has_baseline else None,
     )
 
 
@@ -108,6 +114,18 @@ def register_request(ctx: StackContext, candidate: Candidate, *, approve: bool) 
             "Statistics": {"ContentType": "application/json", "S3Uri": candidate.quality_uri}
         }
     }
+    # The replica's copy of the model's drift-check baseline (the step's refers to its run).
+    arguments.pop("DriftCheckBaselines", None)
+    if candidate.baseline_uri:
+        arguments["DriftCheckBaselines"] = {
+            "ModelDataQuality": {
+                kind: {"ContentType": "application/json", "S3Uri": candidate.baseline_uri + name}
+                for kind, name in (
+                    ("Statistics", "statistics.json"),
+                    ("Constraints", "constraints.json"),
+                )
+            }
+        }
     arguments["ModelApprovalStatus"] = "Approved" if approve else "PendingManualApproval"
     arguments["ModelPackageDescription"] = (
         f"Restored in {dr.region} from the replica of execution {candidate.execution} "

@@ -22,6 +22,7 @@ from pipelines.stack import (
     deployment,
     dr,
     lambdas,
+    monitoring,
     notifications,
     pipeline,
     state_machine,
@@ -36,6 +37,7 @@ BUILDERS = (
     triggers.add_to,
     notifications.add_to,
     deployment.add_to,
+    monitoring.add_to,
     dr.add_to,
     bucket.add_to,
 )

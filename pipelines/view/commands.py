@@ -42,6 +42,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         metavar="EXECUTION",
         help="local: two or more executions side by side (ids, ARNs or prefixes)",
     )
+    view.add_argument(
+        "--monitoring",
+        action="store_true",
+        help="local: the endpoint's drift monitoring (alarm, jobs, metrics, latest report)",
+    )
     view.add_argument("-o", "--output", type=Path, help="write the page here")
     view.add_argument(
         "--serve", action="store_true", help="serve every execution's page on 127.0.0.1"
@@ -94,6 +99,15 @@ def _view(args: argparse.Namespace, config: ProjectConfig) -> int:
         return _serve(config, args.port)
     if args.compare:
         return _view_compare(args, config)
+    if args.monitoring:
+        if args.execution or args.definition:
+            raise UsageError("--monitoring shows the endpoint's monitoring, not an execution")
+        from pipelines.view.monitoring import collect_monitoring
+        from pipelines.view.render import render_monitoring
+
+        page = render_monitoring(collect_monitoring(config))
+        print(_write(args.output or config.local_home / "view" / "monitoring.html", page))
+        return 0
     from pipelines.view.render import render_page
 
     document = _document(config, args.execution, args.definition)

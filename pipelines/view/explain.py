@@ -373,6 +373,17 @@ def outcome(document: Mapping[str, Any], known: KnownModels | None = None) -> di
             "title": f"Not registered: the model passed the quality gate, but {who} held it back",
             "details": details,
         }
+    drift = document.get("drift") or {}
+    if status == "Succeeded" and drift and not drift.get("retrain"):
+        return {
+            "state": "no_drift",
+            "tone": GOOD,
+            "title": "No drift: training skipped, nothing registered",
+            "details": [
+                drift["why"][:1].upper() + drift["why"][1:] + ".",
+                "Rerun with ForceRetrain=true to retrain anyway.",
+            ],
+        }
     if decision and not decision.get("register"):
         return {
             "state": "rejected",

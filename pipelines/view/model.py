@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from pipelines.config import ProjectConfig, load_pricing
 from pipelines.definition_cache import load_definition
+from pipelines.drift import report as drift_report
 from pipelines.local.failures import explain_from_steps
 from pipelines.local.graph import build_graph
 from pipelines.local.lineage import load_snapshot
@@ -213,6 +214,7 @@ def build_document(
     document["snapshot"] = load_snapshot(
         reader, ((name, record.get("properties")) for name, record in records.items())
     )
+    document["drift"] = _drift(graph, execution, records, reader, running)
     document["evaluation"] = _evaluation(config, graph, records, reader)
     document["registered_model"] = _registered_model(steps)
     document["held_back_by"] = _held_back_by(document, steps)
@@ -494,6 +496,8 @@ def _evaluation(
                 document = json.loads(reader.read_bytes(uri))
             except (StoreError, OSError, ValueError):
                 continue
+            if f"{config.pipeline.problem_type}_metrics" not in document:
+                continue  # another step's property file (DriftCheck's drift report)
             section = document.get(f"{config.pipeline.problem_type}_metrics") or {}
             metrics = {
                 name: value.get("value")
@@ -519,6 +523,39 @@ def _evaluation(
                 },
             }
     return None
+
+
+def _drift(
+    graph: Any,
+    execution: Mapping[str, Any],
+    records: Mapping[str, Mapping[str, Any]],
+    reader: Reader | None,
+    running: bool,
+) -> dict[str, Any] | None:
+    """DriftCheck's report and whether the run trained because of it (pipelines.drift)."""
+    if reader is None:
+        return None
+    steps = []
+    for node in graph:
+        record = records.get(node.name) or {}
+        status = record.get("status") or ""
+        steps.append(drift_report.StepView(node.name, node.type, status, record.get("properties")))
+    drift = drift_report.describe(
+        steps,
+        lambda uri: json.loads(reader.read_bytes(uri)),
+        execution.get("parameters"),
+        finished=not running,
+    )
+    if drift is None:
+        return None
+    report = drift["report"]
+    rank = {f["name"]: i for i, f in enumerate(report.get("top_drifting_features") or [])}
+    features = sorted(
+        report.get("features") or [], key=lambda f: (rank.get(f["name"], len(rank)), f["name"])
+    )
+    drift["features"] = features
+    drift["local"] = _local(reader, drift["report_uri"])
+    return drift
 
 
 def quality_evidence(metrics: Mapping[str, Any], positive: str) -> dict[str, Any] | None:

@@ -126,8 +126,33 @@ def render_page(
             charts=svg.quality_charts(evaluation) if evaluation else None,
             decision_facts=_decision_facts(evaluation.get("decision") or {}),
             snapshot_objects_shown=SNAPSHOT_OBJECTS_SHOWN,
+            drift_charts=_drift_charts(document.get("drift")),
         )
     )
+
+
+def render_monitoring(document: Mapping[str, Any], nav: Mapping[str, str] | None = None) -> str:
+    """The endpoint's monitoring: the alarm, the jobs, their metrics and the latest report."""
+    return (
+        _environment()
+        .get_template("monitoring.html.j2")
+        .render(
+            document=document,
+            title=f"{document['pipeline']} · monitoring of {document['endpoint']}",
+            nav=nav or {},
+            drift_charts=_drift_charts(document.get("latest")),
+        )
+    )
+
+
+def _drift_charts(drift: Mapping[str, Any] | None) -> list[tuple[Mapping[str, Any], dict]]:
+    """(feature, chart geometry) for every feature with a distribution, most drifted first."""
+    charts = []
+    for feature in (drift or {}).get("features") or []:
+        chart = svg.drift_chart(feature)
+        if chart is not None:
+            charts.append((feature, chart))
+    return charts
 
 
 def render_index(

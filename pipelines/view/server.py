@@ -34,7 +34,11 @@ _HOST_HEADER = re.compile(r"^(?P<name>\[[^\]]*\]|[^:]*)(?::(?P<port>[0-9]{1,5}))
 _EXECUTION_PATH = re.compile(r"^/executions/([A-Za-z0-9_-]+)\.html$")
 _STATUS_PATH = re.compile(r"^/executions/([A-Za-z0-9_-]+)/status\.json$")
 _EXECUTION_ID = re.compile(r"^[A-Za-z0-9_-]+$")
-_LINKS = {"all executions": "/", "pipeline definition": "/definition.html"}
+_LINKS = {
+    "all executions": "/",
+    "pipeline definition": "/definition.html",
+    "monitoring": "/monitoring.html",
+}
 # A comparison builds one page model per execution: bounded work per request.
 MAX_COMPARED = 12
 
@@ -118,6 +122,12 @@ class ViewApp:
             )
         if path == "/compare.html":
             return self._compare(query)
+        if path == "/monitoring.html":
+            from pipelines.view.monitoring import collect_monitoring
+
+            return _html(
+                HTTPStatus.OK, render.render_monitoring(collect_monitoring(config), _LINKS)
+            )
         match = _STATUS_PATH.match(path)
         if match:
             try:

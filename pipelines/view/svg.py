@@ -372,3 +372,60 @@ def trend_chart(
         "label_y": top + height + 16,
         "axis_y": top + height + 36,
     }
+
+
+# -- drift: baseline vs current distribution per feature ---------------------------------
+
+DRIFT = {"left": 34, "right": 8, "top": 8, "bottom": 22, "height": 74, "slot": 22, "min": 150}
+DRIFT_COLOURS = {"baseline": "#a3a9b4", "current": "#3b6fd4", "drift": "#c0392b"}
+
+
+def drift_chart(feature: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A feature's distribution on the baseline's bins: per bin a grey bar (the baseline's
+    share of rows) beside a coloured one (the current data's), red when the feature drifted;
+    None without a distribution (a missing feature)."""
+    distribution = feature.get("distribution") or {}
+    bins = list(distribution.get("bins") or [])
+    if not bins:
+        return None
+    baseline = [float(v) for v in distribution.get("baseline") or []]
+    current = [float(v) for v in distribution.get("current") or []]
+    largest = max([*baseline, *current, 0.01])
+    top_share = largest * 1.08  # a little headroom above the tallest bar
+    left, top, height, slot = DRIFT["left"], DRIFT["top"], DRIFT["height"], DRIFT["slot"]
+    width = max(DRIFT["min"], left + DRIFT["right"] + slot * len(bins))
+    slot = (width - left - DRIFT["right"]) / len(bins)
+    bar = max(2.0, slot * 0.4)
+    colour = DRIFT_COLOURS["drift" if feature.get("status") == "drift" else "current"]
+
+    def y_of(share: float) -> float:
+        return top + (1 - share / top_share) * height
+
+    bars = []
+    for index, label in enumerate(bins):
+        x = left + slot * index + slot / 2
+        before, after = baseline[index], current[index]
+        bars.append(
+            {
+                "label": clip(str(label), 12),
+                "x": x,
+                "title": f"{label}: baseline {before:.1%}, current {after:.1%}",
+                "baseline": {"x": x - bar, "y": y_of(before), "height": y_of(0) - y_of(before)},
+                "current": {"x": x, "y": y_of(after), "height": y_of(0) - y_of(after)},
+            }
+        )
+    return {
+        "name": feature["name"],
+        "width": width,
+        "height": top + height + DRIFT["bottom"],
+        "plot": {"x": left, "y": top, "width": width - left - DRIFT["right"], "height": height},
+        "bar_width": bar,
+        "colour": colour,
+        "baseline_colour": DRIFT_COLOURS["baseline"],
+        "top_label": f"{largest:.0%}",
+        "top_y": y_of(largest),
+        "bars": bars,
+        # Bin labels only when they fit under their bars (else in each bar's tooltip).
+        "labels": slot >= 30,
+        "label_y": top + height + 14,
+    }

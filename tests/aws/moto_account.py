@@ -28,6 +28,26 @@ BUCKET = "retraining-test-bucket"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/SageMakerExecutionRole"
 
 
+def create_execution_role() -> None:
+    """The SageMaker execution role the README lists as a prerequisite of `stack deploy` (the
+    stack attaches the drift metrics permission to it, so it must exist, as on AWS)."""
+    import boto3
+
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sagemaker.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    boto3.client("iam").create_role(
+        RoleName=ROLE_ARN.rsplit("/", 1)[-1], AssumeRolePolicyDocument=json.dumps(trust)
+    )
+
+
 def reset(moto_endpoint: str) -> None:
     request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
     urllib.request.urlopen(request, timeout=FAILSAFE_SECONDS).close()

@@ -48,8 +48,25 @@ def resolve_champion():
     return load_function().handler
 
 
-def register(sagemaker, status: str, version: int, digest: str | None = None) -> str:
+def baselines(folder: str, statistics: str = "statistics.json") -> dict:
+    """DriftCheckBaselines as the pipeline's RegisterModel step sends them."""
+    return {
+        "ModelDataQuality": {
+            "Statistics": {"ContentType": "application/json", "S3Uri": folder + statistics},
+            "Constraints": {
+                "ContentType": "application/json",
+                "S3Uri": folder + "constraints.json",
+            },
+        }
+    }
+
+
+def register(
+    sagemaker, status: str, version: int, digest: str | None = None, baseline: dict | None = None
+) -> str:
     extra = {"CustomerMetadataProperties": {"ModelContentDigest": digest}} if digest else {}
+    if baseline:
+        extra["DriftCheckBaselines"] = baseline
     return sagemaker.create_model_package(
         ModelPackageGroupName=GROUP,
         ModelApprovalStatus=status,
@@ -68,7 +85,9 @@ def test_the_newest_approved_version_is_the_champion(aws, resolve_champion):
     sagemaker = boto3.client("sagemaker")
     sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
     arns = {
-        version: register(sagemaker, status, version)
+        version: register(
+            sagemaker, status, version, baseline=baselines(f"s3://bucket/runs/{version}/Baseline/")
+        )
         for version, status in enumerate(
             ["Approved", "PendingManualApproval", "Approved", "Rejected"], start=1
         )
@@ -78,7 +97,26 @@ def test_the_newest_approved_version_is_the_champion(aws, resolve_champion):
         "ChampionModelDataUrl": "s3://bucket/models/v3/model.tar.gz",
         "ChampionVersion": "3",
         "ChampionArn": arns[3],
+        # The folder of its DriftCheckBaselines.ModelDataQuality: DriftCheck's input.
+        "ChampionBaselineUrl": "s3://bucket/runs/3/Baseline/",
     }
+
+
+def test_a_champion_without_a_baseline_gets_the_marker_as_its_baseline(aws, resolve_champion):
+    # Registered before baselines existed: DriftCheck reports no_baseline and the run retrains.
+    sagemaker = boto3.client("sagemaker")
+    sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    register(sagemaker, "Approved", 1)
+    result = resolve_champion({"ModelPackageGroupName": GROUP, "NoChampionUri": NO_CHAMPION}, None)
+    assert (result["ChampionVersion"], result["ChampionBaselineUrl"]) == ("1", NO_CHAMPION)
+
+
+def test_a_baseline_driftcheck_cannot_read_as_one_folder_is_refused(aws, resolve_champion):
+    sagemaker = boto3.client("sagemaker")
+    sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    register(sagemaker, "Approved", 1, baseline=baselines("s3://bucket/b/", "stats.json"))
+    with pytest.raises(ValueError, match=r"must be statistics\.json and constraints\.json in one"):
+        resolve_champion({"ModelPackageGroupName": GROUP, "NoChampionUri": NO_CHAMPION}, None)
 
 
 @pytest.mark.parametrize("group_exists", [True, False])
@@ -92,6 +130,7 @@ def test_without_an_approved_version_the_marker_stands_in(aws, resolve_champion,
         "ChampionModelDataUrl": NO_CHAMPION,
         "ChampionVersion": "none",
         "ChampionArn": "none",
+        "ChampionBaselineUrl": NO_CHAMPION,
     }
 
 

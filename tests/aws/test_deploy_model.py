@@ -44,10 +44,31 @@ def deploy_model(lambda_env, moto_update_endpoint):
 def sagemaker(aws):
     client = boto3.client("sagemaker")
     client.create_model_package_group(ModelPackageGroupName=GROUP)
+    # The project's bucket: the baselines the registered versions carry, and where the
+    # monitoring job's baseline is published on deployment.
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=aws["PIPELINE_BUCKET"])
+    for version in range(1, 4):
+        for name in ("statistics.json", "constraints.json"):
+            body = json.dumps({"version": version, "file": name}).encode()
+            s3.put_object(Bucket=aws["PIPELINE_BUCKET"], Key=f"runs/{version}/{name}", Body=body)
     return client
 
 
-def register(sagemaker, status: str = "Approved", group: str = GROUP) -> str:
+def register(
+    sagemaker, status: str = "Approved", group: str = GROUP, baseline: str | None = None
+) -> str:
+    extra = {}
+    if baseline:
+        extra["DriftCheckBaselines"] = {
+            "ModelDataQuality": {
+                kind: {"ContentType": "application/json", "S3Uri": f"{baseline}{name}"}
+                for kind, name in (
+                    ("Statistics", "statistics.json"),
+                    ("Constraints", "constraints.json"),
+                )
+            }
+        }
     return sagemaker.create_model_package(
         ModelPackageGroupName=group,
         ModelApprovalStatus=status,
@@ -56,7 +77,19 @@ def register(sagemaker, status: str = "Approved", group: str = GROUP) -> str:
             "SupportedContentTypes": ["text/csv"],
             "SupportedResponseMIMETypes": ["text/csv"],
         },
+        **extra,
     )["ModelPackageArn"]
+
+
+def published(bucket: str) -> dict[str, bytes]:
+    """The monitoring job's baseline folder: file name -> content."""
+    s3 = boto3.client("s3")
+    prefix = f"fraud-detection-retraining/monitoring/{ENDPOINT}/baseline/"
+    listing = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    return {
+        o["Key"].removeprefix(prefix): s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+        for o in listing
+    }
 
 
 def approval_event(arn: str, status: str = "Approved", group: str = GROUP) -> dict:
@@ -101,6 +134,61 @@ def test_the_first_approval_creates_the_endpoint(deploy_model, sagemaker) -> Non
             "project": "fraud-detection-retraining",
             "managed-by": "run_pipeline.py",
         }
+
+
+def test_the_endpoint_captures_requests_and_the_monitoring_job_gets_its_baseline(
+    deploy_model, sagemaker, aws
+) -> None:
+    bucket = aws["PIPELINE_BUCKET"]
+    first = register(sagemaker, baseline=f"s3://{bucket}/runs/1/")
+    result = deploy_model.handler(approval_event(first), None)
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=result["endpoint_config"])
+    # DataCaptureConfig ("Capture data from real-time endpoint"): requests and responses as
+    # JSON Lines under s3://<bucket>/<prefix>/capture/<endpoint>/<variant>/yyyy/mm/dd/hh/.
+    assert config["DataCaptureConfig"] == {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": 100,
+        "DestinationS3Uri": f"s3://{bucket}/fraud-detection-retraining/capture",
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        "CaptureContentTypeHeader": {
+            "CsvContentTypes": ["text/csv"],
+            "JsonContentTypes": ["application/json"],
+        },
+    }
+    readme = f"fraud-detection-retraining/capture/{ENDPOINT}/README.txt"
+    assert boto3.client("s3").head_object(Bucket=bucket, Key=readme)["ContentLength"] > 0
+    files = published(bucket)
+    assert json.loads(files["statistics.json"]) == {"version": 1, "file": "statistics.json"}
+    assert json.loads(files["constraints.json"]) == {"version": 1, "file": "constraints.json"}
+    assert json.loads(files["model.json"])["ModelPackageArn"] == first
+    assert "NO_CHAMPION" not in files
+
+    # A version registered without a baseline: the job must not compare with version 1's.
+    second = register(sagemaker)
+    deploy_model.handler(approval_event(second), None)
+    files = published(bucket)
+    assert files["NO_CHAMPION"] == b""
+    assert json.loads(files["model.json"])["ModelPackageArn"] == second
+    # ... and the next version with one replaces the marker.
+    third = register(sagemaker, baseline=f"s3://{bucket}/runs/3/")
+    deploy_model.handler(approval_event(third), None)
+    files = published(bucket)
+    assert "NO_CHAMPION" not in files
+    assert json.loads(files["statistics.json"])["version"] == 3
+
+
+def test_a_capture_change_is_a_new_endpoint_config(deploy_model, sagemaker, monkeypatch):
+    arn = register(sagemaker)
+    before = deploy_model.handler(approval_event(arn), None)["endpoint_config"]
+    monkeypatch.setenv("DATA_CAPTURE_PERCENTAGE", "10")
+    after = deploy_model.handler(approval_event(arn), None)
+    assert after["action"] == "updated" and after["endpoint_config"] != before
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=after["endpoint_config"])
+    assert config["DataCaptureConfig"]["InitialSamplingPercentage"] == 10
+    monkeypatch.delenv("DATA_CAPTURE_S3_URI")
+    plain = deploy_model.handler(approval_event(arn), None)["endpoint_config"]
+    # moto answers an empty DataCaptureConfig for a config created without one.
+    assert not sagemaker.describe_endpoint_config(EndpointConfigName=plain).get("DataCaptureConfig")
 
 
 def test_a_newer_approval_updates_the_same_endpoint_in_place(deploy_model, sagemaker) -> None:

@@ -57,6 +57,10 @@ def replica(config):
                 Key=f"{EXECUTIONS}/{name}/Train/pipelines-{name}-Train/output/model.tar.gz",
                 Body=b"model",
             )
+            for baseline in ("statistics.json", "constraints.json"):
+                s3.put_object(
+                    Bucket=REPLICA, Key=f"{EXECUTIONS}/{name}/Baseline/{baseline}", Body=b"{}"
+                )
 
     execution("a1b2c3", register=True)
     execution("heldback", register=False)  # the champion rule kept it out of the registry
@@ -96,6 +100,10 @@ def test_restore_registers_the_replica_in_the_dr_region(config, replica) -> None
     assert package["ModelApprovalStatus"] == "PendingManualApproval"
     assert package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"] == (
         f"s3://{REPLICA}/{EXECUTIONS}/a1b2c3/Evaluate/model_quality.json"
+    )
+    # Its drift-check baseline: the replica's copy (the next run's DriftCheck there reads it).
+    assert package["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"]["S3Uri"] == (
+        f"s3://{REPLICA}/{EXECUTIONS}/a1b2c3/Baseline/statistics.json"
     )
     assert package["CustomerMetadataProperties"] == {
         "restored-from-execution": "a1b2c3",

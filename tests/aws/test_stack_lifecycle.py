@@ -8,7 +8,13 @@ import json
 
 import boto3
 import pytest
-from moto_account import ACCOUNT_ID, BUCKET, REGION, cloudformation_rolls_back
+from moto_account import (
+    ACCOUNT_ID,
+    BUCKET,
+    REGION,
+    cloudformation_rolls_back,
+    create_execution_role,
+)
 
 from pipelines.cli import main as cli_main
 
@@ -19,6 +25,7 @@ SAGEMAKER = ["--target", "sagemaker"]
 @pytest.fixture
 def bucket(aws):
     boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+    create_execution_role()
 
 
 def stack_status() -> str | None:

@@ -27,6 +27,7 @@ from moto_account import (
     BUCKET,
     REGION,
     ROLE_ARN,
+    create_execution_role,
     enter_account,
     run_lambda_without_docker,
     s3_reports_bucket_settings,
@@ -78,6 +79,7 @@ def deployed(moto_endpoint: str):
         run_lambda_without_docker(moto_endpoint, patch)
         s3_reports_bucket_settings(patch)
         boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+        create_execution_role()
         config = configured()
         lines: list[str] = []
         errors: list[str] = []
@@ -243,6 +245,52 @@ def test_the_schedule_starts_the_pipeline_with_the_configured_parameters(deploye
     )
     arn = pipeline_ops.start_execution(deployed.config, {"MetricThreshold": "0.3"})
     assert arn.startswith(f"arn:aws:sagemaker:{REGION}:{ACCOUNT_ID}:pipeline/{NAME}/execution/")
+
+
+def test_the_drift_monitoring_on_moto(deployed) -> None:
+    """The schedule (made by CreateSchedule: moto skips the type) sends the monitoring job,
+    the alarm watches its metric, the rule on the alarm starts the pipeline with the
+    captured windows, and the execution role may publish the metrics."""
+    from pipelines.drift.monitoring import EXECUTION_ID, SCHEDULED_TIME
+    from pipelines.stack.monitoring import schedule_request
+
+    schedule = client("scheduler").get_schedule(
+        Name=f"{NAME}-drift-monitor", GroupName=f"{NAME}-monitoring"
+    )
+    assert schedule["ScheduleExpression"] == "rate(1 hour)"
+    target = schedule["Target"]
+    assert target["Arn"] == "arn:aws:scheduler:::aws-sdk:sagemaker:createProcessingJob"
+    assert target["RoleArn"] == f"arn:aws:iam::{ACCOUNT_ID}:role/{NAME}-drift-monitor"
+    request = json.loads(target["Input"])
+    assert request == schedule_request(build_context(deployed.config))
+    assert request["ProcessingJobName"] == f"{NAME}-drift-{EXECUTION_ID}"
+    assert SCHEDULED_TIME in request["AppSpecification"]["ContainerArguments"]
+
+    (alarm,) = client("cloudwatch").describe_alarms(AlarmNames=[f"{NAME}-data-drift"])[
+        "MetricAlarms"
+    ]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (f"{NAME}/DataDrift", "DriftedFeatures")
+
+    from pipelines.drift.monitoring import retrain_rule
+
+    events = client("events")
+    rule = events.describe_rule(Name=f"{NAME}-drift-retrain")
+    # Matching is tested through moto's EventBridge in test_triggers_patterns.py.
+    assert json.loads(rule["EventPattern"]) == retrain_rule(deployed.config, ACCOUNT_ID).pattern
+    (retrain,) = events.list_targets_by_rule(Rule=f"{NAME}-drift-retrain")["Targets"]
+    assert retrain["Arn"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT_ID}:pipeline/{NAME}"
+    assert retrain["RoleArn"] == f"arn:aws:iam::{ACCOUNT_ID}:role/{NAME}-drift-retrain"
+    assert retrain["SageMakerPipelineParameters"]["PipelineParameterList"][0] == {
+        "Name": "InputDataUrl",
+        "Value": f"s3://{BUCKET}/{NAME}/monitoring/{NAME}-endpoint/windows/",
+    }
+    document = client("iam").get_role_policy(
+        RoleName="SageMakerExecutionRole", PolicyName=f"{NAME}-drift-metrics"
+    )["PolicyDocument"]
+    document = json.loads(document) if isinstance(document, str) else document
+    assert document["Statement"][0]["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": f"{NAME}/DataDrift"}
+    }
 
 
 def test_an_s3_sample_event_on_the_bus_reaches_the_queue_as_the_pipeline_input(deployed):

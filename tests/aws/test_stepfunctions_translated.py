@@ -56,6 +56,13 @@ def report(metric: float, beats_baseline: bool = True, beats_champion: bool = Tr
     ).encode()
 
 
+def drift(verdict: str) -> bytes:
+    """drift_report.json as DriftCheck writes it (processing/data_quality.py)."""
+    return json.dumps(
+        {"verdict": verdict, "drift_detected": verdict == "drift", "reasons": [verdict]}
+    ).encode()
+
+
 @pytest.fixture
 def machine(aws, sfn, definition, tmp_path):  # noqa: F811
     s3 = boto3.client("s3", region_name=REGION)
@@ -90,9 +97,11 @@ def outcome(queue: str) -> list[str]:
 
 def test_a_good_model_is_registered_and_an_identical_rerun_skips_every_job(sfn, machine):  # noqa: F811
     sfn.job_outputs["evaluation"] = {"evaluation.json": report(0.4)}
+    # No approved champion: ResolveChampion's baseline is the NO_CHAMPION marker.
+    sfn.job_outputs["drift"] = {"drift_report.json": drift("no_baseline")}
     run = sfn.run(machine["arn"], "first", {})
     assert run["status"] == "SUCCEEDED", run
-    assert jobs() == (2, 1)  # Preprocess and Evaluate, Train
+    assert jobs() == (4, 1)  # Preprocess, DriftCheck, Evaluate and Baseline; Train
     packages = boto3.client("sagemaker", region_name=REGION).list_model_packages(
         ModelPackageGroupName=GROUP
     )["ModelPackageSummaryList"]
@@ -117,7 +126,7 @@ def test_a_good_model_is_registered_and_an_identical_rerun_skips_every_job(sfn, 
     assert rerun["status"] == "SUCCEEDED", rerun
     path = sfn.entered(rerun["executionArn"])
     assert not [state for state in path if state.endswith(": run job")]
-    assert jobs() == (2, 1)  # nothing ran again
+    assert jobs() == (4, 1)  # nothing ran again
     # The reused model is the newest registered version: CheckChampion holds it back, as a
     # cached Train step does on SageMaker.
     assert path[-2:] == ["CheckChampion false: done", "CheckChampion false: done (end)"]
@@ -164,6 +173,7 @@ def test_a_model_another_running_execution_claimed_is_held_back_until_it_ends(sf
 
 def test_the_quality_gate_fails_the_execution_with_the_reports_reason(sfn, machine):  # noqa: F811
     sfn.job_outputs["evaluation"] = {"evaluation.json": report(0.4)}
+    sfn.job_outputs["drift"] = {"drift_report.json": drift("no_baseline")}
     assert sfn.run(machine["arn"], "baseline", {})["status"] == "SUCCEEDED"
     sfn.job_outputs["evaluation"] = {"evaluation.json": report(0.4)}
 
@@ -172,10 +182,26 @@ def test_the_quality_gate_fails_the_execution_with_the_reports_reason(sfn, machi
     assert run["status"] == "FAILED"
     assert run["error"] == "MetricBelowThreshold"
     assert run["cause"] == "Model not registered: average_precision 0.4 is below MetricThreshold"
-    assert jobs() == (3, 1)
+    assert jobs() == (5, 1)
     path = sfn.entered(run["executionArn"])
     assert "Evaluate: run job" in path and "Train: run job" not in path
     assert outcome(machine["queue"]) == ["registered", "failed"]
+
+
+def test_no_drift_skips_training_unless_forced(sfn, machine):  # noqa: F811
+    sfn.job_outputs["drift"] = {"drift_report.json": drift("no_drift")}
+    run = sfn.run(machine["arn"], "steady", {})
+    assert run["status"] == "SUCCEEDED", run
+    path = sfn.entered(run["executionArn"])
+    assert path[-2:] == ["CheckDrift false: done", "CheckDrift false: done (end)"]
+    assert jobs() == (2, 0)  # Preprocess and DriftCheck: nothing trained
+    assert outcome(machine["queue"]) == ["skipped"]
+
+    sfn.job_outputs["evaluation"] = {"evaluation.json": report(0.4)}
+    forced = sfn.run(machine["arn"], "forced", {"parameters": {"ForceRetrain": True}})
+    assert forced["status"] == "SUCCEEDED", forced
+    assert "Train: run job" in sfn.entered(forced["executionArn"])
+    assert outcome(machine["queue"]) == ["registered"]
 
 
 def test_the_translation_passes_cfn_lint_and_the_project_rules(machine, definition):  # noqa: F811

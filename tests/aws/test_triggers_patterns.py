@@ -143,3 +143,27 @@ def test_moto_delivers_a_mixed_case_pipelines_events_in_either_arn_spelling(aws,
         event = json.loads(json.dumps(sample).replace("fraud-detection-retraining", name))
         put(events, event)
         assert len(drain(sqs, url)) == delivered, name
+
+
+def test_the_drift_alarm_rule_matches_cloudwatchs_event_on_moto_as_locally(aws) -> None:
+    """CloudWatch's documented "CloudWatch Alarm State Change" event (the sample) into ALARM
+    starts a retraining run; the same alarm going OK, or another alarm, does not."""
+    from pipelines.drift.monitoring import retrain_rule
+
+    spec = retrain_rule(load_config(), AWS_ACCOUNT)
+    events = boto3.client("events", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="probe-drift-retrain")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(Name="probe-drift-retrain", EventPattern=spec.pattern_json)
+    events.put_targets(Rule="probe-drift-retrain", Targets=[{"Id": "q", "Arn": arn}])
+    alarm = load_sample("alarm_state_change")
+    calm = json.loads(json.dumps(alarm))
+    calm["detail"]["state"]["value"] = "OK"
+    other = json.loads(json.dumps(alarm).replace("retraining-data-drift", "retraining-latency"))
+    for event, expected in ((alarm, True), (calm, False), (other, False)):
+        put(events, event)
+        assert bool(drain(sqs, url)) is expected
+        assert matches(spec.pattern, event) is expected

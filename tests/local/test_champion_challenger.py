@@ -17,6 +17,9 @@ pytestmark = pytest.mark.slow
 # One boosting round of a two-leaf tree: a single split, far weaker in average precision
 # than the default 200 rounds (about 0.11 against 0.38 on the small sample).
 WEAK = {"MaxIter": "1", "MaxLeafNodes": "2"}
+# Once a champion is approved, the same data has not drifted from its baseline and the
+# pipeline would stop after DriftCheck: a challenger on unchanged data is a forced retrain.
+FORCED = {"ForceRetrain": "true"}
 
 
 def run(config: ProjectConfig, data: Path, **params: str) -> ExecutionResult:
@@ -49,8 +52,12 @@ def test_a_challenger_is_registered_only_when_it_beats_the_approved_champion(
     assert decision["reason"].endswith("no approved champion yet")
     registry.update_approval(1, "Approved", group)
 
+    # No drift since the champion's data: the run ends after DriftCheck, nothing trained.
+    steady = run(config, small_sample, **WEAK)
+    assert steady.succeeded and steady.steps["Train"].status == "NotExecuted"
+
     # The same model again: the champion is scored on the same rows and is not beaten.
-    again = run(config, small_sample, **WEAK)
+    again = run(config, small_sample, **WEAK, **FORCED)
     assert again.succeeded, again.failure_reason
     assert again.steps["Train"].cache_source_id == first.execution_id
     assert again.steps["Evaluate"].cache_source_id is None  # the champion input changed
@@ -62,7 +69,7 @@ def test_a_challenger_is_registered_only_when_it_beats_the_approved_champion(
 
     # Retrained without the cache: a new archive of the same model files (the same content
     # digest). A tie is not a win, and the champion's own model is not registered again.
-    equal = execute(config, {"InputDataUrl": str(small_sample), **WEAK}, no_cache=True)
+    equal = execute(config, {"InputDataUrl": str(small_sample), **WEAK, **FORCED}, no_cache=True)
     assert equal.succeeded, equal.failure_reason
     assert equal.steps["Train"].cache_source_id is None
     decision = evaluation(config, equal)["decision"]
@@ -74,7 +81,7 @@ def test_a_challenger_is_registered_only_when_it_beats_the_approved_champion(
 
     # A stronger challenger on the same data beats champion v1 at the lower end of the
     # paired bootstrap interval and becomes version 2.
-    stronger = run(config, small_sample)
+    stronger = run(config, small_sample, **FORCED)
     assert stronger.succeeded, stronger.failure_reason
     assert registered(stronger) == 2
     report = evaluation(config, stronger)
@@ -86,7 +93,7 @@ def test_a_challenger_is_registered_only_when_it_beats_the_approved_champion(
     assert "it beats champion v1" in decision["reason"]
 
     # With a margin it cannot reach, the same challenger is not registered, and says why.
-    margin = run(config, small_sample, ChampionMargin="0.99")
+    margin = run(config, small_sample, ChampionMargin="0.99", **FORCED)
     assert margin.succeeded
     assert registered(margin) is None
     reason = evaluation(config, margin)["decision"]["reason"]

@@ -37,7 +37,7 @@ from pipelines.view.render import render_page
 
 pytestmark = pytest.mark.slow
 
-JOB_STEPS = ("Preprocess", "Train", "Evaluate")
+JOB_STEPS = ("Preprocess", "DriftCheck", "Train", "Evaluate", "Baseline")
 
 
 def run(config: ProjectConfig, data: Path | str | None = None, **kwargs) -> ExecutionResult:
@@ -75,8 +75,11 @@ def test_success_then_fully_cached_rerun(project: ProjectConfig, small_sample: P
         "ResolveChampion": "Succeeded",
         "SnapshotInput": "Succeeded",
         "Preprocess": "Succeeded",
+        "DriftCheck": "Succeeded",
+        "CheckDrift": "Succeeded",
         "Train": "Succeeded",
         "Evaluate": "Succeeded",
+        "Baseline": "Succeeded",
         "CheckMetric": "Succeeded",
         "FindRegisteredModel": "Succeeded",
         "CheckChampion": "Succeeded",
@@ -143,7 +146,7 @@ def test_success_then_fully_cached_rerun(project: ProjectConfig, small_sample: P
         "lambda-SnapshotInput-1",
     ]
     assert steps["SnapshotInput"]["properties"] == first.steps["SnapshotInput"].properties
-    assert output.count(f"cache hit (execution {first.execution_id})") == 3
+    assert output.count(f"cache hit (execution {first.execution_id})") == len(JOB_STEPS)
     assert f"Execution {second['execution_id']} Succeeded" in output
     assert "CheckMetric: binary_classification_metrics.average_precision.value" in output
     assert "Registered model" not in output
@@ -531,7 +534,7 @@ def _check_two_executions(config: ProjectConfig, a: str, b: str) -> None:
     assert {executions[a]["status"], executions[b]["status"]} == {"Succeeded"}
     for execution_id in (a, b):
         steps = engine.state.list_steps(execution_id)
-        assert len(steps) == 10
+        assert len(steps) == 13
         assert {s["step_name"]: s["status"] for s in steps}["RegisterModel"] == "Succeeded"
     packages = engine.registry.list(config.pipeline.model_package_group)
     assert sorted(p["ModelPackageVersion"] for p in packages) == [1, 2]
@@ -582,7 +585,7 @@ def test_cli_on_the_bundled_sample(
     )
     assert second.returncode == 0, second.stdout + second.stderr
     assert "HEAVY []" in second.stdout
-    assert second.stdout.count("cache hit") == 3
+    assert second.stdout.count("cache hit") == len(JOB_STEPS)
     # The cached Train step's model already is version 1: the rerun registers no duplicate.
     assert "Registered model" not in second.stdout
     assert "but CheckChampion did not hold" in second.stdout

@@ -72,18 +72,25 @@ def test_the_projects_definition_forms_the_expected_graph(local_definition: str)
     assert graph["ResolveChampion"].depends_on == set()
     assert graph["SnapshotInput"].depends_on == set()
     assert graph["Preprocess"].depends_on == {"SnapshotInput"}
-    assert graph["Train"].depends_on == {"Preprocess"}
-    assert graph["Evaluate"].depends_on == {"Preprocess", "Train", "ResolveChampion"}
-    assert graph["CheckMetric"].depends_on == {"Evaluate"}
+    assert graph["DriftCheck"].depends_on == {"Preprocess", "ResolveChampion"}
+    assert graph["CheckDrift"].depends_on == {"DriftCheck"}
+    # Training and everything after it run in CheckDrift's if-branch only.
+    assert graph["Train"].depends_on == {"Preprocess", "CheckDrift"}
+    assert graph["Train"].branch == ("CheckDrift", True)
+    assert graph["Evaluate"].depends_on == {"Preprocess", "Train", "ResolveChampion", "CheckDrift"}
+    assert graph["Baseline"].depends_on == {"Preprocess", "Train", "CheckDrift"}
+    assert graph["CheckMetric"].depends_on == {"Evaluate", "CheckDrift"}
     assert graph["CheckChampion"].branch == ("CheckMetric", True)
-    assert graph["RegisterModel"].depends_on == {"CheckChampion", "Train", "Evaluate"}
+    assert graph["RegisterModel"].depends_on == {"CheckChampion", "Train", "Evaluate", "Baseline"}
     assert graph["RegisterModel"].branch == ("CheckChampion", True)
     assert graph["MetricBelowThreshold"].branch == ("CheckMetric", False)
-    assert graph.order()[:6] == [
+    assert graph.order()[:8] == [
         "ResolveChampion",
         "SnapshotInput",
         "Preprocess",
+        "DriftCheck",
+        "CheckDrift",
         "Train",
         "Evaluate",
-        "CheckMetric",
+        "Baseline",
     ]

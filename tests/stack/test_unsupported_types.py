@@ -29,6 +29,7 @@ def test_every_unsupported_type_has_a_checked_equivalent(context) -> None:
     # moto deploys these; the rest must each have an equivalent call.
     moto_deploys = {
         "AWS::IAM::Role",
+        "AWS::IAM::Policy",
         "AWS::Lambda::Function",
         "AWS::Lambda::Permission",
         "AWS::Logs::LogGroup",

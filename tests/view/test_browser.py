@@ -145,7 +145,7 @@ def open_execution(page: Page, served: ViewServer, runs: Runs, execution_id: str
     page.open(f"{served.url}executions/{execution_id}.html")
     nodes = page.nodes()
     # Every step of the definition is a node, with the status the state DB holds.
-    assert len(nodes) == 10
+    assert len(nodes) == 13
     expected = recorded(runs, execution_id)
     assert {name: node["status"] for name, node in nodes.items()} == {
         name: expected.get(name, "NotStarted") for name in nodes
@@ -164,7 +164,8 @@ def test_every_page_at_both_sizes(browser, runs: Runs, served: ViewServer, size:
     assert page.page.locator("#execution-status").inner_text() == "Succeeded"
     labels = page.page.locator(".edge-label").all_text_contents()
     # CheckMetric -> FindRegisteredModel, CheckMetric -> CheckChampion, CheckChampion -> Register
-    assert labels.count("if (true)") == 3 and labels.count("else (false)") == 1
+    # CheckDrift's four branch steps, CheckMetric's two, CheckChampion's one.
+    assert labels.count("if (true)") == 7 and labels.count("else (false)") == 1
     # The outcome, then the charts of the evaluation.
     assert page.page.locator(".outcome").inner_text().startswith("Registered: ")
     for chart in ("#chart-roc", "#chart-pr", "#confusion-challenger"):
@@ -218,7 +219,7 @@ def test_every_page_at_both_sizes(browser, runs: Runs, served: ViewServer, size:
 
     page.open(f"{served.url}definition.html")
     nodes = page.nodes()
-    assert len(nodes) == 10 and all("definition" in node["cls"] for node in nodes.values())
+    assert len(nodes) == 13 and all("definition" in node["cls"] for node in nodes.values())
     page.graph_fits()
     page.page.click("#node-CheckMetric")
     assert "from the definition" in page.page.locator("#step-CheckMetric").inner_text()
@@ -264,19 +265,21 @@ def test_graph_zooms_pans_pinches_finds_and_shows_data_edges(
     assert page.view_box() == pytest.approx(fit)
 
     # Find a step: the others dim; Enter selects the match.
-    page.page.fill("#graph-search", "train")
+    # (by display name: "train" alone also finds CheckDrift, "Retrain?")
+    page.page.fill("#graph-search", "train model")
     assert page.page.locator("g.node.match").count() == 1
     page.page.press("#graph-search", "Enter")
     assert page.page.locator("#details").get_attribute("data-step") == "Train"
     assert "selected" in page.nodes()["Train"]["cls"]
 
     # Data edges: hidden by default, shown by the toggle, and a step's own on hover.
+    # Preprocess's splits read by Train, Evaluate and Baseline, through the drift check.
     implied = page.page.locator('path.edge.implied[data-source="Preprocess"]')
-    assert implied.count() == 1 and not implied.is_visible()
+    assert implied.count() == 3 and not implied.first.is_visible()
     page.page.hover("#node-Preprocess")
-    assert implied.is_visible()
+    assert all(edge.is_visible() for edge in implied.all())
     page.page.mouse.move(0, 0)
-    assert not implied.is_visible()
+    assert not any(edge.is_visible() for edge in implied.all())
     page.page.check("#toggle-data-edges")
     assert page.page.locator("path.edge.implied").evaluate_all(
         "edges => edges.every(e => getComputedStyle(e).display !== 'none')"

@@ -58,14 +58,20 @@ def test_cost_table_and_json(runs: Runs, capsys) -> None:
     assert cli(runs.config, "cost", runs.succeeded) == 0
     out = capsys.readouterr().out
     assert f"Execution {runs.succeeded} (Succeeded)" in out
-    for step in ("Preprocess", "Train", "Evaluate"):
+    for step in ("Preprocess", "DriftCheck", "Train", "Evaluate", "Baseline"):
         assert step in out
     assert "ml.m5.xlarge" in out and "Total      $" in out and "per second" in out
     assert cli(runs.config, "cost", runs.cached, "--json") == 0
     report = json.loads(capsys.readouterr().out)
     assert report["execution"] == runs.cached
     assert report["total"] == 0 and report["savings"] > 0
-    assert {line["step"] for line in report["steps"]} == {"Preprocess", "Train", "Evaluate"}
+    assert {line["step"] for line in report["steps"]} == {
+        "Preprocess",
+        "DriftCheck",
+        "Train",
+        "Evaluate",
+        "Baseline",
+    }
 
 
 @pytest.mark.parametrize("command", ["view", "cost"])

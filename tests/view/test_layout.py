@@ -14,8 +14,11 @@ PROJECT_STEPS = {
     "ResolveChampion",
     "SnapshotInput",
     "Preprocess",
+    "DriftCheck",
+    "CheckDrift",
     "Train",
     "Evaluate",
+    "Baseline",
     "CheckMetric",
     "FindRegisteredModel",
     "CheckChampion",
@@ -66,12 +69,20 @@ def test_edges_come_from_get_jsonget_and_branches(layout) -> None:
 
 def test_dependency_edges_are_laid_out_and_implied_data_edges_are_not(layout) -> None:
     shown = {(e.source, e.target) for e in layout.edges if not e.implied}
-    # What each step waits for, once: a chain with the champion lookup joining at Evaluate.
+    # What each step waits for, once: a chain with the champion lookup joining at the drift
+    # check; every step of a condition's branch hangs from the condition.
     assert shown == {
         ("SnapshotInput", "Preprocess"),
-        ("Preprocess", "Train"),
+        ("Preprocess", "DriftCheck"),
+        ("ResolveChampion", "DriftCheck"),
+        ("DriftCheck", "CheckDrift"),
+        ("CheckDrift", "Train"),
+        ("CheckDrift", "Evaluate"),
+        ("CheckDrift", "Baseline"),
+        ("CheckDrift", "CheckMetric"),
         ("Train", "Evaluate"),
-        ("ResolveChampion", "Evaluate"),
+        ("Train", "Baseline"),
+        ("Baseline", "RegisterModel"),
         ("Evaluate", "CheckMetric"),
         ("CheckMetric", "CheckChampion"),
         ("CheckMetric", "FindRegisteredModel"),
@@ -98,7 +109,7 @@ def test_layers_respect_every_edge_and_nodes_do_not_overlap(layout) -> None:
                 assert a.x + a.width <= b.x or b.x + b.width <= a.x, (a.name, b.name)
         assert a.x >= 0 and a.x + a.width <= layout.width
         assert a.y >= 0 and a.y + NODE_HEIGHT <= layout.height
-    assert layout.nodes["RegisterModel"].layer == 7  # the longest path: 8 layers
+    assert layout.nodes["RegisterModel"].layer == 9  # the longest path: 10 layers
 
 
 def _step(name: str, kind: str = "Processing", **extra: Any) -> dict[str, Any]:

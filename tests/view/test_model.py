@@ -187,7 +187,7 @@ def test_latest_and_definition_only(runs: Runs, empty_project) -> None:
     assert empty["execution"] is None
     assert {s["status"] for s in empty["steps"]} == {"NotStarted"}
     structure = collect_definition(runs.config)
-    assert structure["execution"] is None and len(structure["steps"]) == 10
+    assert structure["execution"] is None and len(structure["steps"]) == 13
     assert structure["steps"][0]["arguments_source"] == "definition"
 
 
