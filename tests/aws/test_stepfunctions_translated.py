@@ -149,6 +149,7 @@ def test_a_model_another_running_execution_claimed_is_held_back_until_it_ends(sf
     s3 = boto3.client("s3", region_name=REGION)
     s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps({"ExecutionArn": claimant}).encode())
     sfn.job_outputs["evaluation"] = {"evaluation.json": report(0.4)}
+    sfn.job_outputs["drift"] = {"drift_report.json": drift("no_baseline")}
     held = sfn.run(machine["arn"], "held", {})
     assert held["status"] == "SUCCEEDED", held
     found = json.loads(held["output"])["steps"]["FindRegisteredModel"]["OutputParameters"]
@@ -159,6 +160,7 @@ def test_a_model_another_running_execution_claimed_is_held_back_until_it_ends(sf
     # The claimant failed without registering: the next execution takes the claim over.
     sfn.runs.set_status(claimant, "Failed")
     sfn.job_outputs["evaluation"] = {"evaluation.json": report(0.4)}
+    sfn.job_outputs["drift"] = {"drift_report.json": drift("no_baseline")}
     run = sfn.run(machine["arn"], "after", {})
     assert run["status"] == "SUCCEEDED", run
     claim = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
