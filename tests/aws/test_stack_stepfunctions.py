@@ -27,6 +27,7 @@ from moto_account import (
     ACCOUNT_ID,
     BUCKET,
     REGION,
+    create_execution_role,
     enter_account,
     run_lambda_without_docker,
     s3_reports_bucket_settings,
@@ -84,6 +85,9 @@ def deployed(moto_endpoint: str):
         s3_reports_bucket_settings(patch)
         s3 = client("s3")
         s3.create_bucket(Bucket=BUCKET)
+        # The stack attaches the drift-metrics policy to the execution role, which (as in a
+        # real account) exists before the stack does.
+        create_execution_role()
         config = configured()
         errors: list[str] = []
         assert deploy.deploy(config, out=lambda _: None, err=errors.append, poll_seconds=0) == 0, (
