@@ -107,6 +107,7 @@ class Engine:
         clock: Callable[[], float] = time.time,
         lambda_functions: Mapping[str, Path] | None = None,
         lambda_runtime: LambdaRuntime | None = None,
+        backoff_wait: Callable[[threading.Event, float], bool] | None = None,
     ) -> None:
         self.store = store
         self.state = state
@@ -115,6 +116,8 @@ class Engine:
         self.jobs_root = Path(jobs_root)
         self.region = region
         self.clock = clock
+        # Sleeps a retry's backoff; True when the execution was stopped meanwhile.
+        self.backoff_wait = backoff_wait or _wait_unless_stopped
         # Function name -> the file holding its `handler`: what Lambda steps may call.
         self.lambda_functions = dict(lambda_functions or {})
         # Without one, every invocation gets a fresh environment that ends with it.
@@ -133,6 +136,10 @@ class Engine:
         return _Execution(
             self, dict(definition), graph, pipeline_name, dict(parameters), options or RunOptions()
         ).run()
+
+
+def _wait_unless_stopped(stop: threading.Event, seconds: float) -> bool:
+    return stop.wait(seconds)
 
 
 class _Refusing:
@@ -409,7 +416,7 @@ class _Execution:
         retrying = retry.RetryingHandler(
             handler,
             retry.policies_from_step(node.spec),
-            wait=self.cancel.wait,
+            wait=lambda seconds: self.engine.backoff_wait(self.cancel, seconds),
             clock=self.engine.clock,
             faults=self.faults.take,
             new_job_name=(
