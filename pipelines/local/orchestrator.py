@@ -28,10 +28,11 @@ from pipelines.arns import sagemaker_arn
 from pipelines.local import cache as step_cache
 from pipelines.local import executor, failures, handlers, retry
 from pipelines.local.events import LOCAL_ACCOUNT, EventLog
-from pipelines.local.expressions import Context, ExpressionError, property_at, resolve
+from pipelines.local.expressions import Context, ExpressionError, resolve
 from pipelines.local.faults import Fault, FaultPlan
 from pipelines.local.graph import StepGraph, StepNode, build_graph
 from pipelines.local.lambda_runtime import LambdaRuntime
+from pipelines.local.property_files import PropertyFiles
 from pipelines.local.records import (  # noqa: F401 - re-exported: the engine's public names
     EXECUTING,
     FAILED,
@@ -61,7 +62,7 @@ from pipelines.local.step import (  # noqa: F401 - re-exported
     StepRun,
     StepServices,
 )
-from pipelines.local.storage import ArtifactStore, StoreError, join_uri
+from pipelines.local.storage import ArtifactStore, StoreError
 
 
 @dataclass
@@ -197,8 +198,8 @@ class _Execution:
         }
         self.order = graph.order()
         self.properties: dict[str, dict[str, Any]] = {}
-        self._property_files: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
+        self.property_files = PropertyFiles(graph, engine.store, self.properties)
         self.context = Context(
             parameters=parameters,
             execution=execution_variables.execution_values(
@@ -209,8 +210,8 @@ class _Execution:
                 start=self.start,
             ),
             steps=self.properties,
-            property_file=self._read_property_file,
-            json_at=self._read_json,
+            property_file=self.property_files.read,
+            json_at=self.property_files.json_at,
         )
         self.services = StepServices(
             execution_id=self.id,
@@ -453,8 +454,8 @@ class _Execution:
             parameters=self.context.parameters,
             execution=self.context.execution,
             steps=self.properties,
-            property_file=self._read_property_file,
-            json_at=self._read_json,
+            property_file=self.property_files.read,
+            json_at=self.property_files.json_at,
             step_variables=variables,
         )
 
@@ -536,44 +537,6 @@ class _Execution:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as handle:
             handle.write(f"--- {step}\n{text}\n")
-
-    # -- property files -----------------------------------------------------------------
-
-    def _read_property_file(self, step: str, name: str) -> Any:
-        key = (step, name)
-        with self._lock:
-            if key in self._property_files:
-                return self._property_files[key]
-        node = self.graph[step]
-        spec = next(
-            (p for p in node.spec.get("PropertyFiles") or [] if p.get("PropertyFileName") == name),
-            None,
-        )
-        if spec is None:
-            raise ExpressionError(f"step {step} declares no PropertyFile named {name!r}")
-        output = property_at(
-            self.properties[step],
-            f"ProcessingOutputConfig.Outputs['{spec['OutputName']}'].S3Output.S3Uri",
-            f"Steps.{step}",
-        )
-        uri = join_uri(output, spec["FilePath"])
-        try:
-            document = self._read_json(uri)
-        except ExpressionError as exc:
-            raise ExpressionError(f"PropertyFile {name} of step {step}: {exc}") from None
-        with self._lock:
-            self._property_files[key] = document
-        return document
-
-    def _read_json(self, uri: str) -> Any:
-        try:
-            data = self.engine.store.read_bytes(uri)
-        except StoreError as exc:
-            raise ExpressionError(str(exc)) from None
-        try:
-            return json.loads(data)
-        except ValueError as exc:
-            raise ExpressionError(f"{uri} is not valid JSON: {exc}") from None
 
 
 def _event_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
