@@ -444,6 +444,8 @@ class _Execution:
         )
 
     def _refusal(self, run: StepRun) -> str | None:
+        # Deferred: ~33 ms of imports (python -X importtime) that only a running step needs,
+        # not the commands that import this module to read executions.
         from pipelines.conformance.preflight import job_refusal
 
         memo = Path(self.engine.state.path).parent / "conformance"
