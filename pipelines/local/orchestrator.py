@@ -272,19 +272,15 @@ class _Execution:
         return result
 
     def _schedule(self) -> None:
-        try:
-            run_graph(
-                self.graph,
-                run_step=self._run_step,
-                runnable=self._runnable,
-                skip=self._skip,
-                stopping=self.cancel.is_set,
-                max_parallel=self.options.max_parallel_steps,
-                thread_name_prefix=f"exec-{self.id}",
-            )
-        except BaseException:
-            self.cancel.set()
-            raise
+        run_graph(
+            self.graph,
+            run_step=self._run_step,
+            runnable=self._runnable,
+            skip=self._skip,
+            stop=self.cancel,
+            max_parallel=self.options.max_parallel_steps,
+            thread_name_prefix=f"exec-{self.id}",
+        )
 
     def _runnable(self, node: StepNode) -> bool:
         if any(self.records[d].status != SUCCEEDED for d in node.depends_on):

@@ -4,11 +4,13 @@
 settled step is one that succeeded, or one that will never run: when a step comes up
 whose upstream did not all succeed (a branch not taken, a step that never ran), `skip` is
 told and its own downstream comes up in turn. After a step ends in anything but Succeeded,
-or once `stopping()` says so, no new step starts; the running ones finish.
+or once `stop` is set, no new step starts; the running ones finish. An exception here (a
+Ctrl-C, a bug) sets `stop` before waiting for the running steps, so that they can end early.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from graphlib import TopologicalSorter
@@ -23,7 +25,7 @@ def run_graph(
     run_step: Callable[[StepNode], str],
     runnable: Callable[[StepNode], bool],
     skip: Callable[[StepNode], None],
-    stopping: Callable[[], bool],
+    stop: threading.Event,
     max_parallel: int = 1,
     thread_name_prefix: str = "step",
 ) -> None:
@@ -37,22 +39,26 @@ def run_graph(
     running: dict[Future[str], str] = {}
     failed = False
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_name_prefix) as pool:
-        while True:
-            if not failed and not stopping():
-                waiting.extend(_settle(graph, sorter, runnable, skip))
-                waiting.sort(key=rank.__getitem__)
-                while waiting and len(running) < workers:
-                    name = waiting.pop(0)
-                    running[pool.submit(run_step, graph[name])] = name
-            if not running:
-                return
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for future in done:
-                name = running.pop(future)
-                if future.result() == SUCCEEDED:  # re-raises the engine's own bugs
-                    sorter.done(name)
-                else:
-                    failed = True
+        try:
+            while True:
+                if not failed and not stop.is_set():
+                    waiting.extend(_settle(graph, sorter, runnable, skip))
+                    waiting.sort(key=rank.__getitem__)
+                    while waiting and len(running) < workers:
+                        name = waiting.pop(0)
+                        running[pool.submit(run_step, graph[name])] = name
+                if not running:
+                    return
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in done:
+                    name = running.pop(future)
+                    if future.result() == SUCCEEDED:  # re-raises the engine's own bugs
+                        sorter.done(name)
+                    else:
+                        failed = True
+        except BaseException:
+            stop.set()  # before the pool waits for the running steps
+            raise
 
 
 def _settle(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from pipelines.local.graph import StepGraph, StepNode, build_graph
 from pipelines.local.records import FAILED, SUCCEEDED
 from pipelines.local.scheduler import run_graph
@@ -59,7 +61,7 @@ class Run:
             run_step=self.run_step,
             runnable=self.runnable,
             skip=self.skip,
-            stopping=self.stop.is_set,
+            stop=self.stop,
             max_parallel=max_parallel,
         )
         return self
@@ -148,3 +150,24 @@ def test_a_stop_request_starts_nothing_more() -> None:
             return super().run_step(node)
 
     assert Stopping(graph)().started == ["A"]
+
+
+def test_an_interruption_stops_the_running_steps_before_waiting_for_them() -> None:
+    """Ctrl-C while steps run: `stop` is set first, so they can end early; else the
+    interruption would wait for every running job to finish on its own."""
+    graph = build_graph({"Steps": [step("Slow"), step("Other")]})
+    started = threading.Event()
+
+    class Interrupted(Run):
+        def run_step(self, node: StepNode) -> str:
+            if node.name == "Slow":
+                started.set()
+                assert self.stop.wait(TIMEOUT), "never told to stop"
+                return "Stopped"
+            assert started.wait(TIMEOUT)
+            raise KeyboardInterrupt
+
+    run = Interrupted(graph)
+    with pytest.raises(KeyboardInterrupt):
+        run(max_parallel=2)
+    assert run.stop.is_set()
