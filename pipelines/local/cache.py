@@ -10,6 +10,9 @@ file identity, so unchanged big files cost a stat), and a hit whose inputs chang
 reported (`stale_inputs`), never silently re-run. Only successful runs are reused, the most
 recent one within `ExpireAfter`, and only while the outputs it recorded are still in the
 store.
+
+`CachingHandler` applies this around a step's handler: a hit is returned without running
+it, and every successful run of a cacheable step is recorded, --no-cache runs included.
 """
 
 from __future__ import annotations
@@ -17,13 +20,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from pipelines.local.manifest import ManifestError, manifest_objects
 from pipelines.local.state import State
+from pipelines.local.step import Outcome, StepHandler, StepRun, job_metadata
 from pipelines.local.storage import ArtifactStore, StoreError
 
 KEY_ATTRIBUTES = {
@@ -40,6 +45,8 @@ KEY_ATTRIBUTES = {
     "Transform": ("DataProcessing", "Environment", "ModelName", "TransformInput"),
 }
 CACHEABLE_TYPES = tuple(KEY_ATTRIBUTES)
+# Without ExpireAfter SageMaker keeps an entry usable indefinitely.
+NEVER_EXPIRES = "P100Y"
 
 _DURATION = re.compile(
     r"^P(?:(?P<years>\d+(?:\.\d+)?)Y)?(?:(?P<months>\d+(?:\.\d+)?)M)?"
@@ -230,3 +237,105 @@ def record(
             "inputs": dict(inputs or {}),
         }
     )
+
+
+def is_cacheable(step_type: str, spec: Mapping[str, Any]) -> bool:
+    """A step whose CacheConfig enables caching, of a type SageMaker caches."""
+    config = spec.get("CacheConfig") or {}
+    return bool(config.get("Enabled")) and step_type in CACHEABLE_TYPES
+
+
+class CachingHandler:
+    """A step handler behind the step cache of one execution.
+
+    `no_cache` (--no-cache) skips lookups only: the run is still recorded for later ones.
+    """
+
+    def __init__(
+        self,
+        inner: StepHandler,
+        *,
+        state: State,
+        store: ArtifactStore,
+        pipeline_name: str,
+        execution_id: str,
+        execution_arn: str,
+        no_cache: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.inner = inner
+        self.resolve_arguments = inner.resolve_arguments
+        self.job_kind = inner.job_kind
+        self.state = state
+        self.store = store
+        self.pipeline_name = pipeline_name
+        self.execution_id = execution_id
+        self.execution_arn = execution_arn
+        self.no_cache = no_cache
+        self._clock = clock
+
+    def run(self, run: StepRun) -> Outcome:
+        node = run.node
+        if not is_cacheable(node.type, node.spec):
+            return self.inner.run(run)
+        key = cache_key(
+            pipeline_name=self.pipeline_name,
+            step_name=node.name,
+            step_type=node.type,
+            arguments=run.arguments,
+        )
+        if not self.no_cache:
+            config = node.spec.get("CacheConfig") or {}
+            expire = parse_expire_after(config.get("ExpireAfter") or NEVER_EXPIRES)
+            run.record.metadata["CacheKey"] = key
+            hit = lookup(self.state, self.store, key, expire, self._clock())
+            if hit is not None:
+                return self._reuse(run, hit)
+        # What the job is about to read, recorded with the entry, so that a later hit can
+        # tell whether the content changed under the same request.
+        inputs = input_fingerprints(node.type, run.arguments, self.store)
+        outcome = self.inner.run(run)
+        record(
+            self.state,
+            key=key,
+            pipeline_name=self.pipeline_name,
+            step_name=node.name,
+            step_type=node.type,
+            execution_id=self.execution_id,
+            execution_arn=self.execution_arn,
+            properties=outcome.properties,
+            now=self._clock(),
+            inputs=inputs,
+        )
+        return outcome
+
+    def _reuse(self, run: StepRun, hit: CacheHit) -> Outcome:
+        node, step = run.node, run.record
+        step.cache_source_arn = hit.source_execution_arn
+        step.cache_source_id = hit.source_execution_id
+        step.attempts = 0
+        # The reused job is the source execution's; no job of this execution ran.
+        step.job_name = hit.properties.get("ProcessingJobName") or hit.properties.get(
+            "TrainingJobName"
+        )
+        metadata = job_metadata(node.type, hit.properties)
+        # Same request, so SageMaker would reuse this result too; say so when the content
+        # behind an input changed since (what would be stale on SageMaker), don't re-run.
+        current = input_fingerprints(node.type, run.arguments, self.store)
+        changed = stale_inputs(hit.inputs, current)
+        if changed:
+            metadata["CacheWarning"] = {
+                "Message": stale_warning(node.name, hit.source_execution_id, changed),
+                "ChangedInputs": changed,
+            }
+        source = next(
+            (
+                s
+                for s in self.state.list_steps(hit.source_execution_id)
+                if s["step_name"] == node.name
+            ),
+            {},
+        )
+        return Outcome(
+            hit.properties, metadata, job_dir=source.get("job_dir"), logs=source.get("logs") or []
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 from pipelines.local.expressions import step_references
@@ -45,21 +46,17 @@ class StepGraph:
 
     def order(self) -> list[str]:
         """A topological order, stable with respect to the definition's order."""
-        remaining = {name: set(node.depends_on) for name, node in self.nodes.items()}
+        sorter = TopologicalSorter({name: node.depends_on for name, node in self.nodes.items()})
+        try:
+            sorter.prepare()
+        except CycleError as exc:
+            cycle = ", ".join(sorted(set(exc.args[1])))
+            raise DefinitionError(f"the steps {cycle} depend on each other in a cycle") from None
         ordered: list[str] = []
-        while remaining:
-            ready = sorted(
-                (n for n, deps in remaining.items() if not deps),
-                key=lambda n: self.nodes[n].position,
-            )
-            if not ready:
-                cycle = ", ".join(sorted(remaining))
-                raise DefinitionError(f"the steps {cycle} depend on each other in a cycle")
-            for name in ready:
-                ordered.append(name)
-                del remaining[name]
-            for deps in remaining.values():
-                deps.difference_update(ready)
+        while sorter.is_active():
+            ready = sorted(sorter.get_ready(), key=lambda n: self.nodes[n].position)
+            ordered.extend(ready)
+            sorter.done(*ready)
         return ordered
 
     def downstream(self, names: Iterable[str]) -> set[str]:

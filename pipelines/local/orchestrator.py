@@ -1,10 +1,12 @@
-"""Runs one execution of a pipeline definition: scheduling, caching, retries, state, events.
+"""Runs one execution of a pipeline definition: state, events and the listener's updates.
 
-Steps are dispatched by their definition `Type` through `HANDLERS` (add Lambda, CreateModel,
-Transform ... there). Ready steps run on a thread pool bounded by the pipeline's parallelism
-limit; a step is ready when every step it references or depends on has succeeded and, for
-a branch step, when its condition took that branch. After a failure no new step starts, the
-running ones finish, and the execution ends Failed with the reason.
+The parts live apart: `handlers/` holds one handler per step type, chosen by the step's
+`Type`; `cache.CachingHandler` and `retry.RetryingHandler` wrap a handler as policies;
+`scheduler.run_graph` starts ready steps on a thread pool bounded by the pipeline's
+parallelism limit (a step is ready when every step it references or depends on has
+succeeded and, for a branch step, when its condition took that branch). After a failure no
+new step starts, the running ones finish, and the execution ends Failed with the reason.
+This module ties them to one execution and records what happens.
 """
 
 from __future__ import annotations
@@ -17,141 +19,50 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from pipelines import execution_variables
 from pipelines.arns import sagemaker_arn
-from pipelines.code_assets import MODEL_CONTENT_DIGEST
 from pipelines.local import cache as step_cache
-from pipelines.local import executor, failures, lambda_step, retry
+from pipelines.local import executor, failures, handlers, retry
 from pipelines.local.events import LOCAL_ACCOUNT, EventLog
-from pipelines.local.expressions import (
-    Context,
-    ExpressionError,
-    evaluate_all,
-    property_at,
-    resolve,
-)
+from pipelines.local.expressions import Context, ExpressionError, resolve
 from pipelines.local.faults import Fault, FaultPlan
 from pipelines.local.graph import StepGraph, StepNode, build_graph
 from pipelines.local.lambda_runtime import LambdaRuntime
-from pipelines.local.registry import ModelRegistry, RegistryError
-from pipelines.local.state import State
-from pipelines.local.storage import ArtifactStore, StoreError, join_uri
-
-# SageMaker step statuses, plus NotExecuted for steps the execution never reached (a branch
-# not taken, or anything after a failure): SageMaker simply does not list those.
-STARTING, EXECUTING, SUCCEEDED, FAILED, STOPPED = (
-    "Starting",
-    "Executing",
-    "Succeeded",
-    "Failed",
-    "Stopped",
+from pipelines.local.property_files import PropertyFiles
+from pipelines.local.records import (  # noqa: F401 - re-exported: the engine's public names
+    EXECUTING,
+    FAILED,
+    NOT_EXECUTED,
+    PENDING,
+    RETRYING,
+    STARTING,
+    STOPPED,
+    SUCCEEDED,
+    TERMINAL,
+    WARNING_KEYS,
+    ExecutionResult,
+    Listener,
+    StepRecord,
+    StepUpdate,
 )
-NOT_EXECUTED = "NotExecuted"
-RETRYING = "Retrying"  # progress only: the step is waiting to start its next attempt
-TERMINAL = (SUCCEEDED, FAILED, STOPPED, NOT_EXECUTED)
-CLIENT_ERROR = "ClientError"
-# Step metadata key (state only, not in events): the attempts that failed and were retried.
-RETRIED_ATTEMPTS = "RetriedAttempts"
-FAIL_STEP = "FailStep"
-# Step metadata entries holding a warning ({"Message": ...}) for the summary and describe.
-WARNING_KEYS = ("CacheWarning", "FaultWarning")
-
-
-class StepFailed(Exception):
-    """A step attempt failed; `kind` decides whether a retry policy applies."""
-
-    def __init__(self, reason: str, kind: str = CLIENT_ERROR) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.kind = kind
-
-
-@dataclass
-class StepRecord:
-    name: str
-    type: str
-    position: int
-    display_name: str | None = None
-    status: str = "Pending"
-    attempts: int = 0
-    start: float | None = None
-    end: float | None = None
-    failure_reason: str | None = None
-    cache_source_arn: str | None = None
-    cache_source_id: str | None = None
-    properties: dict[str, Any] | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    arguments: Any = None
-    job_name: str | None = None
-    job_dir: str | None = None
-    logs: list[str] = field(default_factory=list)
-    outcome: bool | None = None  # Condition steps: the branch taken
-
-    @property
-    def cache_warning(self) -> str | None:
-        """Set on a cache hit whose inputs changed content since the reused run."""
-        return (self.metadata.get("CacheWarning") or {}).get("Message")
-
-    @property
-    def warnings(self) -> list[str]:
-        """What the run must say about this step: a stale cache hit, an unfired fault."""
-        return [
-            message
-            for key in WARNING_KEYS
-            if (message := (self.metadata.get(key) or {}).get("Message"))
-        ]
-
-    @property
-    def duration(self) -> float | None:
-        if self.start is None:
-            return None
-        return (self.end or time.time()) - self.start
-
-
-@dataclass
-class StepUpdate:
-    execution_id: str
-    step: StepRecord
-    status: str
-    message: str | None = None
-    retry_delay: float | None = None
-
-
-@dataclass
-class ExecutionResult:
-    execution_id: str
-    execution_arn: str
-    pipeline_name: str
-    status: str
-    failure_reason: str | None  # as SageMaker words it (DescribePipelineExecution)
-    start: float
-    end: float
-    parameters: dict[str, Any]
-    steps: dict[str, StepRecord]
-    definition: dict[str, Any]
-    failure_detail: str | None = None  # the project's explanation: which step, and why
-    outcome_detail: str | None = None  # the project's words for a succeeded outcome
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status == SUCCEEDED
-
-    @property
-    def duration(self) -> float:
-        return self.end - self.start
-
-
-class Listener(Protocol):
-    def execution_started(self, execution_id: str, steps: Sequence[StepRecord]) -> None: ...
-
-    def step_changed(self, update: StepUpdate) -> None: ...
-
-    def execution_finished(self, result: ExecutionResult) -> None: ...
+from pipelines.local.registry import ModelRegistry, RegistryError
+from pipelines.local.retry import RETRIED_ATTEMPTS
+from pipelines.local.scheduler import run_graph
+from pipelines.local.state import State
+from pipelines.local.step import (  # noqa: F401 - re-exported
+    CLIENT_ERROR,
+    FAIL_STEP,
+    Outcome,
+    StepFailed,
+    StepHandler,
+    StepRun,
+    StepServices,
+)
+from pipelines.local.storage import ArtifactStore, StoreError
 
 
 @dataclass
@@ -197,6 +108,7 @@ class Engine:
         clock: Callable[[], float] = time.time,
         lambda_functions: Mapping[str, Path] | None = None,
         lambda_runtime: LambdaRuntime | None = None,
+        backoff_wait: Callable[[threading.Event, float], bool] | None = None,
     ) -> None:
         self.store = store
         self.state = state
@@ -205,6 +117,8 @@ class Engine:
         self.jobs_root = Path(jobs_root)
         self.region = region
         self.clock = clock
+        # Sleeps a retry's backoff; True when the execution was stopped meanwhile.
+        self.backoff_wait = backoff_wait or _wait_unless_stopped
         # Function name -> the file holding its `handler`: what Lambda steps may call.
         self.lambda_functions = dict(lambda_functions or {})
         # Without one, every invocation gets a fresh environment that ends with it.
@@ -225,37 +139,26 @@ class Engine:
         ).run()
 
 
-@dataclass
-class StepRun:
-    """What a handler gets for one attempt of one step."""
-
-    execution: _Execution
-    node: StepNode
-    record: StepRecord
-    arguments: Any
-    attempt: int
-
-    @property
-    def engine(self) -> Engine:
-        return self.execution.engine
+def _wait_unless_stopped(stop: threading.Event, seconds: float) -> bool:
+    return stop.wait(seconds)
 
 
-@dataclass
-class Outcome:
-    properties: dict[str, Any]
-    metadata: dict[str, Any] = field(default_factory=dict)
-    job_dir: str | None = None
-    logs: list[str] = field(default_factory=list)
-    condition: bool | None = None
+class _Refusing:
+    """Checks the real request, once other steps' properties are known, as the service
+    checks it (the start only had placeholders for them); a refusal fails the step before
+    any attempt."""
 
+    def __init__(self, inner: StepHandler, check: Callable[[StepRun], str | None]) -> None:
+        self.inner = inner
+        self.resolve_arguments = inner.resolve_arguments
+        self.job_kind = inner.job_kind
+        self._check = check
 
-@dataclass(frozen=True)
-class StepHandler:
-    run: Callable[[StepRun], Outcome]
-    # Condition steps resolve only their Conditions: their branches resolve when they run.
-    resolve_arguments: bool = True
-    # The job kind for the job-name ARN prefix ("processing-job", "training-job") or None.
-    job_kind: str | None = None
+    def run(self, run: StepRun) -> Outcome:
+        refusal = self._check(run)
+        if refusal is not None:
+            raise StepFailed(refusal)
+        return self.inner.run(run)
 
 
 class _Execution:
@@ -295,8 +198,8 @@ class _Execution:
         }
         self.order = graph.order()
         self.properties: dict[str, dict[str, Any]] = {}
-        self._property_files: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
+        self.property_files = PropertyFiles(graph, engine.store, self.properties)
         self.context = Context(
             parameters=parameters,
             execution=execution_variables.execution_values(
@@ -307,8 +210,20 @@ class _Execution:
                 start=self.start,
             ),
             steps=self.properties,
-            property_file=self._read_property_file,
-            json_at=self._read_json,
+            property_file=self.property_files.read,
+            json_at=self.property_files.json_at,
+        )
+        self.services = StepServices(
+            execution_id=self.id,
+            execution_arn=self.arn,
+            region=engine.region,
+            jobs=self.jobs,
+            store=engine.store,
+            registry=engine.registry,
+            state_db=Path(engine.state.path),
+            lambda_functions=engine.lambda_functions,
+            lambda_runtime=engine.lambda_runtime,
+            context=self._step_context,
         )
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -357,70 +272,30 @@ class _Execution:
         return result
 
     def _schedule(self) -> None:
-        workers = max(1, self.options.max_parallel_steps)
-        running: dict[Future, str] = {}
-        failed = False
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"exec-{self.id}") as pool:
-            try:
-                while True:
-                    self._mark_unreachable()
-                    if not failed and not self.cancel.is_set():
-                        for name in self._ready(set(running.values())):
-                            if len(running) >= workers:
-                                break
-                            running[pool.submit(self._run_step, self.graph[name])] = name
-                    if not running:
-                        break
-                    done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                    for future in done:
-                        name = running.pop(future)
-                        future.result()  # _run_step records failures itself; re-raise bugs
-                        if self.records[name].status in (FAILED, STOPPED):
-                            failed = True
-            except BaseException:
-                self.cancel.set()
-                raise
+        run_graph(
+            self.graph,
+            run_step=self._run_step,
+            runnable=self._runnable,
+            skip=self._skip,
+            stop=self.cancel,
+            max_parallel=self.options.max_parallel_steps,
+            thread_name_prefix=f"exec-{self.id}",
+        )
 
-    def _ready(self, running: set[str]) -> list[str]:
-        ready = []
-        for name in self.order:
-            record = self.records[name]
-            if record.status != "Pending" or name in running:
-                continue
-            node = self.graph[name]
-            if all(
-                self.records[d].status == SUCCEEDED for d in node.depends_on
-            ) and self._branch_taken(node):
-                ready.append(name)
-        return ready
-
-    def _branch_taken(self, node: StepNode) -> bool:
+    def _runnable(self, node: StepNode) -> bool:
+        if any(self.records[d].status != SUCCEEDED for d in node.depends_on):
+            return False
         if node.branch is None:
             return True
         condition, wanted = node.branch
         return self.records[condition].outcome is wanted
 
-    def _mark_unreachable(self) -> None:
-        """Steps whose upstream did not run (or whose branch was not taken) never will."""
-        changed = True
-        while changed:
-            changed = False
-            for name in self.order:
-                record = self.records[name]
-                if record.status != "Pending":
-                    continue
-                node = self.graph[name]
-                upstream = [self.records[d].status for d in node.depends_on]
-                branch_skipped = (
-                    node.branch is not None
-                    and self.records[node.branch[0]].status == SUCCEEDED
-                    and not self._branch_taken(node)
-                )
-                if branch_skipped or NOT_EXECUTED in upstream:
-                    record.status = NOT_EXECUTED
-                    self._save_step(record)
-                    self._notify(record, NOT_EXECUTED)
-                    changed = True
+    def _skip(self, node: StepNode) -> None:
+        """A step whose upstream did not run (or whose branch was not taken) never will."""
+        record = self.records[node.name]
+        record.status = NOT_EXECUTED
+        self._save_step(record)
+        self._notify(record, NOT_EXECUTED)
 
     def _finish(self, stopped: bool, why: str = "") -> ExecutionResult:
         for record in self.records.values():
@@ -498,17 +373,12 @@ class _Execution:
 
     # -- one step -----------------------------------------------------------------------
 
-    def _run_step(self, node: StepNode) -> None:
+    def _run_step(self, node: StepNode) -> str:
         record = self.records[node.name]
-        handler = HANDLERS.get(node.type)
         record.start = self.engine.clock()
         self._transition(record, STARTING)
         try:
-            if handler is None:
-                raise StepFailed(
-                    f"step type {node.type} is not supported by the local engine "
-                    f"(supported: {', '.join(sorted(HANDLERS))})"
-                )
+            handler = handlers.handler_for(node.type)
             self._transition(record, EXECUTING)
             job_name = executor.job_name(self.id, node.name) if handler.job_kind else None
             record.job_name = job_name
@@ -517,15 +387,8 @@ class _Execution:
                 variables = execution_variables.step_values(node.type, job_name)
                 arguments = resolve(arguments, self._step_context(variables))
             record.arguments = arguments
-            outcome = self._cached(node, record, arguments)
-            if outcome is None:
-                self._refuse_what_sagemaker_refuses(node, arguments, record.job_name)
-                # What the job is about to read: recorded with the cache entry, so a later
-                # hit can tell whether the content changed under the same request.
-                inputs = self._input_fingerprints(node, arguments)
-                outcome = self._attempts(node, record, handler, arguments)
-                self._remember(node, record, arguments, outcome, inputs)
-            self._succeed(record, outcome)
+            policed = self._with_policies(node, handler)
+            self._succeed(record, policed.run(StepRun(node, record, arguments, self.services)))
         except StepFailed as failure:
             self._fail(record, failure.reason)
         except (ExpressionError, StoreError, RegistryError, step_cache.CacheConfigError) as exc:
@@ -542,150 +405,56 @@ class _Execution:
         finally:
             # Pool threads end with the execution; their SQLite connections must not linger.
             self.engine.state.release()
+        return record.status
 
-    def _refuse_what_sagemaker_refuses(
-        self, node: StepNode, arguments: Any, job_name: str | None
-    ) -> None:
-        """The real request, once other steps' properties are known, checked as the service
-        checks it (the start only had placeholders for them)."""
+    def _with_policies(self, node: StepNode, handler: StepHandler) -> StepHandler:
+        """Cache first (a hit runs nothing), then SageMaker's checks of the request, then
+        the attempts under the step's retry policies."""
+        retrying = retry.RetryingHandler(
+            handler,
+            retry.policies_from_step(node.spec),
+            wait=lambda seconds: self.engine.backoff_wait(self.cancel, seconds),
+            clock=self.engine.clock,
+            faults=self.faults.take,
+            new_job_name=(
+                (lambda: executor.job_name(self.id, node.name)) if handler.job_kind else None
+            ),
+            on_retry=self._retrying,
+            on_resume=lambda record: self._transition(record, EXECUTING, event=False),
+        )
+        return step_cache.CachingHandler(
+            _Refusing(retrying, self._refusal),
+            state=self.engine.state,
+            store=self.engine.store,
+            pipeline_name=self.pipeline_name,
+            execution_id=self.id,
+            execution_arn=self.arn,
+            no_cache=self.options.no_cache,
+            clock=self.engine.clock,
+        )
+
+    def _retrying(self, record: StepRecord, failure: StepFailed, delay: float) -> None:
+        self._save_step(record)
+        self._notify(
+            record, RETRYING, message=f"{failure.kind}: {failure.reason}", retry_delay=delay
+        )
+
+    def _refusal(self, run: StepRun) -> str | None:
+        # Deferred: ~33 ms of imports (python -X importtime) that only a running step needs,
+        # not the commands that import this module to read executions.
         from pipelines.conformance.preflight import job_refusal
 
         memo = Path(self.engine.state.path).parent / "conformance"
-        refusal = job_refusal(node.spec, arguments, job_name, self.parameters, memo)
-        if refusal is not None:
-            raise StepFailed(refusal)
+        return job_refusal(run.node.spec, run.arguments, run.record.job_name, self.parameters, memo)
 
     def _step_context(self, variables: Mapping[str, Any]) -> Context:
         return Context(
             parameters=self.context.parameters,
             execution=self.context.execution,
             steps=self.properties,
-            property_file=self._read_property_file,
-            json_at=self._read_json,
+            property_file=self.property_files.read,
+            json_at=self.property_files.json_at,
             step_variables=variables,
-        )
-
-    def _attempts(
-        self, node: StepNode, record: StepRecord, handler: StepHandler, arguments: Any
-    ) -> Outcome:
-        tracker = retry.RetryTracker(retry.policies_from_step(node.spec))
-        while True:
-            record.attempts += 1
-            started, logs_before, job = self.engine.clock(), len(record.logs), None
-            try:
-                fault = self.faults.take(node.name)
-                if fault is not None:
-                    raise StepFailed(fault.message, fault.kind)
-                if handler.job_kind and record.attempts > 1:
-                    # Every attempt is a new SageMaker job with its own name.
-                    record.job_name = executor.job_name(self.id, node.name)
-                job = record.job_name
-                return handler.run(StepRun(self, node, record, arguments, record.attempts))
-            except StepFailed as failure:
-                delay = tracker.next_delay(failure.kind)
-                if delay is None:
-                    raise
-                # The step's own fields describe its last attempt only: keep each retried one.
-                record.metadata.setdefault(RETRIED_ATTEMPTS, []).append(
-                    {
-                        "Attempt": record.attempts,
-                        "JobName": job,  # None: it failed before a job started
-                        "FailureReason": failure.reason,
-                        "ExceptionType": failure.kind,
-                        "StartTime": started,
-                        "EndTime": self.engine.clock(),
-                        "Logs": record.logs[logs_before:],
-                    }
-                )
-                record.failure_reason = failure.reason
-                self._save_step(record)
-                self._notify(
-                    record,
-                    RETRYING,
-                    message=f"{failure.kind}: {failure.reason}",
-                    retry_delay=delay,
-                )
-                if self.cancel.wait(delay):
-                    raise executor.Cancelled() from None
-                record.failure_reason = None
-                self._transition(record, EXECUTING, event=False)
-
-    def _cacheable(self, node: StepNode) -> bool:
-        config = node.spec.get("CacheConfig") or {}
-        return bool(config.get("Enabled")) and node.type in step_cache.CACHEABLE_TYPES
-
-    def _input_fingerprints(self, node: StepNode, arguments: Any) -> dict[str, str]:
-        if not self._cacheable(node):
-            return {}
-        return step_cache.input_fingerprints(node.type, arguments, self.engine.store)
-
-    def _cached(self, node: StepNode, record: StepRecord, arguments: Any) -> Outcome | None:
-        config = node.spec.get("CacheConfig") or {}
-        if self.options.no_cache or not self._cacheable(node):
-            return None
-        expire = step_cache.parse_expire_after(config.get("ExpireAfter") or "P100Y")
-        record.metadata["CacheKey"] = key = step_cache.cache_key(
-            pipeline_name=self.pipeline_name,
-            step_name=node.name,
-            step_type=node.type,
-            arguments=arguments,
-        )
-        hit = step_cache.lookup(
-            self.engine.state, self.engine.store, key, expire, self.engine.clock()
-        )
-        if hit is None:
-            return None
-        record.cache_source_arn = hit.source_execution_arn
-        record.cache_source_id = hit.source_execution_id
-        record.attempts = 0
-        # The reused job is the source execution's; no job of this execution ran.
-        record.job_name = hit.properties.get("ProcessingJobName") or hit.properties.get(
-            "TrainingJobName"
-        )
-        metadata = _job_metadata(node.type, hit.properties)
-        # Same request, so SageMaker would reuse this result too; say so when the content
-        # behind an input changed since (what would be stale on SageMaker), don't re-run.
-        current = step_cache.input_fingerprints(node.type, arguments, self.engine.store)
-        changed = step_cache.stale_inputs(hit.inputs, current)
-        if changed:
-            metadata["CacheWarning"] = {
-                "Message": step_cache.stale_warning(node.name, hit.source_execution_id, changed),
-                "ChangedInputs": changed,
-            }
-        source = self.engine.state.list_steps(hit.source_execution_id)
-        job_dir = next((s["job_dir"] for s in source if s["step_name"] == node.name), None)
-        logs = next((s["logs"] for s in source if s["step_name"] == node.name), [])
-        return Outcome(hit.properties, metadata, job_dir=job_dir, logs=logs or [])
-
-    def _remember(
-        self,
-        node: StepNode,
-        record: StepRecord,
-        arguments: Any,
-        outcome: Outcome,
-        inputs: Mapping[str, str],
-    ) -> None:
-        key = record.metadata.get("CacheKey")
-        if not self._cacheable(node):
-            return
-        if key is None:  # --no-cache skipped the lookup; later runs may still reuse this one
-            key = step_cache.cache_key(
-                pipeline_name=self.pipeline_name,
-                step_name=node.name,
-                step_type=node.type,
-                arguments=arguments,
-            )
-        step_cache.record(
-            self.engine.state,
-            key=key,
-            pipeline_name=self.pipeline_name,
-            step_name=node.name,
-            step_type=node.type,
-            execution_id=self.id,
-            execution_arn=self.arn,
-            properties=outcome.properties,
-            now=self.engine.clock(),
-            inputs=inputs,
         )
 
     def _succeed(self, record: StepRecord, outcome: Outcome) -> None:
@@ -766,214 +535,6 @@ class _Execution:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as handle:
             handle.write(f"--- {step}\n{text}\n")
-
-    # -- property files -----------------------------------------------------------------
-
-    def _read_property_file(self, step: str, name: str) -> Any:
-        key = (step, name)
-        with self._lock:
-            if key in self._property_files:
-                return self._property_files[key]
-        node = self.graph[step]
-        spec = next(
-            (p for p in node.spec.get("PropertyFiles") or [] if p.get("PropertyFileName") == name),
-            None,
-        )
-        if spec is None:
-            raise ExpressionError(f"step {step} declares no PropertyFile named {name!r}")
-        output = property_at(
-            self.properties[step],
-            f"ProcessingOutputConfig.Outputs['{spec['OutputName']}'].S3Output.S3Uri",
-            f"Steps.{step}",
-        )
-        uri = join_uri(output, spec["FilePath"])
-        try:
-            document = self._read_json(uri)
-        except ExpressionError as exc:
-            raise ExpressionError(f"PropertyFile {name} of step {step}: {exc}") from None
-        with self._lock:
-            self._property_files[key] = document
-        return document
-
-    def _read_json(self, uri: str) -> Any:
-        try:
-            data = self.engine.store.read_bytes(uri)
-        except StoreError as exc:
-            raise ExpressionError(str(exc)) from None
-        try:
-            return json.loads(data)
-        except ValueError as exc:
-            raise ExpressionError(f"{uri} is not valid JSON: {exc}") from None
-
-
-# -- handlers ---------------------------------------------------------------------------
-
-
-def _job_outcome(run: StepRun, result: executor.JobResult) -> Outcome:
-    run.record.job_dir = str(result.job_dir) if result.job_dir else run.record.job_dir
-    run.record.logs = [*run.record.logs, *result.logs]
-    if not result.succeeded:
-        raise StepFailed(result.failure_reason or "the job failed", result.kind or CLIENT_ERROR)
-    return Outcome(
-        result.description,
-        _job_metadata(run.node.type, result.description),
-        job_dir=str(result.job_dir),
-        logs=run.record.logs,
-    )
-
-
-def _job(
-    runner: Callable[[executor.JobEnvironment, str, Any, int], executor.JobResult],
-) -> Callable[[StepRun], Outcome]:
-    """A handler that runs one SageMaker job (processing or training) per attempt."""
-
-    def run_job(run: StepRun) -> Outcome:
-        name = run.record.job_name = run.record.job_name or executor.job_name(
-            run.execution.id, run.node.name
-        )
-        try:
-            result = runner(run.execution.jobs, name, run.arguments, run.attempt)
-        except executor.JobError as exc:
-            raise StepFailed(str(exc)) from None
-        return _job_outcome(run, result)
-
-    return run_job
-
-
-def _condition(run: StepRun) -> Outcome:
-    conditions = (run.node.spec.get("Arguments") or {}).get("Conditions") or []
-    evaluations = evaluate_all(conditions, run.execution._step_context({}))
-    outcome = all(e.result for e in evaluations)
-    properties = {
-        "Outcome": "True" if outcome else "False",
-        "Evaluations": [e.as_dict() for e in evaluations],
-        "Summary": "; ".join(e.describe() for e in evaluations),
-    }
-    return Outcome(properties, {"Condition": {"Outcome": properties["Outcome"]}}, condition=outcome)
-
-
-def _fail(run: StepRun) -> Outcome:
-    message = (run.arguments or {}).get("ErrorMessage") or ""
-    run.record.metadata["Fail"] = {"ErrorMessage": str(message)}
-    # A Fail step's FailureReason is its ErrorMessage; without one it has none.
-    raise StepFailed(str(message), FAIL_STEP)
-
-
-_REGISTER_HANDLED = {
-    "ModelPackageGroupName",
-    "InferenceSpecification",
-    "ModelApprovalStatus",
-    "ModelMetrics",
-    "ModelPackageDescription",
-    "CustomerMetadataProperties",
-}
-
-
-def _register_model(run: StepRun) -> Outcome:
-    arguments = run.arguments or {}
-    group = arguments.get("ModelPackageGroupName")
-    if not group:
-        raise StepFailed("RegisterModel needs ModelPackageGroupName (versioned packages only)")
-    specification = arguments.get("InferenceSpecification") or {}
-    store = run.engine.store
-    for container in specification.get("Containers") or []:
-        url = container.get("ModelDataUrl")
-        if url and not store.exists(url):
-            raise StepFailed(
-                f"ValidationException: model data {url} does not exist in the local store"
-            )
-    metrics = _drop_empty(arguments.get("ModelMetrics") or {})
-    evaluation = None
-    statistics = ((metrics.get("ModelQuality") or {}).get("Statistics") or {}).get("S3Uri")
-    if statistics:
-        try:
-            evaluation = json.loads(store.read_bytes(statistics))
-        except (StoreError, ValueError):
-            evaluation = None  # SageMaker does not read the file either; the summary says so
-    extra = {
-        k: v
-        for k, v in arguments.items()
-        if k not in _REGISTER_HANDLED and v not in (None, "None", {}, [])
-    }
-    described, created = run.engine.registry.register_once(
-        group,
-        inference_specification=specification,
-        approval_status=arguments.get("ModelApprovalStatus") or "PendingManualApproval",
-        model_metrics=metrics,
-        evaluation_metrics=evaluation,
-        description=arguments.get("ModelPackageDescription"),
-        customer_metadata=arguments.get("CustomerMetadataProperties"),
-        source_execution_arn=run.execution.arn,
-        extra=extra,
-    )
-    metadata: dict[str, Any] = {"RegisterModel": {"Arn": described["ModelPackageArn"]}}
-    if not created:
-        # Another execution registered these very files after FindRegisteredModel looked,
-        # past its claim. Only the local registry's lock catches that; say SageMaker would not.
-        source = (described.get("MetadataProperties") or {}).get("GeneratedBy", "")
-        metadata["AlreadyRegistered"] = {
-            "Message": (
-                f"version {described['ModelPackageVersion']} already holds this model "
-                f"(the same {MODEL_CONTENT_DIGEST}, registered by execution "
-                f"{source.rsplit('/', 1)[-1] or 'unknown'} while this one ran): nothing new "
-                "was registered. On SageMaker, where no lock spans executions and only "
-                "FindRegisteredModel's claim stands in the way, this run would have "
-                "registered a duplicate version"
-            )
-        }
-    return Outcome(described, metadata)
-
-
-def _lambda(run: StepRun) -> Outcome:
-    spec = run.node.spec
-    job_dir = run.execution.jobs.jobs_root / f"lambda-{run.node.name}-{run.attempt}"
-    try:
-        outputs, logs = lambda_step.invoke(
-            arn=spec.get("FunctionArn", ""),
-            event=run.arguments or {},
-            outputs=spec.get("OutputParameters") or [],
-            functions=run.engine.lambda_functions,
-            runtime=run.engine.lambda_runtime,
-            state_db=run.engine.state.path,
-            job_dir=job_dir,
-            region=run.engine.region,
-            cancel=run.execution.jobs.cancel,
-            store_root=run.engine.store.root,
-        )
-    except lambda_step.LambdaStepError as exc:
-        raise StepFailed(str(exc)) from None
-    run.record.logs = [*run.record.logs, *logs]
-    return Outcome(
-        {"OutputParameters": outputs},
-        {"Lambda": {"Arn": spec.get("FunctionArn"), "OutputParameters": outputs}},
-        job_dir=str(job_dir),
-        logs=run.record.logs,
-    )
-
-
-def _drop_empty(value: Any) -> Any:
-    if isinstance(value, dict):
-        cleaned = {k: _drop_empty(v) for k, v in value.items()}
-        return {k: v for k, v in cleaned.items() if v not in ({}, [], None)}
-    return value
-
-
-HANDLERS: dict[str, StepHandler] = {
-    "Processing": StepHandler(_job(executor.run_processing_job), job_kind="processing-job"),
-    "Training": StepHandler(_job(executor.run_training_job), job_kind="training-job"),
-    "Condition": StepHandler(_condition, resolve_arguments=False),
-    "Fail": StepHandler(_fail),
-    "RegisterModel": StepHandler(_register_model),
-    "Lambda": StepHandler(_lambda),
-}
-
-
-def _job_metadata(step_type: str, properties: Mapping[str, Any]) -> dict[str, Any]:
-    if step_type == "Processing" and "ProcessingJobArn" in properties:
-        return {"ProcessingJob": {"Arn": properties["ProcessingJobArn"]}}
-    if step_type == "Training" and "TrainingJobArn" in properties:
-        return {"TrainingJob": {"Arn": properties["TrainingJobArn"]}}
-    return {}
 
 
 def _event_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,14 +10,21 @@ From "Retry Policy for Pipeline Steps" (SageMaker developer guide):
 - `ExpireAfterMin`: no retry is started once that many minutes have passed since the step
   started executing. SageMaker accepts only one of MaxAttempts / ExpireAfterMin per policy.
 Each policy counts its own retries, so a step with two policies can use both budgets.
+
+`RetryingHandler` applies a step's policies around its handler: each retry is a new attempt
+(a job step's gets a new job name) after the policy's backoff, on an injectable wait.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from pipelines.local.hosts import Cancelled
+from pipelines.local.records import StepRecord
+from pipelines.local.step import Outcome, StepFailed, StepHandler, StepRun
 
 THROTTLING = "Step.THROTTLING"
 SERVICE_FAULT = "Step.SERVICE_FAULT"
@@ -32,6 +39,8 @@ RETRYABLE_KINDS = STEP_ERRORS + JOB_ERRORS
 DEFAULT_INTERVAL_SECONDS = 1.0
 DEFAULT_BACKOFF_RATE = 2.0
 DEFAULT_MAX_ATTEMPTS = 5
+# Step metadata key (state only, not in events): the attempts that failed and were retried.
+RETRIED_ATTEMPTS = "RetriedAttempts"
 
 
 @dataclass(frozen=True)
@@ -97,3 +106,76 @@ class RetryTracker:
             self._retries[index] += 1
             return policy.delay(self._retries[index])
         return None
+
+
+class RetryingHandler:
+    """A handler run attempt after attempt while the step's retry policies allow.
+
+    `wait(seconds)` sleeps the backoff and returns True when the execution was stopped
+    meanwhile; `faults(step)` may fail an attempt before it starts (--inject-fault);
+    `new_job_name()` names each retry's job. `on_retry` hears of a failed attempt about to be
+    retried, `on_resume` of the next attempt starting.
+    """
+
+    def __init__(
+        self,
+        inner: StepHandler,
+        policies: Iterable[RetryPolicy],
+        *,
+        wait: Callable[[float], bool],
+        clock: Callable[[], float] = time.time,
+        faults: Callable[[str], Any] | None = None,
+        new_job_name: Callable[[], str] | None = None,
+        on_retry: Callable[[StepRecord, StepFailed, float], None] | None = None,
+        on_resume: Callable[[StepRecord], None] | None = None,
+    ) -> None:
+        self.inner = inner
+        self.policies = list(policies)
+        self.resolve_arguments = inner.resolve_arguments
+        self.job_kind = inner.job_kind
+        self._wait = wait
+        self._clock = clock
+        self._faults = faults
+        self._new_job_name = new_job_name
+        self._on_retry = on_retry
+        self._on_resume = on_resume
+
+    def run(self, run: StepRun) -> Outcome:
+        tracker = RetryTracker(self.policies, clock=self._clock)
+        record = run.record
+        while True:
+            record.attempts += 1
+            started, logs_before, job = self._clock(), len(record.logs), None
+            try:
+                fault = self._faults(run.node.name) if self._faults else None
+                if fault is not None:
+                    raise StepFailed(fault.message, fault.kind)
+                if self._new_job_name and record.attempts > 1:
+                    # Every attempt is a new SageMaker job with its own name.
+                    record.job_name = self._new_job_name()
+                job = record.job_name
+                return self.inner.run(replace(run, attempt=record.attempts))
+            except StepFailed as failure:
+                delay = tracker.next_delay(failure.kind)
+                if delay is None:
+                    raise
+                # The step's own fields describe its last attempt only: keep each retried one.
+                record.metadata.setdefault(RETRIED_ATTEMPTS, []).append(
+                    {
+                        "Attempt": record.attempts,
+                        "JobName": job,  # None: it failed before a job started
+                        "FailureReason": failure.reason,
+                        "ExceptionType": failure.kind,
+                        "StartTime": started,
+                        "EndTime": self._clock(),
+                        "Logs": record.logs[logs_before:],
+                    }
+                )
+                record.failure_reason = failure.reason
+                if self._on_retry:
+                    self._on_retry(record, failure, delay)
+                if self._wait(delay):
+                    raise Cancelled() from None
+                record.failure_reason = None
+                if self._on_resume:
+                    self._on_resume(record)
