@@ -25,7 +25,6 @@ from pipelines.commandline import (
     CommandArgs,
     Terminated,
     add_command,
-    exit_code_for,
     flush_stdout,
     global_options,
     load_config_from_args,
@@ -208,7 +207,10 @@ def _definition(args: CommandArgs, config: ProjectConfig) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; the exit code is returned (run_pipeline.py exits with it)."""
+    """Run the command line; the exit code is returned (run_pipeline.py exits with it).
+
+    A closed stdout ends a command with 141, quietly; click's own output (`--help`,
+    `--version`) ends with click's code for it, 1, as quietly."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         code = build_cli().main(args=args, prog_name=PROG, standalone_mode=False)
@@ -218,6 +220,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.Abort:  # Ctrl-C while parsing, before any handler ran
         print("interrupted", file=sys.stderr)
         code = EXIT_INTERRUPTED
-    except BrokenPipeError as exc:  # `--help | head -1`
-        code = exit_code_for(exc)
     return flush_stdout(code if isinstance(code, int) else EXIT_OK)
