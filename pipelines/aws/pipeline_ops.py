@@ -170,8 +170,15 @@ def describe(config: ProjectConfig, as_json: bool = False) -> int:
         MaxResults=5,
     )["PipelineExecutionSummaries"]
     if as_json:
-        payload = {**description, "PipelineDefinition": definition, "Executions": executions}
-        print(json.dumps(payload, indent=2, default=str))
+        from pipelines.json_output import print_json, record, records
+
+        print_json(
+            {
+                **record(description),
+                "pipeline_definition": definition,
+                "executions": records(executions),
+            }
+        )
         return EXIT_OK
     print(f"pipeline    {description['PipelineName']}")
     print(f"arn         {description['PipelineArn']}")

@@ -116,8 +116,9 @@ def test_cli_round_trip_with_exit_codes(config, aws):
     assert "MetricThreshold" in described.stdout and "0.2" in described.stdout
     assert "RegisterModel" in described.stdout
     as_json = json.loads(run_cli(aws, "describe", "--json").stdout)
-    assert as_json["PipelineName"] == "fraud-detection-retraining"
-    assert len(as_json["Executions"]) == 1
+    assert as_json["pipeline_name"] == "fraud-detection-retraining"
+    assert len(as_json["executions"]) == 1
+    assert as_json["executions"][0]["start_time"].endswith("Z")
 
     status = run_cli(aws, "status")
     assert status.returncode == 0, status.stderr
