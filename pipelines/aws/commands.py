@@ -35,4 +35,4 @@ def _describe(args: CommandArgs, config: ProjectConfig) -> int:
 def _status(args: CommandArgs, config: ProjectConfig) -> int:
     from pipelines.aws import pipeline_ops
 
-    return pipeline_ops.status(config, args.execution)
+    return pipeline_ops.status(config, args.execution, as_json=args.json)

@@ -6,7 +6,7 @@ import logging
 
 import click
 
-from pipelines.commandline import CommandArgs, add_command, add_group
+from pipelines.commandline import CommandArgs, add_command, add_group, json_option
 from pipelines.config import ProjectConfig
 from pipelines.errors import UsageError, require_target
 
@@ -53,6 +53,8 @@ def register(group: click.Group) -> None:
                 help="window in hours (default [deployment].idle_hours)",
             )
         ]
+        if verb == "list":
+            params.append(json_option())
         if verb == "cleanup":
             params.append(click.Option(["--dry-run"], is_flag=True, help="report, delete nothing"))
         add_command(endpoints, verb, _endpoints, help=text, params=params, endpoints_verb=verb)
@@ -115,7 +117,7 @@ def _endpoints(args: CommandArgs, config: ProjectConfig) -> int:
     from pipelines.deploy import endpoints
 
     if args.endpoints_verb == "list":
-        return endpoints.list_endpoints(config, idle_hours=args.idle_hours)
+        return endpoints.list_endpoints(config, idle_hours=args.idle_hours, as_json=args.json)
     endpoints.cleanup(config, idle_hours=args.idle_hours, dry_run=args.dry_run)
     return 0
 

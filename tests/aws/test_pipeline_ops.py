@@ -123,6 +123,13 @@ def test_cli_round_trip_with_exit_codes(config, aws):
     status = run_cli(aws, "status")
     assert status.returncode == 0, status.stderr
     assert "Succeeded" in status.stdout and "MaxIter" in status.stdout
+    status = run_cli(aws, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    as_json = json.loads(status.stdout)
+    assert as_json["pipeline_execution_status"] == "Succeeded"
+    assert as_json["parameters"]["MaxIter"] == "50"
+    assert as_json["creation_time"].endswith("Z")
+    assert "RegisterModel" in {step["step_name"] for step in as_json["steps"]}
 
     bad = run_cli(aws, "start", "--param", "MaxIter=lots")
     assert bad.returncode == 2
