@@ -8,7 +8,7 @@ import click
 from pipelines.commandline import CommandArgs, add_command, json_option
 from pipelines.config import ProjectConfig
 from pipelines.errors import require_target
-from pipelines.json_output import print_json, record
+from pipelines.json_output import iso_time, print_json, record
 
 
 def register(group: click.Group) -> None:
@@ -60,7 +60,10 @@ def _monitor(args: CommandArgs, config: ProjectConfig) -> int:
         out=(lambda line: None) if args.json else print,
     )
     if args.json:
-        print_json({**record(result.record()), "report": result.report})
+        document = record(result.record())
+        window = result.window
+        document["window"] = {"end_time": iso_time(window["end"]), "hours": float(window["hours"])}
+        print_json({**document, "report": result.report})
     elif not result.succeeded or result.retrains:
         # The check's own lines were printed before any retraining run started.
         lines = summary_lines(result)
