@@ -22,7 +22,10 @@ def register(group: click.Group) -> None:
         "status",
         _status,
         help="SageMaker: status of an execution (default: latest)",
-        params=[argument("execution", "execution ARN (default: the latest)", required=False)],
+        params=[
+            argument("execution", "execution ARN (default: the latest)", required=False),
+            json_option(),
+        ],
     )
 
 
