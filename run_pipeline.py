@@ -5,6 +5,7 @@ python run_pipeline.py                       # local run on the bundled sample d
 python run_pipeline.py start --param MetricThreshold=0.95
 python run_pipeline.py --target sagemaker stack deploy
 python run_pipeline.py --help                # every command
+python run_pipeline.py --version
 """
 
 import sys

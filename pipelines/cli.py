@@ -1,138 +1,139 @@
-"""`run_pipeline.py`: one command line for the local engine and for SageMaker.
+"""`run_pipeline.py`: one command line for the local engine and for SageMaker (click).
 
-With no command it runs the pipeline locally on the bundled sample data. Every command
-takes `--target local|sagemaker` (default local). Modules that own a group of commands
-expose `register(subparsers, common)`; their handlers take `(args, config)` and return an
-exit code. Heavy imports (SDK, boto3, pandas) happen inside handlers, so a cached local
-rerun does not pay for them.
-
-Exit codes, stable for shell scripts:
-  0  success
-  1  the pipeline execution failed or was stopped (the reason is printed)
-  2  invalid usage, configuration or parameter value (nothing was started)
-  3  an AWS call failed (credentials, permissions, missing resource, service error)
-  130/143  interrupted by Ctrl-C / SIGTERM (a local run stops its jobs and is recorded Stopped)
+With no command it runs the pipeline locally on the bundled sample data (`start`). Every
+command takes the global options (`--target local|sagemaker`, `--config`, ...) before or
+after its name. Modules that own a group of commands expose `register(group)`
+(pipelines/commandline.py has the plumbing); their handlers take `(args, config)` and
+return an exit code or raise a `PipelineError` (pipelines/errors.py lists the exit codes).
+Heavy imports (SDK, boto3, pandas) happen inside handlers, so `--help` and a cached local
+rerun do not pay for them.
 """
 
 from __future__ import annotations
 
-import argparse
-import errno
 import json
-import os
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from pipelines.config import TARGETS, ConfigError, ProjectConfig, load_config
-from pipelines.errors import UsageError
-from pipelines.parameters import ParameterError, parse_assignments
+import click
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_AWS = 3
+from pipelines.aws import commands as aws_commands
+from pipelines.commandline import (
+    EXIT_INTERRUPTED,
+    CommandArgs,
+    Terminated,
+    add_command,
+    flush_stdout,
+    global_options,
+    load_config_from_args,
+    profile_region,
+    stop_on_sigterm,
+)
+from pipelines.config import ProjectConfig
+from pipelines.deploy import commands as deploy_commands
+from pipelines.drift import commands as drift_commands
+from pipelines.errors import EXIT_AWS, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+from pipelines.local import commands as local_commands
+from pipelines.orchestrators import commands as orchestrator_commands
+from pipelines.parameters import parse_assignments
+from pipelines.stack import commands as stack_commands
+from pipelines.triggers import commands as triggers_commands
+from pipelines.view import commands as view_commands
 
-EXIT_TERMINATED = 128 + signal.SIGTERM
+PROG = "run_pipeline.py"
+DISTRIBUTION = "fraud-retraining-pipeline"
+DEFAULT_COMMAND = "start"
 
-Handler = Callable[[argparse.Namespace, ProjectConfig], int]
+__all__ = [
+    "EXIT_AWS",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "Terminated",
+    "build_cli",
+    "load_config_from_args",
+    "main",
+    "profile_region",
+    "stop_on_sigterm",
+]
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (`kill`, `timeout`, a service manager): handled like Ctrl-C, so a local run
-    stops its jobs and records itself Stopped instead of dying mid-step."""
+class DefaultsToStart(click.Group):
+    """No command, or options first that are not global ones (`--param X=1`): `start`.
 
-    def __str__(self) -> str:
-        return "the engine received SIGTERM"
+    The group parses only its own (global) options; what is left decides the command. So an
+    option's value that happens to be a command name (`--pipeline-name cost`) is a value.
+    """
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0].startswith("-"):
+            return DEFAULT_COMMAND, self.commands[DEFAULT_COMMAND], args
+        return super().resolve_command(ctx, args)
 
 
-@contextmanager
-def stop_on_sigterm() -> Iterator[None]:
-    """SIGTERM raises Terminated in the main thread while the command runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
+def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
         return
+    from importlib.metadata import PackageNotFoundError, version
 
-    def terminate(signum: int, frame: object) -> None:
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, terminate)
     try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        text = version(DISTRIBUTION)
+    except PackageNotFoundError:
+        text = "unknown (not installed: pip install -e .)"
+    click.echo(f"{PROG} ({DISTRIBUTION}) {text}")
+    ctx.exit(EXIT_OK)
 
 
-def _common_options(suppress: bool) -> argparse.ArgumentParser:
-    """Options accepted both before and after the command name."""
-    default = argparse.SUPPRESS if suppress else None
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--target",
-        choices=TARGETS,
-        default=default if suppress else "local",
-        help="where to run: the local engine (default) or SageMaker",
-    )
-    common.add_argument("--config", type=Path, default=default, help="pipeline.toml to use")
-    common.add_argument(
-        "--region",
-        default=default,
-        help="AWS region (else AWS_REGION, AWS_DEFAULT_REGION, the AWS_PROFILE's region)",
-    )
-    common.add_argument(
-        "--profile", default=default, help="AWS named profile for SageMaker (else AWS_PROFILE)"
-    )
-    common.add_argument("--bucket", default=default, help="S3 bucket (else PIPELINE_BUCKET)")
-    common.add_argument(
-        "--role-arn", default=default, help="SageMaker execution role (else PIPELINE_ROLE_ARN)"
-    )
-    common.add_argument(
-        "--pipeline-name", default=default, help="pipeline name (else PIPELINE_NAME)"
-    )
-    return common
+def build_cli() -> click.Group:
+    def run_default(ctx: click.Context) -> int | None:
+        if ctx.invoked_subcommand is None:
+            return ctx.invoke(root.commands[DEFAULT_COMMAND])
+        return None
 
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="run_pipeline.py",
-        description=(
+    root = DefaultsToStart(
+        PROG,
+        callback=click.pass_context(run_default),
+        invoke_without_command=True,
+        help=(
             "Run the retraining pipeline locally (default) or manage it on SageMaker. "
             "With no command: run locally on the bundled sample data."
         ),
-        parents=[_common_options(suppress=False)],
         epilog="Exit codes: 0 success, 1 execution failed, 2 usage/config error, 3 AWS error.",
+        params=[
+            *global_options(),
+            click.Option(
+                ["--version"],
+                is_flag=True,
+                expose_value=False,
+                is_eager=True,
+                callback=_show_version,
+                help="print the package version and exit",
+            ),
+        ],
+        subcommand_metavar="COMMAND [ARGS]...",
+        # Options of `start` given without the command name go to `start`.
+        context_settings={"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]},
     )
-    common = _common_options(suppress=True)
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    start = subparsers.add_parser(
+    add_command(
+        root,
         "start",
-        parents=[common],
+        _start,
         help="start an execution (locally: run it to the end)",
         description="Start an execution. Locally it runs in the foreground to the end.",
+        params=start_options(),
     )
-    add_start_options(start)
-    start.set_defaults(handler=_start)
-
-    definition = subparsers.add_parser(
-        "definition", parents=[common], help="print the pipeline definition JSON"
+    add_command(
+        root,
+        "definition",
+        _definition,
+        help="print the pipeline definition JSON",
+        params=[output_option("write to this file instead")],
     )
-    definition.add_argument("-o", "--output", type=Path, help="write to this file instead")
-    definition.set_defaults(handler=_definition)
-
-    from pipelines.aws import commands as aws_commands
-    from pipelines.deploy import commands as deploy_commands
-    from pipelines.drift import commands as drift_commands
-    from pipelines.local import commands as local_commands
-    from pipelines.orchestrators import commands as orchestrator_commands
-    from pipelines.stack import commands as stack_commands
-    from pipelines.triggers import commands as triggers_commands
-    from pipelines.view import commands as view_commands
-
-    modules = (
+    for module in (
         aws_commands,
         stack_commands,
         local_commands,
@@ -141,44 +142,44 @@ def build_parser() -> argparse.ArgumentParser:
         view_commands,
         orchestrator_commands,
         drift_commands,
-    )
-    for module in modules:
-        module.register(subparsers, common)
-    parser.command_names = frozenset(subparsers.choices)
-    return parser
+    ):
+        module.register(root)
+    return root
 
 
-def add_start_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="override a pipeline parameter (repeatable); locally InputDataUrl may be a path",
-    )
-    parser.add_argument(
-        "--wait", action="store_true", help="SageMaker: wait for the execution to finish"
-    )
-    parser.add_argument(
-        "--poll-seconds",
-        type=float,
-        default=30.0,
-        help="SageMaker: seconds between status checks with --wait (default 30)",
-    )
-    parser.add_argument("--no-cache", action="store_true", help="local: ignore cached step results")
-    parser.add_argument(
-        "--inject-fault",
-        action="append",
-        default=[],
-        metavar="STEP=KIND[:TIMES]",
-        help=(
-            "local: make STEP fail TIMES times (default 1) with KIND, e.g. Train=THROTTLING:2 "
-            "or Preprocess=CAPACITY_ERROR (repeatable)"
+def output_option(help: str, **kwargs: Any) -> click.Option:
+    return click.Option(["-o", "--output"], type=click.Path(path_type=Path), help=help, **kwargs)
+
+
+def start_options() -> list[click.Parameter]:
+    return [
+        click.Option(
+            ["--param"],
+            multiple=True,
+            metavar="NAME=VALUE",
+            help="override a pipeline parameter (repeatable); locally InputDataUrl may be a path",
         ),
-    )
+        click.Option(["--wait"], is_flag=True, help="SageMaker: wait for the execution to finish"),
+        click.Option(
+            ["--poll-seconds"],
+            type=float,
+            default=30.0,
+            help="SageMaker: seconds between status checks with --wait (default 30)",
+        ),
+        click.Option(["--no-cache"], is_flag=True, help="local: ignore cached step results"),
+        click.Option(
+            ["--inject-fault"],
+            multiple=True,
+            metavar="STEP=KIND[:TIMES]",
+            help=(
+                "local: make STEP fail TIMES times (default 1) with KIND, e.g. "
+                "Train=THROTTLING:2 or Preprocess=CAPACITY_ERROR (repeatable)"
+            ),
+        ),
+    ]
 
 
-def _start(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _start(args: CommandArgs, config: ProjectConfig) -> int:
     overrides = parse_assignments(args.param)
     if args.target == "sagemaker":
         if args.no_cache or args.inject_fault:
@@ -191,7 +192,7 @@ def _start(args: argparse.Namespace, config: ProjectConfig) -> int:
     return run_local(config, overrides, no_cache=args.no_cache, faults=args.inject_fault)
 
 
-def _definition(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _definition(args: CommandArgs, config: ProjectConfig) -> int:
     from pipelines.definition_cache import load_definition
 
     text, _ = load_definition(config, args.target)
@@ -205,102 +206,18 @@ def _definition(args: argparse.Namespace, config: ProjectConfig) -> int:
     return EXIT_OK
 
 
-def load_config_from_args(args: argparse.Namespace) -> ProjectConfig:
-    profile = getattr(args, "profile", None)
-    if profile:
-        # Every boto3 session this process (and its subprocesses) creates uses the profile.
-        os.environ["AWS_PROFILE"] = profile
-    region = getattr(args, "region", None)
-    if region is None and getattr(args, "target", "local") == "sagemaker":
-        region = profile_region()
-    return load_config(
-        getattr(args, "config", None),
-        overrides={
-            "aws": {
-                "region": region,
-                "bucket": getattr(args, "bucket", None),
-                "role_arn": getattr(args, "role_arn", None),
-            },
-            "pipeline": {"name": getattr(args, "pipeline_name", None)},
-        },
-    )
-
-
-def profile_region(environ: Mapping[str, str] | None = None) -> str | None:
-    """The region of the selected AWS profile, when AWS_PROFILE names one and neither
-    AWS_REGION nor AWS_DEFAULT_REGION is set: the AWS CLI's order, ahead of pipeline.toml's
-    default. Only for SageMaker commands (they load botocore anyway)."""
-    environ = os.environ if environ is None else environ
-    if not environ.get("AWS_PROFILE") or environ.get("AWS_REGION"):
-        return None
-    if environ.get("AWS_DEFAULT_REGION"):
-        return None
-    import botocore.exceptions
-    import botocore.session
-
-    try:
-        session = botocore.session.Session(profile=environ["AWS_PROFILE"])
-        return session.get_config_variable("region")
-    except botocore.exceptions.ProfileNotFound as exc:
-        raise ConfigError(
-            f"AWS_PROFILE {environ['AWS_PROFILE']!r}: no such profile in the AWS config "
-            "files (~/.aws/config, ~/.aws/credentials or AWS_CONFIG_FILE)"
-        ) from exc
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    asks_help = bool({"-h", "--help"} & set(argv))
-    if not asks_help and not any(token in parser.command_names for token in argv):
-        # No command: `start`, so `run_pipeline.py --param X=1` runs locally with X=1.
-        argv.insert(0, "start")
-    args = parser.parse_args(argv)
-    config: ProjectConfig | None = None
+    """Run the command line; the exit code is returned (run_pipeline.py exits with it).
+
+    A closed stdout ends a command with 141, quietly; click's own output (`--help`,
+    `--version`) ends with click's code for it, 1, as quietly."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        with stop_on_sigterm():
-            config = load_config_from_args(args)
-            return args.handler(args, config)
-    except (ConfigError, ParameterError, UsageError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except OSError as exc:
-        message = _local_home_refusal(exc, config)
-        if message is None:
-            raise
-        print(f"error: {message}", file=sys.stderr)
-        return EXIT_USAGE
-    except Terminated:
-        print("terminated (SIGTERM)", file=sys.stderr)
-        return EXIT_TERMINATED
-    except KeyboardInterrupt:
+        code = build_cli().main(args=args, prog_name=PROG, standalone_mode=False)
+    except click.ClickException as exc:  # bad usage met while parsing: exit code 2
+        exc.show()
+        code = exc.exit_code
+    except click.Abort:  # Ctrl-C while parsing, before any handler ran
         print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        if not _is_aws_error(exc):
-            raise
-        print(f"AWS error: {exc}", file=sys.stderr)
-        return EXIT_AWS
-
-
-def _local_home_refusal(exc: OSError, config: ProjectConfig | None) -> str | None:
-    """One line for a file of the local home this process may not write (a read-only home
-    met by a command that writes), instead of a PermissionError traceback."""
-    if config is None or exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return None
-    home = config.local_home.resolve()
-    where = Path(exc.filename).resolve() if exc.filename else None
-    if where is None or (where != home and home not in where.parents):
-        return None
-    return (
-        f"cannot write {where}: {exc.strerror}. The local home {home} ([local].home) is "
-        "read-only for this user; this command writes there (give `view` an -o FILE elsewhere)"
-    )
-
-
-def _is_aws_error(exc: Exception) -> bool:
-    # botocore is only loaded by commands that talk to AWS; don't import it for the check.
-    botocore_exceptions = sys.modules.get("botocore.exceptions")
-    return botocore_exceptions is not None and isinstance(
-        exc, botocore_exceptions.BotoCoreError | botocore_exceptions.ClientError
-    )
+        code = EXIT_INTERRUPTED
+    return flush_stdout(code if isinstance(code, int) else EXIT_OK)

@@ -13,6 +13,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from pipelines.errors import UsageError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "pipeline.toml"
 
@@ -39,7 +41,7 @@ TARGETS = ("local", "sagemaker")
 ORCHESTRATION_PRICING = "orchestration"
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError, ValueError):
     """The configuration file or an override is invalid; the message names the field."""
 
 

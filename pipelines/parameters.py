@@ -10,8 +10,10 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pipelines.errors import UsageError
 
-class ParameterError(ValueError):
+
+class ParameterError(UsageError, ValueError):
     """A parameter override is unknown or has a value of the wrong type."""
 
 

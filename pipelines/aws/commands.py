@@ -3,31 +3,39 @@ deploy`, pipelines/stack/)."""
 
 from __future__ import annotations
 
-import argparse
+import click
 
+from pipelines.commandline import CommandArgs, add_command, argument, json_option
 from pipelines.config import ProjectConfig
 
 
-def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    describe = subparsers.add_parser(
-        "describe", parents=[common], help="SageMaker: the pipeline, its parameters and runs"
+def register(group: click.Group) -> None:
+    add_command(
+        group,
+        "describe",
+        _describe,
+        help="SageMaker: the pipeline, its parameters and runs",
+        params=[json_option()],
     )
-    describe.add_argument("--json", action="store_true", help="machine-readable output")
-    describe.set_defaults(handler=_describe)
-    status = subparsers.add_parser(
-        "status", parents=[common], help="SageMaker: status of an execution (default: latest)"
+    add_command(
+        group,
+        "status",
+        _status,
+        help="SageMaker: status of an execution (default: latest)",
+        params=[
+            argument("execution", "execution ARN (default: the latest)", required=False),
+            json_option(),
+        ],
     )
-    status.add_argument("execution", nargs="?", help="execution ARN (default: the latest)")
-    status.set_defaults(handler=_status)
 
 
-def _describe(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _describe(args: CommandArgs, config: ProjectConfig) -> int:
     from pipelines.aws import pipeline_ops
 
     return pipeline_ops.describe(config, as_json=args.json)
 
 
-def _status(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _status(args: CommandArgs, config: ProjectConfig) -> int:
     from pipelines.aws import pipeline_ops
 
-    return pipeline_ops.status(config, args.execution)
+    return pipeline_ops.status(config, args.execution, as_json=args.json)

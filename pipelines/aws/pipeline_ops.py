@@ -170,8 +170,15 @@ def describe(config: ProjectConfig, as_json: bool = False) -> int:
         MaxResults=5,
     )["PipelineExecutionSummaries"]
     if as_json:
-        payload = {**description, "PipelineDefinition": definition, "Executions": executions}
-        print(json.dumps(payload, indent=2, default=str))
+        from pipelines.json_output import print_json, record, records
+
+        print_json(
+            {
+                **record(description),
+                "pipeline_definition": definition,
+                "executions": records(executions),
+            }
+        )
         return EXIT_OK
     print(f"pipeline    {description['PipelineName']}")
     print(f"arn         {description['PipelineArn']}")
@@ -207,7 +214,7 @@ def _flatten_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return flat
 
 
-def status(config: ProjectConfig, execution_arn: str | None) -> int:
+def status(config: ProjectConfig, execution_arn: str | None, as_json: bool = False) -> int:
     sagemaker = aws_session(config).client("sagemaker")
     arn = execution_arn or _latest_execution_arn(sagemaker, config.pipeline.name)
     if arn is None:
@@ -215,6 +222,25 @@ def status(config: ProjectConfig, execution_arn: str | None) -> int:
         return EXIT_AWS
     description = sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn)
     state = description["PipelineExecutionStatus"]
+    code = EXIT_FAILED if state in ("Failed", "Stopped") else EXIT_OK
+    if as_json:
+        from pipelines.json_output import print_json, record, records
+
+        parameters = sagemaker.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)
+        document = {
+            **record(description),
+            "parameters": {p["Name"]: p["Value"] for p in parameters.get("PipelineParameters", [])},
+        }
+        try:
+            steps = sagemaker.list_pipeline_execution_steps(
+                PipelineExecutionArn=arn, SortOrder="Ascending"
+            )["PipelineExecutionSteps"]
+            document["steps"] = records(steps)
+        except sagemaker.exceptions.ClientError as exc:
+            # As in the text: listing steps needs its own permission; the status still stands.
+            document["steps"], document["steps_unavailable"] = None, str(exc)
+        print_json(document)
+        return code
     print(f"execution   {arn}")
     print(f"status      {state}")
     if description.get("FailureReason"):
@@ -225,4 +251,4 @@ def status(config: ProjectConfig, execution_arn: str | None) -> int:
         print(f"  {parameter['Name']:<24} {parameter['Value']}")
     print("steps")
     _print_steps(sagemaker, arn)
-    return EXIT_FAILED if state in ("Failed", "Stopped") else EXIT_OK
+    return code

@@ -2,32 +2,39 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 
+import click
+
+from pipelines.commandline import CommandArgs, add_command, add_group, json_option
 from pipelines.config import ProjectConfig
 from pipelines.errors import UsageError, require_target
 
 
-def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    deploy = subparsers.add_parser(
+def register(group: click.Group) -> None:
+    add_command(
+        group,
         "deploy",
-        parents=[common],
+        _deploy,
         help="SageMaker: put an approved model version on the real-time endpoint",
         description=(
             "Create the endpoint ([deployment].endpoint_name) or update it in place with an "
             "Approved model package version: the newest by default. The stack's approval rule "
             "(`stack deploy`) does the same on every approval. Locally, use `serve`."
         ),
+        params=[
+            click.Option(
+                ["--model-version"],
+                type=int,
+                metavar="N",
+                help="this Approved version (default: newest)",
+            )
+        ],
     )
-    deploy.add_argument(
-        "--model-version", type=int, metavar="N", help="this Approved version (default: newest)"
-    )
-    deploy.set_defaults(handler=_deploy)
 
-    endpoints = subparsers.add_parser(
+    endpoints = add_group(
+        group,
         "endpoints",
-        parents=[common],
         help="SageMaker: list the project's endpoints, delete idle ones",
         description=(
             "Endpoints tagged pipeline-deploy=<pipeline>. An endpoint is idle when its "
@@ -35,48 +42,56 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
             "or updated within them."
         ),
     )
-    verbs = endpoints.add_subparsers(dest="endpoints_command", metavar="ACTION", required=True)
     for verb, text in (
         ("list", "each endpoint with its invocations and whether it is idle"),
         ("cleanup", "delete idle endpoints with their endpoint configs and models"),
     ):
-        action = verbs.add_parser(verb, parents=[common], help=text)
-        action.add_argument(
-            "--idle-hours", type=float, help="window in hours (default [deployment].idle_hours)"
-        )
+        params = [
+            click.Option(
+                ["--idle-hours"],
+                type=float,
+                help="window in hours (default [deployment].idle_hours)",
+            )
+        ]
+        if verb == "list":
+            params.append(json_option())
         if verb == "cleanup":
-            action.add_argument("--dry-run", action="store_true", help="report, delete nothing")
-        action.set_defaults(handler=_endpoints, endpoints_verb=verb)
+            params.append(click.Option(["--dry-run"], is_flag=True, help="report, delete nothing"))
+        add_command(endpoints, verb, _endpoints, help=text, params=params, endpoints_verb=verb)
 
-    serve = subparsers.add_parser(
+    add_command(
+        group,
         "serve",
-        parents=[common],
+        _serve,
         help="local: serve the approved model over HTTP (SageMaker inference contract)",
         description=(
             "Serve the newest Approved version of the model package group (or --model-version "
             "N) on 127.0.0.1: GET /ping, POST /invocations with text/csv or application/json. "
             "The model's own code/inference.py answers. Ctrl-C stops."
         ),
+        params=[
+            click.Option(
+                ["--model-version"],
+                type=int,
+                metavar="N",
+                help="serve version N (even if not Approved, with a warning)",
+            ),
+            click.Option(["--host"], help="address to bind (default [deployment].serve_host)"),
+            click.Option(
+                ["--port"],
+                type=int,
+                help="port (default [deployment].serve_port; 0 picks a free one)",
+            ),
+            click.Option(
+                ["--allow-remote"],
+                is_flag=True,
+                help="allow binding a non-loopback address (the server has no authentication)",
+            ),
+        ],
     )
-    serve.add_argument(
-        "--model-version",
-        type=int,
-        metavar="N",
-        help="serve version N (even if not Approved, with a warning)",
-    )
-    serve.add_argument("--host", help="address to bind (default [deployment].serve_host)")
-    serve.add_argument(
-        "--port", type=int, help="port (default [deployment].serve_port; 0 picks a free one)"
-    )
-    serve.add_argument(
-        "--allow-remote",
-        action="store_true",
-        help="allow binding a non-loopback address (the server has no authentication)",
-    )
-    serve.set_defaults(handler=_serve)
 
 
-def _deploy(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _deploy(args: CommandArgs, config: ProjectConfig) -> int:
     require_target(
         args,
         "sagemaker",
@@ -92,7 +107,7 @@ def _deploy(args: argparse.Namespace, config: ProjectConfig) -> int:
     return 0
 
 
-def _endpoints(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _endpoints(args: CommandArgs, config: ProjectConfig) -> int:
     require_target(
         args,
         "sagemaker",
@@ -102,12 +117,12 @@ def _endpoints(args: argparse.Namespace, config: ProjectConfig) -> int:
     from pipelines.deploy import endpoints
 
     if args.endpoints_verb == "list":
-        return endpoints.list_endpoints(config, idle_hours=args.idle_hours)
+        return endpoints.list_endpoints(config, idle_hours=args.idle_hours, as_json=args.json)
     endpoints.cleanup(config, idle_hours=args.idle_hours, dry_run=args.dry_run)
     return 0
 
 
-def _serve(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _serve(args: CommandArgs, config: ProjectConfig) -> int:
     require_target(
         args,
         "local",

@@ -148,10 +148,29 @@ def list_endpoints(
     session: Any = None,
     now: datetime | None = None,
     out: Printer = print,
+    as_json: bool = False,
 ) -> int:
     hours = _settings(config, idle_hours)
     session = session or boto3.Session(region_name=config.aws.region)
     found = reports(config, session, now or datetime.now(UTC), hours)
+    if as_json:
+        from pipelines.json_output import dumps, iso_time
+
+        endpoints = [
+            {
+                "endpoint_name": r.name,
+                "status": r.status,
+                "endpoint_config_name": r.config_name,
+                "last_change_time": iso_time(r.last_change),
+                "variants": list(r.variants),
+                "invocations": r.invocations,
+                "idle": r.idle,
+                "reason": r.reason,
+            }
+            for r in found
+        ]
+        out(dumps({"idle_hours": hours, "endpoints": endpoints}))
+        return 0
     if not found:
         out(f"No endpoints tagged {MARKER_KEY}={config.pipeline.name}.")
         return 0

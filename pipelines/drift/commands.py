@@ -3,17 +3,19 @@ run it starts. On AWS the stack schedules the same job (pipelines/stack/monitori
 
 from __future__ import annotations
 
-import argparse
-import json
+import click
 
+from pipelines.commandline import CommandArgs, add_command, json_option
 from pipelines.config import ProjectConfig
 from pipelines.errors import require_target
+from pipelines.json_output import iso_time, print_json, record
 
 
-def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    monitor = subparsers.add_parser(
+def register(group: click.Group) -> None:
+    add_command(
+        group,
         "monitor",
-        parents=[common],
+        _monitor,
         help="local: check the requests `serve` captured for drift; an alarm retrains",
         description=(
             "Run the endpoint's monitoring job locally, as the stack's schedule runs it on "
@@ -22,21 +24,24 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
             "event log; when at least [drift].alarm_drifted_features features drifted, the "
             "drift alarm goes off and starts a retraining run on the captured windows."
         ),
+        params=[
+            click.Option(
+                ["--window"],
+                help="the window before --end: hours, or e.g. 90m, 2h, 1d "
+                "(default [drift].monitoring_interval_hours)",
+            ),
+            click.Option(["--end"], help="the window's end, ISO 8601 (default: now)"),
+            click.Option(
+                ["--no-retrain"],
+                is_flag=True,
+                help="record metrics and the alarm, start no run",
+            ),
+            json_option(),
+        ],
     )
-    monitor.add_argument(
-        "--window",
-        help="the window before --end: hours, or e.g. 90m, 2h, 1d "
-        "(default [drift].monitoring_interval_hours)",
-    )
-    monitor.add_argument("--end", help="the window's end, ISO 8601 (default: now)")
-    monitor.add_argument(
-        "--no-retrain", action="store_true", help="record metrics and the alarm, start no run"
-    )
-    monitor.add_argument("--json", action="store_true", help="machine-readable output")
-    monitor.set_defaults(handler=_monitor)
 
 
-def _monitor(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _monitor(args: CommandArgs, config: ProjectConfig) -> int:
     require_target(
         args,
         "local",
@@ -55,7 +60,10 @@ def _monitor(args: argparse.Namespace, config: ProjectConfig) -> int:
         out=(lambda line: None) if args.json else print,
     )
     if args.json:
-        print(json.dumps({**result.record(), "report": result.report}, indent=2, default=str))
+        document = record(result.record())
+        window = result.window
+        document["window"] = {"end_time": iso_time(window["end"]), "hours": float(window["hours"])}
+        print_json({**document, "report": result.report})
     elif not result.succeeded or result.retrains:
         # The check's own lines were printed before any retraining run started.
         lines = summary_lines(result)

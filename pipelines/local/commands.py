@@ -2,53 +2,76 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import click
+
+from pipelines.commandline import CommandArgs, add_command, add_group, argument, json_option
 from pipelines.config import ProjectConfig
 from pipelines.errors import UsageError, require_target
+from pipelines.json_output import print_json, record, records
 from pipelines.local.failures import explain_from_steps
 
 
-def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    executions = subparsers.add_parser(
-        "executions", parents=[common], help="local: list and describe executions"
+def register(group: click.Group) -> None:
+    executions = add_group(group, "executions", help="local: list and describe executions")
+    add_command(
+        executions,
+        "list",
+        _executions_list,
+        help="recent local executions",
+        params=[
+            click.Option(["-n", "--limit"], type=int, default=20, help="how many (default 20)"),
+            json_option(),
+        ],
     )
-    verbs = executions.add_subparsers(dest="executions_command", metavar="ACTION", required=True)
-    listing = verbs.add_parser("list", parents=[common], help="recent local executions")
-    listing.add_argument("-n", "--limit", type=int, default=20, help="how many (default 20)")
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
-    listing.set_defaults(handler=_executions_list)
-    describe = verbs.add_parser(
-        "describe", parents=[common], help="steps, parameters, failure reason and log paths"
+    add_command(
+        executions,
+        "describe",
+        _executions_describe,
+        help="steps, parameters, failure reason and log paths",
+        params=[argument("execution", "execution id, ARN or a unique id prefix"), json_option()],
     )
-    describe.add_argument("execution", help="execution id, ARN or a unique id prefix")
-    describe.add_argument("--json", action="store_true", help="machine-readable output")
-    describe.set_defaults(handler=_executions_describe)
 
-    registry = subparsers.add_parser(
-        "registry", parents=[common], help="local: the model registry (list, approve, reject)"
+    registry = add_group(
+        group, "registry", help="local: the model registry (list, approve, reject)"
     )
-    actions = registry.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
-    registry_list = actions.add_parser("list", parents=[common], help="model package versions")
-    registry_list.add_argument("--group", help="model package group (default: pipeline.toml)")
-    registry_list.add_argument(
-        "--status", choices=("Approved", "Rejected", "PendingManualApproval"), help="filter"
+    group_option = ("--group", "model package group (default: pipeline.toml)")
+    add_command(
+        registry,
+        "list",
+        _registry_list,
+        help="model package versions",
+        params=[
+            click.Option([group_option[0]], help=group_option[1]),
+            click.Option(
+                ["--status"],
+                type=click.Choice(("Approved", "Rejected", "PendingManualApproval")),
+                help="filter",
+            ),
+            json_option(),
+        ],
     )
-    registry_list.add_argument("--json", action="store_true", help="machine-readable output")
-    registry_list.set_defaults(handler=_registry_list)
     for verb, status in (("approve", "Approved"), ("reject", "Rejected")):
-        action = actions.add_parser(verb, parents=[common], help=f"mark a version {status}")
-        action.add_argument("version", help="version number or model package ARN")
-        action.add_argument("--group", help="model package group (default: pipeline.toml)")
-        action.add_argument("--description", help="ApprovalDescription to record")
-        action.set_defaults(handler=_registry_update, approval_status=status)
+        add_command(
+            registry,
+            verb,
+            _registry_update,
+            help=f"mark a version {status}",
+            params=[
+                argument("version", "version number or model package ARN"),
+                click.Option([group_option[0]], help=group_option[1]),
+                click.Option(["--description"], help="ApprovalDescription to record"),
+                json_option(),
+            ],
+            approval_status=status,
+        )
 
 
-def _local_only(args: argparse.Namespace) -> None:
+def _local_only(args: CommandArgs) -> None:
     require_target(
         args,
         "local",
@@ -82,12 +105,12 @@ def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
     return lines
 
 
-def _executions_list(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _executions_list(args: CommandArgs, config: ProjectConfig) -> int:
     _local_only(args)
     state = _open(config).state
     executions = state.list_executions(args.limit)
     if args.json:
-        print(json.dumps(executions, indent=2, default=str))
+        print_json([{**record(e), "failure_detail": _why(state, e)} for e in executions])
         return 0
     if not executions:
         print(f"no local executions yet (state: {config.local_home / 'state.db'})")
@@ -142,7 +165,7 @@ def describe_execution(config: ProjectConfig, execution: str) -> dict[str, Any]:
     }
 
 
-def _executions_describe(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _executions_describe(args: CommandArgs, config: ProjectConfig) -> int:
     from pipelines.local.orchestrator import WARNING_KEYS
 
     _local_only(args)
@@ -151,7 +174,13 @@ def _executions_describe(args: argparse.Namespace, config: ProjectConfig) -> int
     except LookupError as exc:
         raise UsageError(str(exc.args[0])) from exc
     if args.json:
-        print(json.dumps(document, indent=2, default=str))
+        print_json(
+            {
+                **document,
+                "execution": record(document["execution"]),
+                "steps": records(document["steps"]),
+            }
+        )
         return 0
     execution, steps = document["execution"], document["steps"]
     print(f"Execution   {execution['execution_id']}")
@@ -227,7 +256,7 @@ def _executions_describe(args: argparse.Namespace, config: ProjectConfig) -> int
     return 0
 
 
-def _group(args: argparse.Namespace, config: ProjectConfig) -> str:
+def _group(args: CommandArgs, config: ProjectConfig) -> str:
     return args.group or config.pipeline.model_package_group
 
 
@@ -238,12 +267,12 @@ def _metric(package: dict[str, Any], config: ProjectConfig) -> str:
     return f"{config.pipeline.metric}={value:.4f}" if isinstance(value, int | float) else "-"
 
 
-def _registry_list(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _registry_list(args: CommandArgs, config: ProjectConfig) -> int:
     _local_only(args)
     registry = _open(config).registry
     packages = registry.list(_group(args, config), args.status)
     if args.json:
-        print(json.dumps(packages, indent=2, default=str))
+        print_json(records(packages))
         return 0
     if not packages:
         print(f"no model packages in {_group(args, config)} yet")
@@ -266,7 +295,7 @@ def _registry_list(args: argparse.Namespace, config: ProjectConfig) -> int:
     return 0
 
 
-def _registry_update(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _registry_update(args: CommandArgs, config: ProjectConfig) -> int:
     _local_only(args)
     from pipelines.local.registry import RegistryError
 
@@ -278,6 +307,9 @@ def _registry_update(args: argparse.Namespace, config: ProjectConfig) -> int:
         )
     except RegistryError as exc:
         raise UsageError(str(exc.args[0])) from exc
+    if args.json:
+        print_json(record(package))
+        return 0
     print(
         f"{package['ModelPackageGroupName']} version {package['ModelPackageVersion']} is now "
         f"{package['ModelApprovalStatus']} ({package['ModelPackageArn']})"

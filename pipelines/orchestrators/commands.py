@@ -6,54 +6,71 @@ and the definition `get_pipeline()` builds for it, so nothing is ever edited by 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
+import click
+
+from pipelines.commandline import CommandArgs, add_command, add_group
 from pipelines.config import ProjectConfig
 
 FORMS = ("pipeline", "definition")
 
 
-def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    export = subparsers.add_parser(
+def register(group: click.Group) -> None:
+    export = add_group(
+        group,
         "export",
-        parents=[common],
         help="write the Step Functions state machine or the MWAA DAG, from configuration",
         description=(
             "Write an orchestrator's files for the SageMaker target (PIPELINE_BUCKET, "
             "PIPELINE_ROLE_ARN, region as for stack deploy)."
         ),
+        metavar="ORCHESTRATOR",
     )
-    kinds = export.add_subparsers(dest="orchestrator", metavar="ORCHESTRATOR", required=True)
-    stepfunctions = kinds.add_parser(
+    add_command(
+        export,
         "stepfunctions",
-        parents=[common],
+        _stepfunctions,
         help="the Standard state machine (ASL JSON) and its role's IAM policy",
+        params=[
+            click.Option(
+                ["--form"],
+                type=click.Choice(FORMS),
+                default="pipeline",
+                help=(
+                    "pipeline: start the SageMaker pipeline, wait, deploy, notify (default); "
+                    "definition: the pipeline's steps translated into states that run the jobs"
+                ),
+            ),
+            click.Option(
+                ["-o", "--output"],
+                type=click.Path(path_type=Path),
+                help="ASL file (default: stdout)",
+            ),
+            click.Option(
+                ["--policy"],
+                type=click.Path(path_type=Path),
+                help="also write the execution role's IAM policy document here",
+            ),
+        ],
     )
-    stepfunctions.add_argument(
-        "--form",
-        choices=FORMS,
-        default="pipeline",
-        help=(
-            "pipeline: start the SageMaker pipeline, wait, deploy, notify (default); "
-            "definition: the pipeline's steps translated into states that run the jobs"
-        ),
-    )
-    stepfunctions.add_argument("-o", "--output", type=Path, help="ASL file (default: stdout)")
-    stepfunctions.add_argument(
-        "--policy", type=Path, help="also write the execution role's IAM policy document here"
-    )
-    stepfunctions.set_defaults(handler=_stepfunctions)
-    airflow = kinds.add_parser(
+    add_command(
+        export,
         "airflow",
-        parents=[common],
+        _airflow,
         help="the MWAA DAG file, its configuration and requirements.txt",
+        params=[
+            click.Option(
+                ["-o", "--output"],
+                type=click.Path(path_type=Path),
+                required=True,
+                help="folder to write to",
+            )
+        ],
     )
-    airflow.add_argument("-o", "--output", type=Path, required=True, help="folder to write to")
-    airflow.set_defaults(handler=_airflow)
 
 
 def _definition(config: ProjectConfig) -> dict[str, Any]:
@@ -62,7 +79,7 @@ def _definition(config: ProjectConfig) -> dict[str, Any]:
     return json.loads(load_definition(config, "sagemaker")[0])
 
 
-def _stepfunctions(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _stepfunctions(args: CommandArgs, config: ProjectConfig) -> int:
     from pipelines.orchestrators import asl, stepfunctions, translate
 
     target = config.target("sagemaker")
@@ -91,7 +108,7 @@ def _stepfunctions(args: argparse.Namespace, config: ProjectConfig) -> int:
     return 0
 
 
-def _airflow(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _airflow(args: CommandArgs, config: ProjectConfig) -> int:
     from pipelines.orchestrators.airflow_dag import write_dag
 
     target = config.target("sagemaker")

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+import click
+
+from pipelines.commandline import CommandArgs, add_command, add_group
 from pipelines.config import ProjectConfig
 from pipelines.errors import UsageError, require_target
 
 
-def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    stack = subparsers.add_parser(
+def register(group: click.Group) -> None:
+    stack = add_group(
+        group,
         "stack",
-        parents=[common],
         help="SageMaker: the CloudFormation stack holding the pipeline and everything around it",
         description=(
             "One CloudFormation stack generated from pipeline.toml: the pipeline, the model "
@@ -22,77 +24,94 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
             "with [dr], a second stack in the DR region). Needs --target sagemaker."
         ),
     )
-    verbs = stack.add_subparsers(dest="stack_command", metavar="ACTION", required=True)
-    template = verbs.add_parser(
+    add_command(
+        stack,
         "template",
-        parents=[common],
+        _template,
         help="print the template (offline: no credentials, nothing uploaded)",
+        params=[
+            click.Option(
+                ["-o", "--output"],
+                type=click.Path(path_type=Path),
+                help="write to this file instead",
+            ),
+            click.Option(
+                ["--dr"], is_flag=True, help="the DR region's template instead (needs [dr])"
+            ),
+            click.Option(
+                ["--sagemaker-project"],
+                is_flag=True,
+                help="the variant a SageMaker Project provisions (SageMakerProjectName and "
+                "SageMakerProjectId as parameters, no defaults)",
+            ),
+        ],
     )
-    template.add_argument("-o", "--output", type=Path, help="write to this file instead")
-    template.add_argument(
-        "--dr", action="store_true", help="the DR region's template instead (needs [dr])"
+    add_command(
+        stack,
+        "plan",
+        _deploy,
+        help="upload the code, print the change set, change nothing",
+        dry_run=True,
     )
-    template.add_argument(
-        "--sagemaker-project",
-        action="store_true",
-        help="the variant a SageMaker Project provisions (SageMakerProjectName and "
-        "SageMakerProjectId as parameters, no defaults)",
-    )
-    template.set_defaults(handler=_template)
-    plan = verbs.add_parser(
-        "plan", parents=[common], help="upload the code, print the change set, change nothing"
-    )
-    plan.set_defaults(handler=_deploy, dry_run=True)
-    deploy = verbs.add_parser(
+    add_command(
+        stack,
         "deploy",
-        parents=[common],
+        _deploy,
         help="upload the code, create and execute the change set, wait and report",
+        params=[
+            click.Option(["--dry-run"], is_flag=True, help="the same as `stack plan`"),
+            _poll_seconds(),
+        ],
     )
-    deploy.add_argument("--dry-run", action="store_true", help="the same as `stack plan`")
-    deploy.add_argument(
-        "--poll-seconds", type=float, default=5.0, help="seconds between status checks"
-    )
-    deploy.set_defaults(handler=_deploy)
-    destroy = verbs.add_parser(
+    add_command(
+        stack,
         "destroy",
-        parents=[common],
+        _destroy,
         help="delete the stack(s); retained resources (model package groups, replica) stay",
+        params=[
+            click.Option(["--dry-run"], is_flag=True, help="list, delete nothing"),
+            _poll_seconds(),
+        ],
     )
-    destroy.add_argument("--dry-run", action="store_true", help="list, delete nothing")
-    destroy.add_argument(
-        "--poll-seconds", type=float, default=5.0, help="seconds between status checks"
-    )
-    destroy.set_defaults(handler=_destroy)
 
-    dr = subparsers.add_parser(
+    dr = add_group(
+        group,
         "dr",
-        parents=[common],
         help="SageMaker: disaster recovery in [dr].region",
         description=(
             "Restore from the replica in [dr].region: register a replicated model there "
             "(and serve it with --deploy), using nothing from the primary region."
         ),
     )
-    actions = dr.add_subparsers(dest="dr_command", metavar="ACTION", required=True)
-    restore = actions.add_parser(
+    add_command(
+        dr,
         "restore",
-        parents=[common],
+        _restore,
         help="register the newest replicated model (or --execution ID) in the DR region",
+        params=[
+            click.Option(["--execution"], help="the execution whose model to restore"),
+            click.Option(["--list"], is_flag=True, help="list the candidates, register none"),
+            click.Option(
+                ["--approve"],
+                is_flag=True,
+                help="register it Approved (default: pending approval)",
+            ),
+            click.Option(
+                ["--deploy"],
+                is_flag=True,
+                help="approve it and put it on the endpoint in the DR region",
+            ),
+        ],
     )
-    restore.add_argument("--execution", help="the execution whose model to restore")
-    restore.add_argument("--list", action="store_true", help="list the candidates, register none")
-    restore.add_argument(
-        "--approve", action="store_true", help="register it Approved (default: pending approval)"
-    )
-    restore.add_argument(
-        "--deploy",
-        action="store_true",
-        help="approve it and put it on the endpoint in the DR region",
-    )
-    restore.set_defaults(handler=_restore)
 
 
-def _aws(args: argparse.Namespace, command: str) -> None:
+def _poll_seconds() -> click.Option:
+    return click.Option(
+        ["--poll-seconds"], type=float, default=5.0, help="seconds between status checks"
+    )
+
+
+def _aws(args: CommandArgs, command: str) -> None:
     require_target(
         args,
         "sagemaker",
@@ -101,7 +120,7 @@ def _aws(args: argparse.Namespace, command: str) -> None:
     )
 
 
-def _template(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _template(args: CommandArgs, config: ProjectConfig) -> int:
     _aws(args, "stack")
     from pipelines.stack.context import build_context
     from pipelines.stack.dr import dr_template
@@ -123,7 +142,7 @@ def _template(args: argparse.Namespace, config: ProjectConfig) -> int:
     return 0
 
 
-def _deploy(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _deploy(args: CommandArgs, config: ProjectConfig) -> int:
     _aws(args, "stack")
     from pipelines.stack import deploy
 
@@ -132,14 +151,14 @@ def _deploy(args: argparse.Namespace, config: ProjectConfig) -> int:
     )
 
 
-def _destroy(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _destroy(args: CommandArgs, config: ProjectConfig) -> int:
     _aws(args, "stack")
     from pipelines.stack import deploy
 
     return deploy.destroy(config, dry_run=args.dry_run, poll_seconds=args.poll_seconds)
 
 
-def _restore(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _restore(args: CommandArgs, config: ProjectConfig) -> int:
     _aws(args, "dr")
     from pipelines.stack.restore import restore
 

@@ -4,18 +4,22 @@ schedule, the data-arrival trigger and the notifications are part of the project
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 
+import click
+
+from pipelines.commandline import CommandArgs, add_command, add_group, argument, json_option
 from pipelines.config import ProjectConfig
 from pipelines.errors import UsageError, require_target
+from pipelines.json_output import iso_time, print_json
 
 
-def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    watch = subparsers.add_parser(
+def register(group: click.Group) -> None:
+    add_command(
+        group,
         "watch",
-        parents=[common],
+        _watch,
         help="local: start an execution for each new file in DIR",
         description=(
             "Start one local execution per new, complete file in DIR, on that file "
@@ -24,46 +28,55 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
             "Files already started are remembered across restarts; a file that cannot start "
             "moves to the dead-letter folder with a .reason.txt."
         ),
+        params=[
+            argument(
+                "directory",
+                "the folder to watch",
+                type=click.Path(path_type=Path),
+                metavar="DIR",
+            ),
+            click.Option(["--once"], is_flag=True, help="handle the files present, then exit"),
+            click.Option(["--debounce-seconds"], type=float, help="unchanged this long = complete"),
+            click.Option(["--poll-seconds"], type=float, help="seconds between scans"),
+            click.Option(["--dead-letter-dir"], help="where files that cannot start go"),
+        ],
     )
-    watch.add_argument("directory", type=Path, metavar="DIR")
-    watch.add_argument("--once", action="store_true", help="handle the files present, then exit")
-    watch.add_argument("--debounce-seconds", type=float, help="unchanged this long = complete")
-    watch.add_argument("--poll-seconds", type=float, help="seconds between scans")
-    watch.add_argument("--dead-letter-dir", help="where files that cannot start go")
-    watch.set_defaults(handler=_watch)
-
-    schedule = subparsers.add_parser(
+    add_command(
+        group,
         "schedule",
-        parents=[common],
+        _schedule,
         help="local: run the pipeline on the configured cron ([triggers].schedule) and input "
         "([triggers].local_input)",
+        params=[
+            click.Option(["--max-ticks"], type=int, help="exit after this many ticks"),
+            click.Option(
+                ["--next"], type=int, metavar="N", help="print the next N run times and exit"
+            ),
+            json_option(),
+        ],
     )
-    schedule.add_argument("--max-ticks", type=int, help="exit after this many ticks")
-    schedule.add_argument(
-        "--next", type=int, metavar="N", help="print the next N run times and exit"
-    )
-    schedule.set_defaults(handler=_schedule)
 
-    notifications = subparsers.add_parser(
-        "notifications",
-        parents=[common],
-        help="local: deliver notifications for the local engine's events",
+    notifications = add_group(
+        group, "notifications", help="local: deliver notifications for the local engine's events"
     )
-    actions = notifications.add_subparsers(
-        dest="notifications_command", metavar="ACTION", required=True
+    add_command(
+        notifications,
+        "deliver",
+        _deliver,
+        help="send pending notifications to the local sinks",
+        params=[
+            click.Option(["--follow"], is_flag=True, help="keep delivering as events come"),
+            click.Option(["--poll-seconds"], type=float, default=2.0, help="with --follow"),
+            click.Option(
+                ["--skip-existing"],
+                is_flag=True,
+                help="mark the whole log delivered, send nothing",
+            ),
+        ],
     )
-    deliver = actions.add_parser(
-        "deliver", parents=[common], help="send pending notifications to the local sinks"
-    )
-    deliver.add_argument("--follow", action="store_true", help="keep delivering as events come")
-    deliver.add_argument("--poll-seconds", type=float, default=2.0, help="with --follow")
-    deliver.add_argument(
-        "--skip-existing", action="store_true", help="mark the whole log delivered, send nothing"
-    )
-    deliver.set_defaults(handler=_deliver)
 
 
-def _local(args: argparse.Namespace, command: str) -> None:
+def _local(args: CommandArgs, command: str) -> None:
     require_target(
         args,
         "local",
@@ -72,7 +85,7 @@ def _local(args: argparse.Namespace, command: str) -> None:
     )
 
 
-def _watch(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _watch(args: CommandArgs, config: ProjectConfig) -> int:
     _local(args, "watch")
     from pipelines.triggers.notify import deliver_pending
     from pipelines.triggers.settings import load_settings
@@ -108,13 +121,19 @@ def _watch(args: argparse.Namespace, config: ProjectConfig) -> int:
     return 0
 
 
-def _schedule(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _schedule(args: CommandArgs, config: ProjectConfig) -> int:
     _local(args, "schedule")
     from pipelines.triggers.notify import deliver_pending
     from pipelines.triggers.schedule import Scheduler, upcoming
 
+    if args.json and not args.next:
+        raise UsageError("schedule --json prints the run times: give --next N with it")
     if args.next:
-        for moment in upcoming(config, args.next):
+        moments = upcoming(config, args.next)
+        if args.json:
+            print_json({"next_runs": [iso_time(moment) for moment in moments]})
+            return 0
+        for moment in moments:
             print(moment.isoformat())
         return 0
     if args.max_ticks is not None and args.max_ticks < 1:
@@ -122,7 +141,7 @@ def _schedule(args: argparse.Namespace, config: ProjectConfig) -> int:
     return Scheduler(config, after_run=deliver_pending).run(max_ticks=args.max_ticks)
 
 
-def _deliver(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _deliver(args: CommandArgs, config: ProjectConfig) -> int:
     _local(args, "notifications")
     from pipelines.triggers import notify
     from pipelines.triggers.settings import load_settings

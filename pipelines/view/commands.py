@@ -8,67 +8,81 @@ builds the same page from SageMaker's APIs; `cost` is local only.
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
+import click
+
+from pipelines.commandline import CommandArgs, add_command, argument, json_option
 from pipelines.config import ProjectConfig
 from pipelines.errors import UsageError, require_target
+from pipelines.json_output import print_json
 
 
-def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    view = subparsers.add_parser(
+def register(group: click.Group) -> None:
+    add_command(
+        group,
         "view",
-        parents=[common],
+        _view,
         help="write (or serve) an HTML page of an execution's DAG, outcome, charts and cost",
         description=(
             "Write a self-contained HTML page of a local execution (default: the latest; the "
             "pipeline's structure alone if there is none yet) and print its path. With "
-            "--target sagemaker, the page of a SageMaker execution (give its ARN)."
+            "--target sagemaker, the page of a SageMaker execution (give its ARN). "
+            "`view --compare ID ID...` puts two or more executions side by side."
         ),
+        params=[
+            argument(
+                "executions",
+                "execution id, ARN, unique prefix or 'latest' (SageMaker: the execution ARN); "
+                "with --compare, two or more",
+                nargs=-1,
+                metavar="[EXECUTION]...",
+            ),
+            click.Option(
+                ["--definition"], is_flag=True, help="show the pipeline's structure alone"
+            ),
+            click.Option(
+                ["--compare"],
+                is_flag=True,
+                help="local: the EXECUTIONs (two or more: ids, ARNs or prefixes) side by side",
+            ),
+            click.Option(
+                ["--monitoring"],
+                is_flag=True,
+                help="local: the endpoint's drift monitoring (alarm, jobs, metrics, latest report)",
+            ),
+            click.Option(
+                ["-o", "--output"], type=click.Path(path_type=Path), help="write the page here"
+            ),
+            click.Option(
+                ["--serve"], is_flag=True, help="serve every execution's page on 127.0.0.1"
+            ),
+            click.Option(
+                ["--port"],
+                type=int,
+                default=8765,
+                help="port for --serve (default 8765; 0: any free)",
+            ),
+        ],
     )
-    view.add_argument(
-        "execution",
-        nargs="?",
-        default=None,
-        help="execution id, ARN, unique prefix or 'latest' (SageMaker: the execution ARN)",
-    )
-    view.add_argument(
-        "--definition", action="store_true", help="show the pipeline's structure alone"
-    )
-    view.add_argument(
-        "--compare",
-        nargs="+",
-        metavar="EXECUTION",
-        help="local: two or more executions side by side (ids, ARNs or prefixes)",
-    )
-    view.add_argument(
-        "--monitoring",
-        action="store_true",
-        help="local: the endpoint's drift monitoring (alarm, jobs, metrics, latest report)",
-    )
-    view.add_argument("-o", "--output", type=Path, help="write the page here")
-    view.add_argument(
-        "--serve", action="store_true", help="serve every execution's page on 127.0.0.1"
-    )
-    view.add_argument(
-        "--port", type=int, default=8765, help="port for --serve (default 8765; 0: any free)"
-    )
-    view.set_defaults(handler=_view)
-
-    cost = subparsers.add_parser(
+    add_command(
+        group,
         "cost",
-        parents=[common],
+        _cost,
         help="local: what an execution's jobs would cost on SageMaker ([pricing])",
+        params=[
+            argument(
+                "execution",
+                "execution id, ARN, prefix or 'latest'",
+                required=False,
+                default="latest",
+            ),
+            json_option(),
+        ],
     )
-    cost.add_argument(
-        "execution", nargs="?", default="latest", help="execution id, ARN, prefix or 'latest'"
-    )
-    cost.add_argument("--json", action="store_true", help="machine-readable output")
-    cost.set_defaults(handler=_cost)
 
 
-def _local_only(args: argparse.Namespace, command: str) -> None:
+def _local_only(args: CommandArgs, command: str) -> None:
     require_target(
         args,
         "local",
@@ -88,7 +102,15 @@ def _document(config: ProjectConfig, execution: str | None, definition_only: boo
         raise UsageError(str(exc.args[0])) from exc
 
 
-def _view(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _view(args: CommandArgs, config: ProjectConfig) -> int:
+    # `--compare` is a flag, the executions positional: an option taking one or more
+    # values is not a thing click does, and `view --compare A B` reads the same.
+    if args.compare:
+        args.compare, args.execution = args.executions, None
+    else:
+        if len(args.executions) > 1:
+            raise UsageError("give one execution (or --compare with two or more)")
+        args.compare, args.execution = None, (args.executions or [None])[0]
     if args.target == "sagemaker":
         return _view_sagemaker(args, config)
     if sum(bool(x) for x in (args.definition, args.execution, args.compare)) > 1:
@@ -126,7 +148,7 @@ def _write(path: Path, page: str) -> Path:
     return path.resolve()
 
 
-def _view_compare(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _view_compare(args: CommandArgs, config: ProjectConfig) -> int:
     from pipelines.view.compare import MIN_EXECUTIONS, compare
     from pipelines.view.render import render_compare
 
@@ -144,7 +166,7 @@ def _view_compare(args: argparse.Namespace, config: ProjectConfig) -> int:
     return 0
 
 
-def _view_sagemaker(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _view_sagemaker(args: CommandArgs, config: ProjectConfig) -> int:
     if args.serve or args.compare or args.definition:
         raise UsageError(
             "--target sagemaker writes one execution's page: give its ARN "
@@ -193,7 +215,7 @@ def _serve(config: ProjectConfig, port: int) -> int:
     return 0
 
 
-def _cost(args: argparse.Namespace, config: ProjectConfig) -> int:
+def _cost(args: CommandArgs, config: ProjectConfig) -> int:
     _local_only(args, "cost")
     from pipelines.orchestrators.comparison import compare
     from pipelines.view.cost import orchestration_lines, report_lines
@@ -205,11 +227,7 @@ def _cost(args: argparse.Namespace, config: ProjectConfig) -> int:
     report = document["cost"]
     orchestration = compare(config, document)
     if args.json:
-        print(
-            json.dumps(
-                {"execution": execution["id"], **report, "orchestration": orchestration}, indent=2
-            )
-        )
+        print_json({"execution": execution["id"], **report, "orchestration": orchestration})
         return 0
     print(f"Execution {execution['id']} ({execution['status']})")
     for line in report_lines(report) + orchestration_lines(orchestration):

@@ -7,6 +7,7 @@ window."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -23,6 +24,8 @@ GROUP = "fraud-detection-models"
 ROLE_ARN = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-py312-cpu-py3"
 LATER = datetime.now(UTC) + timedelta(hours=48)
+
+ISO_UTC = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
 
 @pytest.fixture
@@ -162,6 +165,14 @@ def test_cli(config, sagemaker, deployed, capsys) -> None:
     assert len(names(sagemaker)) == 4
     assert cli_main(["endpoints", "list", "--target", "sagemaker"]) == 0
     assert "busy-endpoint" in capsys.readouterr().out
+    assert cli_main(["endpoints", "list", "--target", "sagemaker", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert sorted(e["endpoint_name"] for e in listed["endpoints"]) == [
+        "busy-endpoint",
+        "idle-endpoint",
+    ]
+    assert all(re.fullmatch(ISO_UTC, e["last_change_time"]) for e in listed["endpoints"])
+    assert not any(e["idle"] for e in listed["endpoints"])
     assert cli_main(["endpoints", "cleanup"]) == 2
     assert "add --target sagemaker" in capsys.readouterr().err
     assert cli_main(["endpoints", "cleanup", "--target", "sagemaker", "--idle-hours", "0"]) == 2

@@ -116,12 +116,21 @@ def test_cli_round_trip_with_exit_codes(config, aws):
     assert "MetricThreshold" in described.stdout and "0.2" in described.stdout
     assert "RegisterModel" in described.stdout
     as_json = json.loads(run_cli(aws, "describe", "--json").stdout)
-    assert as_json["PipelineName"] == "fraud-detection-retraining"
-    assert len(as_json["Executions"]) == 1
+    assert as_json["pipeline_name"] == "fraud-detection-retraining"
+    assert len(as_json["executions"]) == 1
+    assert as_json["executions"][0]["start_time"].endswith("Z")
 
     status = run_cli(aws, "status")
     assert status.returncode == 0, status.stderr
     assert "Succeeded" in status.stdout and "MaxIter" in status.stdout
+    status = run_cli(aws, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    as_json = json.loads(status.stdout)
+    assert as_json["pipeline_execution_status"] == "Succeeded"
+    assert as_json["parameters"]["MaxIter"] == "50"
+    assert as_json["creation_time"].endswith("Z")
+    # moto answers ListPipelineExecutionSteps with a 500: the status stands without them.
+    assert as_json["steps"] is None and "ListPipelineExecutionSteps" in as_json["steps_unavailable"]
 
     bad = run_cli(aws, "start", "--param", "MaxIter=lots")
     assert bad.returncode == 2

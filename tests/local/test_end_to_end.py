@@ -634,7 +634,9 @@ def test_cli_on_the_bundled_sample(
     capsys.readouterr()
     assert cli_main(["--config", str(config.path), "registry", "list", "--json"]) == 0
     packages = json.loads(capsys.readouterr().out)
-    assert {p["ModelPackageVersion"]: p["ModelApprovalStatus"] for p in packages} == {1: "Rejected"}
+    assert {p["model_package_version"]: p["model_approval_status"] for p in packages} == {
+        1: "Rejected"
+    }
     assert cli_main(["--config", str(config.path), "registry", "approve", "9"]) == 2
     events, _ = read_events(LocalPaths(config.local_home).events)
     approvals = [
