@@ -555,7 +555,9 @@ def _check_two_executions(config: ProjectConfig, a: str, b: str) -> None:
 def test_cli_on_the_bundled_sample(
     make_project: Callable[..., ProjectConfig], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = make_project("bundled")
+    # The second run must find the first run's Lambda environments warm however long a busy
+    # machine takes over the first run's jobs (the suite's default idles them out after 30 s).
+    config = make_project("bundled", local={"lambda_keep_warm_seconds": 900})
     command = [sys.executable, "run_pipeline.py", "--config", str(config.path)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_")}
     # From the project's own folder with a relative --config, as a user runs it: every job
