@@ -71,6 +71,7 @@ from pipelines.sdk import (
     TrainingStep,
     image_uris,
     offline_environment,
+    training_job_defaults,
 )
 
 PROCESSING_ROOT = "/opt/ml/processing"
@@ -263,8 +264,8 @@ def get_pipeline(
     The definition points at the job code by content-addressed S3 URIs and its Lambda steps
     at the project's functions. `pipeline.upsert()` uploads none of that code: a pipeline
     upserted that way fails at its first step unless the code is already in the bucket.
-    `pipelines.publish.publish(...)` (same arguments) uploads the code, the Lambda zips and
-    the sample, then upserts.
+    `pipelines.publish(...)` (same arguments; pipelines/publishing.py) uploads the code,
+    the Lambda zips and the sample, then upserts.
     """
     config, target = template_config(
         config,
@@ -504,9 +505,17 @@ def get_pipeline(
 
         # Train: a scikit-learn Pipeline on the raw features, via the training toolkit. One
         # instance: HistGradientBoosting fits on one machine (train.py refuses more).
+        # The SDK config's TrainingJob defaults, which SDK v3's ModelTrainer leaves out.
+        training_defaults = training_job_defaults(session)
         trainer = ModelTrainer(
             training_image=image,
-            compute=Compute(instance_type=training_instance_type, instance_count=1),
+            compute=Compute(
+                instance_type=training_instance_type,
+                instance_count=1,
+                volume_kms_key_id=training_defaults.volume_kms_key_id,
+            ),
+            networking=training_defaults.networking,
+            tags=training_defaults.tags,
             role=where.role_arn,
             base_job_name=f"{settings.name}-train",
             sagemaker_session=session,
@@ -537,7 +546,8 @@ def get_pipeline(
                 for split in ("train", "validation")
             ],
             output_data_config=OutputDataConfig(
-                s3_output_path=_execution_uri(config, where, "Train")
+                s3_output_path=_execution_uri(config, where, "Train"),
+                kms_key_id=training_defaults.output_kms_key_id,
             ),
             stopping_condition=StoppingCondition(
                 max_runtime_in_seconds=settings.max_runtime_seconds
