@@ -32,7 +32,12 @@ from typing import Any
 
 import boto3
 
+# The SDK config loader's own libraries (sagemaker depends on both): their errors are its.
+import jsonschema
+import yaml
+
 from pipelines import sdk_defaults
+from pipelines.config import ConfigError
 
 # Region used only while importing: the SDK builds a throwaway client at import time.
 _IMPORT_REGION = "us-east-1"
@@ -163,8 +168,17 @@ def sdk_config() -> dict[str, Any]:
     (PIPELINE_SDK_DEFAULTS=ignore), with telemetry opted out."""
     config: dict[str, Any] = {"SchemaVersion": "1.0"}
     if sdk_defaults.honoured():
-        with offline_environment():
-            config = copy.deepcopy(load_sagemaker_config()) or config
+        try:
+            with offline_environment():
+                config = copy.deepcopy(load_sagemaker_config()) or config
+        # The loader's own refusals: a named file missing, YAML it cannot parse, a document
+        # its schema rejects.
+        except (ValueError, yaml.YAMLError, jsonschema.ValidationError) as exc:
+            detail = exc.message if isinstance(exc, jsonschema.ValidationError) else exc
+            raise ConfigError(
+                f"SageMaker SDK config ({' then '.join(sdk_defaults.sources())}): {detail} "
+                f"({sdk_defaults.IGNORE_VARIABLE}={sdk_defaults.IGNORE_VALUE} builds without it)"
+            ) from exc
     modules = config.setdefault("SageMaker", {}).setdefault("PythonSDK", {})
     modules.setdefault("Modules", {})["TelemetryOptOut"] = True
     return config

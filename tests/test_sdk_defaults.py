@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +135,12 @@ def test_the_definition_cache_is_keyed_on_the_sdk_config(sdk_config_yaml, monkey
     monkeypatch.setenv(sdk_defaults.IGNORE_VARIABLE, "ignore")
     ignored = fingerprint(config, "local", code)
     assert len({before, edited, ignored}) == 3
+
+
+def test_a_config_yaml_the_sdk_refuses_is_a_configuration_error_naming_it(sdk_config_yaml):
+    from pipelines.config import ConfigError
+    from pipelines.sdk import sdk_config
+
+    sdk_config_yaml.write_text("SchemaVersion: '1.0'\nSageMaker:\n  TrainingJob: [not, a, map]\n")
+    with pytest.raises(ConfigError, match=re.escape(str(sdk_config_yaml))):
+        sdk_config()
