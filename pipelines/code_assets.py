@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pipelines import arns
 from pipelines.config import ProjectConfig, Target
+from pipelines.project_files import code_folder
 
 DIGEST_LENGTH = 16
 TRAINING_ENTRY_POINT = "train.py"
@@ -107,12 +108,13 @@ class ProjectCode:
 
 
 def project_code(config: ProjectConfig) -> ProjectCode:
-    root = config.root
+    """The job code of the project folder, each folder it lacks taken from the package."""
+    processing = code_folder(config.root, "processing")
     return ProjectCode(
-        preprocess=script_asset("preprocess", root / "processing" / "preprocess.py"),
-        train=source_dir_asset("train", root / "training"),
-        evaluate=script_asset("evaluate", root / "evaluation" / "evaluate.py"),
-        data_quality=script_asset("data_quality", root / "processing" / "data_quality.py"),
+        preprocess=script_asset("preprocess", processing / "preprocess.py"),
+        train=source_dir_asset("train", code_folder(config.root, "training")),
+        evaluate=script_asset("evaluate", code_folder(config.root, "evaluation") / "evaluate.py"),
+        data_quality=script_asset("data_quality", processing / "data_quality.py"),
     )
 
 
@@ -173,7 +175,7 @@ def snapshot_function_arn(config: ProjectConfig, target: Target) -> str:
 
 def lambda_functions(config: ProjectConfig) -> dict[str, Path]:
     """The project's Lambda functions: name -> the file whose `handler` they run."""
-    lambdas = config.root / "lambdas"
+    lambdas = code_folder(config.root, "lambdas")
     return {
         champion_function_name(config): lambdas / "resolve_champion.py",
         snapshot_function_name(config): lambdas / "snapshot_input.py",

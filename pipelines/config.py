@@ -13,9 +13,11 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from pipelines import project_files
 from pipelines.errors import UsageError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The checkout, or the copy of its files an installed wheel carries (pipelines/project_files.py).
+PROJECT_ROOT = project_files.BUNDLED_ROOT
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "pipeline.toml"
 
 PROBLEM_TYPES = ("binary_classification", "regression")
@@ -169,11 +171,11 @@ class ProjectConfig:
     @property
     def local_home(self) -> Path:
         home = Path(self.local.home)
-        return home if home.is_absolute() else self.root / home
+        return home if home.is_absolute() else project_files.writable_root(self.root) / home
 
     @property
     def sample_data_path(self) -> Path:
-        return self.root / self.pipeline.sample_data
+        return project_files.project_file(self.root, self.pipeline.sample_data)
 
     def target(self, name: str) -> Target:
         """The bucket and role a definition for `name` ("local" or "sagemaker") uses."""
@@ -232,7 +234,7 @@ def load_config(
     """Read `pipeline.toml`, apply environment then explicit overrides, and validate."""
     # Absolute, because jobs and Lambda functions run with their own working directory and
     # every project path (scripts, lambdas, the local home) is derived from this one.
-    config_path = (Path(path) if path else DEFAULT_CONFIG_PATH).absolute()
+    config_path = (Path(path) if path else project_files.find_config()).absolute()
     try:
         raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:

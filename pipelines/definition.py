@@ -9,6 +9,8 @@ SageMaker (`run_pipeline.py stack deploy|start --target sagemaker`) and in the l
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pipelines.code_assets import (
     MODEL_CONTENT_DIGEST,
     NO_CHAMPION_MARKER,
@@ -69,6 +71,7 @@ from pipelines.sdk import (
     TrainingStep,
     image_uris,
     offline_environment,
+    training_job_defaults,
 )
 
 PROCESSING_ROOT = "/opt/ml/processing"
@@ -179,13 +182,105 @@ def _evaluation_value(step: ProcessingStep, report: PropertyFile, json_path: str
     return JsonGet(step_name=step.name, property_file=report, json_path=json_path)
 
 
+# The AWS MLOps project template's get_pipeline() arguments: the pipeline.toml setting each
+# one overrides (on top of the file and its environment variables).
+TEMPLATE_ARGUMENTS = {
+    "region": ("aws", "region"),
+    "role": ("aws", "role_arn"),
+    "default_bucket": ("aws", "bucket"),
+    "pipeline_name": ("pipeline", "name"),
+    "model_package_group_name": ("pipeline", "model_package_group"),
+    # The template's prefix of every S3 key the pipeline writes.
+    "base_job_prefix": ("pipeline", "s3_prefix"),
+    "sagemaker_project_name": ("stack", "sagemaker_project_name"),
+    "sagemaker_project_id": ("stack", "sagemaker_project_id"),
+    "processing_instance_type": ("instances", "processing_type"),
+    "training_instance_type": ("instances", "training_type"),
+}
+
+
+def template_config(
+    config: ProjectConfig | str | Path | None = None,
+    *,
+    target: str | None = None,
+    **arguments: str | None,
+) -> tuple[ProjectConfig, str]:
+    """The configuration and target `get_pipeline(**arguments)` builds for.
+
+    `config`: a loaded configuration, or the pipeline.toml to read (default: ./pipeline.toml,
+    else the bundled one). `arguments` are the template's (`TEMPLATE_ARGUMENTS`); None keeps
+    the configured value. `target` defaults to "sagemaker" when a role or a bucket is given
+    (what the template builds for), else "local".
+    """
+    unknown = sorted(set(arguments) - set(TEMPLATE_ARGUMENTS))
+    if unknown:
+        raise TypeError(
+            f"get_pipeline() got unknown argument(s) {', '.join(unknown)}; the template's are "
+            f"{', '.join(TEMPLATE_ARGUMENTS)}"
+        )
+    overrides: dict[str, dict[str, str]] = {}
+    for name, value in arguments.items():
+        if value is not None:
+            section, key = TEMPLATE_ARGUMENTS[name]
+            overrides.setdefault(section, {})[key] = value
+    if isinstance(config, ProjectConfig):
+        if overrides:
+            raise TypeError(
+                "get_pipeline(): pass either a loaded ProjectConfig or the template's arguments "
+                "(with config= the pipeline.toml path to apply them to), not both"
+            )
+        loaded = config
+    else:
+        loaded = load_config(config, overrides=overrides)
+    if target is None:
+        target = (
+            "sagemaker" if arguments.get("role") or arguments.get("default_bucket") else "local"
+        )
+    return loaded, target
+
+
 def get_pipeline(
-    config: ProjectConfig | None = None,
-    target: str = "local",
+    config: ProjectConfig | str | Path | None = None,
+    target: str | None = None,
     code: ProjectCode | None = None,
+    *,
+    region: str | None = None,
+    role: str | None = None,
+    default_bucket: str | None = None,
+    pipeline_name: str | None = None,
+    model_package_group_name: str | None = None,
+    base_job_prefix: str | None = None,
+    sagemaker_project_name: str | None = None,
+    sagemaker_project_id: str | None = None,
+    processing_instance_type: str | None = None,
+    training_instance_type: str | None = None,
 ) -> Pipeline:
-    """Build the pipeline for `target` ("local" or "sagemaker"). Makes no network call."""
-    config = config or load_config()
+    """Build the pipeline for `target` ("local" or "sagemaker"). Makes no network call.
+
+    Takes what the AWS MLOps project template's `get_pipeline` takes (region, role,
+    default_bucket, pipeline_name, model_package_group_name, base_job_prefix,
+    sagemaker_project_name, ...), each defaulting to pipeline.toml; see `template_config`.
+
+    The definition points at the job code by content-addressed S3 URIs and its Lambda steps
+    at the project's functions. `pipeline.upsert()` uploads none of that code: a pipeline
+    upserted that way fails at its first step unless the code is already in the bucket.
+    `pipelines.publish(...)` (same arguments; pipelines/publishing.py) uploads the code,
+    the Lambda zips and the sample, then upserts.
+    """
+    config, target = template_config(
+        config,
+        target=target,
+        region=region,
+        role=role,
+        default_bucket=default_bucket,
+        pipeline_name=pipeline_name,
+        model_package_group_name=model_package_group_name,
+        base_job_prefix=base_job_prefix,
+        sagemaker_project_name=sagemaker_project_name,
+        sagemaker_project_id=sagemaker_project_id,
+        processing_instance_type=processing_instance_type,
+        training_instance_type=training_instance_type,
+    )
     where = config.target(target)
     code = code or project_code(config)
     settings = config.pipeline
@@ -410,9 +505,17 @@ def get_pipeline(
 
         # Train: a scikit-learn Pipeline on the raw features, via the training toolkit. One
         # instance: HistGradientBoosting fits on one machine (train.py refuses more).
+        # The SDK config's TrainingJob defaults, which SDK v3's ModelTrainer leaves out.
+        training_defaults = training_job_defaults(session)
         trainer = ModelTrainer(
             training_image=image,
-            compute=Compute(instance_type=training_instance_type, instance_count=1),
+            compute=Compute(
+                instance_type=training_instance_type,
+                instance_count=1,
+                volume_kms_key_id=training_defaults.volume_kms_key_id,
+            ),
+            networking=training_defaults.networking,
+            tags=training_defaults.tags,
             role=where.role_arn,
             base_job_name=f"{settings.name}-train",
             sagemaker_session=session,
@@ -443,7 +546,8 @@ def get_pipeline(
                 for split in ("train", "validation")
             ],
             output_data_config=OutputDataConfig(
-                s3_output_path=_execution_uri(config, where, "Train")
+                s3_output_path=_execution_uri(config, where, "Train"),
+                kms_key_id=training_defaults.output_kms_key_id,
             ),
             stopping_condition=StoppingCondition(
                 max_runtime_in_seconds=settings.max_runtime_seconds

@@ -14,6 +14,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+from pipelines import sdk_defaults
 from pipelines.code_assets import ProjectCode, project_code
 from pipelines.config import ProjectConfig
 
@@ -24,6 +25,7 @@ _BUILDER_MODULES = (
     "code_assets.py",
     "config.py",
     "drift/settings.py",
+    "sdk_defaults.py",
 )
 
 
@@ -37,6 +39,8 @@ def fingerprint(config: ProjectConfig, target: str, code: ProjectCode) -> str:
     for asset in code.all():
         digest.update(f"{asset.name}:{asset.digest}".encode())
     digest.update(metadata.version("sagemaker").encode())
+    # The SDK's config.yaml defaults enter the definition (VPC, KMS keys, tags).
+    digest.update(sdk_defaults.fingerprint())
     return digest.hexdigest()[:24]
 
 

@@ -10,26 +10,37 @@ put back afterwards. Every other module takes SDK names from this one.
 Building is offline as well: `OfflinePipelineSession` answers `default_bucket()` from the
 configuration instead of checking (or creating) the bucket, telemetry is opted out through
 the session's SDK config, and role validation (an IAM simulation call) is switched off.
+
+The SDK's own config.yaml defaults (VPC, KMS keys, tags, ...: pipelines/sdk_defaults.py)
+reach the definition as they would with the SDK alone: the session carries them and the
+processing jobs take them from it. SDK v3's ModelTrainer looks most of its TrainingJob
+defaults up without the session, so `training_job_defaults` hands them to it explicitly.
+Values the project sets itself (role, instance types, output paths) win, as explicit
+arguments do in the SDK. The one value forced is TelemetryOptOut (building is offline).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import boto3
 
+# The SDK config loader's own libraries (sagemaker depends on both): their errors are its.
+import jsonschema
+import yaml
+
+from pipelines import sdk_defaults
+from pipelines.config import ConfigError
+
 # Region used only while importing: the SDK builds a throwaway client at import time.
 _IMPORT_REGION = "us-east-1"
-
-# SDK "intelligent defaults" document: opt out of telemetry (it would send HTTP requests).
-SDK_CONFIG = {
-    "SchemaVersion": "1.0",
-    "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
-}
 
 _OFFLINE_ENV = {
     # Without credentials botocore would query the instance-metadata endpoint.
@@ -85,6 +96,7 @@ def offline_environment(region: str | None = None) -> Iterator[None]:
 
 with offline_environment():
     from sagemaker.core import image_uris
+    from sagemaker.core.config.config import load_sagemaker_config
     from sagemaker.core.drift_check_baselines import DriftCheckBaselines
     from sagemaker.core.lambda_helper import Lambda
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
@@ -96,6 +108,7 @@ with offline_environment():
         ProcessingS3Input,
         ProcessingS3Output,
         StoppingCondition,
+        Tag,
     )
     from sagemaker.core.workflow.conditions import (
         ConditionEquals,
@@ -128,7 +141,7 @@ with offline_environment():
     from sagemaker.mlops.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
     from sagemaker.serve.model_builder import ModelBuilder
     from sagemaker.train import ModelTrainer
-    from sagemaker.train.configs import Compute, InputData
+    from sagemaker.train.configs import Compute, InputData, Networking
 
 
 class OfflinePipelineSession(PipelineSession):
@@ -142,7 +155,7 @@ class OfflinePipelineSession(PipelineSession):
         # No credentials on purpose: nothing signed is ever sent while building.
         boto_session = boto3.Session(region_name=region)
         super().__init__(
-            boto_session=boto_session, default_bucket=bucket, sagemaker_config=SDK_CONFIG
+            boto_session=boto_session, default_bucket=bucket, sagemaker_config=sdk_config()
         )
         self._configured_bucket = bucket
 
@@ -150,8 +163,73 @@ class OfflinePipelineSession(PipelineSession):
         return self._configured_bucket
 
 
+def sdk_config() -> dict[str, Any]:
+    """The SDK config a build uses: the SDK's config.yaml files unless opted out
+    (PIPELINE_SDK_DEFAULTS=ignore), with telemetry opted out."""
+    config: dict[str, Any] = {"SchemaVersion": "1.0"}
+    if sdk_defaults.honoured():
+        try:
+            with offline_environment():
+                config = copy.deepcopy(load_sagemaker_config()) or config
+        # The loader's own refusals: a named file missing, YAML it cannot parse, a document
+        # its schema rejects.
+        except (ValueError, yaml.YAMLError, jsonschema.ValidationError) as exc:
+            detail = exc.message if isinstance(exc, jsonschema.ValidationError) else exc
+            raise ConfigError(
+                f"SageMaker SDK config ({' then '.join(sdk_defaults.sources())}): {detail} "
+                f"({sdk_defaults.IGNORE_VARIABLE}={sdk_defaults.IGNORE_VALUE} builds without it)"
+            ) from exc
+    modules = config.setdefault("SageMaker", {}).setdefault("PythonSDK", {})
+    modules.setdefault("Modules", {})["TelemetryOptOut"] = True
+    return config
+
+
+def sdk_config_value(path: str, config: dict[str, Any] | None = None) -> Any:
+    """The value at a dotted path ("SageMaker.Pipeline.Tags") of `sdk_config()`, or None."""
+    node: Any = sdk_config() if config is None else config
+    for key in path.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return copy.deepcopy(node)
+
+
+@dataclass(frozen=True)
+class TrainingJobDefaults:
+    """SageMaker.TrainingJob defaults of the SDK config, as ModelTrainer arguments."""
+
+    networking: Networking | None = None
+    volume_kms_key_id: str | None = None
+    output_kms_key_id: str | None = None
+    tags: list[Tag] | None = None
+
+
+def training_job_defaults(session: PipelineSession) -> TrainingJobDefaults:
+    config = session.sagemaker_config or {}
+
+    def value(path: str) -> Any:
+        return sdk_config_value(f"SageMaker.TrainingJob.{path}", config)
+
+    vpc = value("VpcConfig") or {}
+    isolation = value("EnableNetworkIsolation")
+    encryption = value("EnableInterContainerTrafficEncryption")
+    networking = None
+    if vpc or isolation is not None or encryption is not None:
+        networking = Networking(
+            subnets=vpc.get("Subnets"),
+            security_group_ids=vpc.get("SecurityGroupIds"),
+            enable_network_isolation=isolation,
+            enable_inter_container_traffic_encryption=encryption,
+        )
+    return TrainingJobDefaults(
+        networking=networking,
+        volume_kms_key_id=value("ResourceConfig.VolumeKmsKeyId"),
+        output_kms_key_id=value("OutputDataConfig.KmsKeyId"),
+        tags=[Tag(key=tag["Key"], value=tag["Value"]) for tag in value("Tags") or []] or None,
+    )
+
+
 __all__ = [
-    "SDK_CONFIG",
     "CacheConfig",
     "Compute",
     "ConditionEquals",
@@ -175,6 +253,7 @@ __all__ = [
     "ModelMetrics",
     "ModelStep",
     "ModelTrainer",
+    "Networking",
     "OfflinePipelineSession",
     "OutputDataConfig",
     "ParameterBoolean",
@@ -195,7 +274,11 @@ __all__ = [
     "StepExceptionTypeEnum",
     "StepRetryPolicy",
     "StoppingCondition",
+    "TrainingJobDefaults",
     "TrainingStep",
     "image_uris",
     "offline_environment",
+    "sdk_config",
+    "sdk_config_value",
+    "training_job_defaults",
 ]

@@ -16,6 +16,7 @@ import boto3
 
 from pipelines.config import ProjectConfig
 from pipelines.deploy.settings import deploy_tags, load_deployment
+from pipelines.project_files import code_folder
 
 Printer = Callable[[str], None]
 
@@ -25,7 +26,7 @@ class NothingToDeployError(LookupError):
 
 
 def deploy_module(config: ProjectConfig) -> ModuleType:
-    path = config.root / "lambdas" / "deploy_model.py"
+    path = code_folder(config.root, "lambdas") / "deploy_model.py"
     spec = importlib.util.spec_from_file_location("deploy_model", path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")

@@ -23,6 +23,7 @@ from pipelines.code_assets import (
 )
 from pipelines.config import ProjectConfig, Target
 from pipelines.deploy.settings import DeploymentSettings, deploy_function_name, load_deployment
+from pipelines.project_files import code_folder
 from pipelines.stack.settings import Settings, load_stack_settings
 from pipelines.triggers.settings import NotificationSettings, TriggerSettings, load_settings
 
@@ -120,7 +121,7 @@ def project_functions(
     settings: Settings,
 ) -> dict[str, Path]:
     """Purpose -> source file of every Lambda function the configuration asks for."""
-    lambdas = config.root / "lambdas"
+    lambdas = code_folder(config.root, "lambdas")
     # The pipeline's own steps: the functions the local engine runs too.
     steps = lambda_functions(config)
     functions = {
