@@ -479,9 +479,15 @@ def test_a_lambda_request_that_passed_before_passes_without_loading_botocore(
 @pytest.mark.parametrize(
     ("retry", "message"),
     [
-        ({"max_attempts": 21}, r"\[retry\].max_attempts must be 0 to 20"),
-        ({"job_interval_seconds": 43201}, r"\[retry\].job_interval_seconds must be 0 to 43200"),
-        ({"backoff_rate": -0.5}, r"\[retry\].backoff_rate must be >= 0"),
+        (
+            {"max_attempts": 21},
+            r"\[retry\].max_attempts must be between 1 and 20 \(SageMaker's limit\), got 21",
+        ),
+        (
+            {"job_interval_seconds": 43201},
+            r"\[retry\].job_interval_seconds must be between 0 and 43200 \(SageMaker's limit\)",
+        ),
+        ({"backoff_rate": -0.5}, r"\[retry\].backoff_rate must be at least 0, got -0.5"),
     ],
 )
 def test_retry_settings_beyond_sagemakers_limits_are_configuration_errors(
