@@ -148,3 +148,12 @@ def test_defaults_come_from_the_other_sections():
     config = load_config(environ={}, overrides={"pipeline": {"name": "churn"}})
     assert load_deployment(config).endpoint_name == "churn-endpoint"
     assert config.sections.orchestrator.state_machine_name == "churn-orchestrator"
+
+
+def test_a_derived_name_that_cannot_exist_points_at_its_source(tmp_path):
+    message = refusal(tmp_path, pipeline={"name": "fraud_detection"})
+    assert message.endswith(
+        "[deployment].endpoint_name 'fraud_detection-endpoint' (from [pipeline].name; set "
+        "endpoint_name to choose another) is not a usable endpoint name (letters, digits and "
+        "hyphens, at most 46 characters, no leading or trailing hyphen)"
+    )

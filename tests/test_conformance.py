@@ -11,6 +11,7 @@ starts: the end-to-end tests run that check on real values.)
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Iterator
 
@@ -384,7 +385,12 @@ def test_the_start_request_itself(local) -> None:
 def test_a_pipeline_name_sagemaker_refuses(local) -> None:
     from pipelines.aws.pipeline_request import pipeline_request
 
-    config = load_config(overrides={"pipeline": {"name": "fraud_detection"}})
+    # load_config refuses this name already (the endpoint named after it could not exist);
+    # the checker must refuse it on its own too.
+    valid = load_config()
+    config = dataclasses.replace(
+        valid, pipeline=valid.pipeline.model_copy(update={"name": "fraud_detection"})
+    )
     create = {
         **pipeline_request(config, json.dumps(local), ROLE),
         "ClientRequestToken": "t" * 36,

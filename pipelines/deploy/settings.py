@@ -57,11 +57,15 @@ class DeploymentSettings(Section):
     @classmethod
     def _endpoint_name(cls, value: str, info: ValidationInfo) -> str:
         config = project(info)
-        value = value or (f"{config.pipeline.name}-endpoint" if config else "")
+        derived = not value and config is not None
+        if derived:
+            value = f"{config.pipeline.name}-endpoint"
         if value and (not _ENDPOINT_NAME.match(value) or len(value) > MAX_ENDPOINT_NAME):
+            origin = " (from [pipeline].name; set endpoint_name to choose another)"
             raise ValueError(
-                f"{value!r} is not a usable endpoint name (letters, digits and hyphens, at "
-                f"most {MAX_ENDPOINT_NAME} characters, no leading or trailing hyphen)"
+                f"{value!r}{origin if derived else ''} is not a usable endpoint name (letters, "
+                f"digits and hyphens, at most {MAX_ENDPOINT_NAME} characters, no leading or "
+                "trailing hyphen)"
             )
         return value
 
