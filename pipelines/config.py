@@ -232,8 +232,8 @@ class Sections(BaseModel):
     triggers: TriggerSettings
     notifications: NotificationSettings
     deployment: DeploymentSettings
-    # USD per instance-hour by instance type; [pricing.orchestration] is
-    # pipelines/orchestrators/comparison.py's.
+    # USD per instance-hour by instance type; [pricing.orchestration] is read by
+    # pipelines/view/cost.py (orchestration_prices) from `extra`.
     pricing: Annotated[dict[str, float], BeforeValidator(_instance_prices)]
     stack: StackSettings
     dr: DrSettings
