@@ -1,17 +1,44 @@
 """Project configuration: `pipeline.toml`, overridden by environment variables.
 
 Everything here is plain data. Pipeline parameters (what can change per execution) are
-declared in `definition.py`; this file holds what is fixed per deployment.
+declared in `definition.py`; this file holds what is fixed per deployment. Every section is
+a pydantic model (the core ones here, the others in `pipelines/<feature>/settings.py`),
+validated once when the file loads; errors name the file, the key and the value.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+
+from pipelines.config_fields import Section, at_least, between, describe, one_of, project
+from pipelines.conformance.definition_rules import INTERVAL_SECONDS_MAX, MAX_ATTEMPTS_MAX
+from pipelines.deploy.settings import DeploymentSettings
+from pipelines.drift.settings import DriftSettings
+from pipelines.orchestrators.settings import OrchestratorSettings
+from pipelines.stack.settings import DrSettings, StackSettings
+from pipelines.triggers.settings import (
+    LONGEST_SUFFIX,
+    MAX_NAME_LENGTH,
+    NotificationSettings,
+    TriggerSettings,
+)
 
 from pipelines import project_files
 from pipelines.errors import UsageError
@@ -41,17 +68,58 @@ APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
 TARGETS = ("local", "sagemaker")
 # The sub-table of [pricing] with the orchestrators' prices (not instance types).
 ORCHESTRATION_PRICING = "orchestration"
+_SAGEMAKER_LIMIT = " (SageMaker's limit)"
 
 
 class ConfigError(UsageError, ValueError):
     """The configuration file or an override is invalid; the message names the field."""
 
 
-@dataclass(frozen=True)
-class PipelineSettings:
+def _open_unit_interval(value: float) -> float:
+    if not 0 < value < 1:
+        raise ValueError("must be between 0 and 1 (both excluded)")
+    return value
+
+
+def _positive(value: float) -> float:
+    if not value > 0:
+        raise ValueError("must be > 0")
+    return value
+
+
+def _share(value: float) -> float:
+    if not 0 < value <= 1:
+        raise ValueError("must be in (0, 1]")
+    return value
+
+
+def _one_training_instance(value: int) -> int:
+    if value != 1:
+        raise ValueError(
+            f"must be 1, got {value}: scikit-learn's HistGradientBoosting trains on one "
+            "instance, so more would each fit the same model and be billed for it (the SDK's "
+            "own SKLearn estimator refuses instance_count > 1 for this reason). Preprocess "
+            "scales out instead: [instances].processing_count"
+        )
+    return value
+
+
+def _tag_values(tags: Any) -> Any:
+    if isinstance(tags, Mapping):
+        return {
+            key: value if isinstance(value, Mapping) else str(value) for key, value in tags.items()
+        }
+    return tags
+
+
+def _lower_is_better_rule(metric: str) -> str:
+    return "smaller" if metric in LOWER_IS_BETTER else "larger"
+
+
+class PipelineSettings(Section):
     name: str
     model_package_group: str
-    problem_type: str
+    problem_type: Annotated[str, one_of(PROBLEM_TYPES)]
     label_column: str
     metric: str
     metric_threshold: float
@@ -59,77 +127,135 @@ class PipelineSettings:
     sample_data: str
     s3_prefix: str
     sklearn_image_version: str
-    model_approval_status: str
+    model_approval_status: Annotated[str, one_of(APPROVAL_STATUSES)]
     cache_expire_after: str
-    max_runtime_seconds: int
-    max_parallel_steps: int
-    champion_margin: float = 0.0
+    max_runtime_seconds: Annotated[int, at_least(1)]
+    max_parallel_steps: Annotated[int, at_least(1)]
+    champion_margin: Annotated[float, at_least(0)] = 0.0
+
+    @model_validator(mode="after")
+    def _metric_and_direction(self) -> PipelineSettings:
+        metrics = METRICS_BY_PROBLEM_TYPE[self.problem_type]
+        if self.metric not in metrics:
+            raise ValueError(
+                f"metric {self.metric!r} is not a {self.problem_type} metric ({', '.join(metrics)})"
+            )
+        if self.higher_is_better == (self.metric in LOWER_IS_BETTER):
+            raise ValueError(
+                f"higher_is_better = {str(self.higher_is_better).lower()} contradicts metric "
+                f"{self.metric!r}, for which a {_lower_is_better_rule(self.metric)} value is "
+                "better"
+            )
+        return self
 
 
-@dataclass(frozen=True)
-class QualityGateSettings:
+class QualityGateSettings(Section):
     """[quality_gate]: how Evaluate decides, what Preprocess refuses, how Train picks its
     operating point. Build-time settings, passed to the jobs as literal arguments."""
 
     # The permutation test and the paired bootstrap behind every comparison (baseline,
     # champion): their level, how many shuffles and resamples, and their seed.
-    confidence_level: float = 0.95
-    resamples: int = 1000
+    confidence_level: Annotated[float, AfterValidator(_open_unit_interval)] = 0.95
+    resamples: Annotated[int, at_least(100)] = 1000
     random_seed: int = 0
     # Preprocess refuses a split with fewer rows than this of either class.
-    min_class_count: int = 10
+    min_class_count: Annotated[int, at_least(1)] = 10
     # The decision threshold, chosen on the validation split: "f1", "cost" (a missed
     # positive costs cost_ratio false alarms) or "min_precision".
-    threshold_objective: str = "f1"
-    cost_ratio: float = 10.0
-    min_precision: float = 0.5
+    threshold_objective: Annotated[str, one_of(THRESHOLD_OBJECTIVES)] = "f1"
+    cost_ratio: Annotated[float, AfterValidator(_positive)] = 10.0
+    min_precision: Annotated[float, AfterValidator(_share)] = 0.5
     # "none" or "balanced" (scikit-learn's class_weight for the classifier).
-    class_weight: str = "none"
+    class_weight: Annotated[str, one_of(CLASS_WEIGHTS)] = "none"
 
 
-@dataclass(frozen=True)
-class AwsSettings:
+class AwsSettings(Section):
     region: str
     bucket: str
     role_arn: str
     local_bucket: str
     local_role_arn: str
     lambda_role_arn: str = ""
-    tags: dict[str, str] = field(default_factory=dict)
+    # Tag values are strings on AWS; `version = 2` in TOML means "2".
+    tags: Annotated[dict[str, str], BeforeValidator(_tag_values)] = Field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class InstanceSettings:
+class InstanceSettings(Section):
     processing_type: str
-    processing_count: int
+    processing_count: Annotated[int, at_least(1)]
     training_type: str
     inference_type: str
-    # Must be 1 (see _validate): kept so existing pipeline.toml files stay valid.
-    training_count: int = 1
+    # Must be 1: kept so existing pipeline.toml files stay valid.
+    training_count: Annotated[int, AfterValidator(_one_training_instance)] = 1
 
 
-@dataclass(frozen=True)
-class Hyperparameters:
+class Hyperparameters(Section):
     learning_rate: float
     max_iter: int
     max_leaf_nodes: int
     l2_regularization: float
 
 
-@dataclass(frozen=True)
-class RetrySettings:
-    interval_seconds: int
-    backoff_rate: float
-    max_attempts: int
-    job_interval_seconds: int
-    job_max_attempts: int
+class RetrySettings(Section):
+    """SageMaker's limits for retry policies ("Retry Policy for Pipeline Steps"), checked
+    here so a bad value is a configuration error, not the SDK's assertion while building."""
+
+    interval_seconds: Annotated[int, between(0, INTERVAL_SECONDS_MAX, _SAGEMAKER_LIMIT)]
+    backoff_rate: Annotated[float, at_least(0)]
+    max_attempts: Annotated[int, between(1, MAX_ATTEMPTS_MAX, _SAGEMAKER_LIMIT)]
+    job_interval_seconds: Annotated[int, between(0, INTERVAL_SECONDS_MAX, _SAGEMAKER_LIMIT)]
+    job_max_attempts: Annotated[int, between(1, MAX_ATTEMPTS_MAX, _SAGEMAKER_LIMIT)]
 
 
-@dataclass(frozen=True)
-class LocalSettings:
+class LocalSettings(Section):
     home: str
     # Idle seconds a Lambda execution environment stays warm for the next run; 0: none.
-    lambda_keep_warm_seconds: float = 300.0
+    lambda_keep_warm_seconds: Annotated[float, at_least(0)] = 300.0
+
+
+class _CoreSections(BaseModel):
+    """The sections every command needs, validated on their own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pipeline: PipelineSettings
+    aws: AwsSettings
+    instances: InstanceSettings
+    hyperparameters: Hyperparameters
+    retry: RetrySettings
+    local: LocalSettings
+    quality_gate: QualityGateSettings
+
+
+class Sections(BaseModel):
+    """The sections other modules own, validated against the core ones (their defaults and
+    cross-section rules read `[pipeline]`, `[aws]`, `[instances]`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    triggers: TriggerSettings
+    notifications: NotificationSettings
+    deployment: DeploymentSettings
+    # USD per instance-hour by instance type; [pricing.orchestration] is read by
+    # pipelines/view/cost.py (orchestration_prices) from `extra`.
+    pricing: Annotated[dict[str, float], BeforeValidator(_instance_prices)]
+    stack: StackSettings
+    dr: DrSettings
+    orchestrator: OrchestratorSettings
+    drift: DriftSettings
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names_fit(cls, data: Any, info: ValidationInfo) -> Any:
+        # First: every resource name derived from the pipeline's would be refused too.
+        config = project(info)
+        longest = config.pipeline.name + LONGEST_SUFFIX if config else ""
+        if len(longest) > MAX_NAME_LENGTH:
+            raise ValueError(
+                f"[pipeline].name {config.pipeline.name!r} is too long for the trigger "
+                f"resources: {longest!r} exceeds {MAX_NAME_LENGTH} characters"
+            )
+        return data
 
 
 @dataclass(frozen=True)
@@ -159,10 +285,20 @@ class ProjectConfig:
     hyperparameters: Hyperparameters
     retry: RetrySettings
     local: LocalSettings
-    # Sections owned by other modules (triggers, notifications, deployment, pricing, stack,
-    # dr, orchestrator, drift), parsed and validated where they are used.
+    # The other sections as pipeline.toml holds them (triggers, notifications, deployment,
+    # pricing, stack, dr, orchestrator, drift); `sections` is them validated.
     extra: Mapping[str, Any] = field(default_factory=dict)
     quality_gate: QualityGateSettings = field(default_factory=QualityGateSettings)
+
+    @functools.cached_property
+    def sections(self) -> Sections:
+        """The other modules' sections, validated once per configuration (load_config
+        validates them; a copy made with dataclasses.replace validates its own)."""
+        raw = {name: {} for name in Sections.model_fields} | dict(self.extra)
+        try:
+            return Sections.model_validate(raw, context={"config": self})
+        except ValidationError as exc:
+            raise ConfigError(describe(self.path, exc, Sections)) from None
 
     @property
     def root(self) -> Path:
@@ -196,26 +332,6 @@ class ProjectConfig:
         return Target(name, self.aws.region, self.aws.bucket, self.aws.role_arn)
 
 
-_SECTIONS = {
-    "pipeline": PipelineSettings,
-    "aws": AwsSettings,
-    "instances": InstanceSettings,
-    "hyperparameters": Hyperparameters,
-    "retry": RetrySettings,
-    "local": LocalSettings,
-    "quality_gate": QualityGateSettings,
-}
-_EXTRA_SECTIONS = (
-    "triggers",
-    "notifications",
-    "deployment",
-    "pricing",
-    "stack",
-    "dr",
-    "orchestrator",
-    "drift",
-)
-
 _ENV_OVERRIDES = {
     "PIPELINE_NAME": ("pipeline", "name"),
     "PIPELINE_BUCKET": ("aws", "bucket"),
@@ -231,7 +347,8 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ProjectConfig:
-    """Read `pipeline.toml`, apply environment then explicit overrides, and validate."""
+    """Read `pipeline.toml`, apply environment then explicit overrides, and validate every
+    section."""
     # Absolute, because jobs and Lambda functions run with their own working directory and
     # every project path (scripts, lambdas, the local home) is derived from this one.
     config_path = (Path(path) if path else project_files.find_config()).absolute()
@@ -249,185 +366,44 @@ def load_config(
     for section, values in (overrides or {}).items():
         raw.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
 
-    unknown = sorted(set(raw) - set(_SECTIONS) - set(_EXTRA_SECTIONS))
+    unknown = sorted(set(raw) - set(_CoreSections.model_fields) - set(Sections.model_fields))
     if unknown:
-        raise ConfigError(f"{config_path}: unknown section(s) {', '.join(unknown)}")
-
-    sections = {
-        name: _build_section(config_path, name, cls, raw.get(name, {}))
-        for name, cls in _SECTIONS.items()
-    }
+        raise ConfigError(f"{config_path}: unknown section(s): {', '.join(unknown)}")
+    core = {name: raw.get(name, {}) for name in _CoreSections.model_fields}
+    try:
+        sections = _CoreSections.model_validate(core)
+    except ValidationError as exc:
+        raise ConfigError(describe(config_path, exc, _CoreSections)) from None
     config = ProjectConfig(
         path=config_path,
-        extra={name: raw[name] for name in _EXTRA_SECTIONS if name in raw},
-        **sections,
+        extra={name: raw[name] for name in Sections.model_fields if name in raw},
+        **{name: getattr(sections, name) for name in _CoreSections.model_fields},
     )
-    _validate(config)
+    config.sections  # noqa: B018 - every section is checked now, not by the first command to read it
     return config
-
-
-def _build_section(config_path: Path, name: str, cls: type, values: Mapping[str, Any]):
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ConfigError(f"{config_path}: unknown key(s) in [{name}]: {', '.join(unknown)}")
-    kwargs = {}
-    for key, spec in known.items():
-        if key not in values:
-            if spec.default is not MISSING or spec.default_factory is not MISSING:
-                continue
-            raise ConfigError(f"{config_path}: [{name}].{key} is missing")
-        kwargs[key] = _coerce(config_path, f"[{name}].{key}", spec.type, values[key])
-    return cls(**kwargs)
-
-
-def _coerce(config_path: Path, where: str, type_name: str, value: Any) -> Any:
-    """Check a value against the dataclass annotation (strings under __future__ annotations)."""
-    try:
-        if type_name == "str":
-            if not isinstance(value, str):
-                raise TypeError
-            return value
-        if type_name == "bool":
-            if not isinstance(value, bool):
-                raise TypeError
-            return value
-        if type_name == "int":
-            if isinstance(value, bool | float):
-                raise TypeError
-            return int(value)
-        if type_name == "float":
-            if isinstance(value, bool):
-                raise TypeError
-            return float(value)
-        if type_name.startswith("dict"):
-            if not isinstance(value, Mapping):
-                raise TypeError
-            return {str(k): str(v) for k, v in value.items()}
-    except (TypeError, ValueError):
-        pass
-    raise ConfigError(f"{config_path}: {where} must be {type_name}, got {value!r}")
-
-
-def _validate(config: ProjectConfig) -> None:
-    p = config.pipeline
-    where = str(config.path)
-    if p.problem_type not in PROBLEM_TYPES:
-        raise ConfigError(
-            f"{where}: [pipeline].problem_type {p.problem_type!r} is not one of "
-            f"{', '.join(PROBLEM_TYPES)}"
-        )
-    metrics = METRICS_BY_PROBLEM_TYPE[p.problem_type]
-    if p.metric not in metrics:
-        raise ConfigError(
-            f"{where}: [pipeline].metric {p.metric!r} is not a {p.problem_type} metric "
-            f"({', '.join(metrics)})"
-        )
-    if p.higher_is_better == (p.metric in LOWER_IS_BETTER):
-        raise ConfigError(
-            f"{where}: [pipeline].higher_is_better = {str(p.higher_is_better).lower()} "
-            f"contradicts metric {p.metric!r}, for which a "
-            f"{'smaller' if p.metric in LOWER_IS_BETTER else 'larger'} value is better"
-        )
-    _validate_quality_gate(where, config.quality_gate)
-    if p.champion_margin < 0:
-        raise ConfigError(
-            f"{where}: [pipeline].champion_margin must be >= 0, got {p.champion_margin}"
-        )
-    if p.model_approval_status not in APPROVAL_STATUSES:
-        raise ConfigError(
-            f"{where}: [pipeline].model_approval_status {p.model_approval_status!r} is not one "
-            f"of {', '.join(APPROVAL_STATUSES)}"
-        )
-    if config.local.lambda_keep_warm_seconds < 0:
-        raise ConfigError(
-            f"{where}: [local].lambda_keep_warm_seconds must be >= 0, got "
-            f"{config.local.lambda_keep_warm_seconds}"
-        )
-    for label, value in (
-        ("[pipeline].max_runtime_seconds", config.pipeline.max_runtime_seconds),
-        ("[instances].processing_count", config.instances.processing_count),
-        ("[instances].training_count", config.instances.training_count),
-        ("[pipeline].max_parallel_steps", config.pipeline.max_parallel_steps),
-        ("[retry].max_attempts", config.retry.max_attempts),
-        ("[retry].job_max_attempts", config.retry.job_max_attempts),
-    ):
-        if value < 1:
-            raise ConfigError(f"{where}: {label} must be at least 1, got {value}")
-    if config.instances.training_count != 1:
-        raise ConfigError(
-            f"{where}: [instances].training_count must be 1, got "
-            f"{config.instances.training_count}: scikit-learn's HistGradientBoosting trains "
-            "on one instance, so more would each fit the same model and be billed for it "
-            "(the SDK's own SKLearn estimator refuses instance_count > 1 for this reason). "
-            "Preprocess scales out instead: [instances].processing_count"
-        )
-    _validate_retry(where, config.retry)
-
-
-def _validate_retry(where: str, retry: RetrySettings) -> None:
-    """SageMaker's limits for retry policies ("Retry Policy for Pipeline Steps"), checked here
-    so a bad value is a configuration error, not the SDK's assertion while building."""
-    from pipelines.conformance.definition_rules import INTERVAL_SECONDS_MAX, MAX_ATTEMPTS_MAX
-
-    for label, value, limit in (
-        ("[retry].max_attempts", retry.max_attempts, MAX_ATTEMPTS_MAX),
-        ("[retry].job_max_attempts", retry.job_max_attempts, MAX_ATTEMPTS_MAX),
-        ("[retry].interval_seconds", retry.interval_seconds, INTERVAL_SECONDS_MAX),
-        ("[retry].job_interval_seconds", retry.job_interval_seconds, INTERVAL_SECONDS_MAX),
-    ):
-        if not 0 <= value <= limit:
-            raise ConfigError(
-                f"{where}: {label} must be 0 to {limit} (SageMaker's limit), got {value}"
-            )
-    if retry.backoff_rate < 0:
-        raise ConfigError(f"{where}: [retry].backoff_rate must be >= 0, got {retry.backoff_rate}")
-
-
-def _validate_quality_gate(where: str, gate: QualityGateSettings) -> None:
-    problems = []
-    if not 0 < gate.confidence_level < 1:
-        problems.append(f"confidence_level must be between 0 and 1, got {gate.confidence_level}")
-    if gate.resamples < 100:
-        problems.append(f"resamples must be at least 100, got {gate.resamples}")
-    if gate.min_class_count < 1:
-        problems.append(f"min_class_count must be at least 1, got {gate.min_class_count}")
-    if gate.threshold_objective not in THRESHOLD_OBJECTIVES:
-        problems.append(
-            f"threshold_objective {gate.threshold_objective!r} is not one of "
-            f"{', '.join(THRESHOLD_OBJECTIVES)}"
-        )
-    if not gate.cost_ratio > 0:
-        problems.append(f"cost_ratio must be > 0, got {gate.cost_ratio}")
-    if not 0 < gate.min_precision <= 1:
-        problems.append(f"min_precision must be in (0, 1], got {gate.min_precision}")
-    if gate.class_weight not in CLASS_WEIGHTS:
-        problems.append(
-            f"class_weight {gate.class_weight!r} is not one of {', '.join(CLASS_WEIGHTS)}"
-        )
-    if problems:
-        raise ConfigError(f"{where}: [quality_gate]." + problems[0])
 
 
 def load_pricing(config: ProjectConfig) -> dict[str, float]:
     """`[pricing]`: USD per instance-hour by instance type, for the local cost report.
 
-    Optional like the other extra sections: no table means every job is "unpriced".
-    Keys may be quoted ("ml.m5.large" = 0.115) or bare; bare TOML keys with dots are
-    nested tables, flattened back to the instance type here.
+    Optional like the other sections: no table means every job is "unpriced".
     """
-    where = f"{config.path}: [pricing]"
-    raw = config.extra.get("pricing", {})
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where} must be a table of instance type = USD per hour")
+    return config.sections.pricing
+
+
+def _instance_prices(table: Any) -> Any:
+    """Keys may be quoted ("ml.m5.large" = 0.115) or bare; bare TOML keys with dots are
+    nested tables, flattened back to the instance type here."""
+    if not isinstance(table, Mapping):
+        return table  # refused as "must be a table"
     # [pricing.orchestration] holds the orchestrators' prices (pipelines/view/cost.py).
-    raw = {key: value for key, value in raw.items() if key != ORCHESTRATION_PRICING}
+    raw = {key: value for key, value in table.items() if key != ORCHESTRATION_PRICING}
     prices: dict[str, float] = {}
     for instance_type, value in _flatten(raw).items():
         if not instance_type.startswith("ml."):
-            raise ConfigError(
-                f'{where}: key {instance_type!r} is not a SageMaker instance type ("ml.<family>'
-                '.<size>", quoted in TOML)'
+            raise ValueError(
+                f'"{instance_type}" is not a SageMaker instance type ("ml.<family>.<size>", '
+                "quoted in TOML)"
             )
         # bool is an int in Python (`true` is not a price); TOML also allows nan and inf.
         if (
@@ -435,9 +411,9 @@ def load_pricing(config: ProjectConfig) -> dict[str, float]:
             or not isinstance(value, int | float)
             or not 0 <= value < float("inf")
         ):
-            raise ConfigError(
-                f'{where}."{instance_type}" must be a non-negative number of USD per '
-                f"instance-hour, got {value!r}"
+            raise ValueError(
+                f'"{instance_type}" must be a non-negative number of USD per instance-hour, '
+                f"got {value!r}"
             )
         prices[instance_type] = float(value)
     return prices

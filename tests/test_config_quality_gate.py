@@ -70,11 +70,18 @@ def test_lower_is_better_metrics_are_accepted(tmp_path):
         ({"confidence_level": 1.0}, "[quality_gate].confidence_level must be between 0 and 1"),
         ({"resamples": 10}, "[quality_gate].resamples must be at least 100"),
         ({"min_class_count": 0}, "[quality_gate].min_class_count must be at least 1"),
-        ({"threshold_objective": "accuracy"}, "threshold_objective 'accuracy' is not one of f1"),
+        (
+            {"threshold_objective": "accuracy"},
+            '[quality_gate].threshold_objective must be one of "f1", "cost", "min_precision", '
+            "got 'accuracy'",
+        ),
         ({"cost_ratio": 0.0}, "[quality_gate].cost_ratio must be > 0"),
         ({"min_precision": 1.5}, "[quality_gate].min_precision must be in (0, 1]"),
-        ({"class_weight": "auto"}, "class_weight 'auto' is not one of none, balanced"),
-        ({"random_seed": "zero"}, "[quality_gate].random_seed must be int"),
+        (
+            {"class_weight": "auto"},
+            '[quality_gate].class_weight must be one of "none", "balanced", got ' + repr("auto"),
+        ),
+        ({"random_seed": "zero"}, "[quality_gate].random_seed must be int, got 'zero'"),
         ({"confidence": 0.9}, "unknown key(s) in [quality_gate]: confidence"),
     ],
 )

@@ -11,6 +11,7 @@ starts: the end-to-end tests run that check on real values.)
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Iterator
 
@@ -384,7 +385,12 @@ def test_the_start_request_itself(local) -> None:
 def test_a_pipeline_name_sagemaker_refuses(local) -> None:
     from pipelines.aws.pipeline_request import pipeline_request
 
-    config = load_config(overrides={"pipeline": {"name": "fraud_detection"}})
+    # load_config refuses this name already (the endpoint named after it could not exist);
+    # the checker must refuse it on its own too.
+    valid = load_config()
+    config = dataclasses.replace(
+        valid, pipeline=valid.pipeline.model_copy(update={"name": "fraud_detection"})
+    )
     create = {
         **pipeline_request(config, json.dumps(local), ROLE),
         "ClientRequestToken": "t" * 36,
@@ -479,9 +485,15 @@ def test_a_lambda_request_that_passed_before_passes_without_loading_botocore(
 @pytest.mark.parametrize(
     ("retry", "message"),
     [
-        ({"max_attempts": 21}, r"\[retry\].max_attempts must be 0 to 20"),
-        ({"job_interval_seconds": 43201}, r"\[retry\].job_interval_seconds must be 0 to 43200"),
-        ({"backoff_rate": -0.5}, r"\[retry\].backoff_rate must be >= 0"),
+        (
+            {"max_attempts": 21},
+            r"\[retry\].max_attempts must be between 1 and 20 \(SageMaker's limit\), got 21",
+        ),
+        (
+            {"job_interval_seconds": 43201},
+            r"\[retry\].job_interval_seconds must be between 0 and 43200 \(SageMaker's limit\)",
+        ),
+        ({"backoff_rate": -0.5}, r"\[retry\].backoff_rate must be at least 0, got -0.5"),
     ],
 )
 def test_retry_settings_beyond_sagemakers_limits_are_configuration_errors(

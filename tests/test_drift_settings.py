@@ -62,7 +62,7 @@ def test_thresholds_become_the_jobs_literal_arguments(tmp_path):
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
-        ({"psi_threshold": 0}, "[drift].psi_threshold must be above 0 (got 0)"),
+        ({"psi_threshold": 0}, "[drift].psi_threshold must be above 0, got 0"),
         ({"psi_moderate": -1}, "[drift].psi_moderate must be above 0"),
         ({"psi_moderate": 0.3}, "[drift].psi_moderate 0.3 is above psi_threshold 0.2"),
         ({"alpha": 1}, "[drift].alpha must be at least 0 and below 1"),
@@ -72,17 +72,20 @@ def test_thresholds_become_the_jobs_literal_arguments(tmp_path):
         ({"monitoring_interval_hours": 25}, "[drift].monitoring_interval_hours must be between"),
         ({"metric_namespace": "AWS/SageMaker"}, "[drift].metric_namespace must be 1-255"),
         ({"alarm_drifted_features": 0}, "[drift].alarm_drifted_features must be at least 1"),
-        ({"retrain_input": "prefix"}, "[drift].retrain_input must be one of 'capture', 'input'"),
+        (
+            {"retrain_input": "prefix"},
+            '[drift].retrain_input must be one of "capture", "input", got ' + repr("prefix"),
+        ),
         ({"retrain_days": 0}, "[drift].retrain_days must be at least 1"),
-        ({"psi_bins": "10"}, "[drift].psi_bins Input should be a valid integer"),
-        ({"sampling": 10}, "unknown key in [drift]: sampling"),
+        ({"psi_bins": "10"}, "[drift].psi_bins must be int, got '10'"),
+        ({"sampling": 10}, "unknown key(s) in [drift]: sampling"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, values, expected):
-    config = config_with(tmp_path, values)
+    # Refused when the configuration loads, naming the file.
     with pytest.raises(ConfigError) as error:
-        load_drift(config)
-    assert expected in str(error.value)
+        config_with(tmp_path, values)
+    assert str(error.value).startswith(f"{tmp_path / 'pipeline.toml'}: {expected}")
 
 
 def test_where_captures_and_monitoring_outputs_live():

@@ -68,9 +68,9 @@ def test_orchestrator_defaults_and_topic(tmp_path):
     ],
 )
 def test_bad_orchestrator_settings_are_refused_naming_the_key(tmp_path, values, message):
-    config = config_with(tmp_path, **values)
+    # Refused when the configuration loads, before any command reads the section.
     with pytest.raises(ConfigError, match=re.escape(message)):
-        load_orchestrator(config, config.target("sagemaker"))
+        config_with(tmp_path, **values)
 
 
 def test_instance_prices_ignore_the_orchestration_table(tmp_path):

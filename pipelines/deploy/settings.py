@@ -1,4 +1,4 @@
-"""`[deployment]` from pipeline.toml: parsed, defaulted and validated.
+"""`[deployment]` from pipeline.toml, validated by pydantic when the configuration loads.
 
 The section is optional; every key has a default. Errors name the offending key, e.g.
 "[deployment].serve_port must be between 0 and 65535, got 70000".
@@ -7,11 +7,14 @@ The section is optional; every key has a default. Errors name the offending key,
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Annotated
 
-from pipelines.config import ConfigError, ProjectConfig
+from pydantic import Field, ValidationInfo, field_validator
+
+from pipelines.config_fields import Section, between, project
+
+if TYPE_CHECKING:
+    from pipelines.config import ProjectConfig
 
 # SageMaker's real-time invocation payload limit.
 DEFAULT_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
@@ -31,85 +34,53 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 MARKER_KEY = "pipeline-deploy"
 
 
-@dataclass(frozen=True)
-class DeploymentSettings:
-    endpoint_name: str
-    instance_type: str
-    initial_instance_count: int = 1
+class DeploymentSettings(Section):
+    # Empty in pipeline.toml: "<[pipeline].name>-endpoint".
+    endpoint_name: str = Field(default="", validate_default=True)
+    # Empty in pipeline.toml: [instances].inference_type.
+    instance_type: str = Field(default="", validate_default=True)
+    initial_instance_count: Annotated[int, between(1, 100)] = 1
     deploy_on_approval: bool = True
-    idle_hours: float = 24.0
+    # CloudWatch keeps 1-hour data points for 455 days.
+    idle_hours: Annotated[float, between(1, 24 * 455)] = 24.0
     serve_host: str = "127.0.0.1"
-    serve_port: int = 8080
-    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
-    serve_threads: int = 8
-    serve_request_timeout_seconds: float = 30.0
-    serve_max_connections: int = 256
-    max_extracted_bytes: int = DEFAULT_MAX_EXTRACTED_BYTES
-    max_extracted_files: int = DEFAULT_MAX_EXTRACTED_FILES
+    serve_port: Annotated[int, between(0, 65535)] = 8080
+    max_payload_bytes: Annotated[int, between(1, 100 * 1024 * 1024)] = DEFAULT_MAX_PAYLOAD_BYTES
+    serve_threads: Annotated[int, between(1, 64)] = 8
+    # The whole request, headers and body, whatever the client's pace.
+    serve_request_timeout_seconds: Annotated[float, between(0.1, 3600)] = 30.0
+    serve_max_connections: Annotated[int, between(1, 10_000)] = 256
+    max_extracted_bytes: Annotated[int, between(1, 1024**4)] = DEFAULT_MAX_EXTRACTED_BYTES
+    max_extracted_files: Annotated[int, between(1, 10_000_000)] = DEFAULT_MAX_EXTRACTED_FILES
+
+    @field_validator("endpoint_name")
+    @classmethod
+    def _endpoint_name(cls, value: str, info: ValidationInfo) -> str:
+        config = project(info)
+        derived = not value and config is not None
+        if derived:
+            value = f"{config.pipeline.name}-endpoint"
+        if value and (not _ENDPOINT_NAME.match(value) or len(value) > MAX_ENDPOINT_NAME):
+            origin = " (from [pipeline].name; set endpoint_name to choose another)"
+            raise ValueError(
+                f"{value!r}{origin if derived else ''} is not a usable endpoint name (letters, "
+                f"digits and hyphens, at most {MAX_ENDPOINT_NAME} characters, no leading or "
+                "trailing hyphen)"
+            )
+        return value
+
+    @field_validator("instance_type")
+    @classmethod
+    def _instance_type(cls, value: str, info: ValidationInfo) -> str:
+        config = project(info)
+        value = value or (config.instances.inference_type if config else "")
+        if value and not value.startswith("ml."):
+            raise ValueError(f"{value!r} is not a SageMaker instance type (e.g. ml.m5.large)")
+        return value
 
 
 def load_deployment(config: ProjectConfig) -> DeploymentSettings:
-    raw = config.extra.get("deployment", {})
-    if not isinstance(raw, Mapping):
-        raise ConfigError("[deployment] must be a table")
-    known = set(DeploymentSettings.__dataclass_fields__)
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(f"unknown key(s) in [deployment]: {', '.join(unknown)}")
-
-    def get(key: str, kind: type, default: Any) -> Any:
-        value = raw.get(key, default)
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if (kind is not bool and isinstance(value, bool)) or not isinstance(value, kind):
-            raise ConfigError(f"[deployment].{key} must be {kind.__name__}, got {value!r}")
-        return value
-
-    def between(key: str, kind: type, default: Any, low: float, high: float) -> Any:
-        value = get(key, kind, default)
-        if not low <= value <= high:
-            raise ConfigError(f"[deployment].{key} must be between {low} and {high}, got {value}")
-        return value
-
-    endpoint_name = get("endpoint_name", str, "") or f"{config.pipeline.name}-endpoint"
-    if not _ENDPOINT_NAME.match(endpoint_name) or len(endpoint_name) > MAX_ENDPOINT_NAME:
-        raise ConfigError(
-            f"[deployment].endpoint_name {endpoint_name!r} is not a usable endpoint name "
-            f"(letters, digits and hyphens, at most {MAX_ENDPOINT_NAME} characters, no "
-            "leading or trailing hyphen)"
-        )
-    instance_type = get("instance_type", str, "") or config.instances.inference_type
-    if not instance_type.startswith("ml."):
-        raise ConfigError(
-            f"[deployment].instance_type {instance_type!r} is not a SageMaker instance type "
-            "(e.g. ml.m5.large)"
-        )
-    host = get("serve_host", str, "127.0.0.1")
-    return DeploymentSettings(
-        endpoint_name=endpoint_name,
-        instance_type=instance_type,
-        initial_instance_count=between("initial_instance_count", int, 1, 1, 100),
-        deploy_on_approval=get("deploy_on_approval", bool, True),
-        # CloudWatch keeps 1-hour data points for 455 days.
-        idle_hours=between("idle_hours", float, 24.0, 1, 24 * 455),
-        serve_host=host,
-        serve_port=between("serve_port", int, 8080, 0, 65535),
-        max_payload_bytes=between(
-            "max_payload_bytes", int, DEFAULT_MAX_PAYLOAD_BYTES, 1, 100 * 1024 * 1024
-        ),
-        serve_threads=between("serve_threads", int, 8, 1, 64),
-        # The whole request, headers and body, whatever the client's pace.
-        serve_request_timeout_seconds=between(
-            "serve_request_timeout_seconds", float, 30.0, 0.1, 3600
-        ),
-        serve_max_connections=between("serve_max_connections", int, 256, 1, 10_000),
-        max_extracted_bytes=between(
-            "max_extracted_bytes", int, DEFAULT_MAX_EXTRACTED_BYTES, 1, 1024**4
-        ),
-        max_extracted_files=between(
-            "max_extracted_files", int, DEFAULT_MAX_EXTRACTED_FILES, 1, 10_000_000
-        ),
-    )
+    return config.sections.deployment
 
 
 def deploy_tags(config: ProjectConfig) -> dict[str, str]:

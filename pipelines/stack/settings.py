@@ -1,21 +1,23 @@
-"""`[stack]` and `[dr]` from pipeline.toml, validated by pydantic (`[orchestrator]` is
-`pipelines.orchestrators.settings`'s).
+"""`[stack]` and `[dr]` from pipeline.toml, validated by pydantic when the configuration loads
+(`[orchestrator]` is `pipelines.orchestrators.settings`'s).
 
 Both sections are optional. Errors name the key, e.g.
-"[dr].storage_class must be one of 'STANDARD', ... (got 'COLD')".
+"[dr].storage_class must be one of "STANDARD", ..., got 'COLD'".
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from pipelines import arns
-from pipelines.config import ConfigError, ProjectConfig
+from pipelines.config_fields import SECTION, one_of, project
 from pipelines.orchestrators.settings import OrchestratorSettings, load_orchestrator
+
+if TYPE_CHECKING:
+    from pipelines.config import ProjectConfig
 
 # CloudFormation stack names: a letter, then letters, digits and hyphens, 128 at most.
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
@@ -37,7 +39,7 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = SECTION
 
 
 class StackSettings(_Section):
@@ -51,7 +53,7 @@ class StackSettings(_Section):
     sagemaker_project_id: str = ""
     # The service role CloudFormation deploys with (empty: the caller's own permissions).
     role_arn: str = ""
-    log_retention_days: int = 30
+    log_retention_days: Annotated[int, one_of(LOG_RETENTION_DAYS)] = 30
 
     @field_validator("name")
     @classmethod
@@ -67,13 +69,6 @@ class StackSettings(_Section):
     def _role(cls, value: str) -> str:
         if value and not _ROLE_ARN.match(value):
             raise ValueError("must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
-        return value
-
-    @field_validator("log_retention_days")
-    @classmethod
-    def _retention(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"must be one of CloudWatch Logs' periods {LOG_RETENTION_DAYS}")
         return value
 
     @property
@@ -92,7 +87,7 @@ class DrSettings(_Section):
     # snapshots (<s3_prefix>/snapshots/), the sample (<s3_prefix>/data/) and the
     # [triggers].input_prefix.
     prefixes: tuple[str, ...] = ()
-    storage_class: str = "STANDARD"
+    storage_class: Annotated[str, one_of(STORAGE_CLASSES)] = "STANDARD"
     # The SageMaker execution role in the DR region (IAM is global; empty: [aws].role_arn).
     role_arn: str = ""
     # Where `dr restore --deploy` serves the restored model; empty: [deployment].endpoint_name.
@@ -120,13 +115,6 @@ class DrSettings(_Section):
             raise ValueError("is not an S3 bucket name (3-63 lower-case letters, digits, hyphens)")
         return value
 
-    @field_validator("storage_class")
-    @classmethod
-    def _storage(cls, value: str) -> str:
-        if value not in STORAGE_CLASSES:
-            raise ValueError(f"must be one of {', '.join(STORAGE_CLASSES)}")
-        return value
-
     @field_validator("role_arn")
     @classmethod
     def _role(cls, value: str) -> str:
@@ -138,9 +126,35 @@ class DrSettings(_Section):
     def enabled(self) -> bool:
         return bool(self.region)
 
+    @model_validator(mode="after")
+    def _replica_elsewhere(self, info: ValidationInfo) -> DrSettings:
+        if not self.enabled:
+            if self.bucket or self.prefixes:
+                raise ValueError("region is required when [dr] names a bucket or prefixes")
+            return self
+        if not self.bucket:
+            raise ValueError("bucket is required with [dr].region (the replica bucket's name)")
+        config = project(info)
+        if config is None:
+            return self
+        primary = config.aws.region
+        if self.region == primary:
+            raise ValueError(
+                f"region {self.region!r} is the primary region ([aws].region): a replica must "
+                "live in another region to survive a regional outage"
+            )
+        if arns.partition(self.region) != arns.partition(primary):
+            raise ValueError(
+                f"region {self.region!r} is in another partition than {primary!r}: S3 "
+                "replicates within a partition only"
+            )
+        if config.aws.bucket and self.bucket == config.aws.bucket:
+            raise ValueError("bucket must differ from [aws].bucket")
+        return self
+
 
 class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True)
 
     stack: StackSettings = Field(default_factory=StackSettings)
     dr: DrSettings = Field(default_factory=DrSettings)
@@ -148,50 +162,5 @@ class Settings(BaseModel):
 
 
 def load_stack_settings(config: ProjectConfig) -> Settings:
-    sections = {}
-    for name, model in (
-        ("stack", StackSettings),
-        ("dr", DrSettings),
-    ):
-        raw = config.extra.get(name, {})
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"[{name}] must be a table")
-        try:
-            sections[name] = model.model_validate(dict(raw))
-        except ValidationError as exc:
-            raise ConfigError(_message(name, exc)) from None
-    settings = Settings(**sections, orchestrator=load_orchestrator(config))
-    _check_dr(config, settings.dr)
-    return settings
-
-
-def _message(section: str, exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    key = ".".join(str(part) for part in error["loc"]) or "?"
-    if error["type"] == "extra_forbidden":
-        return f"unknown key in [{section}]: {key}"
-    text = error["msg"].removeprefix("Value error, ")
-    if "input" in error and error["type"] != "missing":
-        text += f" (got {error['input']!r})"
-    return f"[{section}].{key}: {text}"
-
-
-def _check_dr(config: ProjectConfig, dr: DrSettings) -> None:
-    if not dr.enabled:
-        if dr.bucket or dr.prefixes:
-            raise ConfigError("[dr].region is required when [dr] names a bucket or prefixes")
-        return
-    if dr.region == config.aws.region:
-        raise ConfigError(
-            f"[dr].region {dr.region!r} is the primary region ([aws].region): a replica must "
-            "live in another region to survive a regional outage"
-        )
-    if arns.partition(dr.region) != arns.partition(config.aws.region):
-        raise ConfigError(
-            f"[dr].region {dr.region!r} is in another partition than {config.aws.region!r}: S3 "
-            "replicates within a partition only"
-        )
-    if not dr.bucket:
-        raise ConfigError("[dr].bucket is required with [dr].region (the replica bucket's name)")
-    if config.aws.bucket and dr.bucket == config.aws.bucket:
-        raise ConfigError("[dr].bucket must differ from [aws].bucket")
+    sections = config.sections
+    return Settings(stack=sections.stack, dr=sections.dr, orchestrator=load_orchestrator(config))

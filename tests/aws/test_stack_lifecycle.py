@@ -132,7 +132,8 @@ def test_a_failing_resource_rolls_the_stack_back_and_is_named(bucket, capsys) ->
             [*SAGEMAKER, "stack", "deploy"],
             {"PIPELINE_NAME": "fraud_detection_retraining"},
             2,
-            "[deployment].endpoint_name 'fraud_detection_retraining-endpoint' is not a usable",
+            "[deployment].endpoint_name 'fraud_detection_retraining-endpoint' (from "
+            "[pipeline].name; set endpoint_name to choose another) is not a usable",
         ),
         (
             [*SAGEMAKER, "stack", "deploy"],

@@ -325,7 +325,11 @@ def test_keep_warm_comes_from_the_config_and_is_checked() -> None:
     from pipelines.config import ConfigError, load_config
 
     assert load_config(environ={}).local.lambda_keep_warm_seconds == 300
-    with pytest.raises(ConfigError, match=r"\[local\].lambda_keep_warm_seconds must be >= 0"):
+    with pytest.raises(
+        ConfigError, match=r"\[local\].lambda_keep_warm_seconds must be at least 0, got -1"
+    ):
         load_config(environ={}, overrides={"local": {"lambda_keep_warm_seconds": -1}})
-    with pytest.raises(ConfigError, match=r"\[local\].lambda_keep_warm_seconds must be float"):
+    with pytest.raises(
+        ConfigError, match=r"\[local\].lambda_keep_warm_seconds must be float, got 'long'"
+    ):
         load_config(environ={}, overrides={"local": {"lambda_keep_warm_seconds": "long"}})

@@ -59,9 +59,9 @@ def test_local_sinks_are_parsed_and_relative_files_resolve_against_the_project(
 @pytest.mark.parametrize(
     ("triggers", "notifications", "message"),
     [
-        ({"timezone": "Mars/Olympus"}, {}, r"\[triggers\]\.timezone: 'Mars/Olympus'"),
-        ({"schedule": "cron(0 2 * * *)"}, {}, r"\[triggers\]\.schedule: .*has 5 fields"),
-        ({"schedule": "rate(1 day)"}, {}, r"\[triggers\]\.schedule: .*not an AWS cron"),
+        ({"timezone": "Mars/Olympus"}, {}, r"\[triggers\]\.timezone 'Mars/Olympus' is not an IANA"),
+        ({"schedule": "cron(0 2 * * *)"}, {}, r"\[triggers\]\.schedule .*has 5 fields"),
+        ({"schedule": "rate(1 day)"}, {}, r"\[triggers\]\.schedule .*not an AWS cron"),
         ({"max_retry_attempts": 500}, {}, r"\[triggers\]\.max_retry_attempts must be between"),
         ({"max_retry_attempts": "3"}, {}, r"\[triggers\]\.max_retry_attempts must be int"),
         ({"schedule_enabled": 1}, {}, r"\[triggers\]\.schedule_enabled must be bool"),
@@ -95,13 +95,17 @@ def test_local_sinks_are_parsed_and_relative_files_resolve_against_the_project(
             r"\[triggers\]\.input_partition_window must be between 0 and 3650",
         ),
         ({"local_input": 3}, {}, r"\[triggers\]\.local_input must be str"),
-        ({}, {"emails": ["not-an-address"]}, r"\[notifications\]\.emails: 'not-an-address'"),
+        (
+            {},
+            {"emails": ["not-an-address"]},
+            r"\[notifications\]\.emails\[0\] 'not-an-address' is not",
+        ),
         (
             {},
             {"local_sinks": ["https://hooks.example.com/x"]},
-            r"local_sinks: webhook .* must point at 127\.0\.0\.1 or localhost",
+            r"local_sinks\[0\] webhook .* must point at 127\.0\.0\.1 or localhost",
         ),
-        ({}, {"local_sinks": ["syslog"]}, r"local_sinks: 'syslog' is not a sink"),
+        ({}, {"local_sinks": ["syslog"]}, r"local_sinks\[0\] 'syslog' is not a sink"),
         ({}, {"alarm_period_seconds": 90}, r"alarm_period_seconds must be a multiple of 60"),
     ],
 )
@@ -117,7 +121,7 @@ def test_a_pipeline_name_too_long_for_the_resource_names_is_rejected(make_config
 
     config = make_config()
     config = dataclasses.replace(
-        config, pipeline=dataclasses.replace(config.pipeline, name="p" * 50)
+        config, pipeline=config.pipeline.model_copy(update={"name": "p" * 50})
     )
     with pytest.raises(ConfigError, match="too long for the trigger resources"):
         load_settings(config)
