@@ -27,10 +27,12 @@ from pydantic import (
     model_validator,
 )
 
+from pipelines import project_files
 from pipelines.config_fields import Section, at_least, between, describe, one_of, project
 from pipelines.conformance.definition_rules import INTERVAL_SECONDS_MAX, MAX_ATTEMPTS_MAX
 from pipelines.deploy.settings import DeploymentSettings
 from pipelines.drift.settings import DriftSettings
+from pipelines.errors import UsageError
 from pipelines.orchestrators.settings import OrchestratorSettings
 from pipelines.stack.settings import DrSettings, StackSettings
 from pipelines.triggers.settings import (
@@ -39,9 +41,6 @@ from pipelines.triggers.settings import (
     NotificationSettings,
     TriggerSettings,
 )
-
-from pipelines import project_files
-from pipelines.errors import UsageError
 
 # The checkout, or the copy of its files an installed wheel carries (pipelines/project_files.py).
 PROJECT_ROOT = project_files.BUNDLED_ROOT

@@ -97,9 +97,20 @@ def _watch(args: CommandArgs, config: ProjectConfig) -> int:
         "poll_seconds": args.poll_seconds,
         "dead_letter_dir": args.dead_letter_dir,
     }
-    settings = dataclasses.replace(
-        settings, **{k: v for k, v in overrides.items() if v is not None}
-    )
+    from pydantic import ValidationError
+
+    try:
+        settings = dataclasses.replace(
+            settings, **{k: v for k, v in overrides.items() if v is not None}
+        )
+    except ValidationError as exc:
+        # The options go through [triggers.watch]'s rules; name the option, not the key.
+        problems = [
+            f"--{str(error['loc'][0]).replace('_', '-')} {error['input']!r}: "
+            + error["msg"].removeprefix("Value error, ")
+            for error in exc.errors()
+        ]
+        raise UsageError("; ".join(problems)) from exc
     try:
         watcher = Watcher(config, args.directory, settings=settings, after_run=deliver_pending)
     except NotADirectoryError as exc:

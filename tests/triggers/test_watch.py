@@ -240,3 +240,12 @@ def test_cli_watch_once(tmp_path, inbox, monkeypatch, capsys) -> None:
     assert "1 succeeded, 0 failed, 1 could not start" in output
     assert cli_main(["--config", str(path), "watch", str(tmp_path / "nope"), "--once"]) == 2
     assert cli_main(["--config", str(path), "watch", str(inbox), "--target", "sagemaker"]) == 2
+
+
+def test_cli_watch_options_follow_the_configs_rules(tmp_path, inbox, capsys) -> None:
+    path = write_config(tmp_path / "project")
+
+    code = cli_main(["--config", str(path), "watch", str(inbox), "--once", "--poll-seconds", "0"])
+
+    assert code == 2
+    assert "--poll-seconds 0.0: must be between 0.01 and 3600" in capsys.readouterr().err
