@@ -30,12 +30,12 @@ from pydantic import (
 from pipelines import project_files
 from pipelines.config_fields import Section, at_least, between, describe, one_of, project
 from pipelines.conformance.definition_rules import INTERVAL_SECONDS_MAX, MAX_ATTEMPTS_MAX
-from pipelines.deploy.settings import DeploymentSettings
-from pipelines.drift.settings import DriftSettings
 from pipelines.errors import UsageError
-from pipelines.orchestrators.settings import OrchestratorSettings
-from pipelines.stack.settings import DrSettings, StackSettings
-from pipelines.triggers.settings import (
+from pipelines.settings.deployment import DeploymentSettings
+from pipelines.settings.drift import DriftSettings
+from pipelines.settings.orchestrator import OrchestratorSettings
+from pipelines.settings.stack import DrSettings, StackSettings
+from pipelines.settings.triggers import (
     LONGEST_SUFFIX,
     MAX_NAME_LENGTH,
     NotificationSettings,

@@ -25,7 +25,6 @@ from pipelines.code_assets import (
     snapshots_uri,
 )
 from pipelines.config import APPROVAL_STATUSES, ProjectConfig, Target, load_config
-from pipelines.drift.settings import load_drift
 from pipelines.sdk import (
     CacheConfig,
     Compute,
@@ -73,6 +72,7 @@ from pipelines.sdk import (
     offline_environment,
     training_job_defaults,
 )
+from pipelines.settings.drift import load_drift
 
 PROCESSING_ROOT = "/opt/ml/processing"
 EXIT_MESSAGE_FILE = "/opt/ml/output/message"

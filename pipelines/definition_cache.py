@@ -24,7 +24,7 @@ _BUILDER_MODULES = (
     "sdk.py",
     "code_assets.py",
     "config.py",
-    "drift/settings.py",
+    "settings/drift.py",
     "sdk_defaults.py",
 )
 

@@ -12,8 +12,8 @@ import pytest
 from toml_writer import dump_toml
 
 from pipelines.config import PROJECT_ROOT, ConfigError, load_config
-from pipelines.deploy.settings import load_deployment
-from pipelines.triggers.settings import load_settings
+from pipelines.settings.deployment import load_deployment
+from pipelines.settings.triggers import load_settings
 
 
 def write(tmp_path: Path, **sections: dict[str, Any]) -> Path:

@@ -11,7 +11,7 @@ import pytest
 from toml_writer import dump_toml
 
 from pipelines.config import PROJECT_ROOT, ConfigError, load_config
-from pipelines.drift.settings import (
+from pipelines.settings.drift import (
     DriftSettings,
     capture_uri,
     load_drift,

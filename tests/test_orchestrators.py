@@ -13,8 +13,8 @@ import pytest
 from pipelines.cli import main
 from pipelines.config import ConfigError, load_config, load_pricing
 from pipelines.orchestrators import asl, paths, stepfunctions
-from pipelines.orchestrators.settings import load_orchestrator
 from pipelines.orchestrators.translate import translate
+from pipelines.settings.orchestrator import load_orchestrator
 from pipelines.view.cost import orchestration_prices, orchestration_report
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"

@@ -15,8 +15,8 @@ from typing import Any
 import boto3
 
 from pipelines.config import ProjectConfig
-from pipelines.deploy.settings import deploy_tags, load_deployment
 from pipelines.project_files import code_folder
+from pipelines.settings.deployment import deploy_tags, load_deployment
 
 Printer = Callable[[str], None]
 
@@ -51,7 +51,7 @@ def lambda_environment(config: ProjectConfig) -> dict[str, str]:
 
 def monitoring_environment(config: ProjectConfig, endpoint: str) -> dict[str, str]:
     """Data capture and the monitoring baseline's location ([drift]), for deploy_model.py."""
-    from pipelines.drift.settings import capture_uri, load_drift, monitoring_uri
+    from pipelines.settings.drift import capture_uri, load_drift, monitoring_uri
 
     drift = load_drift(config)
     target = config.target("sagemaker")

@@ -129,9 +129,9 @@ def _serve(args: CommandArgs, config: ProjectConfig) -> int:
         "serve runs the model locally; on SageMaker, `deploy --target sagemaker` puts it "
         "on the endpoint",
     )
-    from pipelines.deploy.settings import LOOPBACK_HOSTS, load_deployment
     from pipelines.serve.model import ServeError, load
     from pipelines.serve.server import InferenceServer
+    from pipelines.settings.deployment import LOOPBACK_HOSTS, load_deployment
 
     settings = load_deployment(config)
     host = args.host or settings.serve_host

@@ -22,8 +22,8 @@ import boto3
 from botocore.exceptions import ClientError
 
 from pipelines.config import ProjectConfig
-from pipelines.deploy.settings import MARKER_KEY, load_deployment
 from pipelines.errors import UsageError
+from pipelines.settings.deployment import MARKER_KEY, load_deployment
 
 NAMESPACE = "AWS/SageMaker"
 METRIC = "Invocations"

@@ -31,9 +31,9 @@ from typing import Any
 from pipelines.code_assets import code_uri, project_code
 from pipelines.config import ProjectConfig
 from pipelines.drift import monitoring
-from pipelines.drift.settings import endpoint_capture_uri, load_drift, monitoring_uri
 from pipelines.errors import UsageError
 from pipelines.local.events import LOCAL_ACCOUNT, iso_time
+from pipelines.settings.drift import endpoint_capture_uri, load_drift, monitoring_uri
 
 METRIC_DATA = "CloudWatch Metric Data"
 LOCAL_CLOUDWATCH = "local.cloudwatch"

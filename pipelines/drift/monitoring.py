@@ -18,8 +18,8 @@ from typing import Any
 from pipelines import arns
 from pipelines.code_assets import CodeAsset, code_uri
 from pipelines.config import ProjectConfig, Target
-from pipelines.deploy.settings import load_deployment
-from pipelines.drift.settings import (
+from pipelines.settings.deployment import load_deployment
+from pipelines.settings.drift import (
     DriftSettings,
     endpoint_capture_uri,
     load_drift,
@@ -221,8 +221,8 @@ def retrain_parameters(config: ProjectConfig, target: Target) -> dict[str, str]:
             "InputDataUrl": monitoring_uri(config, target, endpoint_name(config), "windows"),
             "InputPartitionWindow": str(drift.retrain_days),
         }
+    from pipelines.settings.triggers import load_settings
     from pipelines.triggers import inputs
-    from pipelines.triggers.settings import load_settings
 
     triggers = load_settings(config).triggers
     location = (

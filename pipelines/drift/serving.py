@@ -7,7 +7,7 @@ from typing import Any
 
 from pipelines.config import ProjectConfig
 from pipelines.drift.baseline import prepare_served_capture, publish_served_baseline
-from pipelines.drift.settings import VARIANT, capture_uri, load_drift
+from pipelines.settings.drift import VARIANT, capture_uri, load_drift
 
 
 def start_capture(

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config import PROJECT_ROOT, ProjectConfig, Target
-from pipelines.orchestrators.settings import load_orchestrator
 from pipelines.orchestrators.stepfunctions import registration_step
+from pipelines.settings.orchestrator import load_orchestrator
 
 DAG_SOURCE = PROJECT_ROOT / "dags" / "retraining.py"
 # The newest Airflow version Amazon MWAA runs (the newest AirflowVersion in botocore's MWAA
@@ -30,7 +30,7 @@ def dag_config(
     config: ProjectConfig, target: Target, definition: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Everything dags/retraining.py reads, as JSON values."""
-    from pipelines.triggers.settings import load_settings
+    from pipelines.settings.triggers import load_settings
 
     settings = load_orchestrator(config, target)
     triggers = load_settings(config).triggers

@@ -39,14 +39,14 @@ from typing import Any
 
 from pipelines.arns import arn, name_arns
 from pipelines.config import ProjectConfig, Target
-from pipelines.deploy.settings import MARKER_KEY, load_deployment
 from pipelines.orchestrators.asl import (
     SAGEMAKER_SDK,
     catch_all,
     notify_state,
     retry,
 )
-from pipelines.orchestrators.settings import OrchestratorSettings, load_orchestrator
+from pipelines.settings.deployment import MARKER_KEY, load_deployment
+from pipelines.settings.orchestrator import OrchestratorSettings, load_orchestrator
 
 RUNNING_STATUSES = ("Executing", "Stopping")
 VARIANT = "AllTraffic"

@@ -68,7 +68,7 @@ from pipelines.orchestrators.asl import (
     quoted,
     retry,
 )
-from pipelines.orchestrators.settings import load_orchestrator
+from pipelines.settings.orchestrator import load_orchestrator
 
 NOTIFY_ERROR = "NotifyError"
 JOB_RESOURCES = {

@@ -171,8 +171,8 @@ def import_handler(directory: Path, version: int) -> ModuleType:
 
 
 def load(config: ProjectConfig, version: int | None = None) -> ServedModel:
-    from pipelines.deploy.settings import load_deployment
     from pipelines.local.runner import open_engine
+    from pipelines.settings.deployment import load_deployment
 
     settings = load_deployment(config)
     limits = ExtractionLimits(settings.max_extracted_bytes, settings.max_extracted_files)

@@ -22,10 +22,10 @@ from pipelines.code_assets import (
     zip_asset,
 )
 from pipelines.config import ProjectConfig, Target
-from pipelines.deploy.settings import DeploymentSettings, deploy_function_name, load_deployment
 from pipelines.project_files import code_folder
-from pipelines.stack.settings import Settings, load_stack_settings
-from pipelines.triggers.settings import NotificationSettings, TriggerSettings, load_settings
+from pipelines.settings.deployment import DeploymentSettings, deploy_function_name, load_deployment
+from pipelines.settings.stack import Settings, load_stack_settings
+from pipelines.settings.triggers import NotificationSettings, TriggerSettings, load_settings
 
 PROJECT_NAME_PARAMETER = "SageMakerProjectName"
 PROJECT_ID_PARAMETER = "SageMakerProjectId"

@@ -30,9 +30,9 @@ import json
 from typing import Any
 
 from pipelines.code_assets import code_uri
-from pipelines.deploy.settings import load_deployment
 from pipelines.drift import monitoring
-from pipelines.drift.settings import (
+from pipelines.settings.deployment import load_deployment
+from pipelines.settings.drift import (
     endpoint_capture_uri,
     load_drift,
     metric_namespace,

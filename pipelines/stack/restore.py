@@ -211,7 +211,7 @@ def restore(
     if not deploy:
         return 0
     from pipelines.deploy.aws_deploy import deploy_module
-    from pipelines.deploy.settings import deploy_tags
+    from pipelines.settings.deployment import deploy_tags
 
     result = deploy_module(config).deploy(
         sagemaker,

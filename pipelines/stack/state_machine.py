@@ -30,7 +30,7 @@ from typing import Any
 from pipelines.arns import arn
 from pipelines.config import ConfigError
 from pipelines.orchestrators import asl, stepfunctions
-from pipelines.orchestrators.settings import load_orchestrator
+from pipelines.settings.orchestrator import load_orchestrator
 from pipelines.stack import cfn
 from pipelines.stack.context import StackContext
 from pipelines.stack.notifications import TOPIC

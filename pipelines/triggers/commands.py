@@ -87,8 +87,8 @@ def _local(args: CommandArgs, command: str) -> None:
 
 def _watch(args: CommandArgs, config: ProjectConfig) -> int:
     _local(args, "watch")
+    from pipelines.settings.triggers import load_settings
     from pipelines.triggers.notify import deliver_pending
-    from pipelines.triggers.settings import load_settings
     from pipelines.triggers.watch import Watcher
 
     settings = load_settings(config).triggers.watch
@@ -154,8 +154,8 @@ def _schedule(args: CommandArgs, config: ProjectConfig) -> int:
 
 def _deliver(args: CommandArgs, config: ProjectConfig) -> int:
     _local(args, "notifications")
+    from pipelines.settings.triggers import load_settings
     from pipelines.triggers import notify
-    from pipelines.triggers.settings import load_settings
 
     if args.follow:
         notify.follow(config, poll_seconds=args.poll_seconds)

@@ -18,8 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines.config import ProjectConfig
+from pipelines.settings.triggers import TriggerSettings
 from pipelines.triggers.patterns import INPUT_PARAMETER, PIPE_INPUT_PATH
-from pipelines.triggers.settings import TriggerSettings
 
 WINDOW_PARAMETER = "InputPartitionWindow"
 

@@ -45,7 +45,7 @@ class Started:
 def pipeline_rules(config: ProjectConfig, account: str = LOCAL_ACCOUNT) -> list[PipelineRule]:
     """The local twins of the stack's rules that start the pipeline on an event."""
     from pipelines.drift.monitoring import retrain_parameters, retrain_rule
-    from pipelines.drift.settings import load_drift
+    from pipelines.settings.drift import load_drift
 
     rules = []
     drift = load_drift(config)

@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from pipelines.config import ProjectConfig
+from pipelines.settings.triggers import TriggerSettings, load_settings
 from pipelines.triggers import inputs, local_run
-from pipelines.triggers.settings import TriggerSettings, load_settings
 
 StartExecution = Callable[[ProjectConfig, Mapping[str, str]], int]
 Printer = Callable[[str], None]

@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipelines.config import ProjectConfig
+from pipelines.settings.triggers import TriggerSettings, WatchSettings, load_settings
 from pipelines.triggers import inputs, local_run
-from pipelines.triggers.settings import TriggerSettings, WatchSettings, load_settings
 
 StartExecution = Callable[[ProjectConfig, Mapping[str, str]], int]
 Printer = Callable[[str], None]

@@ -217,8 +217,8 @@ def _serve(config: ProjectConfig, port: int) -> int:
 
 def _cost(args: CommandArgs, config: ProjectConfig) -> int:
     _local_only(args, "cost")
-    from pipelines.orchestrators.comparison import compare
     from pipelines.view.cost import orchestration_lines, report_lines
+    from pipelines.view.orchestration_cost import compare
 
     document = _document(config, args.execution, definition_only=False)
     execution = document["execution"]

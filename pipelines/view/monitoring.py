@@ -10,10 +10,10 @@ from typing import Any
 from pipelines.config import ProjectConfig
 from pipelines.drift import monitoring
 from pipelines.drift.monitor import ALARMS_FILE, METRIC_DATA, load_runs, monitoring_home
-from pipelines.drift.settings import load_drift, metric_namespace
 from pipelines.local.events import read_events
 from pipelines.local.runner import LocalPaths
 from pipelines.local.storage import ArtifactStore
+from pipelines.settings.drift import load_drift, metric_namespace
 
 RUNS_SHOWN = 20
 METRIC_JOBS_SHOWN = 8

@@ -18,7 +18,7 @@ from pipelines.cli import main as cli_main
 from pipelines.config import load_config
 from pipelines.deploy import endpoints
 from pipelines.deploy.aws_deploy import deploy_module
-from pipelines.deploy.settings import deploy_tags
+from pipelines.settings.deployment import deploy_tags
 
 GROUP = "fraud-detection-models"
 ROLE_ARN = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"

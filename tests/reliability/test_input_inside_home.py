@@ -14,8 +14,8 @@ from waiting import FAILSAFE_SECONDS
 
 from pipelines.config import ProjectConfig
 from pipelines.parameters import ParameterError
+from pipelines.settings.triggers import WatchSettings, load_settings
 from pipelines.triggers import inputs, local_run
-from pipelines.triggers.settings import WatchSettings, load_settings
 from pipelines.triggers.watch import Watcher
 
 pytestmark = pytest.mark.slow

@@ -13,11 +13,11 @@ from model_helpers import RECORD, ROW
 from test_serve_http import invoke
 
 from pipelines.drift.serving import start_capture
-from pipelines.drift.settings import monitoring_uri
 from pipelines.local.runner import open_engine
 from pipelines.serve.capture import CaptureWriter, _payload
 from pipelines.serve.model import load
 from pipelines.serve.server import InferenceServer
+from pipelines.settings.drift import monitoring_uri
 
 ENDPOINT = "fraud-detection-retraining-endpoint"
 CAPTURE = "s3://local-pipeline-bucket/fraud-detection-retraining/capture"

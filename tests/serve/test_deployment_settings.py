@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.config import ConfigError
-from pipelines.deploy.settings import DEFAULT_MAX_PAYLOAD_BYTES, load_deployment
+from pipelines.settings.deployment import DEFAULT_MAX_PAYLOAD_BYTES, load_deployment
 
 
 def test_defaults_follow_the_pipeline(make_config) -> None:

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pipelines.triggers.cron import CronError, next_fire_times, to_croniter
+from pipelines.settings.cron import CronError, next_fire_times, to_croniter
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ from trigger_samples import write_config
 from waiting import FAILSAFE_SECONDS
 
 from pipelines.cli import main as cli_main
+from pipelines.settings.triggers import load_settings
 from pipelines.triggers.schedule import Scheduler, running_local_executions
-from pipelines.triggers.settings import load_settings
 
 PARIS = ZoneInfo("Europe/Paris")
 

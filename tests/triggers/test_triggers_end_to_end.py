@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.settings.triggers import WatchSettings
 from pipelines.triggers.notify import deliver_pending
-from pipelines.triggers.settings import WatchSettings
 from pipelines.triggers.watch import Watcher
 
 pytestmark = pytest.mark.slow

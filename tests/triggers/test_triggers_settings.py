@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.config import ConfigError
-from pipelines.triggers.settings import LocalSink, load_settings
+from pipelines.settings.triggers import LocalSink, load_settings
 
 
 def test_defaults_are_a_nightly_utc_schedule_and_an_incoming_prefix(make_config) -> None:

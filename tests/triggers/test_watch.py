@@ -12,8 +12,8 @@ from trigger_samples import write_config
 
 from pipelines.cli import main as cli_main
 from pipelines.parameters import ParameterError
+from pipelines.settings.triggers import WatchSettings
 from pipelines.triggers import local_run
-from pipelines.triggers.settings import WatchSettings
 from pipelines.triggers.watch import Watcher
 
 
@@ -107,7 +107,7 @@ def test_a_file_starts_only_after_it_stopped_changing_for_the_debounce_period(
 def test_prefix_and_partition_modes_run_on_the_whole_watched_folder(
     make_config, inbox, triggers, expected
 ) -> None:
-    from pipelines.triggers.settings import load_settings
+    from pipelines.settings.triggers import load_settings
 
     config = make_config(triggers=triggers)
     starts = Starts()

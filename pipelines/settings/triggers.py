@@ -29,7 +29,7 @@ from pydantic import (
 from pydantic.dataclasses import dataclass
 
 from pipelines.config_fields import Section, between, one_of, project
-from pipelines.triggers.cron import CronError, to_croniter
+from pipelines.settings.cron import CronError, to_croniter
 
 if TYPE_CHECKING:
     from pipelines.config import ProjectConfig

@@ -33,7 +33,7 @@ def _taken(condition: Mapping[str, Any] | None) -> bool | None:
 def compare(config: ProjectConfig, document: Mapping[str, Any]) -> list[dict[str, Any]]:
     from pipelines.definition_cache import load_definition
     from pipelines.orchestrators import paths, stepfunctions, translate
-    from pipelines.orchestrators.settings import load_orchestrator
+    from pipelines.settings.orchestrator import load_orchestrator
     from pipelines.view.cost import orchestration_prices, orchestration_report
 
     execution, steps = document["execution"], document["steps"]

@@ -1,5 +1,5 @@
 """`[stack]` and `[dr]` from pipeline.toml, validated by pydantic when the configuration loads
-(`[orchestrator]` is `pipelines.orchestrators.settings`'s).
+(`[orchestrator]` is `pipelines.settings.orchestrator`'s).
 
 Both sections are optional. Errors name the key, e.g.
 "[dr].storage_class must be one of "STANDARD", ..., got 'COLD'".
@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from pipelines import arns
 from pipelines.config_fields import SECTION, one_of, project
-from pipelines.orchestrators.settings import OrchestratorSettings, load_orchestrator
+from pipelines.settings.orchestrator import OrchestratorSettings, load_orchestrator
 
 if TYPE_CHECKING:
     from pipelines.config import ProjectConfig
