@@ -12,12 +12,13 @@ three features moved. It then times, each as its own process like a processing j
   capture  `data_quality.py check` on --capture-records captured requests (JSON Lines, one
            CSV row per request, as an endpoint's data capture writes them).
 
-Each runs --repeat times and the fastest counts. Peak memory is the peak RSS of the process
-tree (wait4: the largest process among the command and the children it reaped; the script
-starts none). Linux keeps a process's RSS high-water mark across exec, so a child's figure is
-at least its parent's RSS when it was spawned: the data are generated in a separate process
-and this one imports nothing but the standard library, so it stays small (about 15 MB). The
-ratio check / read says what the measures cost on top of reading.
+Each runs --repeat times and the fastest counts. Peak memory and CPU are the whole process
+tree's (benchmarks/process_tree.py: summed RSS of the command and every process it starts,
+CPU seconds user + system; the script starts none). Linux keeps a process's RSS high-water
+mark across exec, so a child's figure is at least its parent's RSS when it was spawned: the
+data are generated in a separate process and this one imports nothing but the standard
+library and psutil, so it stays small (about 20 MB). The ratio check / read says what the
+measures cost on top of reading.
 
 --psi-null measures instead how often PSI reaches 0.1 and 0.2 on samples drawn from the
 baseline's own distribution (no drift at all), by sample size: what --psi-min-rows is for.
@@ -30,39 +31,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from process_tree import Measurement, conditions, run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "processing" / "data_quality.py"
 PREPROCESS = ROOT / "processing" / "preprocess.py"
 RSS_TARGET_MB = 1024
-
-
-@dataclass
-class Measurement:
-    seconds: float
-    peak_rss_mb: float
-
-
-def run_measured(command: list[str]) -> Measurement:
-    """Wall time and the peak RSS of the process tree (wait4 folds in reaped children)."""
-    started = time.perf_counter()
-    with tempfile.TemporaryFile() as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - started
-        if os.waitstatus_to_exitcode(status) != 0:
-            output.seek(0)
-            tail = output.read().decode(errors="replace")[-3000:]
-            raise SystemExit(f"{' '.join(command)} failed:\n{tail}")
-    return Measurement(seconds, usage.ru_maxrss / 1024)
 
 
 def fastest(command: list[str], repeat: int) -> Measurement:
@@ -271,22 +251,20 @@ def measure(work: Path, rows: int, capture_records: int, repeat: int) -> int:
         folder: json.loads((work / f"{folder}-out" / "drift_report.json").read_text())["verdict"]
         for folder in ("new-csv", "new-parquet", "shifted-parquet", "capture")
     }
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(
-        f"{rows:,} rows ({capture_records:,} captured requests), fastest of {repeat}; Python "
-        f"{platform.python_version()}, {prepared['versions']}; {os.cpu_count()} cores, load "
-        f"average {load} (1, 5, 15 min)"
+        f"{rows:,} rows ({capture_records:,} captured requests), fastest of {repeat}; "
+        f"{prepared['versions']}; {conditions()}"
     )
     print(f"verdicts: {verdicts}")
-    print("| run | wall time | peak RSS | read alone | run / read |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| run | wall time | CPU | peak RSS | read alone | run / read |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for label, measured in results.items():
         floor = floors.get(label)
         read = f"{floor.seconds:.2f} s, {floor.peak_rss_mb:.0f} MB" if floor else "-"
         ratio = f"{measured.seconds / floor.seconds:.2f}" if floor else "-"
         print(
-            f"| {label} | {measured.seconds:.2f} s | {measured.peak_rss_mb:.0f} MB | {read} "
-            f"| {ratio} |"
+            f"| {label} | {measured.seconds:.2f} s | {measured.cpu_seconds:.2f} s "
+            f"| {measured.peak_rss_mb:.0f} MB | {read} | {ratio} |"
         )
     over = [label for label, m in results.items() if m.peak_rss_mb > RSS_TARGET_MB]
     print(f"peak RSS target {RSS_TARGET_MB} MB: " + (f"over in {over}" if over else "met"))

@@ -22,7 +22,8 @@ burst of load elsewhere favours neither, and the fastest run counts. Printed for
 step's (or the execution's) wall time, each instance's wall time and peak RSS (wait4 on that
 host's process, which includes what it waited for; the engine writes them to the job
 folder's hosts.json), their sum (the memory the instances need at once on one machine), and
-the peak RSS of the largest process in the whole command's tree.
+the whole command's process tree (benchmarks/process_tree.py): peak summed RSS and CPU
+seconds of every process it starts, the Lambda environments included.
 
     python benchmarks/sharded_preprocess.py [--rows 5000000] [--files 10] [--repeat 2]
                                             [--skip-pipeline]
@@ -32,14 +33,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from pipeline_overhead import ROOT, Measurement, local_project, run_measured
+from pipeline_overhead import ROOT, local_project
+from process_tree import Measurement, conditions, reap_orphans, run_measured
 
 from pipelines.local.lambda_runtime import LambdaRuntime
 
@@ -126,6 +127,7 @@ def measure_pipeline(input_dir: Path, work: Path, count: int) -> dict:
     ]
     tree = run_measured(start, cwd=ROOT)
     LambdaRuntime(work / "home" / "lambda-runtimes", keep_warm_seconds=0).stop_all()
+    reap_orphans()
     steps = {name: hosts_of(step_job_dir(work / "home", name)) for name in ("Preprocess", "Train")}
     return {"seconds": tree.seconds, "steps": steps, "tree": tree}
 
@@ -153,7 +155,7 @@ def print_hosts(label: str, seconds: float, hosts: list[dict], tree: Measurement
     )
     print(
         f"  {label:<24} {seconds:8.1f} s   instances: {per_host}   "
-        f"sum {total:.0f} MB   largest process {tree.peak_rss_mb:.0f} MB"
+        f"sum {total:.0f} MB   whole tree {tree.peak_rss_mb:.0f} MB, {tree.cpu_seconds:.1f} CPU s"
     )
 
 
@@ -173,11 +175,7 @@ def main() -> int:
         Path(report).write_text(json.dumps(result), encoding="utf-8")
         return 0
 
-    load = os.getloadavg()
-    print(
-        f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load average "
-        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
-    )
+    print(conditions())
     subprocess.run(
         [sys.executable, "-m", "compileall", "-q", "pipelines", "run_pipeline.py"],
         cwd=ROOT,
@@ -214,8 +212,7 @@ def main() -> int:
             print(f"  {'':<24} Train {train['seconds']:.1f} s / {train['peak_rss_mb']:.0f} MB")
         one, two = pipelines[1]["seconds"], pipelines[2]["seconds"]
         print(f"  2 / 1 instances: {two / one:.2f} x the wall time")
-    load = os.getloadavg()
-    print(f"\nload average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"\nat the end: {conditions()}")
     return 0
 
 

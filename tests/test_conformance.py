@@ -482,6 +482,41 @@ def test_a_lambda_request_that_passed_before_passes_without_loading_botocore(
     assert job_refusal(planted, planted["Arguments"], None, {}, memo) is not None
 
 
+def test_an_invocation_naming_its_execution_passes_from_the_memo_on_the_next_execution(
+    local, tmp_path
+) -> None:
+    """FindRegisteredModel's payload names the execution, so no two executions send the same
+    bytes; the verdict depends on a payload only through its size, so the next execution's
+    invocation passes from the memo without loading botocore, and an oversized one is still
+    refused."""
+    import subprocess
+    import sys
+
+    find = step(local, "FindRegisteredModel")
+
+    def resolved(execution_id: str, digest: str = "d" * 64) -> dict:
+        arn = f"arn:aws:sagemaker:us-east-1:000000000000:pipeline/p/execution/{execution_id}"
+        return {**find["Arguments"], "ModelContentDigest": digest, "ExecutionArn": arn}
+
+    memo = tmp_path / "conformance"
+    assert job_refusal(find, resolved("first0000001"), None, {}, memo) is None
+    script = (
+        "import json, pathlib, sys\n"
+        "from pipelines.conformance.preflight import job_refusal\n"
+        f"spec = json.loads({json.dumps(json.dumps(find))})\n"
+        f"arguments = json.loads({json.dumps(json.dumps(resolved('second000002')))})\n"
+        f"memo = pathlib.Path({str(memo)!r})\n"
+        "assert job_refusal(spec, arguments, None, {}, memo) is None\n"
+        "assert 'botocore.loaders' not in sys.modules, 'botocore was loaded'\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    oversized = resolved("third0000003", digest="d" * 7_000_000)
+    assert "RequestEntityTooLarge" in job_refusal(find, oversized, None, {}, memo)
+
+
 @pytest.mark.parametrize(
     ("retry", "message"),
     [

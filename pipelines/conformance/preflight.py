@@ -187,7 +187,7 @@ def job_refusal(
     operation, request = built
     key = None
     if memo_dir is not None and operation.name_member is None:
-        key = verdict_key(operation.label, shapes.plain(request))
+        key = verdict_key(operation.label, _verdict_inputs(request))
         if passed_before(memo_dir, key):
             return None
     violations = requests.violations(operation, request)
@@ -205,6 +205,17 @@ def job_refusal(
     if len(reason) > room:
         reason = reason[: max(room - 3, 0)] + "..."
     return (reason + note)[:FAILURE_REASON_LIMIT]
+
+
+def _verdict_inputs(request: Mapping[str, Any]) -> Any:
+    """What an invocation's verdict depends on. Its Payload is a blob, which any string
+    satisfies, checked only for its size (requests.violations): the size stands for it, so
+    a payload naming the execution (FindRegisteredModel's ExecutionArn) does not make every
+    execution load botocore again."""
+    plain = shapes.plain(request)
+    if isinstance(plain.get("Payload"), str):
+        plain["Payload"] = {"bytes": len(plain["Payload"].encode())}
+    return plain
 
 
 def _as_text(value: Any) -> str:

@@ -35,7 +35,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pipelines.local.lambda_runtime import ACCEPTED, TOKEN_VARIABLE
+from pipelines.local.lambda_protocol import ACCEPTED, TOKEN_VARIABLE
 from pipelines.local.registry import ModelRegistry
 from pipelines.local.sagemaker_api import LocalSageMakerApi
 from pipelines.local.state import State

@@ -34,21 +34,19 @@ from typing import Any
 
 from pipelines.local import job_env
 from pipelines.local.executor import Cancelled
+from pipelines.local.lambda_protocol import ACCEPTED, TOKEN_VARIABLE
 
 ENGINE_ROOT = Path(__file__).resolve().parents[2]
 # The engine code running inside an environment: a change to it needs a new environment.
 _HOST_MODULES = (
     "lambda_host.py",
+    "lambda_protocol.py",
     "sagemaker_api.py",
     "s3_api.py",
     "registry.py",
     "state.py",
     "storage.py",
 )
-# The protocol with `lambda_host` (not imported here: it loads the registry's HTTP API).
-TOKEN_VARIABLE = "LAMBDA_RUNTIME_TOKEN"
-# Sent before the handler runs: a caller that never sees it knows nothing ran.
-ACCEPTED = "accepted"
 _POLL_SECONDS = 0.01
 
 
