@@ -10,7 +10,15 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from pipelines import arns
 from pipelines.config_fields import SECTION, one_of, project
@@ -24,6 +32,16 @@ _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 # S3 bucket names (general purpose buckets), without the rarely valid dotted forms.
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,64}$")
+
+
+def _role_arn(value: str) -> str:
+    if value and not _ROLE_ARN.match(value):
+        raise ValueError("must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+    return value
+
+
+# Empty: the [aws] role.
+RoleArn = Annotated[str, AfterValidator(_role_arn)]
 # What S3 replication may write replicas as (PutBucketReplication's Destination.StorageClass).
 STORAGE_CLASSES = (
     "STANDARD",
@@ -52,7 +70,7 @@ class StackSettings(_Section):
     sagemaker_project_name: str = ""
     sagemaker_project_id: str = ""
     # The service role CloudFormation deploys with (empty: the caller's own permissions).
-    role_arn: str = ""
+    role_arn: RoleArn = ""
     log_retention_days: Annotated[int, one_of(LOG_RETENTION_DAYS)] = 30
 
     @field_validator("name")
@@ -62,13 +80,6 @@ class StackSettings(_Section):
             raise ValueError(
                 "must start with a letter and hold only letters, digits and hyphens (128 at most)"
             )
-        return value
-
-    @field_validator("role_arn")
-    @classmethod
-    def _role(cls, value: str) -> str:
-        if value and not _ROLE_ARN.match(value):
-            raise ValueError("must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
         return value
 
     @property
@@ -89,7 +100,7 @@ class DrSettings(_Section):
     prefixes: tuple[str, ...] = ()
     storage_class: Annotated[str, one_of(STORAGE_CLASSES)] = "STANDARD"
     # The SageMaker execution role in the DR region (IAM is global; empty: [aws].role_arn).
-    role_arn: str = ""
+    role_arn: RoleArn = ""
     # Where `dr restore --deploy` serves the restored model; empty: [deployment].endpoint_name.
     endpoint_name: str = ""
 
@@ -113,13 +124,6 @@ class DrSettings(_Section):
     def _bucket(cls, value: str) -> str:
         if value and not _BUCKET_NAME.match(value):
             raise ValueError("is not an S3 bucket name (3-63 lower-case letters, digits, hyphens)")
-        return value
-
-    @field_validator("role_arn")
-    @classmethod
-    def _role(cls, value: str) -> str:
-        if value and not _ROLE_ARN.match(value):
-            raise ValueError("must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
         return value
 
     @property
