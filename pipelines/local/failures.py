@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pipelines.local.records import StepStatus
+
 EXECUTION_FAILURE_REASON = "Step failure: One or multiple steps failed."
 FAIL_STEP_TYPE = "Fail"
 
@@ -31,7 +33,7 @@ def explain(step_name: str, step_type: str, failure_reason: str | None) -> str:
 def explain_from_steps(steps: Iterable[Mapping[str, Any]]) -> str | None:
     """The explanation for a stored execution (rows of State.list_steps), or None."""
     failed = sorted(
-        (s for s in steps if s.get("status") == "Failed"),
+        (s for s in steps if s.get("status") == StepStatus.FAILED),
         key=lambda s: (s.get("end_time") or 0, s.get("position") or 0),
     )
     if not failed:

@@ -27,10 +27,11 @@ from urllib.parse import quote
 from pipelines.local import home as local_home
 from pipelines.local.events import EventLog
 from pipelines.local.liveness import GONE, Owner
+from pipelines.local.records import ExecutionStatus, StepStatus
 
 SCHEMA_VERSION = 3
 ENGINE_STOPPED = "the engine stopped"
-_RUNNING_STEP = ("Starting", "Executing")
+_RUNNING_STEP = (StepStatus.STARTING, StepStatus.EXECUTING)
 BUSY_TIMEOUT_SECONDS = 60.0
 
 _SCHEMA = """
@@ -290,7 +291,7 @@ class State:
         """Mark Failed every execution still Executing whose owner process is gone."""
         rows = (
             self.connection()
-            .execute("SELECT * FROM executions WHERE status = 'Executing'")
+            .execute("SELECT * FROM executions WHERE status = ?", (ExecutionStatus.EXECUTING,))
             .fetchall()
         )
         for row in rows:
@@ -313,9 +314,9 @@ class State:
         with self.transaction() as conn:
             # The status test makes this safe when several processes reap at once.
             if not conn.execute(
-                "UPDATE executions SET status = 'Failed', end_time = ?, failure_reason = ? "
-                "WHERE execution_id = ? AND status = 'Executing'",
-                (now, reason, execution_id),
+                "UPDATE executions SET status = ?, end_time = ?, failure_reason = ? "
+                "WHERE execution_id = ? AND status = ?",
+                (ExecutionStatus.FAILED, now, reason, execution_id, ExecutionStatus.EXECUTING),
             ).rowcount:
                 return False
             conn.execute(
@@ -327,8 +328,10 @@ class State:
 
     def _shown(self, record: dict[str, Any]) -> dict[str, Any]:
         orphan = self._orphans.get(record["execution_id"])
-        if orphan is not None and record["status"] == "Executing":
-            record.update(status="Failed", failure_reason=orphan[0], end_time=orphan[1])
+        if orphan is not None and record["status"] == ExecutionStatus.EXECUTING:
+            record.update(
+                status=ExecutionStatus.FAILED, failure_reason=orphan[0], end_time=orphan[1]
+            )
         return record
 
     # -- file digests (storage.DigestMemo) ----------------------------------------------
@@ -496,7 +499,7 @@ class State:
 
 def _stopped_step(now: float) -> dict[str, Any]:
     return {
-        "status": "Failed",
+        "status": StepStatus.FAILED,
         "end_time": now,
         "failure_reason": f"{ENGINE_STOPPED} while this step ran",
     }
@@ -508,8 +511,8 @@ def _publish_failure(events: Path, record: Mapping[str, Any], reason: str, now: 
     EventLog(events, region).execution_status_change(
         pipeline_arn=record["pipeline_arn"],
         execution_arn=record["execution_arn"],
-        current="Failed",
-        previous="Executing",
+        current=ExecutionStatus.FAILED,
+        previous=ExecutionStatus.EXECUTING,
         start_time=record["start_time"],
         end_time=now,
         when=now,

@@ -26,6 +26,7 @@ from pipelines.local.graph import build_graph
 from pipelines.local.lineage import load_snapshot
 from pipelines.local.orchestrator import RETRIED_ATTEMPTS, definition_hash
 from pipelines.local.progress import held_back_by
+from pipelines.local.records import RUNNING, ExecutionStatus, StepStatus
 from pipelines.local.registry import ModelRegistry
 from pipelines.local.runner import LocalPaths
 from pipelines.local.state import State
@@ -41,10 +42,8 @@ LOG_TAIL_LINES = 50
 LOG_TAIL_BYTES = 64 * 1024
 # A failed step's retried attempts beside its last: enough to see a pattern, bounded.
 LOG_FILES_PER_ATTEMPT = 6
-NOT_STARTED = "NotStarted"
 LATEST = "latest"
 LOCAL, SAGEMAKER = "local", "sagemaker"
-RUNNING = ("Executing", "Starting", "Stopping")
 
 
 class Reader(Protocol):
@@ -235,7 +234,7 @@ def build_document(
 
 def _why(document: Mapping[str, Any]) -> str | None:
     """The failure in plain words: the quality gate's failed rules, or which step failed."""
-    if document["execution"]["status"] != "Failed":
+    if document["execution"]["status"] != ExecutionStatus.FAILED:
         return None
     outcome = document.get("outcome") or {}
     if outcome.get("state") == "rejected" and outcome.get("details"):
@@ -260,7 +259,7 @@ def _step(
     properties = record.get("properties") or {}
     attempts = record.get("attempts") or 0
     cache_source = record.get("cache_source_arn")
-    status = record.get("status") or NOT_STARTED
+    status = record.get("status") or StepStatus.NOT_STARTED
     end = record.get("end_time")
     if end is None and now is not None and status in RUNNING:
         end = now  # still running: how long so far
@@ -625,7 +624,7 @@ def _held_back_by(document: Mapping[str, Any], steps: list[dict[str, Any]]) -> l
     held_back = held_back_by(
         decision,
         registered=document["registered_model"] is not None,
-        succeeded=document["execution"]["status"] == "Succeeded",
+        succeeded=document["execution"]["status"] == ExecutionStatus.SUCCEEDED,
         conditions=conditions,
     )
     return [
@@ -653,14 +652,14 @@ def list_executions(config: ProjectConfig, limit: int | None = 100) -> list[dict
             end = execution["end_time"] or (now if running else None)
             execution["duration"] = _duration(execution["start_time"], end)
             execution["failure_detail"] = (
-                explain_from_steps(steps) if execution["status"] == "Failed" else None
+                explain_from_steps(steps) if execution["status"] == ExecutionStatus.FAILED else None
             )
             graph = graphs.get(execution["definition_hash"])
             evaluation = (_evaluation(config, graph, records, store) if graph else None) or {}
             decision = evaluation.get("decision") or {}
             # A quality-gate failure in the rules' plain words, not the Fail step's message.
             failing = [c["text"] for c in evaluation.get("checks") or [] if c["passed"] is False]
-            gate = any(s["status"] == "Failed" and s["step_type"] == "Fail" for s in steps)
+            gate = any(s["status"] == StepStatus.FAILED and s["step_type"] == "Fail" for s in steps)
             execution["why"] = (
                 " ".join(failing) if gate and failing else execution["failure_detail"]
             )
@@ -671,7 +670,7 @@ def list_executions(config: ProjectConfig, limit: int | None = 100) -> list[dict
                 (
                     (s.get("properties") or {}).get("ModelPackageVersion")
                     for s in steps
-                    if s["step_type"] == "RegisterModel" and s["status"] == "Succeeded"
+                    if s["step_type"] == "RegisterModel" and s["status"] == StepStatus.SUCCEEDED
                 ),
                 None,
             )

@@ -27,11 +27,12 @@ from typing import Any
 
 from pipelines.config import ProjectConfig
 from pipelines.local.orchestrator import RETRIED_ATTEMPTS
+from pipelines.local.records import ExecutionStatus, StepStatus
 from pipelines.local.storage import StoreError
 from pipelines.parameters import ParameterError, coerce
 from pipelines.view.model import SAGEMAKER, build_document
 
-TERMINAL = ("Succeeded", "Failed", "Stopped")
+TERMINAL = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.STOPPED)
 JOB_NAME_LIMIT = 63
 JOB_SUFFIX = 11  # "-" and the ten characters SageMaker appends to a job's name
 
@@ -280,7 +281,12 @@ def collect_sagemaker_execution(
         # SageMaker lists only the steps that started; the rest were never reached.
         for name, spec in specs.items():
             records.setdefault(
-                name, {"step_name": name, "step_type": spec.get("Type"), "status": "NotExecuted"}
+                name,
+                {
+                    "step_name": name,
+                    "step_type": spec.get("Type"),
+                    "status": StepStatus.NOT_EXECUTED,
+                },
             )
     execution = {
         "execution_id": execution_id,
