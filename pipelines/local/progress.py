@@ -19,6 +19,7 @@ from pipelines.drift import report as drift_report
 from pipelines.local.graph import build_graph
 from pipelines.local.lineage import load_snapshot, summary_line
 from pipelines.local.records import ExecutionResult, StepRecord, StepStatus, StepUpdate
+from pipelines.local.report import STEP_HEADERS, ExecutionReport, format_seconds, from_result
 from pipelines.local.storage import ArtifactStore, StoreError, join_uri
 
 _STYLES = {
@@ -30,15 +31,6 @@ _STYLES = {
     StepStatus.EXECUTING: "cyan",
     StepStatus.STARTING: "cyan",
 }
-
-
-def format_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes}m{rest:02d}s"
 
 
 def _cache_note(record: StepRecord) -> str:
@@ -163,6 +155,7 @@ class Summary:
     steps: list[tuple[str, ...]]
     details: list[str]
     ok: bool
+    report: ExecutionReport
 
 
 def summarize(
@@ -173,32 +166,7 @@ def summarize(
     state_path: Path | None = None,
     jobs_root: Path | None = None,
 ) -> Summary:
-    verb = result.status
-    headline = f"Execution {result.execution_id} {verb} in {format_seconds(result.duration)}"
-    if result.failure_reason:
-        # SageMaker's FailureReason, then the explanation of which step failed and why.
-        headline += f": {result.failure_reason}"
-        if result.failure_detail and result.failure_detail != result.failure_reason:
-            headline += f" — {result.failure_detail}"
-    rows = []
-    for record in result.steps.values():
-        if record.cache_source_id:
-            stale = ", inputs changed" if record.cache_warning else ""
-            cache = f"hit ({record.cache_source_id}{stale})"
-        elif record.status == StepStatus.SUCCEEDED and record.type in ("Processing", "Training"):
-            cache = "miss"
-        else:
-            cache = ""
-        rows.append(
-            (
-                record.name,
-                record.type,
-                record.status,
-                format_seconds(record.duration) if record.start else "-",
-                str(record.attempts) if record.attempts else "-",
-                cache,
-            )
-        )
+    report = from_result(result)
     details: list[str] = []
     snapshot = load_snapshot(store, ((r.name, r.properties) for r in result.steps.values()))
     if snapshot:
@@ -206,8 +174,7 @@ def summarize(
     drift = execution_drift(result, store)
     if drift:
         details += drift_report.summary_lines(drift)
-    for record in result.steps.values():
-        details += [f"WARNING: {warning}" for warning in record.warnings]
+    details += report.warnings
     for record in result.steps.values():
         if record.type == "Condition" and record.properties:
             details.append(f"{record.name}: {record.properties.get('Summary', '')}")
@@ -266,7 +233,7 @@ def summarize(
         details.append(
             f"State: {state_path}  (run_pipeline.py executions describe {result.execution_id})"
         )
-    return Summary(headline, rows, details, result.succeeded)
+    return Summary(report.headline, report.rows(), details, report.succeeded, report)
 
 
 def execution_drift(result: ExecutionResult, store: ArtifactStore) -> dict[str, Any] | None:
@@ -335,7 +302,7 @@ def _where(store: ArtifactStore, uri: str) -> str:
         return uri
 
 
-_HEADERS = ("Step", "Type", "Status", "Duration", "Attempts", "Cache")
+_HEADERS = STEP_HEADERS
 
 
 def print_summary(

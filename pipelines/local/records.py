@@ -112,6 +112,71 @@ class StepRecord:
             return None
         return (self.end or time.time()) - self.start
 
+    def to_dict(self) -> dict[str, Any]:
+        """The stored step as JSON (`executions describe --json`): the state's column names."""
+        return {
+            "step_name": self.name,
+            "step_type": self.type,
+            "status": self.status,
+            "attempts": self.attempts,
+            "start_time": self.start,
+            "end_time": self.end,
+            "failure_reason": self.failure_reason,
+            "cache_source_arn": self.cache_source_arn,
+            "job_name": self.job_name,
+            "job_dir": self.job_dir,
+            "arguments": self.arguments,
+            "properties": self.properties,
+            "metadata": self.metadata,
+            "logs": self.logs,
+            "position": self.position,
+        }
+
+
+@dataclass
+class ExecutionRecord:
+    """A stored execution (DescribePipelineExecution's facts, plus what the engine keeps)."""
+
+    execution_id: str
+    execution_arn: str
+    pipeline_name: str
+    pipeline_arn: str
+    status: ExecutionStatus
+    parameters: dict[str, Any]
+    definition_hash: str
+    start_time: float
+    end_time: float | None = None
+    failure_reason: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # how it was run (--no-cache ...)
+    owner: dict[str, Any] | None = None  # the engine process running it (liveness.Owner)
+    display_name: str | None = None  # SageMaker's PipelineExecutionDisplayName
+
+    @property
+    def running(self) -> bool:
+        return self.status in (ExecutionStatus.EXECUTING, ExecutionStatus.STOPPING)
+
+    def duration(self, now: float | None = None) -> float | None:
+        """Seconds from start to end; to `now` while it runs (None: unknown)."""
+        end = self.end_time if self.end_time is not None else now
+        return None if end is None or self.start_time is None else end - self.start_time
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON (`executions list --json`): the state's column names."""
+        return {
+            "execution_id": self.execution_id,
+            "execution_arn": self.execution_arn,
+            "pipeline_name": self.pipeline_name,
+            "pipeline_arn": self.pipeline_arn,
+            "status": self.status,
+            "parameters": self.parameters,
+            "definition_hash": self.definition_hash,
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "failure_reason": self.failure_reason,
+            "options": self.options,
+            "owner": self.owner,
+        }
+
 
 @dataclass
 class StepUpdate:

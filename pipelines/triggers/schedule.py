@@ -41,11 +41,11 @@ def running_local_executions(config: ProjectConfig, stale_after: float) -> list[
     try:
         cutoff = time.time() - stale_after
         return [
-            e["execution_id"]
+            e.execution_id
             for e in state.list_executions(limit=50)
-            if e["status"] == ExecutionStatus.EXECUTING
-            and e["pipeline_name"] == config.pipeline.name
-            and e["start_time"] >= cutoff
+            if e.status == ExecutionStatus.EXECUTING
+            and e.pipeline_name == config.pipeline.name
+            and e.start_time >= cutoff
         ]
     finally:
         state.close()

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipelines.local.lineage import format_bytes
-from pipelines.local.progress import format_seconds
 from pipelines.local.records import StepStatus
+from pipelines.local.report import format_seconds
 from pipelines.view.cost import format_usd
 
 __all__ = [
