@@ -20,7 +20,6 @@ from typing import Any, Protocol
 from pipelines.config import ProjectConfig, load_pricing
 from pipelines.definition_cache import load_definition
 from pipelines.drift import report as drift_report
-from pipelines.local.failures import explain_from_steps
 from pipelines.local.graph import build_graph
 from pipelines.local.lineage import load_snapshot
 from pipelines.local.orchestrator import RETRIED_ATTEMPTS, definition_hash
@@ -647,11 +646,11 @@ def list_executions(config: ProjectConfig, limit: int | None = 100) -> list[dict
         for execution in executions:
             steps = state.list_steps(execution.execution_id)
             records = {s.name: s for s in steps}
+            report = from_records(execution, steps, now)
             row = execution.to_dict()
-            row["duration"] = execution.duration(now if execution.running else None)
-            row["failure_detail"] = (
-                explain_from_steps(steps) if execution.status == ExecutionStatus.FAILED else None
-            )
+            row["duration"] = report.duration
+            failed = execution.status == ExecutionStatus.FAILED
+            row["failure_detail"] = report.failure_detail if failed else None
             graph = graphs.get(execution.definition_hash)
             evaluation = (_evaluation(config, graph, records, store) if graph else None) or {}
             decision = evaluation.get("decision") or {}

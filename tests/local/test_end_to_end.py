@@ -133,8 +133,8 @@ def test_success_then_fully_cached_rerun(project: ProjectConfig, small_sample: P
         assert steps[name].cache_source_arn == first.execution_arn
         assert steps[name].attempts == 0
     # The reused model already is version 1: nothing new to register.
-    assert steps["CheckChampion"]["properties"]["Outcome"] == "False"
-    assert steps["RegisterModel"]["status"] == "NotExecuted"
+    assert steps["CheckChampion"].properties["Outcome"] == "False"
+    assert steps["RegisterModel"].status == "NotExecuted"
     assert [
         p["ModelPackageVersion"] for p in engine.registry.list(project.pipeline.model_package_group)
     ] == [1]
@@ -145,7 +145,7 @@ def test_success_then_fully_cached_rerun(project: ProjectConfig, small_sample: P
         "lambda-ResolveChampion-1",
         "lambda-SnapshotInput-1",
     ]
-    assert steps["SnapshotInput"]["properties"] == first.steps["SnapshotInput"].properties
+    assert steps["SnapshotInput"].properties == first.steps["SnapshotInput"].properties
     assert output.count(f"cache hit (execution {first.execution_id})") == len(JOB_STEPS)
     assert f"Execution {second.execution_id} Succeeded" in output
     assert "CheckMetric: binary_classification_metrics.average_precision.value" in output
