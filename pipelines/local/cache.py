@@ -328,14 +328,10 @@ class CachingHandler:
                 "Message": stale_warning(node.name, hit.source_execution_id, changed),
                 "ChangedInputs": changed,
             }
-        source = next(
-            (
-                s
-                for s in self.state.list_steps(hit.source_execution_id)
-                if s["step_name"] == node.name
-            ),
-            {},
-        )
+        source = self.state.get_step(hit.source_execution_id, node.name)
         return Outcome(
-            hit.properties, metadata, job_dir=source.get("job_dir"), logs=source.get("logs") or []
+            hit.properties,
+            metadata,
+            job_dir=source.job_dir if source else None,
+            logs=source.logs if source else [],
         )

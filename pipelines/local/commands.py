@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,9 @@ from pipelines.commandline import CommandArgs, add_command, add_group, argument,
 from pipelines.config import ProjectConfig
 from pipelines.errors import UsageError, require_target
 from pipelines.json_output import print_json, record, records
+from pipelines.local import report
 from pipelines.local.failures import explain_from_steps
+from pipelines.local.records import ExecutionRecord, ExecutionStatus
 
 
 def register(group: click.Group) -> None:
@@ -110,17 +111,17 @@ def _executions_list(args: CommandArgs, config: ProjectConfig) -> int:
     state = _open(config).state
     executions = state.list_executions(args.limit)
     if args.json:
-        print_json([{**record(e), "failure_detail": _why(state, e)} for e in executions])
+        print_json([{**record(e.to_dict()), "failure_detail": _why(state, e)} for e in executions])
         return 0
     if not executions:
         print(f"no local executions yet (state: {config.local_home / 'state.db'})")
         return 0
     rows = [
         (
-            e["execution_id"],
-            e["status"],
-            _time(e["start_time"]),
-            _duration(e["start_time"], e["end_time"]),
+            e.execution_id,
+            e.status,
+            _time(e.start_time),
+            _duration(e.start_time, e.end_time),
             (_why(state, e) or "")[:80],
         )
         for e in executions
@@ -130,50 +131,29 @@ def _executions_list(args: CommandArgs, config: ProjectConfig) -> int:
     return 0
 
 
-def _why(state: Any, execution: dict[str, Any]) -> str | None:
+def _why(state: Any, execution: ExecutionRecord) -> str | None:
     """A failed execution's explanation (its FailureReason is SageMaker's generic one)."""
-    if execution["status"] != "Failed":
-        return execution["failure_reason"]
-    steps = state.list_steps(execution["execution_id"])
-    return explain_from_steps(steps) or execution["failure_reason"]
+    if execution.status != ExecutionStatus.FAILED:
+        return execution.failure_reason
+    steps = state.list_steps(execution.execution_id)
+    return explain_from_steps(steps) or execution.failure_reason
 
 
 def describe_execution(config: ProjectConfig, execution: str) -> dict[str, Any]:
     """An execution, its steps and the input snapshot it ran on, as one JSON-ready document."""
-    from pipelines.drift import report as drift_report
-    from pipelines.local.lineage import load_snapshot
-
     engine = _open(config)
-    record = engine.state.find_execution(execution)
-    steps = engine.state.list_steps(record["execution_id"])
-    snapshot = load_snapshot(engine.store, ((s["step_name"], s["properties"]) for s in steps))
-    drift = drift_report.describe(
-        [
-            drift_report.StepView(s["step_name"], s["step_type"], s["status"], s["properties"])
-            for s in steps
-        ],
-        drift_report.read_store_json(engine.store),
-        record["parameters"],
-        finished=record["status"] != "Executing",
-    )
-    # SageMaker's FailureReason is generic; the explanation names the step and its reason.
-    return {
-        "execution": {**record, "failure_detail": explain_from_steps(steps)},
-        "steps": steps,
-        "snapshot": snapshot,
-        "drift": drift,
-    }
+    return report.describe(engine.state, engine.store, execution).to_json()
 
 
 def _executions_describe(args: CommandArgs, config: ProjectConfig) -> int:
-    from pipelines.local.orchestrator import WARNING_KEYS
-
     _local_only(args)
+    engine = _open(config)
     try:
-        document = describe_execution(config, args.execution)
+        described = report.describe(engine.state, engine.store, args.execution)
     except LookupError as exc:
         raise UsageError(str(exc.args[0])) from exc
     if args.json:
+        document = described.to_json()
         print_json(
             {
                 **document,
@@ -182,77 +162,8 @@ def _executions_describe(args: CommandArgs, config: ProjectConfig) -> int:
             }
         )
         return 0
-    execution, steps = document["execution"], document["steps"]
-    print(f"Execution   {execution['execution_id']}")
-    print(f"ARN         {execution['execution_arn']}")
-    print(f"Pipeline    {execution['pipeline_name']}")
-    print(f"Status      {execution['status']}")
-    print(f"Started     {_time(execution['start_time'])}")
-    print(f"Duration    {_duration(execution['start_time'], execution['end_time'])}")
-    if execution["failure_reason"]:
-        print(f"Failure     {execution['failure_reason']}")
-    if execution.get("failure_detail"):
-        print(f"Why         {execution['failure_detail']}")
-    options = execution.get("options") or {}
-    if options.get("no_cache") or options.get("faults"):
-        print(f"Options     {json.dumps(options)}")
-    print("Parameters")
-    for name, value in sorted((execution["parameters"] or {}).items()):
-        print(f"  {name:<24} {value}")
-    if document["snapshot"]:
-        from pipelines.local.lineage import describe_lines
-
-        print(f"Data snapshot ({document['snapshot']['step']})")
-        for line in describe_lines(document["snapshot"]):
-            print(line)
-    if document["drift"]:
-        from pipelines.drift.report import summary_lines
-
-        for line in summary_lines(document["drift"]):
-            print(line)
-    print("Steps")
-    rows = []
-    for step in steps:
-        cache = ""
-        if step["cache_source_arn"]:
-            stale = ", inputs changed" if (step["metadata"] or {}).get("CacheWarning") else ""
-            cache = "hit (" + step["cache_source_arn"].rsplit("/", 1)[-1] + stale + ")"
-        rows.append(
-            (
-                step["step_name"],
-                step["step_type"],
-                step["status"],
-                _duration(step["start_time"], step["end_time"]),
-                str(step["attempts"] or "-"),
-                cache,
-            )
-        )
-    for line in _table(("Step", "Type", "Status", "Duration", "Attempts", "Cache"), rows):
-        print("  " + line)
-    for step in steps:
-        extra = []
-        for key in WARNING_KEYS:
-            warning = ((step["metadata"] or {}).get(key) or {}).get("Message")
-            if warning:
-                extra.append(f"WARNING: {warning}")
-        if step["failure_reason"]:
-            extra.append(f"failure: {step['failure_reason']}")
-        if step["job_name"] and step["status"] != "NotExecuted":
-            extra.append(f"job: {step['job_name']}")
-        for log in step["logs"] or []:
-            extra.append(f"log: {log}")
-        properties = step["properties"] or {}
-        if step["step_type"] == "Condition" and properties.get("Summary"):
-            extra.append(f"condition: {properties['Summary']}")
-        if step["step_type"] == "RegisterModel" and properties.get("ModelPackageArn"):
-            extra.append(
-                f"model package: version {properties['ModelPackageVersion']} "
-                f"{properties['ModelPackageArn']}"
-            )
-        if extra:
-            print(f"{step['step_name']}:")
-            for line in extra:
-                print(f"  {line}")
+    for line in described.lines():
+        print(line)
     return 0
 
 

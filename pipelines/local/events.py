@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines.local.records import StepStatus
+
 SOURCE = "aws.sagemaker"
 # The local engine's own warnings (no SageMaker event says them): a source of their own, so
 # no rule written for SageMaker's events matches them.
@@ -146,7 +148,7 @@ class EventLog:
             detail["stepStartTime"] = iso_time(start_time)
         if end_time is not None:
             detail["stepEndTime"] = iso_time(end_time)
-        if failure_reason and current == "Failed":
+        if failure_reason and current == StepStatus.FAILED:
             detail["failureReason"] = failure_reason
         if cache_source_arn:
             detail["cacheHitResult"] = {"sourcePipelineExecutionArn": cache_source_arn}

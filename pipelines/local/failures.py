@@ -14,8 +14,9 @@ what the run summary, `executions describe`, the view and the events show next t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
+
+from pipelines.local.records import StepRecord, StepStatus
 
 EXECUTION_FAILURE_REASON = "Step failure: One or multiple steps failed."
 FAIL_STEP_TYPE = "Fail"
@@ -28,13 +29,13 @@ def explain(step_name: str, step_type: str, failure_reason: str | None) -> str:
     return f"Step {step_name} failed: {failure_reason or 'no reason was recorded'}"
 
 
-def explain_from_steps(steps: Iterable[Mapping[str, Any]]) -> str | None:
-    """The explanation for a stored execution (rows of State.list_steps), or None."""
+def explain_from_steps(steps: Iterable[StepRecord]) -> str | None:
+    """The explanation for a stored execution (its steps, as State.list_steps reads them)."""
     failed = sorted(
-        (s for s in steps if s.get("status") == "Failed"),
-        key=lambda s: (s.get("end_time") or 0, s.get("position") or 0),
+        (s for s in steps if s.status == StepStatus.FAILED),
+        key=lambda s: (s.end or 0, s.position or 0),
     )
     if not failed:
         return None
     first = failed[0]
-    return explain(first["step_name"], first["step_type"], first.get("failure_reason"))
+    return explain(first.name, first.type, first.failure_reason)

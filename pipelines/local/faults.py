@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from pipelines.local import retry
+from pipelines.local.records import StepStatus
 
 KINDS = {
     "THROTTLING": retry.THROTTLING,
@@ -149,7 +150,7 @@ class FaultPlan:
 
 def _why_short(fault: Fault, fired: int, step: StepOutcome | None) -> str:
     head = f"--inject-fault {fault.option} "
-    if fired and step is not None and step.status == "Stopped":
+    if fired and step is not None and step.status == StepStatus.STOPPED:
         return f"{head}fired {fired} of {fault.times} times: the execution stopped"
     if fired:
         return (
@@ -163,10 +164,10 @@ def _why_short(fault: Fault, fired: int, step: StepOutcome | None) -> str:
             f"{step.cache_source_id}), and a cache hit starts no job on SageMaker either. "
             "Rerun with --no-cache to exercise the fault"
         )
-    status = step.status if step is not None else "NotExecuted"
-    if status == "Stopped":
+    status = step.status if step is not None else StepStatus.NOT_EXECUTED
+    if status == StepStatus.STOPPED:
         return f"{head}never fired: the execution stopped before {fault.step} ran"
-    if status == "Failed":
+    if status == StepStatus.FAILED:
         return f"{head}never fired: {fault.step} failed before its first attempt"
     return (
         f"{head}never fired: {fault.step} never ran (its condition branch was not taken, or "

@@ -44,7 +44,9 @@ from pipelines.local.records import (  # noqa: F401 - re-exported: the engine's 
     SUCCEEDED,
     TERMINAL,
     WARNING_KEYS,
+    ExecutionRecord,
     ExecutionResult,
+    ExecutionStatus,
     Listener,
     StepRecord,
     StepUpdate,
@@ -231,21 +233,21 @@ class _Execution:
     def run(self) -> ExecutionResult:
         engine = self.engine
         engine.state.create_execution(
-            {
-                "execution_id": self.id,
-                "execution_arn": self.arn,
-                "pipeline_name": self.pipeline_name,
-                "pipeline_arn": self.pipeline_arn,
-                "status": EXECUTING,
-                "parameters": self.parameters,
-                "definition_hash": definition_hash(self.definition),
-                "start_time": self.start,
-                "options": {
+            ExecutionRecord(
+                execution_id=self.id,
+                execution_arn=self.arn,
+                pipeline_name=self.pipeline_name,
+                pipeline_arn=self.pipeline_arn,
+                status=ExecutionStatus.EXECUTING,
+                parameters=self.parameters,
+                definition_hash=definition_hash(self.definition),
+                start_time=self.start,
+                options={
                     "no_cache": self.options.no_cache,
                     "faults": [f"{f.step}={f.kind}:{f.times}" for f in self.options.faults],
                     "max_parallel_steps": self.options.max_parallel_steps,
                 },
-            }
+            )
         )
         engine.events.execution_status_change(
             pipeline_arn=self.pipeline_arn,
@@ -499,24 +501,7 @@ class _Execution:
         self._notify(record, status)
 
     def _save_step(self, record: StepRecord) -> None:
-        self.engine.state.upsert_step(
-            self.id,
-            record.name,
-            step_type=record.type,
-            status=record.status,
-            attempts=record.attempts,
-            start_time=record.start,
-            end_time=record.end,
-            failure_reason=record.failure_reason,
-            cache_source_arn=record.cache_source_arn,
-            job_name=record.job_name,
-            job_dir=record.job_dir,
-            arguments=record.arguments,
-            properties=record.properties,
-            metadata=record.metadata,
-            logs=record.logs,
-            position=record.position,
-        )
+        self.engine.state.save_step(self.id, record)
 
     def _notify(
         self,

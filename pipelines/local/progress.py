@@ -18,36 +18,19 @@ from typing import Any
 from pipelines.drift import report as drift_report
 from pipelines.local.graph import build_graph
 from pipelines.local.lineage import load_snapshot, summary_line
-from pipelines.local.orchestrator import (
-    FAILED,
-    NOT_EXECUTED,
-    RETRYING,
-    STOPPED,
-    SUCCEEDED,
-    ExecutionResult,
-    StepRecord,
-    StepUpdate,
-)
+from pipelines.local.records import ExecutionResult, StepRecord, StepStatus, StepUpdate
+from pipelines.local.report import STEP_HEADERS, ExecutionReport, format_seconds, from_result
 from pipelines.local.storage import ArtifactStore, StoreError, join_uri
 
 _STYLES = {
-    SUCCEEDED: "green",
-    FAILED: "bold red",
-    STOPPED: "yellow",
-    NOT_EXECUTED: "dim",
-    RETRYING: "yellow",
-    "Executing": "cyan",
-    "Starting": "cyan",
+    StepStatus.SUCCEEDED: "green",
+    StepStatus.FAILED: "bold red",
+    StepStatus.STOPPED: "yellow",
+    StepStatus.NOT_EXECUTED: "dim",
+    StepStatus.RETRYING: "yellow",
+    StepStatus.EXECUTING: "cyan",
+    StepStatus.STARTING: "cyan",
 }
-
-
-def format_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes}m{rest:02d}s"
 
 
 def _cache_note(record: StepRecord) -> str:
@@ -72,23 +55,23 @@ class PlainProgress:
 
     def step_changed(self, update: StepUpdate) -> None:
         record = update.step
-        if update.status == "Starting":
+        if update.status == StepStatus.STARTING:
             return
         parts = [f"  {record.name:<22} {update.status:<12}"]
-        if update.status == RETRYING:
+        if update.status == StepStatus.RETRYING:
             parts.append(
                 f"attempt {record.attempts} failed ({update.message}); retrying in "
                 f"{format_seconds(update.retry_delay)}"
             )
-        elif update.status in (SUCCEEDED, FAILED, STOPPED):
+        elif update.status in (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.STOPPED):
             parts.append(format_seconds(record.duration))
             if record.attempts > 1:
                 parts.append(f"after {record.attempts} attempts")
             if record.cache_source_id:
                 parts.append(_cache_note(record))
-            if update.status == FAILED and record.failure_reason:
+            if update.status == StepStatus.FAILED and record.failure_reason:
                 parts.append(f"- {record.failure_reason}")
-        elif update.status == "Executing" and record.attempts > 1:
+        elif update.status == StepStatus.EXECUTING and record.attempts > 1:
             parts.append(f"attempt {record.attempts}")
         with self._lock:
             self._write(" ".join(p for p in parts if p).rstrip())
@@ -123,12 +106,12 @@ class LiveProgress:
 
     def step_changed(self, update: StepUpdate) -> None:
         with self._lock:
-            if update.status == RETRYING:
+            if update.status == StepStatus.RETRYING:
                 self._notes[update.step.name] = (
                     f"attempt {update.step.attempts} failed: {update.message}; retry in "
                     f"{format_seconds(update.retry_delay)}"
                 )
-            elif update.status in (SUCCEEDED, FAILED):
+            elif update.status in (StepStatus.SUCCEEDED, StepStatus.FAILED):
                 record = update.step
                 retried = f"after {record.attempts} attempts" if record.attempts > 1 else ""
                 self._notes[record.name] = _cache_note(record) or record.failure_reason or retried
@@ -150,7 +133,7 @@ class LiveProgress:
             table.add_column(column, overflow="fold")
         with self._lock:
             for record in self._records:
-                status = record.status if record.status != "Pending" else "Pending"
+                status = record.status
                 style = _STYLES.get(status, "")
                 table.add_row(
                     record.name,
@@ -172,6 +155,7 @@ class Summary:
     steps: list[tuple[str, ...]]
     details: list[str]
     ok: bool
+    report: ExecutionReport
 
 
 def summarize(
@@ -182,32 +166,7 @@ def summarize(
     state_path: Path | None = None,
     jobs_root: Path | None = None,
 ) -> Summary:
-    verb = result.status
-    headline = f"Execution {result.execution_id} {verb} in {format_seconds(result.duration)}"
-    if result.failure_reason:
-        # SageMaker's FailureReason, then the explanation of which step failed and why.
-        headline += f": {result.failure_reason}"
-        if result.failure_detail and result.failure_detail != result.failure_reason:
-            headline += f" — {result.failure_detail}"
-    rows = []
-    for record in result.steps.values():
-        if record.cache_source_id:
-            stale = ", inputs changed" if record.cache_warning else ""
-            cache = f"hit ({record.cache_source_id}{stale})"
-        elif record.status == SUCCEEDED and record.type in ("Processing", "Training"):
-            cache = "miss"
-        else:
-            cache = ""
-        rows.append(
-            (
-                record.name,
-                record.type,
-                record.status,
-                format_seconds(record.duration) if record.start else "-",
-                str(record.attempts) if record.attempts else "-",
-                cache,
-            )
-        )
+    report = from_result(result)
     details: list[str] = []
     snapshot = load_snapshot(store, ((r.name, r.properties) for r in result.steps.values()))
     if snapshot:
@@ -215,13 +174,13 @@ def summarize(
     drift = execution_drift(result, store)
     if drift:
         details += drift_report.summary_lines(drift)
-    for record in result.steps.values():
-        details += [f"WARNING: {warning}" for warning in record.warnings]
+    details += report.warnings
     for record in result.steps.values():
         if record.type == "Condition" and record.properties:
             details.append(f"{record.name}: {record.properties.get('Summary', '')}")
     registered = any(
-        r.type == "RegisterModel" and r.status == SUCCEEDED for r in result.steps.values()
+        r.type == "RegisterModel" and r.status == StepStatus.SUCCEEDED
+        for r in result.steps.values()
     )
     conditions = [
         {"step": r.name, **(r.properties or {})}
@@ -242,7 +201,11 @@ def summarize(
                 f"{names or 'a condition'} did not hold (see above)"
             )
     for record in result.steps.values():
-        if record.type == "RegisterModel" and record.status == SUCCEEDED and record.properties:
+        if (
+            record.type == "RegisterModel"
+            and record.status == StepStatus.SUCCEEDED
+            and record.properties
+        ):
             package = record.properties
             held = (record.metadata.get("AlreadyRegistered") or {}).get("Message")
             if held:
@@ -270,7 +233,7 @@ def summarize(
         details.append(
             f"State: {state_path}  (run_pipeline.py executions describe {result.execution_id})"
         )
-    return Summary(headline, rows, details, result.succeeded)
+    return Summary(report.headline, report.rows(), details, report.succeeded, report)
 
 
 def execution_drift(result: ExecutionResult, store: ArtifactStore) -> dict[str, Any] | None:
@@ -284,7 +247,7 @@ def execution_drift(result: ExecutionResult, store: ArtifactStore) -> dict[str, 
 def _artifacts(result: ExecutionResult, store: ArtifactStore):
     for record in result.steps.values():
         properties = record.properties or {}
-        if record.status != SUCCEEDED:
+        if record.status != StepStatus.SUCCEEDED:
             continue
         if record.type == "Processing":
             for output in (properties.get("ProcessingOutputConfig") or {}).get("Outputs") or []:
@@ -316,7 +279,7 @@ def _decisions(result: ExecutionResult, store: ArtifactStore):
     """The champion/challenger decisions written to the execution's property files."""
     for node in build_graph(result.definition):
         record = result.steps.get(node.name)
-        if record is None or record.status != SUCCEEDED or not record.properties:
+        if record is None or record.status != StepStatus.SUCCEEDED or not record.properties:
             continue
         outputs = (record.properties.get("ProcessingOutputConfig") or {}).get("Outputs") or []
         locations = {o["OutputName"]: o["S3Output"]["S3Uri"] for o in outputs}
@@ -339,7 +302,7 @@ def _where(store: ArtifactStore, uri: str) -> str:
         return uri
 
 
-_HEADERS = ("Step", "Type", "Status", "Duration", "Attempts", "Cache")
+_HEADERS = STEP_HEADERS
 
 
 def print_summary(

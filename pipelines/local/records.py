@@ -1,8 +1,15 @@
 """What an execution records about its steps and itself, as the engine's listeners see it.
 
-Statuses are SageMaker's step statuses, plus NotExecuted for steps the execution never
-reached (a branch not taken, or anything after a failure): SageMaker simply does not list
-those.
+Statuses are SageMaker's documented spellings (`StepStatus`, `ExecutionStatus` are StrEnums,
+so a status compares equal to, stores and prints as SageMaker's string). SageMaker's step
+statuses are Starting, Executing, Stopping, Stopped, Failed and Succeeded; it does not list a
+step that has not started, nor one the execution never reached. Locally such steps have a row
+all the same, with two extra spellings and no others:
+
+- NotStarted: has not started yet (the execution is running, or the page shows the
+  definition alone). Nothing is stored with it.
+- NotExecuted: never ran and never will (a branch not taken, a step after a failure, the
+  rest of a stopped execution); what the engine stores and a "skipped" step is called.
 """
 
 from __future__ import annotations
@@ -10,19 +17,56 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
-STARTING, EXECUTING, SUCCEEDED, FAILED, STOPPED = (
-    "Starting",
-    "Executing",
-    "Succeeded",
-    "Failed",
-    "Stopped",
+
+class StepStatus(StrEnum):
+    STARTING = "Starting"
+    EXECUTING = "Executing"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    FAILED = "Failed"
+    SUCCEEDED = "Succeeded"
+    NOT_STARTED = "NotStarted"  # local only: not started yet
+    NOT_EXECUTED = "NotExecuted"  # local only: never ran (skipped) and never will
+    RETRYING = "Retrying"  # progress only, never stored: waiting to start the next attempt
+
+    @property
+    def running(self) -> bool:
+        return self in RUNNING
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+class ExecutionStatus(StrEnum):
+    """DescribePipelineExecution's PipelineExecutionStatus."""
+
+    EXECUTING = "Executing"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    FAILED = "Failed"
+    SUCCEEDED = "Succeeded"
+
+
+# The engine's names for them (orchestrator, scheduler and tests import these).
+STARTING = StepStatus.STARTING
+EXECUTING = StepStatus.EXECUTING
+SUCCEEDED = StepStatus.SUCCEEDED
+FAILED = StepStatus.FAILED
+STOPPED = StepStatus.STOPPED
+PENDING = StepStatus.NOT_STARTED
+NOT_EXECUTED = StepStatus.NOT_EXECUTED
+RETRYING = StepStatus.RETRYING
+# Statuses that no longer change; RUNNING: started and not finished (steps or executions).
+TERMINAL = frozenset(
+    {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.STOPPED, StepStatus.NOT_EXECUTED}
 )
-PENDING = "Pending"
-NOT_EXECUTED = "NotExecuted"
-RETRYING = "Retrying"  # progress only: the step is waiting to start its next attempt
-TERMINAL = (SUCCEEDED, FAILED, STOPPED, NOT_EXECUTED)
+RUNNING = frozenset({StepStatus.STARTING, StepStatus.EXECUTING, StepStatus.STOPPING})
+# A step with either has no job, duration or cost to show.
+DID_NOT_RUN = frozenset({StepStatus.NOT_STARTED, StepStatus.NOT_EXECUTED})
 # Step metadata entries holding a warning ({"Message": ...}) for the summary and describe.
 WARNING_KEYS = ("CacheWarning", "FaultWarning")
 
@@ -33,7 +77,7 @@ class StepRecord:
     type: str
     position: int
     display_name: str | None = None
-    status: str = PENDING
+    status: str = StepStatus.NOT_STARTED
     attempts: int = 0
     start: float | None = None
     end: float | None = None
@@ -68,6 +112,71 @@ class StepRecord:
             return None
         return (self.end or time.time()) - self.start
 
+    def to_dict(self) -> dict[str, Any]:
+        """The stored step as JSON (`executions describe --json`): the state's column names."""
+        return {
+            "step_name": self.name,
+            "step_type": self.type,
+            "status": self.status,
+            "attempts": self.attempts,
+            "start_time": self.start,
+            "end_time": self.end,
+            "failure_reason": self.failure_reason,
+            "cache_source_arn": self.cache_source_arn,
+            "job_name": self.job_name,
+            "job_dir": self.job_dir,
+            "arguments": self.arguments,
+            "properties": self.properties,
+            "metadata": self.metadata,
+            "logs": self.logs,
+            "position": self.position,
+        }
+
+
+@dataclass
+class ExecutionRecord:
+    """A stored execution (DescribePipelineExecution's facts, plus what the engine keeps)."""
+
+    execution_id: str
+    execution_arn: str
+    pipeline_name: str
+    pipeline_arn: str
+    status: ExecutionStatus
+    parameters: dict[str, Any]
+    definition_hash: str
+    start_time: float
+    end_time: float | None = None
+    failure_reason: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # how it was run (--no-cache ...)
+    owner: dict[str, Any] | None = None  # the engine process running it (liveness.Owner)
+    display_name: str | None = None  # SageMaker's PipelineExecutionDisplayName
+
+    @property
+    def running(self) -> bool:
+        return self.status in (ExecutionStatus.EXECUTING, ExecutionStatus.STOPPING)
+
+    def duration(self, now: float | None = None) -> float | None:
+        """Seconds from start to end; to `now` while it runs (None: unknown)."""
+        end = self.end_time if self.end_time is not None else now
+        return None if end is None or self.start_time is None else end - self.start_time
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON (`executions list --json`): the state's column names."""
+        return {
+            "execution_id": self.execution_id,
+            "execution_arn": self.execution_arn,
+            "pipeline_name": self.pipeline_name,
+            "pipeline_arn": self.pipeline_arn,
+            "status": self.status,
+            "parameters": self.parameters,
+            "definition_hash": self.definition_hash,
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "failure_reason": self.failure_reason,
+            "options": self.options,
+            "owner": self.owner,
+        }
+
 
 @dataclass
 class StepUpdate:
@@ -95,7 +204,7 @@ class ExecutionResult:
 
     @property
     def succeeded(self) -> bool:
-        return self.status == SUCCEEDED
+        return self.status == ExecutionStatus.SUCCEEDED
 
     @property
     def duration(self) -> float:

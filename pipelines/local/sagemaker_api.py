@@ -124,18 +124,18 @@ class RegistryApi:
             record = None
         finally:
             state.close()
-        if record is None or record["execution_arn"] != arn:
+        if record is None or record.execution_arn != arn:
             raise ApiError("ResourceNotFound", f"pipeline execution {arn!r} does not exist locally")
         described: dict[str, Any] = {
-            "PipelineArn": record["pipeline_arn"],
-            "PipelineExecutionArn": record["execution_arn"],
-            "PipelineExecutionDisplayName": record["execution_id"],
-            "PipelineExecutionStatus": record["status"],
-            "CreationTime": record["start_time"],
-            "LastModifiedTime": record["end_time"] or record["start_time"],
+            "PipelineArn": record.pipeline_arn,
+            "PipelineExecutionArn": record.execution_arn,
+            "PipelineExecutionDisplayName": record.execution_id,
+            "PipelineExecutionStatus": record.status,
+            "CreationTime": record.start_time,
+            "LastModifiedTime": record.end_time or record.start_time,
         }
-        if record.get("failure_reason"):
-            described["FailureReason"] = record["failure_reason"]
+        if record.failure_reason:
+            described["FailureReason"] = record.failure_reason
         return described
 
 

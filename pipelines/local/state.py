@@ -1,5 +1,9 @@
 """Engine state in SQLite: executions, steps, cache entries, file digests, model registry.
 
+This module is the only one that writes SQL against these tables (the model registry's go
+through pipelines.local.registry, on this module's connections). Readers get typed records
+(`ExecutionRecord`, `StepRecord`), never rows.
+
 Several executions (threads or processes) may write at once, so the database runs in WAL
 mode with a busy timeout, every thread has its own connection, and every write is one short
 `BEGIN IMMEDIATE` transaction (writers queue instead of failing half-way). JSON columns hold
@@ -27,10 +31,13 @@ from urllib.parse import quote
 from pipelines.local import home as local_home
 from pipelines.local.events import EventLog
 from pipelines.local.liveness import GONE, Owner
+from pipelines.local.records import ExecutionRecord, ExecutionStatus, StepRecord, StepStatus
 
 SCHEMA_VERSION = 3
 ENGINE_STOPPED = "the engine stopped"
-_RUNNING_STEP = ("Starting", "Executing")
+_RUNNING_STEP = (StepStatus.STARTING, StepStatus.EXECUTING)
+# Spellings an older engine may have stored, as this one reads them.
+_LEGACY_STEP_STATUS = {"Pending": StepStatus.NOT_STARTED}
 BUSY_TIMEOUT_SECONDS = 60.0
 
 _SCHEMA = """
@@ -290,12 +297,12 @@ class State:
         """Mark Failed every execution still Executing whose owner process is gone."""
         rows = (
             self.connection()
-            .execute("SELECT * FROM executions WHERE status = 'Executing'")
+            .execute("SELECT * FROM executions WHERE status = ?", (ExecutionStatus.EXECUTING,))
             .fetchall()
         )
         for row in rows:
-            record = _decode(row)
-            owner = Owner.from_record(record.get("owner"))
+            record = _execution(row)
+            owner = Owner.from_record(record.owner)
             if owner is None or owner.status() != GONE:
                 continue  # running, or not ours to judge (another host or container)
             reason = (
@@ -304,8 +311,8 @@ class State:
             )
             now = time.time()
             if self.read_only:
-                self._orphans[record["execution_id"]] = (reason, now)
-            elif self._fail_orphan(record["execution_id"], reason, now):
+                self._orphans[record.execution_id] = (reason, now)
+            elif self._fail_orphan(record.execution_id, reason, now):
                 _publish_failure(self.path.parent / "events.jsonl", record, reason, now)
 
     def _fail_orphan(self, execution_id: str, reason: str, now: float) -> bool:
@@ -313,9 +320,9 @@ class State:
         with self.transaction() as conn:
             # The status test makes this safe when several processes reap at once.
             if not conn.execute(
-                "UPDATE executions SET status = 'Failed', end_time = ?, failure_reason = ? "
-                "WHERE execution_id = ? AND status = 'Executing'",
-                (now, reason, execution_id),
+                "UPDATE executions SET status = ?, end_time = ?, failure_reason = ? "
+                "WHERE execution_id = ? AND status = ?",
+                (ExecutionStatus.FAILED, now, reason, execution_id, ExecutionStatus.EXECUTING),
             ).rowcount:
                 return False
             conn.execute(
@@ -325,10 +332,12 @@ class State:
             )
         return True
 
-    def _shown(self, record: dict[str, Any]) -> dict[str, Any]:
-        orphan = self._orphans.get(record["execution_id"])
-        if orphan is not None and record["status"] == "Executing":
-            record.update(status="Failed", failure_reason=orphan[0], end_time=orphan[1])
+    def _shown(self, row: sqlite3.Row) -> ExecutionRecord:
+        record = _execution(row)
+        orphan = self._orphans.get(record.execution_id)
+        if orphan is not None and record.status == ExecutionStatus.EXECUTING:
+            record.status = ExecutionStatus.FAILED
+            record.failure_reason, record.end_time = orphan
         return record
 
     # -- file digests (storage.DigestMemo) ----------------------------------------------
@@ -356,38 +365,38 @@ class State:
 
     # -- executions ---------------------------------------------------------------------
 
-    def create_execution(self, record: Mapping[str, Any]) -> None:
+    def create_execution(self, record: ExecutionRecord) -> None:
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO executions (execution_id, execution_arn, pipeline_name, "
                 "pipeline_arn, status, parameters_json, definition_hash, start_time, "
                 "options_json, owner_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    record["execution_id"],
-                    record["execution_arn"],
-                    record["pipeline_name"],
-                    record["pipeline_arn"],
-                    record["status"],
-                    _dumps(record["parameters"]),
-                    record["definition_hash"],
-                    record["start_time"],
-                    _dumps(record.get("options", {})),
-                    _dumps(record.get("owner") or Owner.current().as_record()),
+                    record.execution_id,
+                    record.execution_arn,
+                    record.pipeline_name,
+                    record.pipeline_arn,
+                    record.status,
+                    _dumps(record.parameters),
+                    record.definition_hash,
+                    record.start_time,
+                    _dumps(record.options),
+                    _dumps(record.owner or Owner.current().as_record()),
                 ),
             )
 
     def update_execution(self, execution_id: str, **fields: Any) -> None:
         _update(self, "executions", {"execution_id": execution_id}, fields)
 
-    def get_execution(self, execution_id: str) -> dict[str, Any] | None:
+    def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         row = (
             self.connection()
             .execute("SELECT * FROM executions WHERE execution_id = ?", (execution_id,))
             .fetchone()
         )
-        return self._shown(_decode(row)) if row else None
+        return self._shown(row) if row else None
 
-    def find_execution(self, id_or_prefix: str) -> dict[str, Any]:
+    def find_execution(self, id_or_prefix: str) -> ExecutionRecord:
         """An execution by id, ARN or unique id prefix; LookupError names the problem."""
         text = id_or_prefix.strip()
         if text.startswith("arn:"):
@@ -409,16 +418,16 @@ class State:
         if len(rows) > 1:
             ids = ", ".join(r["execution_id"] for r in rows[:10])
             raise LookupError(f"{id_or_prefix!r} matches several executions: {ids}")
-        return self._shown(_decode(rows[0]))
+        return self._shown(rows[0])
 
-    def list_executions(self, limit: int | None = None) -> list[dict[str, Any]]:
+    def list_executions(self, limit: int | None = None) -> list[ExecutionRecord]:
         query = "SELECT * FROM executions ORDER BY start_time DESC"
         params: tuple = ()
         if limit:
             query += " LIMIT ?"
             params = (limit,)
         rows = self.connection().execute(query, params).fetchall()
-        return [self._shown(_decode(r)) for r in rows]
+        return [self._shown(r) for r in rows]
 
     # -- steps --------------------------------------------------------------------------
 
@@ -442,7 +451,51 @@ class State:
                     f"INSERT INTO steps ({names}) VALUES ({marks})", tuple(columns.values())
                 )
 
-    def list_steps(self, execution_id: str) -> list[dict[str, Any]]:
+    def save_step(self, execution_id: str, record: StepRecord) -> None:
+        """Write all of a step's record (the engine does at every change)."""
+        self.upsert_step(
+            execution_id,
+            record.name,
+            step_type=record.type,
+            status=record.status,
+            attempts=record.attempts,
+            start_time=record.start,
+            end_time=record.end,
+            failure_reason=record.failure_reason,
+            cache_source_arn=record.cache_source_arn,
+            job_name=record.job_name,
+            job_dir=record.job_dir,
+            arguments=record.arguments,
+            properties=record.properties,
+            metadata=record.metadata,
+            logs=record.logs,
+            position=record.position,
+        )
+
+    def get_step(self, execution_id: str, step_name: str) -> StepRecord | None:
+        row = (
+            self.connection()
+            .execute(
+                "SELECT * FROM steps WHERE execution_id = ? AND step_name = ?",
+                (execution_id, step_name),
+            )
+            .fetchone()
+        )
+        return self._shown_step(execution_id, row) if row else None
+
+    def _shown_step(self, execution_id: str, row: sqlite3.Row) -> StepRecord:
+        step = _step(row)
+        orphan = self._orphans.get(execution_id)
+        if orphan is not None and step.status in _RUNNING_STEP:
+            stopped = _stopped_step(orphan[1])
+            step.status, step.end, step.failure_reason = (
+                stopped["status"],
+                stopped["end_time"],
+                stopped["failure_reason"],
+            )
+        return step
+
+    def list_steps(self, execution_id: str) -> list[StepRecord]:
         rows = (
             self.connection()
             .execute(
@@ -451,13 +504,7 @@ class State:
             )
             .fetchall()
         )
-        steps = [_decode(r) for r in rows]
-        orphan = self._orphans.get(execution_id)
-        if orphan is not None:
-            for step in steps:
-                if step["status"] in _RUNNING_STEP:
-                    step.update(_stopped_step(orphan[1]))
-        return steps
+        return [self._shown_step(execution_id, r) for r in rows]
 
     # -- cache --------------------------------------------------------------------------
 
@@ -496,21 +543,21 @@ class State:
 
 def _stopped_step(now: float) -> dict[str, Any]:
     return {
-        "status": "Failed",
+        "status": StepStatus.FAILED,
         "end_time": now,
         "failure_reason": f"{ENGINE_STOPPED} while this step ran",
     }
 
 
-def _publish_failure(events: Path, record: Mapping[str, Any], reason: str, now: float) -> None:
+def _publish_failure(events: Path, record: ExecutionRecord, reason: str, now: float) -> None:
     """The execution's Failed event, as the engine would have sent it (notifications)."""
-    region = record["execution_arn"].split(":")[3]
+    region = record.execution_arn.split(":")[3]
     EventLog(events, region).execution_status_change(
-        pipeline_arn=record["pipeline_arn"],
-        execution_arn=record["execution_arn"],
-        current="Failed",
-        previous="Executing",
-        start_time=record["start_time"],
+        pipeline_arn=record.pipeline_arn,
+        execution_arn=record.execution_arn,
+        current=ExecutionStatus.FAILED,
+        previous=ExecutionStatus.EXECUTING,
+        start_time=record.start_time,
         end_time=now,
         when=now,
         failure_reason=reason,
@@ -559,6 +606,47 @@ def _decode(row: sqlite3.Row) -> dict[str, Any]:
         else:
             record[name] = value
     return record
+
+
+def _execution(row: sqlite3.Row) -> ExecutionRecord:
+    record = _decode(row)
+    return ExecutionRecord(
+        execution_id=record["execution_id"],
+        execution_arn=record["execution_arn"],
+        pipeline_name=record["pipeline_name"],
+        pipeline_arn=record["pipeline_arn"],
+        status=ExecutionStatus(record["status"]),
+        parameters=record["parameters"] or {},
+        definition_hash=record["definition_hash"],
+        start_time=record["start_time"],
+        end_time=record["end_time"],
+        failure_reason=record["failure_reason"],
+        options=record["options"] or {},
+        owner=record.get("owner"),  # absent before schema version 3 (read-only homes)
+    )
+
+
+def _step(row: sqlite3.Row) -> StepRecord:
+    record = _decode(row)
+    source = record["cache_source_arn"]
+    return StepRecord(
+        name=record["step_name"],
+        type=record["step_type"],
+        position=record["position"],
+        status=_LEGACY_STEP_STATUS.get(record["status"]) or StepStatus(record["status"]),
+        attempts=record["attempts"] or 0,
+        start=record["start_time"],
+        end=record["end_time"],
+        failure_reason=record["failure_reason"],
+        cache_source_arn=source,
+        cache_source_id=source.rsplit("/", 1)[-1] if source else None,
+        properties=record["properties"],
+        metadata=record["metadata"] or {},
+        arguments=record["arguments"],
+        job_name=record["job_name"],
+        job_dir=record["job_dir"],
+        logs=record["logs"] or [],
+    )
 
 
 def _dumps(value: Any) -> str:

@@ -34,17 +34,18 @@ def running_local_executions(config: ProjectConfig, stale_after: float) -> list[
     path = config.local_home / "state.db"
     if not path.exists():
         return []
+    from pipelines.local.records import ExecutionStatus
     from pipelines.local.state import State
 
     state = State(path)
     try:
         cutoff = time.time() - stale_after
         return [
-            e["execution_id"]
+            e.execution_id
             for e in state.list_executions(limit=50)
-            if e["status"] == "Executing"
-            and e["pipeline_name"] == config.pipeline.name
-            and e["start_time"] >= cutoff
+            if e.status == ExecutionStatus.EXECUTING
+            and e.pipeline_name == config.pipeline.name
+            and e.start_time >= cutoff
         ]
     finally:
         state.close()

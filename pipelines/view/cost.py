@@ -20,6 +20,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pipelines.local.records import DID_NOT_RUN
+
 JOB_TYPES = ("Processing", "Training")
 CURRENCY = "USD"
 BILLING_NOTE = (
@@ -64,7 +66,7 @@ def step_cost(step: Mapping[str, Any], prices: Mapping[str, float]) -> dict[str,
     `step` has: name, type, status, duration (seconds or None), cache_hit, arguments and,
     for a cache hit, source_duration (the reused run's duration, or None if unknown).
     """
-    if step["type"] not in JOB_TYPES or step.get("status") in (None, "NotStarted", "NotExecuted"):
+    if step["type"] not in JOB_TYPES or step.get("status") in (None, *DID_NOT_RUN):
         return None
     line: dict[str, Any] = {
         "step": step["name"],

@@ -14,10 +14,11 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pipelines.local.records import RUNNING, TERMINAL, ExecutionStatus, StepStatus
 from pipelines.view.formats import format_number, metric_words
 
 GOOD, WARN, BAD, INFO = "good", "warn", "bad", "info"
-RUNNING_STATUSES = ("Executing", "Starting", "Stopping")
+RUNNING_STATUSES = RUNNING
 _EXECUTION_IN_URI = re.compile(r"/executions/([A-Za-z0-9-]+)/")
 _COMPARISON_WORDS = {
     "Equals": "equal to",
@@ -294,9 +295,7 @@ def outcome(document: Mapping[str, Any], known: KnownModels | None = None) -> di
     checks = decision_checks(decision)
     failing = [c["text"] for c in checks if c["passed"] is False]
     if status in RUNNING_STATUSES:
-        finished = sum(
-            1 for s in steps if s["status"] in ("Succeeded", "Failed", "Stopped", "NotExecuted")
-        )
+        finished = sum(1 for s in steps if s["status"] in TERMINAL)
         return {
             "state": "running",
             "tone": INFO,
@@ -315,15 +314,15 @@ def outcome(document: Mapping[str, Any], known: KnownModels | None = None) -> di
             ),
             "details": [c["text"] for c in checks if c["passed"]],
         }
-    if status == "Stopped":
+    if status == ExecutionStatus.STOPPED:
         return {
             "state": "stopped",
             "tone": BAD,
             "title": "Stopped before it finished: nothing was registered",
             "details": [execution.get("failure_reason") or "The execution was stopped."],
         }
-    failed = [s for s in steps if s["status"] == "Failed"]
-    if status == "Failed" and failed:
+    failed = [s for s in steps if s["status"] == StepStatus.FAILED]
+    if status == ExecutionStatus.FAILED and failed:
         first = failed[0]
         if first["type"] == "Fail" and decision and not decision.get("register"):
             return {
@@ -347,7 +346,7 @@ def outcome(document: Mapping[str, Any], known: KnownModels | None = None) -> di
             "title": f"Failed: step {label} failed",
             "details": details,
         }
-    if status == "Failed":
+    if status == ExecutionStatus.FAILED:
         return {
             "state": "failed",
             "tone": BAD,
@@ -374,7 +373,7 @@ def outcome(document: Mapping[str, Any], known: KnownModels | None = None) -> di
             "details": details,
         }
     drift = document.get("drift") or {}
-    if status == "Succeeded" and drift and not drift.get("retrain"):
+    if status == ExecutionStatus.SUCCEEDED and drift and not drift.get("retrain"):
         return {
             "state": "no_drift",
             "tone": GOOD,

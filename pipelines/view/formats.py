@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipelines.local.lineage import format_bytes
-from pipelines.local.progress import format_seconds
+from pipelines.local.records import StepStatus
+from pipelines.local.report import format_seconds
 from pipelines.view.cost import format_usd
 
 __all__ = [
@@ -32,14 +33,14 @@ __all__ = [
 
 # Status -> CSS class; a cache hit gets its own class on top of "succeeded".
 STATUS_CLASSES = {
-    "Succeeded": "succeeded",
-    "Failed": "failed",
-    "Executing": "executing",
-    "Starting": "executing",
-    "Stopping": "executing",
-    "Stopped": "failed",
-    "NotExecuted": "notexecuted",
-    "NotStarted": "notstarted",
+    StepStatus.SUCCEEDED: "succeeded",
+    StepStatus.FAILED: "failed",
+    StepStatus.EXECUTING: "executing",
+    StepStatus.STARTING: "executing",
+    StepStatus.STOPPING: "executing",
+    StepStatus.STOPPED: "failed",
+    StepStatus.NOT_EXECUTED: "notexecuted",
+    StepStatus.NOT_STARTED: "notstarted",
 }
 MAX_DECIMALS = 4
 
@@ -86,9 +87,9 @@ def metric_words(name: str) -> str:
 
 
 def status_class(step: Mapping[str, Any]) -> str:
-    if step.get("cache_hit") and step.get("status") == "Succeeded":
+    if step.get("cache_hit") and step.get("status") == StepStatus.SUCCEEDED:
         return "cached"
-    return STATUS_CLASSES.get(step.get("status") or "NotStarted", "notstarted")
+    return STATUS_CLASSES.get(step.get("status") or StepStatus.NOT_STARTED, "notstarted")
 
 
 def status_line(step: Mapping[str, Any]) -> str:

@@ -1,13 +1,12 @@
 """The view model: everything a page shows about an execution (or the definition alone),
 computed once as plain dicts; the templates only format it.
 
-`build_document` is target-agnostic: it takes step records shaped like the local engine's
-state rows (status, times, attempts, arguments, properties, logs ...) and a reader for S3
-URIs. The local collection (`collect_execution`) reads the engine's state database,
-artifact store and job logs; `pipelines.view.sagemaker` fills the same records from
-SageMaker's APIs. Nothing here runs or changes anything. The graph is the engine's own
-(`build_graph`) over the definition the execution ran, so the page and the engine cannot
-disagree about edges.
+`build_document` is target-agnostic: it takes the engine's typed records (`ExecutionRecord`,
+`StepRecord` by step name) and a reader for S3 URIs. The local collection
+(`collect_execution`) reads the engine's state database, artifact store and job logs;
+`pipelines.view.sagemaker` fills the same records from SageMaker's APIs. Nothing here runs
+or changes anything. The graph is the engine's own (`build_graph`) over the definition the
+execution ran, so the page and the engine cannot disagree about edges.
 """
 
 from __future__ import annotations
@@ -21,12 +20,18 @@ from typing import Any, Protocol
 from pipelines.config import ProjectConfig, load_pricing
 from pipelines.definition_cache import load_definition
 from pipelines.drift import report as drift_report
-from pipelines.local.failures import explain_from_steps
 from pipelines.local.graph import build_graph
 from pipelines.local.lineage import load_snapshot
 from pipelines.local.orchestrator import RETRIED_ATTEMPTS, definition_hash
 from pipelines.local.progress import held_back_by
+from pipelines.local.records import (
+    ExecutionRecord,
+    ExecutionStatus,
+    StepRecord,
+    StepStatus,
+)
 from pipelines.local.registry import ModelRegistry
+from pipelines.local.report import StepReport, from_records, step_report
 from pipelines.local.runner import LocalPaths
 from pipelines.local.state import State
 from pipelines.local.storage import ArtifactStore, StoreError, join_uri
@@ -41,10 +46,8 @@ LOG_TAIL_LINES = 50
 LOG_TAIL_BYTES = 64 * 1024
 # A failed step's retried attempts beside its last: enough to see a pattern, bounded.
 LOG_FILES_PER_ATTEMPT = 6
-NOT_STARTED = "NotStarted"
 LATEST = "latest"
 LOCAL, SAGEMAKER = "local", "sagemaker"
-RUNNING = ("Executing", "Starting", "Stopping")
 
 
 class Reader(Protocol):
@@ -59,7 +62,7 @@ def open_state(config: ProjectConfig) -> State:
     return State(LocalPaths(config.local_home).state)
 
 
-def find_execution(state: State, ident: str | None) -> dict[str, Any] | None:
+def find_execution(state: State, ident: str | None) -> ExecutionRecord | None:
     """The execution `ident` names ("latest", an id, ARN or unique prefix); None when
     `ident` is None or "latest" and there are no executions. LookupError if unknown."""
     if ident is None or ident == LATEST:
@@ -111,8 +114,8 @@ def collect_execution(config: ProjectConfig, ident: str | None = LATEST) -> dict
         execution = find_execution(state, ident)
         if execution is None:
             return collect_definition(config)
-        records = {s["step_name"]: s for s in state.list_steps(execution["execution_id"])}
-        text, exact = _definition_text(config, execution["definition_hash"])
+        records = {s.name: s for s in state.list_steps(execution.execution_id)}
+        text, exact = _definition_text(config, execution.definition_hash)
         store = ArtifactStore(LocalPaths(config.local_home).store)
         registry = ModelRegistry(state, config.aws.region)
         document = build_document(
@@ -149,28 +152,32 @@ def known_models(packages: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, A
 def build_document(
     config: ProjectConfig,
     definition: Mapping[str, Any],
-    execution: Mapping[str, Any] | None,
-    records: Mapping[str, Mapping[str, Any]],
+    execution: ExecutionRecord | None,
+    records: Mapping[str, StepRecord],
     reader: Reader | None,
     *,
     target: str = LOCAL,
-    source_duration: Callable[[Mapping[str, Any]], float | None] | None = None,
+    source_duration: Callable[[StepRecord], float | None] | None = None,
     known_models: Mapping[str, Mapping[str, Any]] | None = None,
     links: Mapping[str, Mapping[str, str]] | None = None,
     now: float | None = None,
 ) -> dict[str, Any]:
-    """The view model of an execution (state-row-shaped `records` by step name) or, with
-    `execution` None, of the definition alone. `links` adds per-step links (console, logs)."""
+    """The view model of an execution (its step records by step name) or, with `execution`
+    None, of the definition alone. `links` adds per-step links (console, logs)."""
     graph = build_graph(definition)
     layout = layout_graph(graph)
     now = time.time() if now is None else now
-    running = execution is not None and execution["status"] in RUNNING
+    running = execution is not None and execution.running
+    # The report the run summary and `executions describe` print, computed once.
+    report = from_records(execution, records.values(), now) if execution else None
+    reported = {s.name: s for s in report.steps} if report else {}
     steps = []
     for node in graph:
         record = records.get(node.name)
-        step = _step(node.name, node.type, node.spec, record, reader, now if running else None)
-        if step["cache_hit"] and source_duration is not None:
-            step["source_duration"] = source_duration(record or {})
+        facts = reported.get(node.name) or step_report(StepRecord(node.name, node.type, 0))
+        step = _step(node.name, node.type, node.spec, record, facts, reader)
+        if step["cache_hit"] and source_duration is not None and record is not None:
+            step["source_duration"] = source_duration(record)
         step["links"] = dict((links or {}).get(node.name) or {})
         step["css"] = status_class(step) if execution else "definition"
         step["state_line"] = status_line(step) if execution else step["type"]
@@ -195,24 +202,25 @@ def build_document(
     if execution is None:
         return document
     prices = load_pricing(config)
-    end = execution["end_time"]
     document["execution"] = {
-        "id": execution["execution_id"],
-        "arn": execution["execution_arn"],
-        "status": execution["status"],
-        "start_time": execution["start_time"],
-        "end_time": end,
-        "duration": _duration(execution["start_time"], end if end or not running else now),
-        "failure_reason": execution["failure_reason"],
-        "failure_detail": explain_from_steps(records.values()),
-        "parameters": execution["parameters"] or {},
-        "options": execution.get("options") or {},
-        "display_name": execution.get("display_name"),
-        "links": dict(execution.get("links") or {}),
+        "id": execution.execution_id,
+        "arn": execution.execution_arn,
+        "status": execution.status,
+        "start_time": execution.start_time,
+        "end_time": execution.end_time,
+        "duration": report.duration,
+        "failure_reason": report.failure_reason,
+        "failure_detail": report.failure_detail,
+        # Every step's warnings (a stale cache hit, an unfired fault), as the summary's.
+        "warnings": [warning for step in report.steps for warning in step.warnings],
+        "parameters": execution.parameters or {},
+        "options": execution.options or {},
+        "display_name": execution.display_name,
+        "links": {},
     }
     document["live"] = running
     document["snapshot"] = load_snapshot(
-        reader, ((name, record.get("properties")) for name, record in records.items())
+        reader, ((name, record.properties) for name, record in records.items())
     )
     document["drift"] = _drift(graph, execution, records, reader, running)
     document["evaluation"] = _evaluation(config, graph, records, reader)
@@ -235,7 +243,7 @@ def build_document(
 
 def _why(document: Mapping[str, Any]) -> str | None:
     """The failure in plain words: the quality gate's failed rules, or which step failed."""
-    if document["execution"]["status"] != "Failed":
+    if document["execution"]["status"] != ExecutionStatus.FAILED:
         return None
     outcome = document.get("outcome") or {}
     if outcome.get("state") == "rejected" and outcome.get("details"):
@@ -247,49 +255,43 @@ def _step(
     name: str,
     kind: str,
     spec: Mapping[str, Any],
-    record: Mapping[str, Any] | None,
+    record: StepRecord | None,
+    facts: StepReport,
     reader: Reader | None,
-    now: float | None = None,
 ) -> dict[str, Any]:
-    record = record or {}
-    resolved = record.get("arguments")
+    record = record or StepRecord(name, kind, position=0)
+    resolved = record.arguments
     arguments = resolved if resolved is not None else spec.get("Arguments", {})
     if kind == "Condition":
         # The branch steps are nodes of their own; the arguments panel shows the test.
         arguments = {"Conditions": (arguments or {}).get("Conditions", [])}
-    properties = record.get("properties") or {}
-    attempts = record.get("attempts") or 0
-    cache_source = record.get("cache_source_arn")
-    status = record.get("status") or NOT_STARTED
-    end = record.get("end_time")
-    if end is None and now is not None and status in RUNNING:
-        end = now  # still running: how long so far
+    properties = record.properties or {}
     history = attempt_history(record)
-    final_logs = history[-1]["logs"] if history else record.get("logs") or []
+    final_logs = history[-1]["logs"] if history else record.logs or []
     step: dict[str, Any] = {
         "name": name,
         "type": kind,
         "display_name": spec.get("DisplayName") or "",
         "description": spec.get("Description") or "",
-        "status": status,
-        "start_time": record.get("start_time"),
-        "end_time": record.get("end_time"),
-        "duration": _duration(record.get("start_time"), end),
-        "attempts": attempts,
-        "retries": max(attempts - 1, 0),
+        "status": facts.status,
+        "start_time": facts.start,
+        "end_time": facts.end,
+        "duration": facts.duration,
+        "attempts": facts.attempts,
+        "retries": facts.retries,
         "attempt_history": [
             {**attempt, "logs": [_log_tail(Path(p)) for p in attempt["logs"]]}
             for attempt in history
         ]
         if len(history) > 1
         else [],
-        "cache_hit": bool(cache_source),
-        "cache_source": cache_source.rsplit("/", 1)[-1] if cache_source else None,
+        "cache_hit": facts.cache_hit,
+        "cache_source": facts.cache_source_id,
         # A hit whose inputs changed under the same request (see pipelines/local/cache.py).
-        "cache_warning": ((record.get("metadata") or {}).get("CacheWarning") or {}).get("Message"),
-        "failure_reason": record.get("failure_reason"),
-        "job_name": record.get("job_name"),
-        "job_dir": record.get("job_dir"),
+        "cache_warning": facts.cache_warning,
+        "failure_reason": facts.failure_reason,
+        "job_name": record.job_name,
+        "job_dir": record.job_dir,
         "arguments": arguments,
         "arguments_source": "resolved" if resolved is not None else "definition",
         "inputs": _inputs(kind, arguments, reader),
@@ -307,7 +309,7 @@ def _step(
         }
     if kind == "Fail":
         message = (arguments or {}).get("ErrorMessage")
-        step["fail_message"] = record.get("failure_reason") or (
+        step["fail_message"] = record.failure_reason or (
             message if isinstance(message, str) else None
         )
     if kind == "RegisterModel" and properties.get("ModelPackageArn"):
@@ -325,10 +327,10 @@ def _step(
     return step
 
 
-def attempt_history(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+def attempt_history(record: StepRecord) -> list[dict[str, Any]]:
     """Every attempt of a step, oldest first: the retried ones the engine kept in the
     step's metadata, then the last one (the step's own fields). Log paths, not tails."""
-    retried = (record.get("metadata") or {}).get(RETRIED_ATTEMPTS) or []
+    retried = (record.metadata or {}).get(RETRIED_ATTEMPTS) or []
     if not retried:
         return []
     earlier = {path for attempt in retried for path in attempt.get("Logs") or []}
@@ -349,20 +351,18 @@ def attempt_history(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     # The last attempt started when the previous one's failure was recorded (plus the
     # retry wait); on SageMaker, its own job's times may not be comparable.
     last_start = retried[-1].get("EndTime")
-    last_duration = _duration(last_start, record.get("end_time"))
+    last_duration = _duration(last_start, record.end)
     history.append(
         {
-            "attempt": record.get("attempts"),
-            "status": record.get("status"),
-            "job_name": record.get("job_name"),
-            "failure_reason": record.get("failure_reason"),
+            "attempt": record.attempts,
+            "status": record.status,
+            "job_name": record.job_name,
+            "failure_reason": record.failure_reason,
             "exception_type": None,
             "start_time": last_start,
-            "end_time": record.get("end_time"),
+            "end_time": record.end,
             "duration": last_duration if last_duration is None or last_duration >= 0 else None,
-            "logs": [p for p in record.get("logs") or [] if p not in earlier][
-                -LOG_FILES_PER_ATTEMPT:
-            ],
+            "logs": [p for p in record.logs or [] if p not in earlier][-LOG_FILES_PER_ATTEMPT:],
         }
     )
     return history
@@ -372,21 +372,18 @@ def _duration(start: float | None, end: float | None) -> float | None:
     return end - start if start is not None and end is not None else None
 
 
-def _source_duration(state: State, record: Mapping[str, Any] | None) -> float | None:
+def _source_duration(state: State, record: StepRecord | None) -> float | None:
     """How long the run a cache hit reused took (following hits of hits)."""
     seen: set[str] = set()
-    while record and record.get("cache_source_arn"):
-        source_id = record["cache_source_arn"].rsplit("/", 1)[-1]
+    while record is not None and record.cache_source_id:
+        source_id = record.cache_source_id
         if source_id in seen:
             return None
         seen.add(source_id)
-        record = next(
-            (s for s in state.list_steps(source_id) if s["step_name"] == record["step_name"]),
-            None,
-        )
-    if not record:
+        record = state.get_step(source_id, record.name)
+    if record is None:
         return None
-    return _duration(record.get("start_time"), record.get("end_time"))
+    return _duration(record.start, record.end)
 
 
 def _local(reader: Reader | None, uri: Any) -> str | None:
@@ -471,16 +468,15 @@ def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> dict[str, Any]:
 def _evaluation(
     config: ProjectConfig,
     graph: Any,
-    records: Mapping[str, Mapping[str, Any]],
+    records: Mapping[str, StepRecord],
     reader: Reader | None,
 ) -> dict[str, Any] | None:
     """evaluation.json: the first property file of a step that produced one."""
     for node in graph:
-        record = records.get(node.name) or {}
+        record = records.get(node.name)
+        properties = (record.properties if record else None) or {}
         for spec in node.spec.get("PropertyFiles") or []:
-            outputs = ((record.get("properties") or {}).get("ProcessingOutputConfig") or {}).get(
-                "Outputs"
-            ) or []
+            outputs = (properties.get("ProcessingOutputConfig") or {}).get("Outputs") or []
             prefix = next(
                 (
                     (o.get("S3Output") or {}).get("S3Uri")
@@ -527,8 +523,8 @@ def _evaluation(
 
 def _drift(
     graph: Any,
-    execution: Mapping[str, Any],
-    records: Mapping[str, Mapping[str, Any]],
+    execution: ExecutionRecord,
+    records: Mapping[str, StepRecord],
     reader: Reader | None,
     running: bool,
 ) -> dict[str, Any] | None:
@@ -537,13 +533,13 @@ def _drift(
         return None
     steps = []
     for node in graph:
-        record = records.get(node.name) or {}
-        status = record.get("status") or ""
-        steps.append(drift_report.StepView(node.name, node.type, status, record.get("properties")))
+        record = records.get(node.name)
+        status, properties = (record.status, record.properties) if record else ("", None)
+        steps.append(drift_report.StepView(node.name, node.type, status, properties))
     drift = drift_report.describe(
         steps,
         lambda uri: json.loads(reader.read_bytes(uri)),
-        execution.get("parameters"),
+        execution.parameters,
         finished=not running,
     )
     if drift is None:
@@ -625,7 +621,7 @@ def _held_back_by(document: Mapping[str, Any], steps: list[dict[str, Any]]) -> l
     held_back = held_back_by(
         decision,
         registered=document["registered_model"] is not None,
-        succeeded=document["execution"]["status"] == "Succeeded",
+        succeeded=document["execution"]["status"] == ExecutionStatus.SUCCEEDED,
         conditions=conditions,
     )
     return [
@@ -646,36 +642,35 @@ def list_executions(config: ProjectConfig, limit: int | None = 100) -> list[dict
         # builds one (that imports the SDK); without it a row shows no metric.
         graphs = _cached_graphs(config) if executions else {}
         now = time.time()
+        rows = []
         for execution in executions:
-            steps = state.list_steps(execution["execution_id"])
-            records = {s["step_name"]: s for s in steps}
-            running = execution["status"] in RUNNING
-            end = execution["end_time"] or (now if running else None)
-            execution["duration"] = _duration(execution["start_time"], end)
-            execution["failure_detail"] = (
-                explain_from_steps(steps) if execution["status"] == "Failed" else None
-            )
-            graph = graphs.get(execution["definition_hash"])
+            steps = state.list_steps(execution.execution_id)
+            records = {s.name: s for s in steps}
+            report = from_records(execution, steps, now)
+            row = execution.to_dict()
+            row["duration"] = report.duration
+            failed = execution.status == ExecutionStatus.FAILED
+            row["failure_detail"] = report.failure_detail if failed else None
+            graph = graphs.get(execution.definition_hash)
             evaluation = (_evaluation(config, graph, records, store) if graph else None) or {}
             decision = evaluation.get("decision") or {}
             # A quality-gate failure in the rules' plain words, not the Fail step's message.
             failing = [c["text"] for c in evaluation.get("checks") or [] if c["passed"] is False]
-            gate = any(s["status"] == "Failed" and s["step_type"] == "Fail" for s in steps)
-            execution["why"] = (
-                " ".join(failing) if gate and failing else execution["failure_detail"]
-            )
-            execution["metric"] = evaluation.get("metric") or config.pipeline.metric
-            execution["metric_value"] = (evaluation.get("metrics") or {}).get(execution["metric"])
-            execution["threshold"] = decision.get("threshold")
-            execution["registered_version"] = next(
+            gate = any(s.status == StepStatus.FAILED and s.type == "Fail" for s in steps)
+            row["why"] = " ".join(failing) if gate and failing else row["failure_detail"]
+            row["metric"] = evaluation.get("metric") or config.pipeline.metric
+            row["metric_value"] = (evaluation.get("metrics") or {}).get(row["metric"])
+            row["threshold"] = decision.get("threshold")
+            row["registered_version"] = next(
                 (
-                    (s.get("properties") or {}).get("ModelPackageVersion")
+                    (s.properties or {}).get("ModelPackageVersion")
                     for s in steps
-                    if s["step_type"] == "RegisterModel" and s["status"] == "Succeeded"
+                    if s.type == "RegisterModel" and s.status == StepStatus.SUCCEEDED
                 ),
                 None,
             )
-        return executions
+            rows.append(row)
+        return rows
     finally:
         state.close()
 
@@ -686,23 +681,21 @@ def execution_progress(config: ProjectConfig, ident: str) -> dict[str, Any]:
     state = open_state(config)
     try:
         execution = state.find_execution(ident)
-        steps = state.list_steps(execution["execution_id"])
+        steps = state.list_steps(execution.execution_id)
     finally:
         state.close()
     now = time.time()
-    running = execution["status"] in RUNNING
     progress_steps = {}
-    for record in steps:
-        end = record["end_time"] or (now if record["status"] in RUNNING else None)
-        attempts = record["attempts"] or 0
+    for facts in from_records(execution, steps, now).steps:
+        attempts = facts.attempts
         step = {
-            "status": record["status"],
-            "duration": _duration(record["start_time"], end),
-            "cache_hit": bool(record["cache_source_arn"]),
-            "retries": max(attempts - 1, 0),
+            "status": facts.status,
+            "duration": facts.duration,
+            "cache_hit": facts.cache_hit,
+            "retries": facts.retries,
             "attempts": attempts,
         }
-        progress_steps[record["step_name"]] = {
+        progress_steps[facts.name] = {
             "status": step["status"],
             "css": status_class(step),
             "state_line": clip(status_line(step), NODE_STATE_CHARACTERS),
@@ -719,13 +712,11 @@ def execution_progress(config: ProjectConfig, ident: str) -> dict[str, Any]:
             },
         }
     return {
-        "execution": execution["execution_id"],
-        "status": execution["status"],
-        "css": status_class({"status": execution["status"]}),
-        "duration": format_seconds(
-            _duration(execution["start_time"], execution["end_time"] or now)
-        ),
-        "running": running,
+        "execution": execution.execution_id,
+        "status": execution.status,
+        "css": status_class({"status": execution.status}),
+        "duration": format_seconds(execution.duration(now)),
+        "running": execution.running,
         "steps": progress_steps,
     }
 

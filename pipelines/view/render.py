@@ -17,6 +17,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from pipelines.local.records import ExecutionStatus
 from pipelines.view import svg
 from pipelines.view.formats import (
     STATUS_CLASSES,
@@ -29,7 +30,12 @@ from pipelines.view.formats import (
 )
 
 SNAPSHOT_OBJECTS_SHOWN = 20
-INDEX_STATUSES = ("Executing", "Succeeded", "Failed", "Stopped")
+INDEX_STATUSES = (
+    ExecutionStatus.EXECUTING,
+    ExecutionStatus.SUCCEEDED,
+    ExecutionStatus.FAILED,
+    ExecutionStatus.STOPPED,
+)
 
 
 @cache

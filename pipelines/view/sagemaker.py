@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config import ProjectConfig
-from pipelines.local.orchestrator import RETRIED_ATTEMPTS
+from pipelines.local.orchestrator import RETRIED_ATTEMPTS, definition_hash
+from pipelines.local.records import ExecutionRecord, ExecutionStatus, StepRecord, StepStatus
 from pipelines.local.storage import StoreError
 from pipelines.parameters import ParameterError, coerce
 from pipelines.view.model import SAGEMAKER, build_document
 
-TERMINAL = ("Succeeded", "Failed", "Stopped")
+TERMINAL = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.STOPPED)
 JOB_NAME_LIMIT = 63
 JOB_SUFFIX = 11  # "-" and the ten characters SageMaker appends to a job's name
 
@@ -177,27 +178,23 @@ class _Collector:
         return attempts
 
     def record(
-        self, step: Mapping[str, Any], spec: Mapping[str, Any]
-    ) -> tuple[dict[str, Any], dict[str, str]]:
-        """A ListPipelineExecutionSteps entry as a state row, and the step's links."""
+        self, step: Mapping[str, Any], spec: Mapping[str, Any], position: int = 0
+    ) -> tuple[StepRecord, dict[str, str]]:
+        """A ListPipelineExecutionSteps entry as the engine's step record, and its links."""
         metadata = step.get("Metadata") or {}
         cache = (step.get("CacheHitResult") or {}).get("SourcePipelineExecutionArn")
-        record: dict[str, Any] = {
-            "step_name": step["StepName"],
-            "step_type": spec.get("Type"),
-            "status": step.get("StepStatus"),
-            "start_time": _epoch(step.get("StartTime")),
-            "end_time": _epoch(step.get("EndTime")),
-            "attempts": step.get("AttemptCount") or (1 if step.get("StartTime") else 0),
-            "failure_reason": step.get("FailureReason"),
-            "cache_source_arn": cache,
-            "job_name": None,
-            "job_dir": None,
-            "arguments": None,
-            "properties": None,
-            "metadata": {},
-            "logs": [],
-        }
+        record = StepRecord(
+            name=step["StepName"],
+            type=spec.get("Type") or "",
+            position=position,
+            status=StepStatus(step["StepStatus"]),
+            start=_epoch(step.get("StartTime")),
+            end=_epoch(step.get("EndTime")),
+            attempts=step.get("AttemptCount") or (1 if step.get("StartTime") else 0),
+            failure_reason=step.get("FailureReason"),
+            cache_source_arn=cache,
+            cache_source_id=cache.rsplit("/", 1)[-1] if cache else None,
+        )
         links: dict[str, str] = {}
         for kind, key in (("processing", "ProcessingJob"), ("training", "TrainingJob")):
             arn = (metadata.get(key) or {}).get("Arn")
@@ -205,25 +202,25 @@ class _Collector:
                 continue
             described = _plain(self.job(kind, arn))
             name = described.get("ProcessingJobName") or described.get("TrainingJobName")
-            record.update(job_name=name, properties=described, arguments=described)
+            record.job_name, record.properties, record.arguments = name, described, described
             links = console_links(self.region, kind, name)
-            if record["attempts"] > 1 and not cache:
-                record["metadata"][RETRIED_ATTEMPTS] = self.earlier_attempts(
+            if record.attempts > 1 and not cache:
+                record.metadata[RETRIED_ATTEMPTS] = self.earlier_attempts(
                     kind, step["StepName"], name
                 )
         if "Condition" in metadata:
-            record["properties"] = {"Outcome": metadata["Condition"].get("Outcome")}
+            record.properties = {"Outcome": metadata["Condition"].get("Outcome")}
         if "RegisterModel" in metadata and metadata["RegisterModel"].get("Arn"):
             package = self.sagemaker.describe_model_package(
                 ModelPackageName=metadata["RegisterModel"]["Arn"]
             )
-            record["properties"] = _plain(package)
+            record.properties = _plain(package)
         if "Lambda" in metadata:
             outputs = metadata["Lambda"].get("OutputParameters") or []
-            record["properties"] = {"OutputParameters": {o["Name"]: o["Value"] for o in outputs}}
+            record.properties = {"OutputParameters": {o["Name"]: o["Value"] for o in outputs}}
             links = _lambda_links(self.region, metadata["Lambda"].get("Arn"))
-        if "Fail" in metadata and not record["failure_reason"]:
-            record["failure_reason"] = metadata["Fail"].get("ErrorMessage") or None
+        if "Fail" in metadata and not record.failure_reason:
+            record.failure_reason = metadata["Fail"].get("ErrorMessage") or None
         if spec.get("Type") == "Lambda" and not links:
             links = _lambda_links(self.region, spec.get("FunctionArn"))
         return record, links
@@ -265,34 +262,42 @@ def collect_sagemaker_execution(
     region = execution_arn.split(":")[3] if execution_arn.count(":") >= 5 else config.aws.region
     collector = _Collector(sagemaker, region, execution_id)
     specs = _specs(definition)
-    records: dict[str, dict[str, Any]] = {}
+    records: dict[str, StepRecord] = {}
     links: dict[str, dict[str, str]] = {}
-    for step in _pages(
-        sagemaker.list_pipeline_execution_steps,
-        "PipelineExecutionSteps",
-        PipelineExecutionArn=execution_arn,
-        SortOrder="Ascending",
+    for position, step in enumerate(
+        _pages(
+            sagemaker.list_pipeline_execution_steps,
+            "PipelineExecutionSteps",
+            PipelineExecutionArn=execution_arn,
+            SortOrder="Ascending",
+        )
     ):
-        record, step_links = collector.record(step, specs.get(step["StepName"]) or {})
-        records[record["step_name"]] = record
-        links[record["step_name"]] = step_links
+        record, step_links = collector.record(step, specs.get(step["StepName"]) or {}, position)
+        records[record.name] = record
+        links[record.name] = step_links
     if status in TERMINAL:
         # SageMaker lists only the steps that started; the rest were never reached.
         for name, spec in specs.items():
             records.setdefault(
-                name, {"step_name": name, "step_type": spec.get("Type"), "status": "NotExecuted"}
+                name,
+                StepRecord(
+                    name, spec.get("Type") or "", len(records), status=StepStatus.NOT_EXECUTED
+                ),
             )
-    execution = {
-        "execution_id": execution_id,
-        "execution_arn": execution_arn,
-        "status": status,
-        "start_time": _epoch(described.get("CreationTime")),
-        "end_time": _epoch(described.get("LastModifiedTime")) if status in TERMINAL else None,
-        "failure_reason": described.get("FailureReason"),
-        "parameters": _parameters(definition, listed),
-        "options": {},
-        "display_name": described.get("PipelineExecutionDisplayName"),
-    }
+    pipeline_arn = described.get("PipelineArn") or execution_arn.split("/execution/")[0]
+    execution = ExecutionRecord(
+        execution_id=execution_id,
+        execution_arn=execution_arn,
+        pipeline_name=pipeline_arn.rsplit("/", 1)[-1],
+        pipeline_arn=pipeline_arn,
+        status=ExecutionStatus(status),
+        parameters=_parameters(definition, listed),
+        definition_hash=definition_hash(definition),
+        start_time=_epoch(described.get("CreationTime")),
+        end_time=_epoch(described.get("LastModifiedTime")) if status in TERMINAL else None,
+        failure_reason=described.get("FailureReason"),
+        display_name=described.get("PipelineExecutionDisplayName"),
+    )
     document = build_document(
         config,
         definition,

@@ -33,6 +33,7 @@ from pipelines.local.commands import describe_execution
 from pipelines.local.events import EXECUTION_STATUS_CHANGE, read_events
 from pipelines.local.orchestrator import ExecutionResult
 from pipelines.local.progress import summarize
+from pipelines.local.records import ExecutionRecord
 from pipelines.local.runner import LocalPaths, execute, open_engine
 from pipelines.sample_data import generate_transactions
 from pipelines.serve.model import load
@@ -67,7 +68,7 @@ class Loop:
     steady: ExecutionResult
     forced: ExecutionResult
     monitored: MonitorResult
-    retrain: dict
+    retrain: ExecutionRecord
 
 
 def send(server: InferenceServer, rows: list[str]) -> None:
@@ -242,8 +243,8 @@ def test_shifted_requests_to_the_served_model_start_a_retrain_through_the_monito
     page = render_monitoring(document)
     assert 'data-state="ALARM"' in page and 'id="drift-chart-merchant_category"' in page
     retrain = loop.retrain
-    assert retrain["parameters"]["InputDataUrl"] == windows
-    assert retrain["execution_id"] not in {
+    assert retrain.parameters["InputDataUrl"] == windows
+    assert retrain.execution_id not in {
         loop.champion.execution_id,
         loop.steady.execution_id,
         loop.forced.execution_id,
@@ -252,7 +253,7 @@ def test_shifted_requests_to_the_served_model_start_a_retrain_through_the_monito
 
 def test_the_run_on_shifted_data_reports_those_features_and_retrains(loop: Loop) -> None:
     config = loop.config
-    described = describe_execution(config, loop.retrain["execution_id"])
+    described = describe_execution(config, loop.retrain.execution_id)
     steps = {s["step_name"]: s for s in described["steps"]}
     drift = described["drift"]
     report = drift["report"]

@@ -127,27 +127,27 @@ def test_success_then_fully_cached_rerun(project: ProjectConfig, small_sample: P
     assert code == 0
     engine = open_engine(project)
     second = engine.state.list_executions(1)[0]
-    steps = {s["step_name"]: s for s in engine.state.list_steps(second["execution_id"])}
+    steps = {s.name: s for s in engine.state.list_steps(second.execution_id)}
     for name in JOB_STEPS:
-        assert steps[name]["status"] == "Succeeded"
-        assert steps[name]["cache_source_arn"] == first.execution_arn
-        assert steps[name]["attempts"] == 0
+        assert steps[name].status == "Succeeded"
+        assert steps[name].cache_source_arn == first.execution_arn
+        assert steps[name].attempts == 0
     # The reused model already is version 1: nothing new to register.
-    assert steps["CheckChampion"]["properties"]["Outcome"] == "False"
-    assert steps["RegisterModel"]["status"] == "NotExecuted"
+    assert steps["CheckChampion"].properties["Outcome"] == "False"
+    assert steps["RegisterModel"].status == "NotExecuted"
     assert [
         p["ModelPackageVersion"] for p in engine.registry.list(project.pipeline.model_package_group)
     ] == [1]
     # No job ran again: only the Lambda steps (never cached on SageMaker) left folders.
-    job_dirs = LocalPaths(project.local_home).jobs / second["execution_id"]
+    job_dirs = LocalPaths(project.local_home).jobs / second.execution_id
     assert sorted(path.name for path in job_dirs.iterdir()) == [
         "lambda-FindRegisteredModel-1",
         "lambda-ResolveChampion-1",
         "lambda-SnapshotInput-1",
     ]
-    assert steps["SnapshotInput"]["properties"] == first.steps["SnapshotInput"].properties
+    assert steps["SnapshotInput"].properties == first.steps["SnapshotInput"].properties
     assert output.count(f"cache hit (execution {first.execution_id})") == len(JOB_STEPS)
-    assert f"Execution {second['execution_id']} Succeeded" in output
+    assert f"Execution {second.execution_id} Succeeded" in output
     assert "CheckMetric: binary_classification_metrics.average_precision.value" in output
     assert "Registered model" not in output
     assert "CheckChampion did not hold" in output
@@ -267,21 +267,19 @@ def test_an_unreachable_threshold_takes_the_fail_branch(
     assert code == 1
     engine = open_engine(project)
     execution = engine.state.list_executions(1)[0]
-    assert execution["status"] == "Failed"
+    assert execution.status == "Failed"
     # SageMaker's FailureReason; the Fail step's own reason says which rule failed and by how
     # much (describe shows both).
-    assert execution["failure_reason"] == "Step failure: One or multiple steps failed."
-    why = describe_execution(project, execution["execution_id"])["execution"]["failure_detail"]
+    assert execution.failure_reason == "Step failure: One or multiple steps failed."
+    why = describe_execution(project, execution.execution_id)["execution"]["failure_detail"]
     assert why.startswith("Model not registered: average_precision 0.")
     assert "below the threshold 1.0100 (MetricThreshold)" in why
-    steps = {
-        s["step_name"]: s["status"] for s in engine.state.list_steps(execution["execution_id"])
-    }
+    steps = {s.name: s.status for s in engine.state.list_steps(execution.execution_id)}
     assert steps["MetricBelowThreshold"] == "Failed"
     assert steps["RegisterModel"] == "NotExecuted"
     assert engine.registry.list() == []
     assert ">= MetricThreshold 1.01 -> False" in output
-    assert f"Execution {execution['execution_id']} Failed" in output
+    assert f"Execution {execution.execution_id} Failed" in output
 
 
 def test_injected_faults_are_retried_to_success_and_exhausted_to_failure(
@@ -318,12 +316,12 @@ def test_injected_faults_are_retried_to_success_and_exhausted_to_failure(
     assert "ThrottlingException: Rate exceeded (injected fault)" in output
     engine = open_engine(project)
     execution = engine.state.list_executions(1)[0]
-    assert execution["status"] == "Failed"
-    why = describe_execution(project, execution["execution_id"])["execution"]["failure_detail"]
+    assert execution.status == "Failed"
+    why = describe_execution(project, execution.execution_id)["execution"]["failure_detail"]
     assert why.startswith("Step Train failed: ThrottlingException")
-    steps = {s["step_name"]: s for s in engine.state.list_steps(execution["execution_id"])}
-    assert steps["Train"]["attempts"] == 3
-    assert steps["Evaluate"]["status"] == "NotExecuted"
+    steps = {s.name: s for s in engine.state.list_steps(execution.execution_id)}
+    assert steps["Train"].attempts == 3
+    assert steps["Evaluate"].status == "NotExecuted"
 
 
 def test_options_are_checked_before_anything_runs(
@@ -468,9 +466,7 @@ def test_bad_input_ends_as_a_failed_execution_with_the_reason(after_a_good_run, 
     independent = ("SnapshotInput", "Preprocess", "ResolveChampion")
     assert {s.status for n, s in result.steps.items() if n not in independent} == {"NotExecuted"}
     engine = open_engine(config)
-    assert engine.state.get_execution(result.execution_id)["failure_reason"] == (
-        result.failure_reason
-    )
+    assert engine.state.get_execution(result.execution_id).failure_reason == (result.failure_reason)
     # Earlier outputs and registrations are untouched.
     assert store_snapshot(config, good.execution_id) == snapshot
     assert [p["ModelPackageVersion"] for p in engine.registry.list()] == [1]
@@ -523,19 +519,19 @@ def test_two_executions_at_once_in_processes(
     outputs = [p.communicate(timeout=FAILSAFE_SECONDS)[0] for p in processes]
     assert [p.returncode for p in processes] == [0, 0], outputs
     executions = open_engine(config).state.list_executions()
-    _check_two_executions(config, *(e["execution_id"] for e in executions))
+    _check_two_executions(config, *(e.execution_id for e in executions))
 
 
 def _check_two_executions(config: ProjectConfig, a: str, b: str) -> None:
     engine = open_engine(config)
     conn = engine.state.connection()
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    executions = {e["execution_id"]: e for e in engine.state.list_executions()}
-    assert {executions[a]["status"], executions[b]["status"]} == {"Succeeded"}
+    executions = {e.execution_id: e for e in engine.state.list_executions()}
+    assert {executions[a].status, executions[b].status} == {"Succeeded"}
     for execution_id in (a, b):
         steps = engine.state.list_steps(execution_id)
         assert len(steps) == 13
-        assert {s["step_name"]: s["status"] for s in steps}["RegisterModel"] == "Succeeded"
+        assert {s.name: s.status for s in steps}["RegisterModel"] == "Succeeded"
     packages = engine.registry.list(config.pipeline.model_package_group)
     assert sorted(p["ModelPackageVersion"] for p in packages) == [1, 2]
     assert {p["MetadataProperties"]["GeneratedBy"].rsplit("/", 1)[-1] for p in packages} == {a, b}

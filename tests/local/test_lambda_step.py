@@ -11,6 +11,7 @@ import pytest
 from pipelines.config import PROJECT_ROOT
 from pipelines.local import lambda_step
 from pipelines.local.lambda_runtime import LambdaRuntime
+from pipelines.local.records import ExecutionRecord, ExecutionStatus
 from pipelines.local.registry import ModelRegistry
 from pipelines.local.sagemaker_api import LocalSageMakerApi
 from pipelines.local.state import State
@@ -113,17 +114,17 @@ def local_execution(state: State, status: str = "Executing", owner: dict | None 
     execution_id = secrets.token_hex(6)
     pipeline = "arn:aws:sagemaker:us-east-1:000000000000:pipeline/fraud-detection-retraining"
     state.create_execution(
-        {
-            "execution_id": execution_id,
-            "execution_arn": f"{pipeline}/execution/{execution_id}",
-            "pipeline_name": "fraud-detection-retraining",
-            "pipeline_arn": pipeline,
-            "status": status,
-            "parameters": {},
-            "definition_hash": "d",
-            "start_time": 1.0,
-            "owner": owner,
-        }
+        ExecutionRecord(
+            execution_id=execution_id,
+            execution_arn=f"{pipeline}/execution/{execution_id}",
+            pipeline_name="fraud-detection-retraining",
+            pipeline_arn=pipeline,
+            status=ExecutionStatus(status),
+            parameters={},
+            definition_hash="d",
+            start_time=1.0,
+            owner=owner,
+        )
     )
     return f"{pipeline}/execution/{execution_id}"
 
@@ -180,8 +181,8 @@ def test_the_claim_holds_back_identical_executions_until_its_claimant_is_gone(re
     assert json.loads(store.read_bytes(claim_uri))["ExecutionArn"] == first
 
     # The first's engine dies while it still holds the claim (Executing in the database).
-    with registry.state.transaction() as conn:
-        conn.execute("UPDATE executions SET owner_json = ?", (json.dumps(gone_owner()),))
+    for execution in registry.state.list_executions():
+        registry.state.update_execution(execution.execution_id, owner=gone_owner())
     assert find(second)["ClaimedBy"] == second
     claim = json.loads(store.read_bytes(claim_uri))
     assert claim["ExecutionArn"] == second

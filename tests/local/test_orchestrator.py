@@ -283,14 +283,14 @@ def test_injected_faults_retry_then_exhaust(engine: Engine, tmp_path: Path) -> N
     assert result.succeeded and result.steps["Job"].attempts == 3
     # Each retried attempt is kept with its reason (the step's fields hold the last one);
     # an injected fault fails before any job starts, so it has no job and no log.
-    [row] = [s for s in engine.state.list_steps(result.execution_id) if s["step_name"] == "Job"]
-    retried = row["metadata"]["RetriedAttempts"]
+    row = engine.state.get_step(result.execution_id, "Job")
+    retried = row.metadata["RetriedAttempts"]
     assert [a["Attempt"] for a in retried] == [1, 2]
     assert all(a["FailureReason"].startswith("CapacityError: ") for a in retried)
     assert all(a["ExceptionType"] == "SageMaker.CAPACITY_ERROR" for a in retried)
     assert all(a["JobName"] is None and a["Logs"] == [] for a in retried)
     assert retried[0]["StartTime"] <= retried[0]["EndTime"] <= retried[1]["StartTime"]
-    assert row["failure_reason"] is None and len(row["logs"]) == 2  # the third attempt's
+    assert row.failure_reason is None and len(row.logs) == 2  # the third attempt's
     # State only: the events carry SageMaker's step metadata, nothing more.
     assert "RetriedAttempts" not in (tmp_path / "events.jsonl").read_text()
     faults = parse_faults(["Job=CAPACITY_ERROR:3"], {"Job": "Processing"})
@@ -434,9 +434,9 @@ def test_events_and_state_follow_every_transition(engine: Engine, tmp_path: Path
         f"arn:aws:sagemaker:us-east-1:000000000000:processing-job/pipelines-{result.execution_id}-job-"
     )
     stored = engine.state.get_execution(result.execution_id)
-    assert stored["status"] == "Succeeded" and stored["end_time"] >= stored["start_time"]
+    assert stored.status == "Succeeded" and stored.end_time >= stored.start_time
     (step,) = engine.state.list_steps(result.execution_id)
-    assert step["status"] == "Succeeded" and step["job_name"].startswith("pipelines-")
+    assert step.status == "Succeeded" and step.job_name.startswith("pipelines-")
 
 
 def test_a_hit_on_changed_content_under_the_same_request_is_reused_and_reported(
@@ -491,7 +491,7 @@ def test_a_hit_on_changed_content_under_the_same_request_is_reused_and_reported(
     assert f"WARNING: {record.cache_warning}" in summary.details
     assert summary.steps[0][-1] == f"hit ({first.execution_id}, inputs changed)"
     [step_row] = engine.state.list_steps(stale.execution_id)
-    assert step_row["metadata"]["CacheWarning"]["ChangedInputs"] == [data]
+    assert step_row.metadata["CacheWarning"]["ChangedInputs"] == [data]
     events, _ = read_events(tmp_path / "events.jsonl")
     [event] = [
         e["detail"]

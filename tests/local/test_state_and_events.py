@@ -18,23 +18,24 @@ from pipelines.local.events import (
     EventLog,
     read_events,
 )
+from pipelines.local.records import ExecutionRecord, ExecutionStatus, StepStatus
 from pipelines.local.registry import ModelRegistry
 from pipelines.local.state import SCHEMA_VERSION, State, StateError
 
 PIPELINE_ARN = "arn:aws:sagemaker:us-east-1:000000000000:pipeline/p"
 
 
-def _execution(execution_id: str) -> dict:
-    return {
-        "execution_id": execution_id,
-        "execution_arn": f"{PIPELINE_ARN}/execution/{execution_id}",
-        "pipeline_name": "p",
-        "pipeline_arn": PIPELINE_ARN,
-        "status": "Executing",
-        "parameters": {"A": 1},
-        "definition_hash": "h",
-        "start_time": time.time(),
-    }
+def _execution(execution_id: str) -> ExecutionRecord:
+    return ExecutionRecord(
+        execution_id=execution_id,
+        execution_arn=f"{PIPELINE_ARN}/execution/{execution_id}",
+        pipeline_name="p",
+        pipeline_arn=PIPELINE_ARN,
+        status=ExecutionStatus.EXECUTING,
+        parameters={"A": 1},
+        definition_hash="h",
+        start_time=time.time(),
+    )
 
 
 def _hammer(db: str, worker: int, count: int) -> None:
@@ -102,11 +103,14 @@ def test_execution_and_step_records_round_trip(tmp_path: Path) -> None:
     )
     state.update_execution("abc123def456", status="Failed", failure_reason="boom")
     step = state.list_steps("abc123def456")[0]
-    assert (step["step_type"], step["status"], step["attempts"]) == ("Training", "Failed", 3)
-    assert step["logs"] == ["/x/stdout.log"]
-    assert step["properties"] == {"TrainingJobName": "j"}
-    assert state.find_execution("abc1")["status"] == "Failed"
-    assert state.find_execution(f"{PIPELINE_ARN}/execution/abc123def456")["parameters"] == {"A": 1}
+    assert (step.type, step.status, step.attempts) == ("Training", StepStatus.FAILED, 3)
+    assert step.logs == ["/x/stdout.log"]
+    assert step.properties == {"TrainingJobName": "j"}
+    assert state.get_step("abc123def456", "Train") == step
+    assert state.get_step("abc123def456", "Other") is None
+    found = state.find_execution("abc1")
+    assert (found.status, found.failure_reason) == (ExecutionStatus.FAILED, "boom")
+    assert state.find_execution(f"{PIPELINE_ARN}/execution/abc123def456").parameters == {"A": 1}
     state.create_execution(_execution("abc999"))
     with pytest.raises(LookupError, match="several"):
         state.find_execution("abc")
@@ -166,10 +170,9 @@ def _check_consistent(db: str, workers: int, count: int) -> None:
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     executions = state.list_executions()
     assert len(executions) == workers * count
-    assert {e["status"] for e in executions} == {"Succeeded"}
-    assert conn.execute("SELECT COUNT(*) FROM steps WHERE status = 'Succeeded'").fetchone()[0] == (
-        workers * count * 2
-    )
+    assert {e.status for e in executions} == {"Succeeded"}
+    steps = [s for e in executions for s in state.list_steps(e.execution_id)]
+    assert [s.status for s in steps] == [StepStatus.SUCCEEDED] * (workers * count * 2)
     versions = [p["ModelPackageVersion"] for p in ModelRegistry(state, "us-east-1").list("group")]
     assert sorted(versions) == list(range(1, workers * count + 1))  # distinct, gap-free
 

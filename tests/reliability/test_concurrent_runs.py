@@ -21,6 +21,7 @@ from waiting import FAILSAFE_SECONDS
 
 from pipelines.code_assets import registry_claims_uri
 from pipelines.config import PROJECT_ROOT
+from pipelines.local.registry import ModelRegistry
 from pipelines.local.state import State
 from pipelines.local.storage import ArtifactStore
 
@@ -55,35 +56,35 @@ def test_eight_identical_runs_started_together_register_one_version(
 
     state = State(config.local_home / "state.db")
     executions = state.list_executions()
-    assert len(executions) == RUNS and {e["status"] for e in executions} == {"Succeeded"}
-    packages = state.connection().execute("SELECT package_json FROM model_packages").fetchall()
+    assert len(executions) == RUNS and {e.status for e in executions} == {"Succeeded"}
+    packages = ModelRegistry(state, config.aws.region).list(config.pipeline.model_package_group)
     assert len(packages) == 1, f"{len(packages)} versions registered"
-    package = json.loads(packages[0][0])
+    [package] = packages
     digest = package["CustomerMetadataProperties"]["ModelContentDigest"]
 
     store = config.local_home / "store"
     models, outcomes, registrant = set(), [], None
     for execution in executions:
-        steps = {s["step_name"]: s for s in state.list_steps(execution["execution_id"])}
-        archive = steps["Train"]["properties"]["ModelArtifacts"]["S3ModelArtifacts"]
+        steps = {s.name: s for s in state.list_steps(execution.execution_id)}
+        archive = steps["Train"].properties["ModelArtifacts"]["S3ModelArtifacts"]
         models.add(hashlib.sha256((store / archive[5:]).read_bytes()).digest())
-        evaluation = steps["Evaluate"]["properties"]["ProcessingOutputConfig"]["Outputs"][0]
+        evaluation = steps["Evaluate"].properties["ProcessingOutputConfig"]["Outputs"][0]
         folder = store / evaluation["S3Output"]["S3Uri"][5:]
         report = json.loads((folder / "evaluation.json").read_bytes())
         assert report["evaluation"]["model"]["content_digest"] == digest
-        found = steps["FindRegisteredModel"]["properties"]["OutputParameters"]
+        found = steps["FindRegisteredModel"].properties["OutputParameters"]
         register = steps["RegisterModel"]
-        if register["status"] != "Succeeded":
+        if register.status != "Succeeded":
             outcomes.append(
                 "held back: a version records it"
                 if found["RegisteredVersion"] == "1"
                 else f"held back: claimed by {found['ClaimedBy']}"
             )
-        elif (register["metadata"] or {}).get("AlreadyRegistered"):
+        elif register.metadata.get("AlreadyRegistered"):
             outcomes.append("deduplicated under the registry's lock")
         else:
             outcomes.append("registered")
-            registrant = execution["execution_arn"]
+            registrant = execution.execution_arn
             assert found["ClaimedBy"] == registrant
     # Trained separately, packed byte for byte the same (or reused from the cache).
     assert len(models) == 1

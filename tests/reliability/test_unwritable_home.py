@@ -9,6 +9,7 @@ root do so (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER) dropped, through 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from processes import RUN_PIPELINE
 from waiting import FAILSAFE_SECONDS
 
 from pipelines.config import PROJECT_ROOT, ProjectConfig
+from pipelines.local.records import ExecutionStatus
 from pipelines.local.state import State
 
 pytestmark = pytest.mark.slow
@@ -107,7 +109,7 @@ def read_only_home(
     )
     assert done.returncode == 0, done.stdout + done.stderr
     state = State(config.local_home / "state.db")
-    finished = state.list_executions(1)[0]["execution_id"]
+    finished = state.list_executions(1)[0].execution_id
     dead = _dead_execution(state, finished)
     state.close()
     for folder, _, files in os.walk(config.local_home):
@@ -124,16 +126,16 @@ def _dead_execution(state: State, like: str) -> str:
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], text=True,
                           capture_output=True).stdout.strip()  # fmt: skip
     record = state.get_execution(like)
-    owner = {**record["owner"], "pid": int(gone), "start_ticks": 1}
+    owner = {**record.owner, "pid": int(gone), "start_ticks": 1}
     execution_id = "deadengine01"
     state.create_execution(
-        {
-            **record,
-            "execution_id": execution_id,
-            "execution_arn": record["execution_arn"].rsplit("/", 1)[0] + "/" + execution_id,
-            "status": "Executing",
-            "owner": owner,
-        }
+        dataclasses.replace(
+            record,
+            execution_id=execution_id,
+            execution_arn=record.execution_arn.rsplit("/", 1)[0] + "/" + execution_id,
+            status=ExecutionStatus.EXECUTING,
+            owner=owner,
+        )
     )
     state.upsert_step(execution_id, "Train", step_type="Training", status="Executing")
     return execution_id

@@ -160,6 +160,7 @@ def test_scheduled_runs_use_the_configured_local_input(make_config, triggers, ex
 
 
 def test_running_local_executions_reads_the_engine_state(make_config) -> None:
+    from pipelines.local.records import ExecutionRecord, ExecutionStatus
     from pipelines.local.state import State
 
     config = make_config()
@@ -172,16 +173,16 @@ def test_running_local_executions_reads_the_engine_state(make_config) -> None:
         ("done", "Succeeded", now - 60),
     ):
         state.create_execution(
-            {
-                "execution_id": execution_id,
-                "execution_arn": f"{pipeline_arn}/execution/{execution_id}",
-                "pipeline_name": config.pipeline.name,
-                "pipeline_arn": pipeline_arn,
-                "status": "Executing",
-                "parameters": {},
-                "definition_hash": "h",
-                "start_time": started,
-            }
+            ExecutionRecord(
+                execution_id=execution_id,
+                execution_arn=f"{pipeline_arn}/execution/{execution_id}",
+                pipeline_name=config.pipeline.name,
+                pipeline_arn=pipeline_arn,
+                status=ExecutionStatus.EXECUTING,
+                parameters={},
+                definition_hash="h",
+                start_time=started,
+            )
         )
         state.update_execution(execution_id, status=status)
     state.close()

@@ -138,7 +138,7 @@ class Page:
 
 def recorded(runs: Runs, execution_id: str) -> dict[str, str]:
     steps = open_engine(runs.config).state.list_steps(execution_id)
-    return {s["step_name"]: s["status"] for s in steps}
+    return {s.name: s.status for s in steps}
 
 
 def open_execution(page: Page, served: ViewServer, runs: Runs, execution_id: str) -> None:
@@ -175,11 +175,9 @@ def test_every_page_at_both_sizes(browser, runs: Runs, served: ViewServer, size:
     details = page.page.locator("#details")
     assert details.get_attribute("data-step") == "Train"
     train = next(
-        s
-        for s in open_engine(runs.config).state.list_steps(runs.succeeded)
-        if s["step_name"] == "Train"
+        s for s in open_engine(runs.config).state.list_steps(runs.succeeded) if s.name == "Train"
     )
-    stdout = next(Path(p) for p in train["logs"] if p.endswith("stdout.log"))
+    stdout = next(Path(p) for p in train.logs if p.endswith("stdout.log"))
     last_line = stdout.read_text().splitlines()[-1]
     assert any(last_line in text for text in details.locator("pre.log").all_inner_texts())
     assert "ml.m5.xlarge" in details.inner_text()
@@ -371,7 +369,7 @@ def test_a_running_execution_updates_in_place(browser, runs: Runs, served: ViewS
     page = Page(browser, "phone")
     try:
         assert gate.reached.wait(FAILSAFE_SECONDS), "Train never started"
-        execution = open_engine(runs.config).state.list_executions(1)[0]["execution_id"]
+        execution = open_engine(runs.config).state.list_executions(1)[0].execution_id
         page.open(f"{served.url}executions/{execution}.html")
         assert page.page.locator("#execution-status").inner_text() == "Executing"
         assert page.page.locator("#live-indicator").is_visible()

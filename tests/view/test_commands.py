@@ -29,7 +29,7 @@ def cli(config: ProjectConfig, *argv: str) -> int:
 def test_view_writes_a_page_and_prints_its_path(runs: Runs, capsys, tmp_path: Path) -> None:
     assert cli(runs.config, "view") == 0
     path = Path(capsys.readouterr().out.strip().splitlines()[-1])
-    latest = open_engine(runs.config).state.list_executions(1)[0]["execution_id"]
+    latest = open_engine(runs.config).state.list_executions(1)[0].execution_id
     assert path == (runs.config.local_home / "view" / f"{latest}.html").resolve()
     page = path.read_text()
     assert latest in page and 'data-step="Train"' in page

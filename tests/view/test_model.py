@@ -10,6 +10,7 @@ import pytest
 from view_helpers import Runs
 
 from pipelines.config import load_pricing
+from pipelines.local.records import StepRecord
 from pipelines.local.runner import open_engine
 from pipelines.view.cost import job_cost
 from pipelines.view.formats import format_number
@@ -19,8 +20,8 @@ from pipelines.view.render import render_page
 pytestmark = pytest.mark.slow
 
 
-def states(runs: Runs, execution_id: str) -> dict[str, dict]:
-    return {s["step_name"]: s for s in open_engine(runs.config).state.list_steps(execution_id)}
+def states(runs: Runs, execution_id: str) -> dict[str, StepRecord]:
+    return {s.name: s for s in open_engine(runs.config).state.list_steps(execution_id)}
 
 
 def test_every_step_with_its_recorded_status(runs: Runs) -> None:
@@ -29,8 +30,8 @@ def test_every_step_with_its_recorded_status(runs: Runs) -> None:
     steps = {s["name"]: s for s in document["steps"]}
     assert set(steps) == {n["name"] for n in document["layout"]["nodes"]}
     for name, step in steps.items():
-        assert step["status"] == recorded[name]["status"], name
-        assert step["attempts"] == recorded[name]["attempts"]
+        assert step["status"] == recorded[name].status, name
+        assert step["attempts"] == recorded[name].attempts
     assert steps["Train"]["status"] == "Succeeded"
     assert steps["MetricBelowThreshold"]["status"] == "NotExecuted"
     assert document["execution"]["status"] == "Succeeded"
@@ -76,7 +77,7 @@ def test_evaluation_decision_and_registered_model(runs: Runs) -> None:
 def test_the_data_snapshot_is_the_runs_lineage(runs: Runs) -> None:
     document = collect_execution(runs.config, runs.succeeded)
     snapshot = document["snapshot"]
-    outputs = states(runs, runs.succeeded)["SnapshotInput"]["properties"]["OutputParameters"]
+    outputs = states(runs, runs.succeeded)["SnapshotInput"].properties["OutputParameters"]
     assert snapshot["fingerprint"] == outputs["Fingerprint"]
     assert snapshot["manifest"] == outputs["ManifestUri"]
     assert snapshot["source"] == document["execution"]["parameters"]["InputDataUrl"]
@@ -178,7 +179,7 @@ def test_cache_hits_cost_nothing_and_save_the_first_runs_cost(runs: Runs) -> Non
 
 
 def test_latest_and_definition_only(runs: Runs, empty_project) -> None:
-    latest = open_engine(runs.config).state.list_executions(1)[0]["execution_id"]
+    latest = open_engine(runs.config).state.list_executions(1)[0].execution_id
     assert collect_execution(runs.config, "latest")["execution"]["id"] == latest
     assert collect_execution(runs.config, runs.cached[:6])["execution"]["id"] == runs.cached
     with pytest.raises(LookupError, match="no local execution matches"):

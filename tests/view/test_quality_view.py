@@ -64,6 +64,7 @@ def page_with(evidence: dict, version: str = "4") -> str:
             "failure_reason": None,
             "parameters": {},
             "options": {},
+            "warnings": [],
         },
         "evaluation": {
             "uri": "s3://b/evaluation.json",
