@@ -50,7 +50,7 @@ def test_executions_list_json(runs: Runs, capsys) -> None:
     # The same instant the state holds, as ISO 8601.
     raw = open_engine(runs.config).state.find_execution(runs.succeeded)
     start = datetime.fromisoformat(by_id[runs.succeeded]["start_time"])
-    assert abs(start.timestamp() - raw["start_time"]) < 0.001
+    assert abs(start.timestamp() - raw.start_time) < 0.001
 
 
 def test_executions_describe_json(runs: Runs, capsys) -> None:
