@@ -493,9 +493,7 @@ def _build_in_subprocess(project_root: Path, home: Path) -> str:
     return result.stdout
 
 
-@pytest.fixture
-def project_copy(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
+def _copy_project(root: Path) -> Path:
     root.mkdir()
     shutil.copy(PROJECT_ROOT / "pipeline.toml", root / "pipeline.toml")
     for folder in ("processing", "training", "evaluation"):
@@ -503,6 +501,19 @@ def project_copy(tmp_path: Path) -> Path:
             PROJECT_ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__")
         )
     return root
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    return _copy_project(tmp_path / "project")
+
+
+@pytest.fixture(scope="module")
+def unedited_requests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    """Each step of a copy of the project as it is, the "before" of every script edit (the
+    definition holds no path of the copy: code enters it by content, as tested above)."""
+    root = _copy_project(tmp_path_factory.mktemp("unedited") / "project")
+    return own_requests(json.loads(definition_json(load_config(root / "pipeline.toml"), "local")))
 
 
 def test_two_builds_in_separate_processes_are_byte_identical(project_copy, tmp_path):
@@ -522,10 +533,10 @@ def test_two_builds_in_separate_processes_are_byte_identical(project_copy, tmp_p
     ],
 )
 def test_changing_a_script_changes_exactly_the_steps_that_run_it(
-    project_copy, script, changed_step
+    project_copy, unedited_requests, script, changed_step
 ):
     config = load_config(project_copy / "pipeline.toml")
-    before = own_requests(json.loads(definition_json(config, "local")))
+    before = unedited_requests
     with (project_copy / script).open("a") as handle:
         handle.write("\n# a change\n")
     after = own_requests(json.loads(definition_json(config, "local")))
