@@ -153,7 +153,13 @@ def small_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
+def engine_options() -> dict[str, Any]:
+    """Extra Engine arguments; a test module overrides this fixture (e.g. a fake clock)."""
+    return {}
+
+
+@pytest.fixture
+def engine(tmp_path: Path, engine_options: dict[str, Any]) -> Engine:
     """An engine over an empty home, for hand-written definitions."""
     state = State(tmp_path / "state.db")
     events = EventLog(tmp_path / "events.jsonl", "us-east-1")
@@ -164,4 +170,5 @@ def engine(tmp_path: Path) -> Engine:
         registry=ModelRegistry(state, "us-east-1", events),
         jobs_root=tmp_path / "jobs",
         region="us-east-1",
+        **engine_options,
     )

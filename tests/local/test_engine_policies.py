@@ -4,17 +4,13 @@ executions (reuse, expiry, --no-cache) and across a step's attempts (backoff, jo
 from __future__ import annotations
 
 import threading
-from pathlib import Path
+from typing import Any
 
 import pytest
 from test_orchestrator import definition, processing, script
 
-from pipelines.local.events import EventLog
 from pipelines.local.faults import parse_faults
 from pipelines.local.orchestrator import Engine, ExecutionResult, RunOptions, StepUpdate
-from pipelines.local.registry import ModelRegistry
-from pipelines.local.state import State
-from pipelines.local.storage import ArtifactStore
 
 HOUR = 3600.0
 
@@ -49,19 +45,9 @@ def backoffs() -> Backoffs:
 
 
 @pytest.fixture
-def engine(tmp_path: Path, clock: Clock, backoffs: Backoffs) -> Engine:
-    state = State(tmp_path / "state.db")
-    events = EventLog(tmp_path / "events.jsonl", "us-east-1")
-    return Engine(
-        store=ArtifactStore(tmp_path / "store", digests=state),
-        state=state,
-        events=events,
-        registry=ModelRegistry(state, "us-east-1", events),
-        jobs_root=tmp_path / "jobs",
-        region="us-east-1",
-        clock=clock,
-        backoff_wait=backoffs,
-    )
+def engine_options(clock: Clock, backoffs: Backoffs) -> dict[str, Any]:
+    """The shared `engine` fixture (conftest), with a fake clock and a recorded backoff wait."""
+    return {"clock": clock, "backoff_wait": backoffs}
 
 
 def cached_step(engine: Engine, **cache_config) -> dict:
