@@ -49,11 +49,11 @@ COUNTS = (1, 2)
 
 def preprocess_only(config_path: Path, input_dir: Path, count: int) -> dict:
     """Child mode: the Preprocess step alone through the local engine."""
+    from pipelines.app.runner import open_engine, stage_input
     from pipelines.code_assets import code_uri
     from pipelines.config import load_config
     from pipelines.definition_cache import load_definition
     from pipelines.local.orchestrator import RunOptions
-    from pipelines.local.runner import open_engine, stage_input
     from pipelines.parameters import resolve_parameters
 
     config = load_config(config_path)

@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from pipelines.app import commands as local_commands
 from pipelines.aws import commands as aws_commands
 from pipelines.commandline import (
     EXIT_INTERRUPTED,
@@ -35,7 +36,6 @@ from pipelines.config import ProjectConfig
 from pipelines.deploy import commands as deploy_commands
 from pipelines.drift import commands as drift_commands
 from pipelines.errors import EXIT_AWS, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
-from pipelines.local import commands as local_commands
 from pipelines.orchestrators import commands as orchestrator_commands
 from pipelines.parameters import parse_assignments
 from pipelines.stack import commands as stack_commands
@@ -187,7 +187,7 @@ def _start(args: CommandArgs, config: ProjectConfig) -> int:
         from pipelines.aws import pipeline_ops
 
         return pipeline_ops.start(config, overrides, wait=args.wait, poll_seconds=args.poll_seconds)
-    from pipelines.local.runner import run_local
+    from pipelines.app.runner import run_local
 
     return run_local(config, overrides, no_cache=args.no_cache, faults=args.inject_fault)
 

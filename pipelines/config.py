@@ -29,8 +29,8 @@ from pydantic import (
 
 from pipelines import project_files
 from pipelines.config_fields import Section, at_least, between, describe, one_of, project
-from pipelines.conformance.definition_rules import INTERVAL_SECONDS_MAX, MAX_ATTEMPTS_MAX
 from pipelines.errors import UsageError
+from pipelines.sagemaker_limits import INTERVAL_SECONDS_MAX, MAX_ATTEMPTS_MAX
 from pipelines.settings.deployment import DeploymentSettings
 from pipelines.settings.drift import DriftSettings
 from pipelines.settings.orchestrator import OrchestratorSettings

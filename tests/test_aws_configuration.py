@@ -21,10 +21,10 @@ from toml_writer import dump_toml
 from pipelines import arns
 from pipelines.code_assets import champion_function_arn
 from pipelines.config import DEFAULT_CONFIG_PATH, PROJECT_ROOT, load_config
+from pipelines.eventbridge.matcher import matches
+from pipelines.eventbridge.patterns import notification_rules
 from pipelines.local.executor import job_arn
 from pipelines.local.orchestrator import pipeline_arn as local_pipeline_arn
-from pipelines.triggers.matcher import matches
-from pipelines.triggers.patterns import notification_rules
 
 ROLE = "arn:aws:iam::111122223333:role/Deployer"
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from pipelines import cli
+from pipelines.app import commands as local_commands
 from pipelines.cli import EXIT_USAGE, main
 from pipelines.commandline import EXIT_CLOSED_PIPE, Terminated, exit_code_for
 from pipelines.config import PROJECT_ROOT, ConfigError
 from pipelines.errors import AwsError, ExecutionFailed, PipelineError, UsageError
-from pipelines.local import commands as local_commands
 from pipelines.local.home import HomeError
 from pipelines.parameters import ParameterError
 

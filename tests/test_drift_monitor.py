@@ -13,11 +13,11 @@ from toml_writer import dump_toml
 
 from pipelines.config import PROJECT_ROOT, load_config
 from pipelines.drift import monitor
-from pipelines.drift.monitoring import alarm_arn, retrain_rule
+from pipelines.drift.monitoring import alarm_arn, retrain_rule, retrain_rules
 from pipelines.errors import UsageError
-from pipelines.local.events import EventLog
+from pipelines.eventbridge.matcher import matches
+from pipelines.local.events import LOCAL_ACCOUNT, EventLog
 from pipelines.triggers import rules
-from pipelines.triggers.matcher import matches
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "triggers"))
 from trigger_samples import load_sample, localize
@@ -117,7 +117,9 @@ def test_the_local_rule_starts_one_run_per_alarm_event(tmp_path):
         started.append(dict(parameters))
         return 0
 
-    [run] = rules.dispatch_pending(config, start, out=lambda line: None)
+    [run] = rules.dispatch_pending(
+        config, retrain_rules(config, LOCAL_ACCOUNT), start, out=lambda line: None
+    )
     windows = (
         "s3://local-pipeline-bucket/fraud-detection-retraining/monitoring/"
         "fraud-detection-retraining-endpoint/windows/"
@@ -129,9 +131,21 @@ def test_the_local_rule_starts_one_run_per_alarm_event(tmp_path):
         0,
     )
     # Each event once, whoever calls next.
-    assert rules.dispatch_pending(config, start, out=lambda line: None) == []
+    assert (
+        rules.dispatch_pending(
+            config, retrain_rules(config, LOCAL_ACCOUNT), start, out=lambda line: None
+        )
+        == []
+    )
     log.append({**alarm, "id": "another"})
-    assert len(rules.dispatch_pending(config, start, out=lambda line: None)) == 1
+    assert (
+        len(
+            rules.dispatch_pending(
+                config, retrain_rules(config, LOCAL_ACCOUNT), start, out=lambda line: None
+            )
+        )
+        == 1
+    )
 
 
 def test_retrain_on_alarm_off_starts_nothing(tmp_path):
@@ -139,7 +153,12 @@ def test_retrain_on_alarm_off_starts_nothing(tmp_path):
     EventLog(config.local_home / "events.jsonl", "us-east-1").append(
         localize(load_sample("alarm_state_change"))
     )
-    assert rules.dispatch_pending(config, lambda *a: 0, out=lambda line: None) == []
+    assert (
+        rules.dispatch_pending(
+            config, retrain_rules(config, LOCAL_ACCOUNT), lambda *a: 0, out=lambda line: None
+        )
+        == []
+    )
 
 
 def test_the_retrain_input_can_be_the_triggers_input(tmp_path):

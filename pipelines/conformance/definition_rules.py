@@ -25,6 +25,7 @@ from typing import Any
 
 from pipelines.conformance import shapes
 from pipelines.conformance.requests import iter_steps
+from pipelines.sagemaker_limits import EXPIRE_AFTER_MIN_MAX, INTERVAL_SECONDS_MAX, MAX_ATTEMPTS_MAX
 
 STEP_NAME_PATTERN = "[A-Za-z0-9\\-_]*"  # sagemaker StepName
 STEP_NAME_MAX = 64
@@ -65,9 +66,6 @@ RETRY_POLICY_KEYS = (
     "MaxAttempts",
     "ExpireAfterMin",
 )
-INTERVAL_SECONDS_MAX = 43200
-MAX_ATTEMPTS_MAX = 20
-EXPIRE_AFTER_MIN_MAX = 14400
 
 CONDITION_KEYS = {
     "Equals": ("Type", "LeftValue", "RightValue"),

@@ -116,9 +116,9 @@ def run_monitor(
     start_run: Callable[[ProjectConfig, Mapping[str, str]], int] | None = None,
     out: Callable[[str], None] = print,
 ) -> MonitorResult:
+    from pipelines.app.runner import open_engine
     from pipelines.conformance import shapes
     from pipelines.local import executor
-    from pipelines.local.runner import open_engine
 
     drift = load_drift(config)
     if not drift.monitoring_enabled:
@@ -196,10 +196,11 @@ def run_monitor(
     for line in summary_lines(result):
         out(line)
     if retrain and result.alarm.get("changed") and result.alarm["state"] == "ALARM":
-        from pipelines.triggers.local_run import run_local_execution
+        from pipelines.app.local_run import run_local_execution
         from pipelines.triggers.rules import dispatch_pending
 
-        result.retrains = dispatch_pending(config, start_run or run_local_execution, out=out)
+        rules = monitoring.retrain_rules(config, LOCAL_ACCOUNT)
+        result.retrains = dispatch_pending(config, rules, start_run or run_local_execution, out=out)
         _save_run(config, result, replace=True)
     return result
 
@@ -367,7 +368,7 @@ def load_runs(config: ProjectConfig, limit: int = 50) -> list[dict[str, Any]]:
 
 def summary_lines(result: MonitorResult) -> list[str]:
     """What `monitor` prints: the job, the verdict and top features, the alarm, the runs."""
-    from pipelines.drift.report import feature_line
+    from pipelines.app.drift_report import feature_line
 
     if not result.succeeded:
         lines = [f"Monitoring job {result.job_name} failed: {result.failure_reason}"]

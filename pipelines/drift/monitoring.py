@@ -18,6 +18,7 @@ from typing import Any
 from pipelines import arns
 from pipelines.code_assets import CodeAsset, code_uri
 from pipelines.config import ProjectConfig, Target
+from pipelines.eventbridge.patterns import RuleSpec
 from pipelines.settings.deployment import load_deployment
 from pipelines.settings.drift import (
     DriftSettings,
@@ -26,7 +27,7 @@ from pipelines.settings.drift import (
     metric_namespace,
     monitoring_uri,
 )
-from pipelines.triggers.patterns import RuleSpec
+from pipelines.triggers.rules import PipelineRule
 
 PROCESSING = "/opt/ml/processing"
 # EventBridge Scheduler's context attributes, replaced in the target's input at each run
@@ -235,3 +236,13 @@ def retrain_parameters(config: ProjectConfig, target: Target) -> dict[str, str]:
         "InputDataUrl": location,
         "InputPartitionWindow": str(triggers.input_partition_window),
     }
+
+
+def retrain_rules(config: ProjectConfig, account: str) -> list[PipelineRule]:
+    """The local twins of the stack's rules that start the pipeline on a drift alarm: the
+    retraining rule when monitoring and retraining on an alarm are both on."""
+    drift = load_drift(config)
+    if not (drift.monitoring_enabled and drift.retrain_on_alarm):
+        return []
+    rule = retrain_rule(config, account)
+    return [PipelineRule(rule, retrain_parameters(config, config.target("local")))]

@@ -14,7 +14,7 @@ def start_capture(
     config: ProjectConfig, endpoint: str, model: Any, flush_seconds: float = 5.0
 ) -> tuple[Any, list[str]]:
     """(the running CaptureWriter or None, lines for serve's banner)."""
-    from pipelines.local.runner import open_engine
+    from pipelines.app.runner import open_engine
     from pipelines.serve.capture import CaptureWriter
 
     drift = load_drift(config)

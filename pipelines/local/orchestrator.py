@@ -66,6 +66,10 @@ from pipelines.local.step import (  # noqa: F401 - re-exported
 )
 from pipelines.local.storage import ArtifactStore, StoreError
 
+# (step spec, resolved arguments, job name, execution parameters) -> the FailureReason
+# SageMaker would give the step's request, or None when it would accept it.
+JobCheck = Callable[[Mapping[str, Any], Any, str | None, Mapping[str, Any]], str | None]
+
 
 @dataclass
 class RunOptions:
@@ -111,6 +115,7 @@ class Engine:
         lambda_functions: Mapping[str, Path] | None = None,
         lambda_runtime: LambdaRuntime | None = None,
         backoff_wait: Callable[[threading.Event, float], bool] | None = None,
+        job_check: JobCheck | None = None,
     ) -> None:
         self.store = store
         self.state = state
@@ -121,6 +126,9 @@ class Engine:
         self.clock = clock
         # Sleeps a retry's backoff; True when the execution was stopped meanwhile.
         self.backoff_wait = backoff_wait or _wait_unless_stopped
+        # What SageMaker would refuse of a job's request, checked before the job runs (the
+        # app gives the conformance check); without one, the engine runs what it is given.
+        self.job_check = job_check
         # Function name -> the file holding its `handler`: what Lambda steps may call.
         self.lambda_functions = dict(lambda_functions or {})
         # Without one, every invocation gets a fresh environment that ends with it.
@@ -442,12 +450,10 @@ class _Execution:
         )
 
     def _refusal(self, run: StepRun) -> str | None:
-        # Deferred: ~33 ms of imports (python -X importtime) that only a running step needs,
-        # not the commands that import this module to read executions.
-        from pipelines.conformance.preflight import job_refusal
-
-        memo = Path(self.engine.state.path).parent / "conformance"
-        return job_refusal(run.node.spec, run.arguments, run.record.job_name, self.parameters, memo)
+        check = self.engine.job_check
+        if check is None:
+            return None
+        return check(run.node.spec, run.arguments, run.record.job_name, self.parameters)
 
     def _step_context(self, variables: Mapping[str, Any]) -> Context:
         return Context(

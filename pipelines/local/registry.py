@@ -23,9 +23,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipelines import arns
-from pipelines.code_assets import MODEL_CONTENT_DIGEST
 from pipelines.local.events import LOCAL_ACCOUNT, EventLog
 from pipelines.local.state import State
+
+# The model package property holding the digest of the model's files (evaluate.py's
+# content_digest): registration is idempotent by model content.
+MODEL_CONTENT_DIGEST = "ModelContentDigest"
 
 APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
 

@@ -171,7 +171,7 @@ def import_handler(directory: Path, version: int) -> ModuleType:
 
 
 def load(config: ProjectConfig, version: int | None = None) -> ServedModel:
-    from pipelines.local.runner import open_engine
+    from pipelines.app.runner import open_engine
     from pipelines.settings.deployment import load_deployment
 
     settings = load_deployment(config)

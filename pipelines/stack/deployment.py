@@ -11,11 +11,11 @@ event, for a redrive or a manual `deploy`. Only this rule may invoke the functio
 
 from __future__ import annotations
 
+from pipelines.eventbridge.patterns import approval_rule
 from pipelines.stack import cfn
 from pipelines.stack.context import StackContext
 from pipelines.stack.lambdas import function_arn, logical_id
 from pipelines.stack.triggers import DEAD_LETTER_QUEUE, dead_letter_config, retry_policy
-from pipelines.triggers.patterns import approval_rule
 
 APPROVAL_RULE = "ModelApprovedRule"
 # Lambda's own asynchronous retries before the on-failure destination.

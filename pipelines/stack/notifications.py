@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import hashlib
 
+from pipelines.eventbridge.patterns import notification_rules
 from pipelines.stack import cfn
 from pipelines.stack.context import StackContext
 from pipelines.stack.triggers import dead_letter_config, retry_policy
-from pipelines.triggers.patterns import notification_rules
 
 TOPIC = "NotificationTopic"
 ALARM = "ExecutionFailedAlarm"

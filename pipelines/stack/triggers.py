@@ -29,11 +29,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipelines.eventbridge.patterns import data_arrival_rule
 from pipelines.stack import cfn
 from pipelines.stack.context import StackContext
 from pipelines.stack.orchestrator import RunTarget, run_target
 from pipelines.triggers import inputs
-from pipelines.triggers.patterns import data_arrival_rule
 
 DEAD_LETTER_QUEUE = "TriggersDeadLetterQueue"
 DATA_ARRIVAL_QUEUE = "DataArrivalQueue"

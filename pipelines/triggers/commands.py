@@ -87,8 +87,8 @@ def _local(args: CommandArgs, command: str) -> None:
 
 def _watch(args: CommandArgs, config: ProjectConfig) -> int:
     _local(args, "watch")
+    from pipelines.eventbridge.notify import deliver_pending
     from pipelines.settings.triggers import load_settings
-    from pipelines.triggers.notify import deliver_pending
     from pipelines.triggers.watch import Watcher
 
     settings = load_settings(config).triggers.watch
@@ -134,7 +134,7 @@ def _watch(args: CommandArgs, config: ProjectConfig) -> int:
 
 def _schedule(args: CommandArgs, config: ProjectConfig) -> int:
     _local(args, "schedule")
-    from pipelines.triggers.notify import deliver_pending
+    from pipelines.eventbridge.notify import deliver_pending
     from pipelines.triggers.schedule import Scheduler, upcoming
 
     if args.json and not args.next:
@@ -154,8 +154,8 @@ def _schedule(args: CommandArgs, config: ProjectConfig) -> int:
 
 def _deliver(args: CommandArgs, config: ProjectConfig) -> int:
     _local(args, "notifications")
+    from pipelines.eventbridge import notify
     from pipelines.settings.triggers import load_settings
-    from pipelines.triggers import notify
 
     if args.follow:
         notify.follow(config, poll_seconds=args.poll_seconds)

@@ -18,8 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines.config import ProjectConfig
+from pipelines.eventbridge.patterns import INPUT_PARAMETER, PIPE_INPUT_PATH
 from pipelines.settings.triggers import TriggerSettings
-from pipelines.triggers.patterns import INPUT_PARAMETER, PIPE_INPUT_PATH
 
 WINDOW_PARAMETER = "InputPartitionWindow"
 

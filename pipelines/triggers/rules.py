@@ -2,7 +2,9 @@
 against the same patterns the stack's rules hold, each match starting a local run with the
 rule's parameters (what the AWS rule's SageMaker target sends as pipeline parameters).
 
-Today that is the drift alarm's retraining rule (pipelines/drift/monitoring.py). Like the
+The caller names the rules: today the drift alarm's retraining rule, which the drift loop
+composes (`pipelines/drift/monitoring.py`, `retrain_rules`), so this module knows no feature
+that builds on it. Like the
 notifier (notify.py), the dispatcher keeps its byte offset in the event log
 (`<local home>/triggers/rules.json`), advanced past an event once its run was started, under
 a file lock, so concurrent callers never start a run twice for one event.
@@ -14,14 +16,14 @@ import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.config import ProjectConfig
-from pipelines.triggers.matcher import matches
-from pipelines.triggers.notify import LOCAL_ACCOUNT, events_path, read_lines, state_dir
-from pipelines.triggers.patterns import RuleSpec
+from pipelines.eventbridge.matcher import matches
+from pipelines.eventbridge.notify import events_path, read_lines, state_dir
+from pipelines.eventbridge.patterns import RuleSpec
 
 Starter = Callable[[ProjectConfig, Mapping[str, str]], int]
 
@@ -42,22 +44,6 @@ class Started:
     exit_code: int
 
 
-def pipeline_rules(config: ProjectConfig, account: str = LOCAL_ACCOUNT) -> list[PipelineRule]:
-    """The local twins of the stack's rules that start the pipeline on an event."""
-    from pipelines.drift.monitoring import retrain_parameters, retrain_rule
-    from pipelines.settings.drift import load_drift
-
-    rules = []
-    drift = load_drift(config)
-    if drift.monitoring_enabled and drift.retrain_on_alarm:
-        rules.append(
-            PipelineRule(
-                retrain_rule(config, account), retrain_parameters(config, config.target("local"))
-            )
-        )
-    return rules
-
-
 @contextlib.contextmanager
 def _locked(directory: Path) -> Iterator[None]:
     directory.mkdir(parents=True, exist_ok=True)
@@ -70,7 +56,11 @@ def _locked(directory: Path) -> Iterator[None]:
 
 
 def dispatch_pending(
-    config: ProjectConfig, start: Starter, *, out: Callable[[str], None] = print
+    config: ProjectConfig,
+    rules: Sequence[PipelineRule],
+    start: Starter,
+    *,
+    out: Callable[[str], None] = print,
 ) -> list[Started]:
     """Start a run for each event appended since the last call that a pipeline rule matches;
     returns what was started. A run's failure is its own (recorded, notified); the event is
@@ -78,7 +68,6 @@ def dispatch_pending(
     path = events_path(config)
     directory = state_dir(config)
     offsets_path = directory / "rules.json"
-    rules = pipeline_rules(config)
     started: list[Started] = []
     with _locked(directory):
         if not path.exists():

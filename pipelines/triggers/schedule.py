@@ -18,9 +18,10 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
+from pipelines.app import local_run
 from pipelines.config import ProjectConfig
 from pipelines.settings.triggers import TriggerSettings, load_settings
-from pipelines.triggers import inputs, local_run
+from pipelines.triggers import inputs
 
 StartExecution = Callable[[ProjectConfig, Mapping[str, str]], int]
 Printer = Callable[[str], None]

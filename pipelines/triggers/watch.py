@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipelines.app import local_run
 from pipelines.config import ProjectConfig
 from pipelines.settings.triggers import TriggerSettings, WatchSettings, load_settings
-from pipelines.triggers import inputs, local_run
+from pipelines.triggers import inputs
 
 StartExecution = Callable[[ProjectConfig, Mapping[str, str]], int]
 Printer = Callable[[str], None]

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from pipelines.app.report import format_seconds
 from pipelines.local.lineage import format_bytes
 from pipelines.local.records import StepStatus
-from pipelines.local.report import format_seconds
 from pipelines.view.cost import format_usd
 
 __all__ = [

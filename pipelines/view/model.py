@@ -17,13 +17,15 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from pipelines.app import drift_report
+from pipelines.app.progress import held_back_by
+from pipelines.app.report import StepReport, from_records, step_report
+from pipelines.app.runner import LocalPaths
 from pipelines.config import ProjectConfig, load_pricing
 from pipelines.definition_cache import load_definition
-from pipelines.drift import report as drift_report
 from pipelines.local.graph import build_graph
 from pipelines.local.lineage import load_snapshot
 from pipelines.local.orchestrator import RETRIED_ATTEMPTS, definition_hash
-from pipelines.local.progress import held_back_by
 from pipelines.local.records import (
     ExecutionRecord,
     ExecutionStatus,
@@ -31,8 +33,6 @@ from pipelines.local.records import (
     StepStatus,
 )
 from pipelines.local.registry import ModelRegistry
-from pipelines.local.report import StepReport, from_records, step_report
-from pipelines.local.runner import LocalPaths
 from pipelines.local.state import State
 from pipelines.local.storage import ArtifactStore, StoreError, join_uri
 from pipelines.view import explain

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pipelines.app.runner import LocalPaths
 from pipelines.config import ProjectConfig
 from pipelines.drift import monitoring
 from pipelines.drift.monitor import ALARMS_FILE, METRIC_DATA, load_runs, monitoring_home
 from pipelines.local.events import read_events
-from pipelines.local.runner import LocalPaths
 from pipelines.local.storage import ArtifactStore
 from pipelines.settings.drift import load_drift, metric_namespace
 

@@ -8,7 +8,7 @@ EventBridge user guide (moto stores pipes but runs none):
   Pipes input transformation", implicit body data parsing);
 - the target's InputTemplate applied to each record: `<$.path>` placeholders, a value inside a
   JSON string inserted as its raw text and outside one as JSON (same page), which are the
-  EventBridge rules' substitution rules, rendered here by pipelines/triggers/transformer.py;
+  EventBridge rules' substitution rules, rendered here by pipelines/eventbridge/transformer.py;
 - the batch sent to a Step Functions target as one JSON array, "even if the batch size is 1"
   ("Amazon EventBridge Pipes batching and concurrency").
 """
@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pipelines.triggers.transformer import render
+from pipelines.eventbridge.transformer import render
 
 _PATH = re.compile(r"<(\$[A-Za-z0-9_.\-\[\]*]*)>")
 

@@ -36,11 +36,11 @@ from waiting import wait_until
 
 from pipelines.aws import pipeline_ops
 from pipelines.config import load_config
+from pipelines.eventbridge.patterns import approval_rule, data_arrival_rule, notification_rules
+from pipelines.eventbridge.transformer import render
 from pipelines.stack import deploy
 from pipelines.stack.context import build_context
 from pipelines.stack.template import build
-from pipelines.triggers.patterns import approval_rule, data_arrival_rule, notification_rules
-from pipelines.triggers.transformer import render
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "triggers"))
 from trigger_samples import load_sample

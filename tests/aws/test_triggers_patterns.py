@@ -25,9 +25,9 @@ from trigger_samples import (
 )
 
 from pipelines.config import load_config
-from pipelines.triggers.matcher import matches
-from pipelines.triggers.patterns import approval_rule, data_arrival_rule, notification_rules
-from pipelines.triggers.transformer import render
+from pipelines.eventbridge.matcher import matches
+from pipelines.eventbridge.patterns import approval_rule, data_arrival_rule, notification_rules
+from pipelines.eventbridge.transformer import render
 
 REGION = "us-east-1"
 BUCKET = "retraining-test-bucket"

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from toml_writer import dump_toml
 
+from pipelines.app.runner import conformance_check
 from pipelines.code_assets import project_code
 from pipelines.config import PROJECT_ROOT, ProjectConfig, load_config
 from pipelines.definition_cache import fingerprint
@@ -170,5 +171,6 @@ def engine(tmp_path: Path, engine_options: dict[str, Any]) -> Engine:
         registry=ModelRegistry(state, "us-east-1", events),
         jobs_root=tmp_path / "jobs",
         region="us-east-1",
+        job_check=conformance_check(tmp_path / "conformance"),
         **engine_options,
     )

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.app.runner import execute, open_engine
 from pipelines.config import ProjectConfig
 from pipelines.local.orchestrator import ExecutionResult
-from pipelines.local.runner import execute, open_engine
 
 pytestmark = pytest.mark.slow
 

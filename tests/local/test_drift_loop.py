@@ -26,15 +26,15 @@ import pandas as pd
 import pytest
 from waiting import FAILSAFE_SECONDS
 
+from pipelines.app.commands import describe_execution
+from pipelines.app.progress import summarize
+from pipelines.app.runner import LocalPaths, execute, open_engine
 from pipelines.config import ProjectConfig
 from pipelines.drift.monitor import MonitorResult, run_monitor
 from pipelines.drift.serving import start_capture
-from pipelines.local.commands import describe_execution
 from pipelines.local.events import EXECUTION_STATUS_CHANGE, read_events
 from pipelines.local.orchestrator import ExecutionResult
-from pipelines.local.progress import summarize
 from pipelines.local.records import ExecutionRecord
-from pipelines.local.runner import LocalPaths, execute, open_engine
 from pipelines.sample_data import generate_transactions
 from pipelines.serve.model import load
 from pipelines.serve.server import InferenceServer

@@ -18,9 +18,10 @@ import pytest
 from rich.console import Console
 from waiting import FAILSAFE_SECONDS
 
+from pipelines.app.commands import describe_execution
+from pipelines.app.runner import LocalPaths, execute, open_engine, run_local
 from pipelines.cli import main as cli_main
 from pipelines.config import PROJECT_ROOT, ProjectConfig
-from pipelines.local.commands import describe_execution
 from pipelines.local.events import (
     EXECUTION_STATUS_CHANGE,
     MODEL_PACKAGE_STATE_CHANGE,
@@ -29,7 +30,6 @@ from pipelines.local.events import (
 )
 from pipelines.local.faults import FaultError
 from pipelines.local.orchestrator import ExecutionResult
-from pipelines.local.runner import LocalPaths, execute, open_engine, run_local
 from pipelines.parameters import ParameterError
 from pipelines.sample_data import generate_transactions
 from pipelines.view.model import collect_execution
@@ -211,7 +211,7 @@ def test_new_data_at_an_unchanged_input_location_is_retrained_on(
     """The nightly case: the same InputDataUrl every run, new files landing under it. The
     snapshot gives Preprocess a new request exactly when the data changed, so the cache
     (SageMaker's rules: the request only) reuses unchanged data and retrains on new data."""
-    from pipelines.local.commands import describe_execution
+    from pipelines.app.commands import describe_execution
     from pipelines.sample_data import generate_transactions
 
     # What is tested is retraining; a few thousand rows' PR-AUC varies around the default

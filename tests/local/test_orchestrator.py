@@ -444,7 +444,7 @@ def test_a_hit_on_changed_content_under_the_same_request_is_reused_and_reported(
 ) -> None:
     """SageMaker's key is the request: an input overwritten in place is still a hit there,
     so it is one here too, and the engine says loudly what would be stale on SageMaker."""
-    from pipelines.local.progress import PlainProgress, summarize
+    from pipelines.app.progress import PlainProgress, summarize
 
     code = script(
         engine,

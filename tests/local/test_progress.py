@@ -6,9 +6,9 @@ import io
 
 from rich.console import Console
 
+from pipelines.app.progress import LiveProgress, PlainProgress, print_summary, summarize
 from pipelines.local.faults import parse_faults
 from pipelines.local.orchestrator import Engine, RunOptions
-from pipelines.local.progress import LiveProgress, PlainProgress, print_summary, summarize
 
 
 def _definition(engine: Engine) -> dict:

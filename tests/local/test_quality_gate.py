@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipelines.app.runner import execute, open_engine
 from pipelines.config import ProjectConfig
 from pipelines.local.orchestrator import ExecutionResult
-from pipelines.local.runner import execute, open_engine
 
 pytestmark = pytest.mark.slow
 

@@ -149,8 +149,8 @@ def test_a_register_model_step_whose_model_is_already_registered_says_so(engine)
     """What the registry's lock catches when two runs got past FindRegisteredModel and its
     claim (the second line of defence): the step succeeds with the existing version, and
     says SageMaker would have duplicated it."""
+    from pipelines.app.progress import summarize
     from pipelines.local.orchestrator import RunOptions
-    from pipelines.local.progress import summarize
 
     engine.store.put_bytes(b"model", "s3://bucket/model.tar.gz")
     step = {

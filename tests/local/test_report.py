@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.local import report
+from pipelines.app import report
 from pipelines.local.records import ExecutionRecord, ExecutionStatus, StepRecord, StepStatus
 from pipelines.local.state import State
 from pipelines.local.storage import ArtifactStore

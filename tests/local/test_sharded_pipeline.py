@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from pipelines.app.runner import execute, open_engine
 from pipelines.config import ProjectConfig
-from pipelines.local.runner import execute, open_engine
 from pipelines.parameters import ParameterError
 
 pytestmark = pytest.mark.slow

@@ -12,10 +12,11 @@ import pytest
 from processes import RUN_PIPELINE
 from waiting import FAILSAFE_SECONDS
 
+from pipelines.app import local_run
 from pipelines.config import ProjectConfig
 from pipelines.parameters import ParameterError
 from pipelines.settings.triggers import WatchSettings, load_settings
-from pipelines.triggers import inputs, local_run
+from pipelines.triggers import inputs
 from pipelines.triggers.watch import Watcher
 
 pytestmark = pytest.mark.slow

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.app.runner import conformance_check
 from pipelines.local.events import EventLog
 from pipelines.local.lambda_runtime import Invocation, LambdaRuntime
 from pipelines.local.orchestrator import Engine
@@ -58,6 +59,7 @@ def engine(tmp_path: Path) -> Engine:
         registry=ModelRegistry(state, "us-east-1", events),
         jobs_root=tmp_path / "home" / "jobs",
         region="us-east-1",
+        job_check=conformance_check(tmp_path / "home" / "conformance"),
     )
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from toml_writer import dump_toml
 
+from pipelines.app.runner import open_engine
 from pipelines.config import PROJECT_ROOT, ProjectConfig, load_config
-from pipelines.local.runner import open_engine
 from pipelines.serve.model import ServedModel, load
 from pipelines.serve.server import InferenceServer
 

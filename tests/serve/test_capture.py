@@ -12,8 +12,8 @@ import pytest
 from model_helpers import RECORD, ROW
 from test_serve_http import invoke
 
+from pipelines.app.runner import open_engine
 from pipelines.drift.serving import start_capture
-from pipelines.local.runner import open_engine
 from pipelines.serve.capture import CaptureWriter, _payload
 from pipelines.serve.model import load
 from pipelines.serve.server import InferenceServer

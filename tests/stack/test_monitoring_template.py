@@ -14,8 +14,8 @@ from test_template import resolved
 
 from pipelines.conformance import shapes
 from pipelines.drift import monitoring
+from pipelines.eventbridge.matcher import matches
 from pipelines.stack.monitoring import schedule_request
-from pipelines.triggers.matcher import matches
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "triggers"))
 from trigger_samples import load_sample

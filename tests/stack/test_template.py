@@ -22,8 +22,8 @@ from stack_config import (
 )
 
 from pipelines.config import ConfigError
+from pipelines.eventbridge.patterns import approval_rule, data_arrival_rule, notification_rules
 from pipelines.stack.template import build
-from pipelines.triggers.patterns import approval_rule, data_arrival_rule, notification_rules
 
 PIPELINE_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:pipeline/{NAME}"
 DLQ_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{NAME}-triggers-dlq"

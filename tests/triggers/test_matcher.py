@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from trigger_samples import AWS_ACCOUNT, EXPECTED, NAMES, load_sample, near_misses
 
-from pipelines.triggers.matcher import PatternError, matches
-from pipelines.triggers.patterns import approval_rule, data_arrival_rule, notification_rules
+from pipelines.eventbridge.matcher import PatternError, matches
+from pipelines.eventbridge.patterns import approval_rule, data_arrival_rule, notification_rules
 
 EVENT = {
     "source": "aws.s3",

@@ -13,7 +13,7 @@ import pytest
 from trigger_samples import load_sample, localize, write_config
 
 from pipelines.cli import main as cli_main
-from pipelines.triggers.notify import deliver_pending, events_path
+from pipelines.eventbridge.notify import deliver_pending, events_path
 
 FAILED_RUN = ["step_succeeded", "step_failed", "execution_failed"]
 REGISTERED_MODEL = ["execution_succeeded", "model_package_registered"]

@@ -8,9 +8,9 @@ import json
 import pytest
 from trigger_samples import AWS_ACCOUNT, load_sample
 
-from pipelines.triggers.notify import notifications_for
-from pipelines.triggers.patterns import data_arrival_rule
-from pipelines.triggers.transformer import render, render_text
+from pipelines.eventbridge.notify import notifications_for
+from pipelines.eventbridge.patterns import data_arrival_rule
+from pipelines.eventbridge.transformer import render, render_text
 
 # The EC2 example of "Transforming target input" in the EventBridge user guide.
 EC2_EVENT = {

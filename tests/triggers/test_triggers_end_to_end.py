@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.eventbridge.notify import deliver_pending
 from pipelines.settings.triggers import WatchSettings
-from pipelines.triggers.notify import deliver_pending
 from pipelines.triggers.watch import Watcher
 
 pytestmark = pytest.mark.slow
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 def test_watch_runs_the_engine_and_notifies_a_registered_model_and_a_failure(
     make_config, tmp_path: Path
 ) -> None:
-    pytest.importorskip("pipelines.local.runner")
+    pytest.importorskip("pipelines.app.runner")
     from pipelines.sample_data import generate_transactions
 
     sink = tmp_path / "notifications.jsonl"
@@ -61,7 +61,7 @@ def test_watch_runs_the_engine_and_notifies_a_registered_model_and_a_failure(
 
 def test_the_metric_rule_names_a_fail_step_the_pipeline_has(config) -> None:
     from pipelines.definition_cache import load_definition
-    from pipelines.triggers.patterns import METRIC_FAIL_STEP
+    from pipelines.eventbridge.patterns import METRIC_FAIL_STEP
 
     def steps(items):
         for step in items:

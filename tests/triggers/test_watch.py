@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from trigger_samples import write_config
 
+from pipelines.app import local_run
 from pipelines.cli import main as cli_main
 from pipelines.parameters import ParameterError
 from pipelines.settings.triggers import WatchSettings
-from pipelines.triggers import local_run
 from pipelines.triggers.watch import Watcher
 
 

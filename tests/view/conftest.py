@@ -17,8 +17,8 @@ import local.conftest as local_fixtures
 import pytest
 from view_helpers import Runs
 
+from pipelines.app.runner import execute
 from pipelines.config import ProjectConfig
-from pipelines.local.runner import execute
 from pipelines.view.server import ViewServer
 
 Template = local_fixtures.Template

@@ -20,7 +20,7 @@ import pytest
 from view_helpers import ARTIFACTS, Runs
 from waiting import FAILSAFE_SECONDS
 
-from pipelines.local.runner import execute, open_engine
+from pipelines.app.runner import execute, open_engine
 from pipelines.view.model import collect_definition
 from pipelines.view.render import render_page
 from pipelines.view.server import ViewServer

@@ -14,9 +14,9 @@ import pytest
 from view_helpers import Runs
 from waiting import FAILSAFE_SECONDS
 
+from pipelines.app.runner import open_engine
 from pipelines.cli import main
 from pipelines.config import PROJECT_ROOT, ProjectConfig
-from pipelines.local.runner import open_engine
 from pipelines.view.server import ViewServer
 
 pytestmark = pytest.mark.slow

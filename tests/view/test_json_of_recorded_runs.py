@@ -14,9 +14,9 @@ import local.conftest as local_fixtures
 import pytest
 from view_helpers import Runs
 
+from pipelines.app.runner import open_engine
 from pipelines.cli import main
 from pipelines.config import ProjectConfig
-from pipelines.local.runner import open_engine
 
 pytestmark = pytest.mark.slow
 

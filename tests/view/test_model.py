@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from view_helpers import Runs
 
+from pipelines.app.runner import open_engine
 from pipelines.config import load_pricing
 from pipelines.local.records import StepRecord
-from pipelines.local.runner import open_engine
 from pipelines.view.cost import job_cost
 from pipelines.view.formats import format_number
 from pipelines.view.model import collect_definition, collect_execution

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pipelines.code_assets import MODEL_CONTENT_DIGEST
+from pipelines.local.registry import MODEL_CONTENT_DIGEST
 from pipelines.local.step import Outcome, StepFailed, StepRun
 from pipelines.local.storage import StoreError
 

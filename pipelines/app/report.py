@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pipelines.drift import report as drift_report
+from pipelines.app import drift_report
 from pipelines.local import failures
 from pipelines.local.lineage import describe_lines, load_snapshot
 from pipelines.local.records import (

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines.drift import report as drift_report
+from pipelines.app import drift_report
+from pipelines.app.report import STEP_HEADERS, ExecutionReport, format_seconds, from_result
 from pipelines.local.graph import build_graph
 from pipelines.local.lineage import load_snapshot, summary_line
 from pipelines.local.records import ExecutionResult, StepRecord, StepStatus, StepUpdate
-from pipelines.local.report import STEP_HEADERS, ExecutionReport, format_seconds, from_result
 from pipelines.local.storage import ArtifactStore, StoreError, join_uri
 
 _STYLES = {
@@ -237,7 +237,7 @@ def summarize(
 
 
 def execution_drift(result: ExecutionResult, store: ArtifactStore) -> dict[str, Any] | None:
-    """The execution's drift check and why it trained or not (pipelines.drift.report)."""
+    """The execution's drift check and why it trained or not (pipelines.app.drift_report)."""
     steps = [
         drift_report.StepView(r.name, r.type, r.status, r.properties) for r in result.steps.values()
     ]

@@ -8,11 +8,11 @@ from typing import Any
 
 import click
 
+from pipelines.app import report
 from pipelines.commandline import CommandArgs, add_command, add_group, argument, json_option
 from pipelines.config import ProjectConfig
 from pipelines.errors import UsageError, require_target
 from pipelines.json_output import print_json, record, records
-from pipelines.local import report
 from pipelines.local.failures import explain_from_steps
 from pipelines.local.records import ExecutionRecord, ExecutionStatus
 
@@ -82,7 +82,7 @@ def _local_only(args: CommandArgs) -> None:
 
 
 def _open(config: ProjectConfig):
-    from pipelines.local.runner import open_engine
+    from pipelines.app.runner import open_engine
 
     return open_engine(config)
 
@@ -94,7 +94,7 @@ def _time(epoch: float | None) -> str:
 
 
 def _duration(start: float | None, end: float | None) -> str:
-    from pipelines.local.progress import format_seconds
+    from pipelines.app.progress import format_seconds
 
     return format_seconds(end - start) if start is not None and end is not None else "-"
 

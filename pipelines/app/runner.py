@@ -34,7 +34,13 @@ from pipelines.local.events import EventLog
 from pipelines.local.faults import FaultError, parse_faults
 from pipelines.local.graph import DefinitionError, build_graph
 from pipelines.local.lambda_runtime import LambdaRuntime
-from pipelines.local.orchestrator import Engine, ExecutionResult, Listener, RunOptions
+from pipelines.local.orchestrator import (
+    Engine,
+    ExecutionResult,
+    JobCheck,
+    Listener,
+    RunOptions,
+)
 from pipelines.local.registry import ModelRegistry
 from pipelines.local.state import State
 from pipelines.local.storage import ArtifactStore, StoreError
@@ -82,7 +88,24 @@ def open_engine(config: ProjectConfig) -> Engine:
         region=config.aws.region,
         lambda_functions=lambda_functions(config),
         lambda_runtime=LambdaRuntime(paths.lambda_runtimes, config.local.lambda_keep_warm_seconds),
+        job_check=conformance_check(paths.home / "conformance"),
     )
+
+
+def conformance_check(memo_dir: Path) -> JobCheck:
+    """The engine's check of each job request against what SageMaker accepts (botocore's
+    shapes and SageMaker's documented rules), passes remembered under `memo_dir`."""
+
+    def check(
+        spec: Mapping[str, Any], arguments: Any, job_name: str | None, parameters: Mapping[str, Any]
+    ) -> str | None:
+        # Deferred: ~33 ms of imports (python -X importtime) that only a running step needs,
+        # not the commands that open an engine to read executions.
+        from pipelines.conformance.preflight import job_refusal
+
+        return job_refusal(spec, arguments, job_name, parameters, memo_dir)
+
+    return check
 
 
 def stage_input(store: ArtifactStore, config: ProjectConfig, value: str) -> str:
@@ -222,7 +245,7 @@ def execute(
 
 def _drift_outcome(result: ExecutionResult, engine: Engine) -> str | None:
     """The Succeeded event's outcomeDetail: whether the run trained, and why (the drift check)."""
-    from pipelines.local.progress import execution_drift
+    from pipelines.app.progress import execution_drift
 
     drift = execution_drift(result, engine.store)
     return drift["headline"] if drift else None
@@ -237,7 +260,7 @@ def run_local(
     console: Any = None,
 ) -> int:
     """Run locally with progress and a summary; 0 if the execution succeeded, else 1."""
-    from pipelines.local import progress
+    from pipelines.app import progress
 
     if console is None and sys.stdout.isatty():
         from rich.console import Console
@@ -272,7 +295,7 @@ def run_local(
 def _notify(config: ProjectConfig, console: Any) -> None:
     """Deliver this run's notifications to the configured local sinks (failures, new models)."""
     from pipelines.config import ConfigError
-    from pipelines.triggers.notify import deliver_pending
+    from pipelines.eventbridge.notify import deliver_pending
 
     try:
         deliver_pending(config, stream=console.file if console is not None else None)

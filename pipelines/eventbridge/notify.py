@@ -30,15 +30,15 @@ from typing import Any, TextIO
 
 from pipelines import arns
 from pipelines.config import ProjectConfig
+from pipelines.eventbridge.matcher import matches
+from pipelines.eventbridge.patterns import RuleSpec, notification_rules
+from pipelines.eventbridge.transformer import render_text
 from pipelines.settings.triggers import (
     LOCAL_WEBHOOK_HOSTS,
     LocalSink,
     NotificationSettings,
     load_settings,
 )
-from pipelines.triggers.matcher import matches
-from pipelines.triggers.patterns import RuleSpec, notification_rules
-from pipelines.triggers.transformer import render_text
 
 # The account the local engine writes into its ARNs (pipelines/local/events.py).
 LOCAL_ACCOUNT = "000000000000"

@@ -10,6 +10,6 @@ from pipelines.config import ProjectConfig
 
 def run_local_execution(config: ProjectConfig, overrides: Mapping[str, str]) -> int:
     """0 if the execution succeeded, 1 if it failed; raises when it cannot start."""
-    from pipelines.local.runner import run_local
+    from pipelines.app.runner import run_local
 
     return run_local(config, dict(overrides))
