@@ -22,6 +22,7 @@ arguments do in the SDK. The one value forced is TelemetryOptOut (building is of
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 import warnings
@@ -97,6 +98,7 @@ def offline_environment(region: str | None = None) -> Iterator[None]:
 with offline_environment():
     from sagemaker.core import image_uris
     from sagemaker.core.config.config import load_sagemaker_config
+    from sagemaker.core.config.config_manager import SageMakerConfig
     from sagemaker.core.drift_check_baselines import DriftCheckBaselines
     from sagemaker.core.lambda_helper import Lambda
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
@@ -142,6 +144,34 @@ with offline_environment():
     from sagemaker.serve.model_builder import ModelBuilder
     from sagemaker.train import ModelTrainer
     from sagemaker.train.configs import Compute, InputData, Networking
+
+
+def _validate_each_config_once() -> None:
+    """Make the SDK validate a given config content once per process, not on every lookup.
+
+    SDK v3 validates the whole config against its JSON schema on every config lookup
+    (`SageMakerConfig.validate_sagemaker_config`, public, called by `get_sagemaker_config_value`
+    about 70 times per build), and `jsonschema.validate` re-checks the schema itself each time:
+    measured with cProfile, 90% of a build (6 to 7 CPU s of about 7). A content that passed
+    passes again, so a content already validated is not validated again; any other content
+    (a user's config.yaml, a changed dict) is validated as before and a refusal still raises
+    the SDK's own `jsonschema.ValidationError`."""
+    validate = SageMakerConfig.validate_sagemaker_config
+    if getattr(validate, "validates_once", False):
+        return
+    validated: set[str] = set()
+
+    def validate_once(sagemaker_config: dict | None = None) -> None:
+        key = json.dumps(sagemaker_config, sort_keys=True, default=repr)
+        if key not in validated:
+            validate(sagemaker_config)
+            validated.add(key)
+
+    validate_once.validates_once = True  # type: ignore[attr-defined]
+    SageMakerConfig.validate_sagemaker_config = staticmethod(validate_once)
+
+
+_validate_each_config_once()
 
 
 class OfflinePipelineSession(PipelineSession):
