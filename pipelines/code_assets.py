@@ -129,9 +129,6 @@ def sample_data_uri(config: ProjectConfig, target: Target) -> str:
 
 
 NO_CHAMPION_MARKER = "NO_CHAMPION"
-# The model package property holding the digest of the model's files (evaluate.py's
-# content_digest): registration is idempotent by model content.
-MODEL_CONTENT_DIGEST = "ModelContentDigest"
 
 
 def no_champion_uri(config: ProjectConfig, target: Target) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines.code_assets import (
-    MODEL_CONTENT_DIGEST,
     NO_CHAMPION_MARKER,
     ProjectCode,
     champion_function_arn,
@@ -25,6 +24,7 @@ from pipelines.code_assets import (
     snapshots_uri,
 )
 from pipelines.config import APPROVAL_STATUSES, ProjectConfig, Target, load_config
+from pipelines.model_metadata import MODEL_CONTENT_DIGEST
 from pipelines.sdk import (
     CacheConfig,
     Compute,

@@ -23,9 +23,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipelines import arns
-from pipelines.code_assets import MODEL_CONTENT_DIGEST
 from pipelines.local.events import LOCAL_ACCOUNT, EventLog
 from pipelines.local.state import State
+from pipelines.model_metadata import MODEL_CONTENT_DIGEST
 
 APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pipelines.code_assets import MODEL_CONTENT_DIGEST
 from pipelines.local.step import Outcome, StepFailed, StepRun
 from pipelines.local.storage import StoreError
+from pipelines.model_metadata import MODEL_CONTENT_DIGEST
 
 _HANDLED = {
     "ModelPackageGroupName",
