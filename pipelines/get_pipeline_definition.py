@@ -12,75 +12,92 @@ Builds offline: no AWS call, no credentials needed.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import click
+
+from pipelines.commandline import flush_stdout
 from pipelines.config import TARGETS, ConfigError
+from pipelines.errors import EXIT_OK, UsageError
 
-EXIT_OK, EXIT_USAGE = 0, 2
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="get-pipeline-definition", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument(
-        "--config", type=Path, help="pipeline.toml (else ./pipeline.toml, else the bundled one)"
-    )
-    parser.add_argument(
-        "--target",
-        choices=TARGETS,
-        help="local or sagemaker (default: sagemaker when --kwargs names a role or bucket)",
-    )
-    parser.add_argument(
-        "-kw",
-        "--kwargs",
-        default="{}",
-        help="get_pipeline() keyword arguments as a JSON object",
-    )
-    parser.add_argument(
-        "-f", "--file-name", type=Path, help="write the definition here instead of stdout"
-    )
-    return parser
+PROG = "get-pipeline-definition"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _template_kwargs(text: str) -> dict[str, object]:
     try:
-        kwargs = json.loads(args.kwargs)
+        kwargs = json.loads(text)
     except json.JSONDecodeError as exc:
-        print(f"error: --kwargs is not JSON: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"--kwargs is not JSON: {exc}") from None
     if not isinstance(kwargs, dict):
-        print("error: --kwargs must be a JSON object of get_pipeline() arguments", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError("--kwargs must be a JSON object of get_pipeline() arguments")
+    return kwargs
 
+
+@click.command(name=PROG, help=__doc__.splitlines()[0])
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="pipeline.toml (else ./pipeline.toml, else the bundled one)",
+)
+@click.option(
+    "--target",
+    type=click.Choice(TARGETS),
+    help="local or sagemaker (default: sagemaker when --kwargs names a role or bucket)",
+)
+@click.option(
+    "-kw",
+    "--kwargs",
+    "kwargs_text",
+    default="{}",
+    help="get_pipeline() keyword arguments as a JSON object",
+)
+@click.option(
+    "-f",
+    "--file-name",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="write the definition here instead of stdout",
+)
+def command(
+    config: Path | None, target: str | None, kwargs_text: str, file_name: Path | None
+) -> None:
+    kwargs = _template_kwargs(kwargs_text)
+    # Deferred: the SDK import (seconds), after the arguments were checked.
     from pipelines.definition import TEMPLATE_ARGUMENTS, definition_json, template_config
 
     unknown = sorted(set(kwargs) - set(TEMPLATE_ARGUMENTS))
     if unknown:
-        print(
-            f"error: --kwargs: unknown argument(s) {', '.join(unknown)}; expected some of "
-            f"{', '.join(TEMPLATE_ARGUMENTS)}",
-            file=sys.stderr,
+        raise UsageError(
+            f"--kwargs: unknown argument(s) {', '.join(unknown)}; expected some of "
+            f"{', '.join(TEMPLATE_ARGUMENTS)}"
         )
-        return EXIT_USAGE
     try:
-        config, target = template_config(args.config, target=args.target, **kwargs)
-        text = definition_json(config, target)
+        project, chosen = template_config(config, target=target, **kwargs)
+        text = definition_json(project, chosen)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(str(exc)) from None
     # Pretty-printed like the template's output; the same document CreatePipeline receives.
     pretty = json.dumps(json.loads(text), indent=2)
-    if args.file_name:
-        args.file_name.write_text(pretty + "\n", encoding="utf-8")
+    if file_name:
+        file_name.write_text(pretty + "\n", encoding="utf-8")
     else:
-        print(pretty)
-    return EXIT_OK
+        click.echo(pretty)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The exit code: 0, or 2 for bad usage (the message on stderr)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        command.main(args=args, prog_name=PROG, standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except UsageError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    return flush_stdout(EXIT_OK)
 
 
 if __name__ == "__main__":
