@@ -2,14 +2,15 @@
 Invocations over the window AND no change within it; dry runs delete nothing.
 
 Time is injected (`now`) instead of slept: moto stamps endpoints with the real clock, so
-"two days later" is now + 48 h, and invocations are put_metric_data points inside that
-window."""
+"two days later" is 48 h after the idle endpoint's last change as moto recorded it (not
+after the test module was imported: a long run made that 47.9 h), and invocations are
+put_metric_data points inside that window."""
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import boto3
 import pytest
@@ -23,7 +24,6 @@ from pipelines.settings.deployment import deploy_tags
 GROUP = "fraud-detection-models"
 ROLE_ARN = "arn:aws:iam::123456789012:role/SageMakerExecutionRole"
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-py312-cpu-py3"
-LATER = datetime.now(UTC) + timedelta(hours=48)
 
 ISO_UTC = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
@@ -70,6 +70,7 @@ def deployed(config, sagemaker) -> dict[str, str]:
             tags=tags,
         )
         configs[name] = result["endpoint_config"]
+    later = two_days_after_the_idle_endpoint_changed(sagemaker)
     boto3.client("cloudwatch").put_metric_data(
         Namespace="AWS/SageMaker",
         MetricData=[
@@ -80,7 +81,7 @@ def deployed(config, sagemaker) -> dict[str, str]:
                     {"Name": "VariantName", "Value": "AllTraffic"},
                 ],
                 "Value": 5.0,
-                "Timestamp": LATER - timedelta(hours=3),
+                "Timestamp": later - timedelta(hours=3),
             },
             {
                 # Outside the 24 h window: does not make the idle endpoint busy.
@@ -90,21 +91,33 @@ def deployed(config, sagemaker) -> dict[str, str]:
                     {"Name": "VariantName", "Value": "AllTraffic"},
                 ],
                 "Value": 9.0,
-                "Timestamp": LATER - timedelta(hours=30),
+                "Timestamp": later - timedelta(hours=30),
             },
         ],
     )
     return configs
 
 
+def two_days_after_the_idle_endpoint_changed(sagemaker) -> datetime:
+    endpoint = sagemaker.describe_endpoint(EndpointName="idle-endpoint")
+    return max(endpoint["CreationTime"], endpoint["LastModifiedTime"]) + timedelta(hours=48)
+
+
+@pytest.fixture
+def later(sagemaker, deployed) -> datetime:
+    return two_days_after_the_idle_endpoint_changed(sagemaker)
+
+
 def names(sagemaker) -> list[str]:
     return sorted(e["EndpointName"] for e in sagemaker.list_endpoints()["Endpoints"])
 
 
-def test_cleanup_deletes_only_the_projects_idle_endpoint(config, sagemaker, deployed) -> None:
+def test_cleanup_deletes_only_the_projects_idle_endpoint(
+    config, sagemaker, deployed, later
+) -> None:
     lines: list[str] = []
 
-    deleted = endpoints.cleanup(config, now=LATER, out=lines.append)
+    deleted = endpoints.cleanup(config, now=later, out=lines.append)
 
     assert deleted == ["idle-endpoint"]
     assert names(sagemaker) == ["busy-endpoint", "hand-made-endpoint", "other-pipeline-endpoint"]
@@ -125,10 +138,10 @@ def test_cleanup_deletes_only_the_projects_idle_endpoint(config, sagemaker, depl
     assert idle_config not in {m["ModelName"] for m in sagemaker.list_models()["Models"]}
 
 
-def test_dry_run_deletes_nothing(config, sagemaker, deployed) -> None:
+def test_dry_run_deletes_nothing(config, sagemaker, deployed, later) -> None:
     lines: list[str] = []
 
-    assert endpoints.cleanup(config, now=LATER, dry_run=True, out=lines.append) == ["idle-endpoint"]
+    assert endpoints.cleanup(config, now=later, dry_run=True, out=lines.append) == ["idle-endpoint"]
 
     assert "would delete idle-endpoint: no invocations in the last 24 h" in "\n".join(lines)
     assert lines[-1] == "1 idle endpoint(s) would be deleted (dry run, nothing changed), 1 kept."
@@ -136,10 +149,10 @@ def test_dry_run_deletes_nothing(config, sagemaker, deployed) -> None:
     assert len(sagemaker.list_endpoint_configs()["EndpointConfigs"]) == 4
 
 
-def test_a_recently_deployed_endpoint_is_not_idle(config, sagemaker, deployed) -> None:
+def test_a_recently_deployed_endpoint_is_not_idle(config, sagemaker, deployed, later) -> None:
     lines: list[str] = []
 
-    assert endpoints.cleanup(config, now=LATER, idle_hours=72, out=lines.append) == []
+    assert endpoints.cleanup(config, now=later, idle_hours=72, out=lines.append) == []
 
     assert "keep    idle-endpoint: created or updated 48.0 h ago, less than the 72 h window" in (
         lines
@@ -147,10 +160,10 @@ def test_a_recently_deployed_endpoint_is_not_idle(config, sagemaker, deployed) -
     assert len(names(sagemaker)) == 4
 
 
-def test_list_reports_each_project_endpoint(config, deployed) -> None:
+def test_list_reports_each_project_endpoint(config, deployed, later) -> None:
     lines: list[str] = []
 
-    assert endpoints.list_endpoints(config, now=LATER, out=lines.append) == 0
+    assert endpoints.list_endpoints(config, now=later, out=lines.append) == 0
 
     assert len(lines) == 2
     assert lines[0].startswith("busy-endpoint  InService  config ")
