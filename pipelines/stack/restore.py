@@ -26,7 +26,9 @@ from typing import Any
 import boto3
 
 from pipelines.config import ProjectConfig
+from pipelines.deploy.aws_deploy import deploy_module
 from pipelines.errors import UsageError
+from pipelines.settings.deployment import deploy_tags
 from pipelines.stack.context import StackContext, build_context
 
 Printer = Callable[[str], None]
@@ -210,9 +212,6 @@ def restore(
     )
     if not deploy:
         return 0
-    from pipelines.deploy.aws_deploy import deploy_module
-    from pipelines.settings.deployment import deploy_tags
-
     result = deploy_module(config).deploy(
         sagemaker,
         arn,
