@@ -33,6 +33,7 @@ from pipelines.app.drift_report import feature_line
 from pipelines.app.runner import open_engine
 from pipelines.code_assets import code_uri, project_code
 from pipelines.config import ProjectConfig
+from pipelines.conformance import shapes
 from pipelines.definition_cache import load_definition
 from pipelines.drift import monitoring
 from pipelines.errors import UsageError
@@ -122,8 +123,6 @@ def run_monitor(
     start_run: Callable[[ProjectConfig, Mapping[str, str]], int] | None = None,
     out: Callable[[str], None] = print,
 ) -> MonitorResult:
-    from pipelines.conformance import shapes
-
     drift = load_drift(config)
     if not drift.monitoring_enabled:
         raise UsageError("[drift].monitoring_enabled is false: there is no monitoring job")
