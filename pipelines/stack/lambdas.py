@@ -180,6 +180,7 @@ def _deployer(ctx: StackContext) -> list[dict[str, Any]]:
     """Read the group, create this endpoint's models and configs, create or update this
     endpoint, pass the SageMaker execution role to SageMaker only, and send its failed
     invocations (Lambda's on-failure destination) to the triggers DLQ."""
+    # Deferred: a cycle at module level (triggers -> orchestrator -> pipeline -> lambdas).
     from pipelines.stack.triggers import DEAD_LETTER_QUEUE
 
     group = ctx.config.pipeline.model_package_group

@@ -2,6 +2,8 @@
 schedule, the data-arrival trigger and the notifications are part of the project's stack
 (`stack deploy --target sagemaker`, pipelines/stack/)."""
 
+# Handlers import their implementation when they run: pipelines/commandline.py says why (~0.3 s).
+
 from __future__ import annotations
 
 import dataclasses
