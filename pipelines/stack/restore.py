@@ -154,7 +154,7 @@ def _register_step(definition: dict[str, Any]) -> dict[str, Any]:
 
 def dr_image(ctx: StackContext) -> str:
     """The scikit-learn inference image of the configured version, in the DR region."""
-    # Deferred: the SageMaker SDK (~1,700 modules, ~1.7 s of CPU), needed only once there is
+    # Deferred: the SageMaker SDK (~1,700 modules, ~2 s of CPU), needed only once there is
     # a model to register (the context comes from the cached definition, without the SDK).
     from pipelines.sdk import image_uris, offline_environment
 
