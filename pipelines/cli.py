@@ -9,6 +9,8 @@ Heavy imports (SDK, boto3, pandas) happen inside handlers, so `--help` and a cac
 rerun do not pay for them.
 """
 
+# Handlers import their implementation when they run: pipelines/commandline.py says why (~0.3 s).
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,12 @@ error becomes a message and an exit code.
 A command module's `register(group)` adds its commands with `add_command(...)`; a
 handler takes `(args, config)` (args: the command's options, the global ones included,
 as attributes) and returns an exit code or raises a `PipelineError`.
+
+A handler imports its implementation when it runs (function-level imports in cli.py and
+each `commands.py`), so that a command pays only for its own: importing every module the
+handlers defer at start (boto3, the engine, jinja2, the orchestrators, the stack...) adds
+~360 modules and ~0.3 s of CPU to the ~0.2 s that `import pipelines.cli` takes (measured
+in a fresh interpreter, median of 11), and `--help` would pay it.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from pipelines.code_assets import lambda_functions, sample_data_uri
 from pipelines.config import ProjectConfig
 from pipelines.conformance.preflight import check_upsert
 from pipelines.definition import template_config
+from pipelines.sdk import sdk_config_value
 from pipelines.stack import package
 from pipelines.stack.context import build_context
 
@@ -112,7 +113,5 @@ def _missing_functions(session: boto3.Session, config: ProjectConfig) -> list[st
 
 def _sdk_pipeline_tags() -> dict[str, str]:
     """SageMaker.Pipeline.Tags of the SDK's config.yaml, which the SDK's own upsert adds."""
-    from pipelines.sdk import sdk_config_value
-
     found: Any = sdk_config_value("SageMaker.Pipeline.Tags") or []
     return {tag["Key"]: tag["Value"] for tag in found}

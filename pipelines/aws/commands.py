@@ -1,6 +1,8 @@
 """SageMaker-side commands: describe, status (the pipeline itself is deployed by `stack
 deploy`, pipelines/stack/)."""
 
+# Handlers import their implementation when they run: pipelines/commandline.py says why (~0.3 s).
+
 from __future__ import annotations
 
 import click

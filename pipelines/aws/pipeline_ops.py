@@ -18,6 +18,7 @@ import boto3
 
 from pipelines.config import ProjectConfig
 from pipelines.conformance.preflight import check_start
+from pipelines.json_output import print_json, record, records
 from pipelines.parameters import ParameterError, resolve_parameters
 
 TERMINAL_STATUSES = ("Succeeded", "Failed", "Stopped")
@@ -170,8 +171,6 @@ def describe(config: ProjectConfig, as_json: bool = False) -> int:
         MaxResults=5,
     )["PipelineExecutionSummaries"]
     if as_json:
-        from pipelines.json_output import print_json, record, records
-
         print_json(
             {
                 **record(description),
@@ -224,8 +223,6 @@ def status(config: ProjectConfig, execution_arn: str | None, as_json: bool = Fal
     state = description["PipelineExecutionStatus"]
     code = EXIT_FAILED if state in ("Failed", "Stopped") else EXIT_OK
     if as_json:
-        from pipelines.json_output import print_json, record, records
-
         parameters = sagemaker.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)
         document = {
             **record(description),

@@ -25,6 +25,7 @@ from typing import Any
 
 from pipelines.conformance import shapes
 from pipelines.conformance.requests import iter_steps
+from pipelines.local.cache import CacheConfigError, parse_expire_after
 from pipelines.sagemaker_limits import EXPIRE_AFTER_MIN_MAX, INTERVAL_SECONDS_MAX, MAX_ATTEMPTS_MAX
 
 STEP_NAME_PATTERN = "[A-Za-z0-9\\-_]*"  # sagemaker StepName
@@ -161,8 +162,6 @@ def _step_problems(step: Mapping[str, Any], types: Mapping[str, Any]) -> Iterato
                 )
     config = step.get("CacheConfig")
     if isinstance(config, Mapping) and config.get("Enabled") and config.get("ExpireAfter"):
-        from pipelines.local.cache import CacheConfigError, parse_expire_after
-
         try:
             parse_expire_after(str(config["ExpireAfter"]))
         except CacheConfigError as exc:

@@ -27,6 +27,7 @@ from typing import Any
 
 from pipelines import execution_variables
 from pipelines.conformance import definition_rules, requests, shapes
+from pipelines.local.executor import job_name
 from pipelines.parameters import ParameterError
 
 FAILURE_REASON_LIMIT = 1024  # sagemaker FailureReason (PipelineExecutionStep) max length
@@ -122,8 +123,6 @@ def step_problems(
     only: str | None = None,
 ) -> list[str]:
     """The step's unresolvable references and its request's violations (of kind `only`)."""
-    from pipelines.local.executor import job_name
-
     name, kind = str(spec.get("Name")), str(spec.get("Type"))
     scope = requests.scope_for(definition, parameters, execution)
     scope.step_type = kind

@@ -27,6 +27,7 @@ from typing import Any
 from pipelines import execution_variables
 from pipelines.conformance import shapes
 from pipelines.conformance.shapes import UNKNOWN, Reference, Violation
+from pipelines.local.expressions import ExpressionError, parse_path, to_text
 
 EXPRESSION_KEYS = ("Get", "Std:Join", "Std:JsonGet")
 # Lambda quotas: "Invocation payload (request and response): 6 MB each for request and
@@ -118,8 +119,6 @@ def _reference(expression: Mapping[str, Any], scope: Scope) -> Reference:
         parts = [substitute(v, scope) for v in (body or {}).get("Values") or []]
         sources = tuple(dict.fromkeys(s for p in parts if isinstance(p, Reference) for s in _of(p)))
         if all(not isinstance(p, Reference) or p.known for p in parts):
-            from pipelines.local.expressions import to_text
-
             texts = [to_text(p.value if isinstance(p, Reference) else p) for p in parts]
             return Reference("Std:Join", "string", str(body.get("On", "")).join(texts), sources)
         return Reference("Std:Join", "string", UNKNOWN, sources)
@@ -181,8 +180,6 @@ def property_type(step: str, path: str, scope: Scope) -> str:
         scope.problems.append(f"Steps.{step}.{path}: the pipeline has no step {step!r}")
         return "any"
     step_type = spec.get("Type")
-    from pipelines.local.expressions import ExpressionError, parse_path
-
     try:
         tokens = parse_path(path)
     except ExpressionError as exc:

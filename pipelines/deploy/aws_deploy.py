@@ -17,6 +17,7 @@ import boto3
 from pipelines.config import ProjectConfig
 from pipelines.project_files import code_folder
 from pipelines.settings.deployment import deploy_tags, load_deployment
+from pipelines.settings.drift import capture_uri, load_drift, monitoring_uri
 
 Printer = Callable[[str], None]
 
@@ -51,8 +52,6 @@ def lambda_environment(config: ProjectConfig) -> dict[str, str]:
 
 def monitoring_environment(config: ProjectConfig, endpoint: str) -> dict[str, str]:
     """Data capture and the monitoring baseline's location ([drift]), for deploy_model.py."""
-    from pipelines.settings.drift import capture_uri, load_drift, monitoring_uri
-
     drift = load_drift(config)
     target = config.target("sagemaker")
     env = {}

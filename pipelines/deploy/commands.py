@@ -1,5 +1,7 @@
 """Commands: `deploy` and `endpoints list|cleanup` (SageMaker), `serve` (local)."""
 
+# Handlers import their implementation when they run: pipelines/commandline.py says why (~0.3 s).
+
 from __future__ import annotations
 
 import logging
@@ -9,6 +11,7 @@ import click
 from pipelines.commandline import CommandArgs, add_command, add_group, json_option
 from pipelines.config import ProjectConfig
 from pipelines.errors import UsageError, require_target
+from pipelines.settings.deployment import LOOPBACK_HOSTS, load_deployment
 
 
 def register(group: click.Group) -> None:
@@ -131,7 +134,6 @@ def _serve(args: CommandArgs, config: ProjectConfig) -> int:
     )
     from pipelines.serve.model import ServeError, load
     from pipelines.serve.server import InferenceServer
-    from pipelines.settings.deployment import LOOPBACK_HOSTS, load_deployment
 
     settings = load_deployment(config)
     host = args.host or settings.serve_host

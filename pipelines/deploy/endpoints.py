@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from pipelines.config import ProjectConfig
 from pipelines.errors import UsageError
+from pipelines.json_output import dumps, iso_time
 from pipelines.settings.deployment import MARKER_KEY, load_deployment
 
 NAMESPACE = "AWS/SageMaker"
@@ -154,8 +155,6 @@ def list_endpoints(
     session = session or boto3.Session(region_name=config.aws.region)
     found = reports(config, session, now or datetime.now(UTC), hours)
     if as_json:
-        from pipelines.json_output import dumps, iso_time
-
         endpoints = [
             {
                 "endpoint_name": r.name,

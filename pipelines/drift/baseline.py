@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import Any
 
 from pipelines.config import PROJECT_ROOT, ProjectConfig
-from pipelines.settings.drift import monitoring_uri
+from pipelines.settings.drift import capture_uri, monitoring_uri
 
 
 class StoreS3:
@@ -39,8 +39,6 @@ class StoreS3:
 
 def prepare_served_capture(config: ProjectConfig, store: Any, endpoint: str) -> str:
     """The capture folder's README, as a deployment leaves it (the job's input never empty)."""
-    from pipelines.settings.drift import capture_uri
-
     destination = capture_uri(config, config.target("local"))
     return _deploy_function(config).prepare_capture_folder(StoreS3(store), destination, endpoint)
 

@@ -1,6 +1,8 @@
 """`monitor` (local): the endpoint's monitoring job, its metrics, alarm and the retraining
 run it starts. On AWS the stack schedules the same job (pipelines/stack/monitoring.py)."""
 
+# Handlers import their implementation when they run: pipelines/commandline.py says why (~0.3 s).
+
 from __future__ import annotations
 
 import click

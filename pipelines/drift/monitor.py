@@ -28,12 +28,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines.app import local_run
+from pipelines.app.drift_report import feature_line
+from pipelines.app.runner import open_engine
 from pipelines.code_assets import code_uri, project_code
 from pipelines.config import ProjectConfig
+from pipelines.conformance import shapes
+from pipelines.definition_cache import load_definition
 from pipelines.drift import monitoring
 from pipelines.errors import UsageError
+from pipelines.local import executor
 from pipelines.local.events import LOCAL_ACCOUNT, iso_time
 from pipelines.settings.drift import endpoint_capture_uri, load_drift, monitoring_uri
+from pipelines.triggers.rules import dispatch_pending
 
 METRIC_DATA = "CloudWatch Metric Data"
 LOCAL_CLOUDWATCH = "local.cloudwatch"
@@ -116,10 +123,6 @@ def run_monitor(
     start_run: Callable[[ProjectConfig, Mapping[str, str]], int] | None = None,
     out: Callable[[str], None] = print,
 ) -> MonitorResult:
-    from pipelines.app.runner import open_engine
-    from pipelines.conformance import shapes
-    from pipelines.local import executor
-
     drift = load_drift(config)
     if not drift.monitoring_enabled:
         raise UsageError("[drift].monitoring_enabled is false: there is no monitoring job")
@@ -196,11 +199,10 @@ def run_monitor(
     for line in summary_lines(result):
         out(line)
     if retrain and result.alarm.get("changed") and result.alarm["state"] == "ALARM":
-        from pipelines.app.local_run import run_local_execution
-        from pipelines.triggers.rules import dispatch_pending
-
         rules = monitoring.retrain_rules(config, LOCAL_ACCOUNT)
-        result.retrains = dispatch_pending(config, rules, start_run or run_local_execution, out=out)
+        result.retrains = dispatch_pending(
+            config, rules, start_run or local_run.run_local_execution, out=out
+        )
         _save_run(config, result, replace=True)
     return result
 
@@ -208,8 +210,6 @@ def run_monitor(
 def _image_uri(config: ProjectConfig) -> str:
     """The scikit-learn image the pipeline's jobs run (from the built definition, so the SDK
     is not imported when the build is cached)."""
-    from pipelines.definition_cache import load_definition
-
     definition = json.loads(load_definition(config, "local")[0])
     for step in definition["Steps"]:
         image = ((step.get("Arguments") or {}).get("AppSpecification") or {}).get("ImageUri")
@@ -368,8 +368,6 @@ def load_runs(config: ProjectConfig, limit: int = 50) -> list[dict[str, Any]]:
 
 def summary_lines(result: MonitorResult) -> list[str]:
     """What `monitor` prints: the job, the verdict and top features, the alarm, the runs."""
-    from pipelines.app.drift_report import feature_line
-
     if not result.succeeded:
         lines = [f"Monitoring job {result.job_name} failed: {result.failure_reason}"]
         return lines + [f"  log: {log}" for log in result.logs]

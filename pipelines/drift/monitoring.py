@@ -27,6 +27,8 @@ from pipelines.settings.drift import (
     metric_namespace,
     monitoring_uri,
 )
+from pipelines.settings.triggers import load_settings
+from pipelines.triggers import inputs
 from pipelines.triggers.rules import PipelineRule
 
 PROCESSING = "/opt/ml/processing"
@@ -222,9 +224,6 @@ def retrain_parameters(config: ProjectConfig, target: Target) -> dict[str, str]:
             "InputDataUrl": monitoring_uri(config, target, endpoint_name(config), "windows"),
             "InputPartitionWindow": str(drift.retrain_days),
         }
-    from pipelines.settings.triggers import load_settings
-    from pipelines.triggers import inputs
-
     triggers = load_settings(config).triggers
     location = (
         inputs.local_input_location(config, triggers)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipelines.app.runner import open_engine
 from pipelines.config import ProjectConfig
 from pipelines.drift.baseline import prepare_served_capture, publish_served_baseline
+from pipelines.serve.capture import CaptureWriter
 from pipelines.settings.drift import VARIANT, capture_uri, load_drift
 
 
@@ -14,9 +16,6 @@ def start_capture(
     config: ProjectConfig, endpoint: str, model: Any, flush_seconds: float = 5.0
 ) -> tuple[Any, list[str]]:
     """(the running CaptureWriter or None, lines for serve's banner)."""
-    from pipelines.app.runner import open_engine
-    from pipelines.serve.capture import CaptureWriter
-
     drift = load_drift(config)
     engine = open_engine(config)
     lines = []

@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipelines.execution_variables import current_datetime
+
 EXPRESSION_KEYS = ("Get", "Std:Join", "Std:JsonGet")
 COMPARISONS = {
     "Equals": lambda a, b: a == b,
@@ -94,8 +96,6 @@ def resolve_get(reference: str, context: Context) -> Any:
         return context.parameters[rest]
     if namespace == "Execution":
         if rest == "CurrentDateTime" and rest not in context.execution:
-            from pipelines.execution_variables import current_datetime
-
             return current_datetime()
         if rest in context.step_variables:
             return context.step_variables[rest]

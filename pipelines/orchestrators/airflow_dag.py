@@ -16,6 +16,7 @@ from typing import Any
 from pipelines.config import PROJECT_ROOT, ProjectConfig, Target
 from pipelines.orchestrators.stepfunctions import registration_step
 from pipelines.settings.orchestrator import load_orchestrator
+from pipelines.settings.triggers import load_settings
 
 DAG_SOURCE = PROJECT_ROOT / "dags" / "retraining.py"
 # The newest Airflow version Amazon MWAA runs (the newest AirflowVersion in botocore's MWAA
@@ -30,8 +31,6 @@ def dag_config(
     config: ProjectConfig, target: Target, definition: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Everything dags/retraining.py reads, as JSON values."""
-    from pipelines.settings.triggers import load_settings
-
     settings = load_orchestrator(config, target)
     triggers = load_settings(config).triggers
     input_prefix = triggers.input_prefix or f"{config.pipeline.s3_prefix}/incoming/"

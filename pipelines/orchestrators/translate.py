@@ -55,6 +55,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pipelines.arns import arn, name_arns
 from pipelines.config import ProjectConfig, Target
 from pipelines.orchestrators.asl import (
     LAMBDA_INVOKE,
@@ -788,8 +789,6 @@ def iam_statements(
     """The execution role's statements for the translated machine, least privilege: the jobs
     (and the EventBridge rules Step Functions manages for `.sync` SageMaker jobs), the
     project's Lambda functions, model registration, its S3 markers and property files, SNS."""
-    from pipelines.arns import arn, name_arns
-
     region, account = target.region, target.account_id
     steps = list(_walk_steps(definition["Steps"]))
     functions = sorted({s["FunctionArn"] for s in steps if s["Type"] == "Lambda"})

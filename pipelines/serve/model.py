@@ -18,9 +18,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from pipelines.app.runner import open_engine
 from pipelines.config import ProjectConfig
 from pipelines.local.registry import ModelRegistry, RegistryError
 from pipelines.local.storage import ArtifactStore, StoreError, extract_tarball_safely
+from pipelines.settings.deployment import load_deployment
 
 HANDLER_PATH = Path("code") / "inference.py"
 _import_lock = threading.Lock()
@@ -171,9 +173,6 @@ def import_handler(directory: Path, version: int) -> ModuleType:
 
 
 def load(config: ProjectConfig, version: int | None = None) -> ServedModel:
-    from pipelines.app.runner import open_engine
-    from pipelines.settings.deployment import load_deployment
-
     settings = load_deployment(config)
     limits = ExtractionLimits(settings.max_extracted_bytes, settings.max_extracted_files)
     engine = open_engine(config)

@@ -22,6 +22,7 @@ from pipelines.code_assets import (
     zip_asset,
 )
 from pipelines.config import ProjectConfig, Target
+from pipelines.definition_cache import load_definition
 from pipelines.project_files import code_folder
 from pipelines.settings.deployment import DeploymentSettings, deploy_function_name, load_deployment
 from pipelines.settings.stack import Settings, load_stack_settings
@@ -157,8 +158,6 @@ def build_context(
     settings = load_stack_settings(config)
     job_code = project_code(config)
     if definition is None:
-        from pipelines.definition_cache import load_definition
-
         definition, job_code = load_definition(config, "sagemaker", job_code)
     functions = {}
     sources = project_functions(config, trigger_settings.triggers, deployment, settings)

@@ -18,6 +18,7 @@ mistaken delete in the primary region leaves the replica whole. `dr restore`
 
 from __future__ import annotations
 
+from pipelines import arns
 from pipelines.stack import cfn
 from pipelines.stack.context import StackContext
 
@@ -61,8 +62,6 @@ def replication_rules(ctx: StackContext) -> list[dict[str, str]]:
 
 
 def _partition(ctx: StackContext) -> str:
-    from pipelines import arns
-
     return arns.partition(ctx.config.aws.region)
 
 

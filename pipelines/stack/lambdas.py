@@ -23,6 +23,7 @@ from pipelines.code_assets import registry_claims_uri, snapshots_uri
 from pipelines.deploy.aws_deploy import lambda_environment
 from pipelines.stack import cfn
 from pipelines.stack.context import FunctionCode, StackContext
+from pipelines.stack.dr import REPLICATION_ROLE
 
 RUNTIME = "python3.12"
 # Listing is paged (1,000 keys a call): minutes cover millions of input objects.
@@ -179,6 +180,7 @@ def _deployer(ctx: StackContext) -> list[dict[str, Any]]:
     """Read the group, create this endpoint's models and configs, create or update this
     endpoint, pass the SageMaker execution role to SageMaker only, and send its failed
     invocations (Lambda's on-failure destination) to the triggers DLQ."""
+    # Deferred: a cycle at module level (triggers -> orchestrator -> pipeline -> lambdas).
     from pipelines.stack.triggers import DEAD_LETTER_QUEUE
 
     group = ctx.config.pipeline.model_package_group
@@ -232,8 +234,6 @@ def _deployer(ctx: StackContext) -> list[dict[str, Any]]:
 def _bucket_settings(ctx: StackContext) -> list[dict[str, Any]]:
     """Read and write the artifacts bucket's notification, versioning and replication
     configuration, and hand S3 the replication role (PutBucketReplication passes it)."""
-    from pipelines.stack.dr import REPLICATION_ROLE
-
     bucket = cfn.arn("s3", ctx.bucket, regional=False, account=False)
     statements: list[dict[str, Any]] = [
         {

@@ -40,6 +40,7 @@ from pipelines.settings.drift import (
 )
 from pipelines.stack import cfn
 from pipelines.stack.context import StackContext
+from pipelines.stack.lambdas import logical_id
 from pipelines.stack.orchestrator import run_target
 from pipelines.stack.triggers import DEAD_LETTER_QUEUE, dead_letter_config, retry_policy
 
@@ -253,8 +254,6 @@ def _retrain_rule(template: cfn.Template, ctx: StackContext) -> None:
 
 def _deployer_permissions(template: cfn.Template, ctx: StackContext) -> None:
     """What deploy_model.py's baseline publishing adds to the deploy function's role."""
-    from pipelines.stack.lambdas import logical_id
-
     endpoint = ctx.deployment.endpoint_name
     base = f"{ctx.bucket}/{ctx.s3_prefix}"
     published = monitoring_uri(ctx.config, ctx.target, endpoint, "baseline").removeprefix("s3://")

@@ -26,7 +26,9 @@ from typing import Any
 import boto3
 
 from pipelines.config import ProjectConfig
+from pipelines.deploy.aws_deploy import deploy_module
 from pipelines.errors import UsageError
+from pipelines.settings.deployment import deploy_tags
 from pipelines.stack.context import StackContext, build_context
 
 Printer = Callable[[str], None]
@@ -152,6 +154,8 @@ def _register_step(definition: dict[str, Any]) -> dict[str, Any]:
 
 def dr_image(ctx: StackContext) -> str:
     """The scikit-learn inference image of the configured version, in the DR region."""
+    # Deferred: the SageMaker SDK (~1,700 modules, ~2 s of CPU), needed only once there is
+    # a model to register (the context comes from the cached definition, without the SDK).
     from pipelines.sdk import image_uris, offline_environment
 
     region = ctx.settings.dr.region
@@ -210,9 +214,6 @@ def restore(
     )
     if not deploy:
         return 0
-    from pipelines.deploy.aws_deploy import deploy_module
-    from pipelines.settings.deployment import deploy_tags
-
     result = deploy_module(config).deploy(
         sagemaker,
         arn,

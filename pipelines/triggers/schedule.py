@@ -20,6 +20,8 @@ from croniter import croniter
 
 from pipelines.app import local_run
 from pipelines.config import ProjectConfig
+from pipelines.local.records import ExecutionStatus
+from pipelines.local.state import State
 from pipelines.settings.triggers import TriggerSettings, load_settings
 from pipelines.triggers import inputs
 
@@ -35,9 +37,6 @@ def running_local_executions(config: ProjectConfig, stale_after: float) -> list[
     path = config.local_home / "state.db"
     if not path.exists():
         return []
-    from pipelines.local.records import ExecutionStatus
-    from pipelines.local.state import State
-
     state = State(path)
     try:
         cutoff = time.time() - stale_after

@@ -8,6 +8,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from pipelines.config import ConfigError, ProjectConfig
+from pipelines.definition_cache import load_definition
+from pipelines.orchestrators import paths, stepfunctions, translate
+from pipelines.settings.orchestrator import load_orchestrator
+from pipelines.view.cost import orchestration_prices, orchestration_report
 
 JOB_TYPES = ("Processing", "Training")
 
@@ -31,11 +35,6 @@ def _taken(condition: Mapping[str, Any] | None) -> bool | None:
 
 
 def compare(config: ProjectConfig, document: Mapping[str, Any]) -> list[dict[str, Any]]:
-    from pipelines.definition_cache import load_definition
-    from pipelines.orchestrators import paths, stepfunctions, translate
-    from pipelines.settings.orchestrator import load_orchestrator
-    from pipelines.view.cost import orchestration_prices, orchestration_report
-
     execution, steps = document["execution"], document["steps"]
     target = config.target("local")
     definition = json.loads(load_definition(config, "local")[0])
