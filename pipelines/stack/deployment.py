@@ -15,7 +15,8 @@ from pipelines.eventbridge.patterns import approval_rule
 from pipelines.stack import cfn
 from pipelines.stack.context import StackContext
 from pipelines.stack.lambdas import function_arn, logical_id
-from pipelines.stack.triggers import DEAD_LETTER_QUEUE, dead_letter_config, retry_policy
+from pipelines.stack.shared_resources import DEAD_LETTER_QUEUE
+from pipelines.stack.triggers import dead_letter_config, retry_policy
 
 APPROVAL_RULE = "ModelApprovedRule"
 # Lambda's own asynchronous retries before the on-failure destination.

@@ -24,6 +24,7 @@ from pipelines.deploy.aws_deploy import lambda_environment
 from pipelines.stack import cfn
 from pipelines.stack.context import FunctionCode, StackContext
 from pipelines.stack.dr import REPLICATION_ROLE
+from pipelines.stack.shared_resources import DEAD_LETTER_QUEUE
 
 RUNTIME = "python3.12"
 # Listing is paged (1,000 keys a call): minutes cover millions of input objects.
@@ -180,9 +181,6 @@ def _deployer(ctx: StackContext) -> list[dict[str, Any]]:
     """Read the group, create this endpoint's models and configs, create or update this
     endpoint, pass the SageMaker execution role to SageMaker only, and send its failed
     invocations (Lambda's on-failure destination) to the triggers DLQ."""
-    # Deferred: a cycle at module level (triggers -> orchestrator -> pipeline -> lambdas).
-    from pipelines.stack.triggers import DEAD_LETTER_QUEUE
-
     group = ctx.config.pipeline.model_package_group
     endpoint = ctx.deployment.endpoint_name
     return [

@@ -42,7 +42,8 @@ from pipelines.stack import cfn
 from pipelines.stack.context import StackContext
 from pipelines.stack.lambdas import logical_id
 from pipelines.stack.orchestrator import run_target
-from pipelines.stack.triggers import DEAD_LETTER_QUEUE, dead_letter_config, retry_policy
+from pipelines.stack.shared_resources import DEAD_LETTER_QUEUE
+from pipelines.stack.triggers import dead_letter_config, retry_policy
 
 SCHEDULE_GROUP = "MonitoringScheduleGroup"
 SCHEDULE = "DriftMonitoringSchedule"

@@ -33,9 +33,9 @@ from pipelines.eventbridge.patterns import data_arrival_rule
 from pipelines.stack import cfn
 from pipelines.stack.context import StackContext
 from pipelines.stack.orchestrator import RunTarget, run_target
+from pipelines.stack.shared_resources import DEAD_LETTER_QUEUE
 from pipelines.triggers import inputs
 
-DEAD_LETTER_QUEUE = "TriggersDeadLetterQueue"
 DATA_ARRIVAL_QUEUE = "DataArrivalQueue"
 DATA_ARRIVAL_RULE = "DataArrivalRule"
 DATA_ARRIVAL_PIPE = "DataArrivalPipe"
