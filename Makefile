@@ -23,8 +23,9 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# One worker per core; a module's tests stay on one worker (module-scoped runs are shared).
 test: lint test-image browser airflow
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadscope
 
 format: install
 	$(BIN)/ruff check --fix .
