@@ -29,15 +29,20 @@ setup(
         *find_packages(include=["pipelines", "pipelines.*"]),
         BUNDLE,
         *(f"{BUNDLE}.{folder}" for folder in CODE_FOLDERS),
-        f"{BUNDLE}.data",
+        f"{BUNDLE}.data.sample",
+        # Folders of data files, named as packages so that setuptools ships them without
+        # warning that an importable folder is missing from `packages`.
+        "pipelines.view.templates",
+        "pipelines.view.static",
     ],
     package_dir={BUNDLE: "."},
     package_data={
-        "pipelines.view": ["templates/*.j2", "static/*"],
+        "pipelines.view.templates": ["*.j2"],
+        "pipelines.view.static": ["*"],
         BUNDLE: ["pipeline.toml"],
         # Non-Python files the jobs read (a training requirements.txt, say) ship as well.
         **{f"{BUNDLE}.{folder}": ["*"] for folder in CODE_FOLDERS},
-        f"{BUNDLE}.data": ["sample/*"],
+        f"{BUNDLE}.data.sample": ["*"],
     },
     exclude_package_data={"": ["__pycache__", "*.pyc"]},
     cmdclass={"build_py": BuildPy},
