@@ -14,6 +14,7 @@ from pipelines.app.progress import summarize
 from pipelines.app.runner import LocalPaths, open_engine
 from pipelines.definition_cache import load_definition
 from pipelines.local.records import ExecutionResult
+from pipelines.view import explain
 from pipelines.view.model import collect_execution
 
 
@@ -68,3 +69,31 @@ def test_the_summary_and_the_page_say_the_same_outcome(runs: Runs, which: str, s
     assert [line.split(":", 1)[0] for line in extra] == (
         ["  model package", "  approve with"] if state == "registered" else []
     )
+
+
+def test_the_page_says_a_model_the_registry_already_held_was_not_registered_again() -> None:
+    """The registry's lock caught a second registration of the same files (see
+    tests/local/test_registry.py): the page says so, as the summary does, not "Registered"."""
+    message = "version 1 already holds this model (registered by execution first01)"
+    document = {
+        "execution": {"status": "Succeeded", "failure_reason": None},
+        "steps": [
+            {"name": "RegisterModel", "type": "RegisterModel", "status": "Succeeded"},
+        ],
+        "registered_model": {
+            "group": "fraud-models",
+            "version": 1,
+            "approval_status": "Approved",
+            "arn": "arn:aws:sagemaker:us-east-1:000000000000:model-package/fraud-models/1",
+            "already_registered": message,
+        },
+    }
+    said = explain.outcome(document)
+    assert said == {
+        "state": "already_registered",
+        "tone": "warn",
+        "title": "Not registered again: version 1 of fraud-models already holds this model",
+        "details": [
+            "Version 1 already holds this model (registered by execution first01).",
+        ],
+    }
