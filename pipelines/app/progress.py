@@ -16,10 +16,27 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.app import drift_report
+from pipelines.app.outcome import (
+    REGISTERED,
+    CacheHit,
+    FailedStep,
+    HeldBack,
+    KnownModels,
+    OutcomeFacts,
+    Registration,
+    held_back_by,
+    outcome,
+)
 from pipelines.app.report import STEP_HEADERS, ExecutionReport, format_seconds, from_result
 from pipelines.local.graph import build_graph
 from pipelines.local.lineage import load_snapshot, summary_line
-from pipelines.local.records import ExecutionResult, StepRecord, StepStatus, StepUpdate
+from pipelines.local.records import (
+    TERMINAL,
+    ExecutionResult,
+    StepRecord,
+    StepStatus,
+    StepUpdate,
+)
 from pipelines.local.storage import ArtifactStore, StoreError, join_uri
 
 _STYLES = {
@@ -165,7 +182,10 @@ def summarize(
     events_path: Path | None = None,
     state_path: Path | None = None,
     jobs_root: Path | None = None,
+    known: KnownModels | None = None,
 ) -> Summary:
+    """`known` (pipelines.app.outcome.known_models) names a registered model by its version
+    rather than its S3 URI, as the page does."""
     report = from_result(result)
     details: list[str] = []
     snapshot = load_snapshot(store, ((r.name, r.properties) for r in result.steps.values()))
@@ -178,47 +198,16 @@ def summarize(
     for record in result.steps.values():
         if record.type == "Condition" and record.properties:
             details.append(f"{record.name}: {record.properties.get('Summary', '')}")
-    registered = any(
-        r.type == "RegisterModel" and r.status == StepStatus.SUCCEEDED
-        for r in result.steps.values()
-    )
-    conditions = [
-        {"step": r.name, **(r.properties or {})}
-        for r in result.steps.values()
-        if r.type == "Condition"
-    ]
-    for decision in _decisions(result, store):
-        reason = decision.get("reason", "")
-        held_back = held_back_by(decision, registered, result.succeeded, conditions)
-        if not decision.get("register"):
-            details.append(f"Decision: not registered: {reason}")
-        elif held_back is None:
-            details.append(f"Decision: register: {reason}")
-        else:
-            names = ", ".join(c["step"] for c in held_back)
-            details.append(
-                f"Decision: not registered: the evaluation says register ({reason}), but "
-                f"{names or 'a condition'} did not hold (see above)"
-            )
-    for record in result.steps.values():
-        if (
-            record.type == "RegisterModel"
-            and record.status == StepStatus.SUCCEEDED
-            and record.properties
-        ):
-            package = record.properties
-            held = (record.metadata.get("AlreadyRegistered") or {}).get("Message")
-            if held:
-                details.append(f"Not registered again: {held}")
-                continue
-            details.append(
-                f"Registered model: {package['ModelPackageGroupName']} version "
-                f"{package['ModelPackageVersion']} ({package['ModelApprovalStatus']}) "
-                f"{package['ModelPackageArn']}"
-            )
-            details.append(
-                f"  approve with: run_pipeline.py registry approve {package['ModelPackageVersion']}"
-            )
+    facts = execution_facts(result, store, drift, known)
+    said = outcome(facts)
+    details.append(f"Outcome: {said.title}")
+    details += [f"  {line}" for line in said.details]
+    if said.state == REGISTERED and facts.registration:
+        # What only a terminal needs: the package to pass to AWS tools, the next command.
+        details.append(f"  model package: {facts.registration.arn}")
+        details.append(
+            f"  approve with: run_pipeline.py registry approve {facts.registration.version}"
+        )
     artifacts = list(_artifacts(result, store))
     if artifacts:
         details.append("Artifacts:")
@@ -261,18 +250,70 @@ def _artifacts(result: ExecutionResult, store: ArtifactStore):
                 yield f"{record.name}/model", _where(store, model)
 
 
-def held_back_by(
-    decision: dict[str, Any],
-    registered: bool,
-    succeeded: bool,
-    conditions: Sequence[dict[str, Any]],
-) -> list[dict[str, Any]] | None:
-    """The Condition steps ({"step", "Outcome", "Summary"}) that kept a model the evaluation
-    wanted registered out of a succeeded execution's registry (a rerun reusing a model that
-    already is the newest version); None when nothing was held back."""
-    if registered or not succeeded or not decision.get("register"):
-        return None
-    return [c for c in conditions if c.get("Outcome") == "False"]
+def execution_facts(
+    result: ExecutionResult,
+    store: ArtifactStore,
+    drift: dict[str, Any] | None = None,
+    known: KnownModels | None = None,
+) -> OutcomeFacts:
+    """The shared outcome's input from the engine's result (the page builds the same from
+    its document: pipelines.view.explain.facts)."""
+    specs = {node.name: node.spec for node in build_graph(result.definition)}
+    records = [result.steps[name] for name in specs if name in result.steps]
+    records += [r for name, r in result.steps.items() if name not in specs]
+    decision = next(iter(_decisions(result, store)), None)
+    package = next(
+        (
+            r
+            for r in records
+            if r.type == "RegisterModel" and r.status == StepStatus.SUCCEEDED and r.properties
+        ),
+        None,
+    )
+    registration = None
+    if package is not None:
+        properties = package.properties or {}
+        registration = Registration(
+            properties.get("ModelPackageGroupName"),
+            properties.get("ModelPackageVersion"),
+            properties.get("ModelApprovalStatus"),
+            properties.get("ModelPackageArn"),
+            ((package.metadata or {}).get("AlreadyRegistered") or {}).get("Message"),
+        )
+    conditions = [
+        {"step": r.name, **(r.properties or {})} for r in records if r.type == "Condition"
+    ]
+    held = held_back_by(decision or {}, registration is not None, result.succeeded, conditions)
+    return OutcomeFacts(
+        status=result.status,
+        steps=tuple(r.name for r in records),
+        finished=sum(1 for r in records if r.status in TERMINAL),
+        failure_reason=result.failure_reason,
+        failed=tuple(
+            FailedStep(
+                r.name,
+                r.type,
+                (specs.get(r.name) or {}).get("DisplayName") or "",
+                r.failure_reason,
+                r.attempts or 0,
+            )
+            for r in records
+            if r.status == StepStatus.FAILED
+        ),
+        decision=decision,
+        registration=registration,
+        held_back=tuple(
+            HeldBack(
+                c["step"],
+                tuple(c.get("Evaluations") or ()),
+                (specs.get(c["step"]) or {}).get("Description") or "",
+            )
+            for c in held or []
+        ),
+        cache_hits=tuple(CacheHit(r.name, r.cache_source_id) for r in records if r.cache_source_id),
+        drift=drift,
+        known=known or {},
+    )
 
 
 def _decisions(result: ExecutionResult, store: ArtifactStore):

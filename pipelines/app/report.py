@@ -10,6 +10,7 @@ Renderings add what only they show (the summary's artifacts, the page's charts).
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -42,6 +43,39 @@ def format_seconds(seconds: float | None) -> str:
         return f"{seconds:.1f}s"
     minutes, rest = divmod(int(seconds), 60)
     return f"{minutes}m{rest:02d}s"
+
+
+# Numbers rounded for reading (three significant digits, at most four decimals): the
+# exact values stay in evaluation.json and the state database.
+MAX_DECIMALS = 4
+
+
+def format_number(value: Any, digits: int = 3) -> str:
+    """0.9710666666666666 -> "0.971", 0.04338 -> "0.0434", 0.000999 -> "0.001",
+    1234.5 -> "1,234", 12 -> "12"; anything else as text ("-" for None)."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if not math.isfinite(value):
+        return str(value)
+    if value == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(value)))
+    if magnitude >= digits - 1:
+        return f"{value:,.0f}"
+    decimals = min(MAX_DECIMALS, digits - 1 - magnitude)
+    text = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
+    if text in ("0", "-0"):  # smaller than the decimals shown: keep it visible
+        return f"{value:.{digits - 1}g}"
+    return text
+
+
+def metric_words(name: str) -> str:
+    """average_precision -> average precision (for sentences; tables keep the key)."""
+    return name.replace("_", " ")
 
 
 @dataclass(frozen=True)

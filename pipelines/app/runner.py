@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.app import progress
+from pipelines.app.outcome import known_models
 from pipelines.app.progress import execution_drift
 from pipelines.aws.pipeline_request import pipeline_request
 from pipelines.code_assets import (
@@ -285,7 +286,12 @@ def run_local(
         raise UsageError(str(exc)) from exc
     paths = LocalPaths(config.local_home)
     summary = progress.summarize(
-        result, engine.store, events_path=paths.events, state_path=paths.state
+        result,
+        engine.store,
+        events_path=paths.events,
+        state_path=paths.state,
+        # "already version 1 of <group>" rather than a model's S3 URI, as the page says it.
+        known=known_models(engine.registry.list(config.pipeline.model_package_group)),
     )
     progress.print_summary(summary, console, _writer(console))
     _notify(config, console)

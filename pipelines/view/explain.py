@@ -1,394 +1,106 @@
-"""An execution's outcome in plain words: registered, held back, rejected by the quality gate,
-failed, running. Pure functions over the view model (plain dicts), so the page and, later,
-the command line's summary say the same thing.
+"""The execution page's outcome box: the shared outcome (pipelines.app.outcome, which the
+run's summary prints too) computed from the view's document, plus the box's tone.
 
-The words come from structured data, never from a condition's raw expression: the
-evaluation's `decision` block (which rule held, by how much, with what confidence) and a
-Condition step's recorded evaluations (operands and values), with S3 URIs named by what
-they are (a registered version, a file an execution wrote).
+The document is the same for a local execution and one collected from SageMaker, so both
+say what happened in the same words as `run_pipeline.py`'s summary.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from pipelines.local.records import RUNNING, TERMINAL, ExecutionStatus, StepStatus
-from pipelines.view.formats import format_number, metric_words
+from pipelines.app import outcome as shared
+from pipelines.app.outcome import (
+    CacheHit,
+    FailedStep,
+    HeldBack,
+    KnownModels,
+    OutcomeFacts,
+    Registration,
+    condition_sentences,
+    decision_checks,
+    describe_uri,
+)
+from pipelines.local.records import TERMINAL, ExecutionStatus, StepStatus
+
+__all__ = ["condition_sentences", "decision_checks", "describe_uri", "facts", "outcome"]
 
 GOOD, WARN, BAD, INFO = "good", "warn", "bad", "info"
-RUNNING_STATUSES = RUNNING
-_EXECUTION_IN_URI = re.compile(r"/executions/([A-Za-z0-9-]+)/")
-_COMPARISON_WORDS = {
-    "Equals": "equal to",
-    "GreaterThan": "greater than",
-    "GreaterThanOrEqualTo": "at least",
-    "LessThan": "less than",
-    "LessThanOrEqualTo": "at most",
+
+# The page's colour for each state; the words are the shared outcome's.
+_TONES = {
+    shared.RUNNING_STATE: INFO,
+    shared.REGISTERED: GOOD,
+    shared.ALREADY_REGISTERED: WARN,
+    shared.STOPPED: BAD,
+    shared.FAILED: BAD,
+    shared.HELD_BACK: WARN,
+    shared.NO_DRIFT: GOOD,
+    shared.SUCCEEDED: GOOD,
 }
 
-# FindRegisteredModel's answer: the version already holding the model's files, or "none".
-_REGISTERED_VERSION = "the version already holding these model files"
-# ...and the execution holding the claim to register them ("none" when a version holds them).
-_CLAIM_HOLDER = "the execution holding the claim to register these model files"
 
-# A model data URL -> what it is: {"version", "group", "execution"} (any may be missing).
-KnownModels = Mapping[str, Mapping[str, Any]]
-
-
-def _level(decision: Mapping[str, Any]) -> str:
-    level = decision.get("confidence_level")
-    return f"{level:.0%}" if isinstance(level, int | float) else "the configured"
-
-
-def _interval(interval: Any) -> str:
-    if not isinstance(interval, Mapping):
-        return "unknown"
-    return f"{format_number(interval.get('lower'))} to {format_number(interval.get('upper'))}"
-
-
-def decision_checks(decision: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """The quality gate's rules as sentences: {"rule", "passed" (True, False or None when it
-    did not apply), "text"}, in the order the pipeline applies them."""
-    if not decision:
-        return []
-    metric = metric_words(str(decision.get("metric") or "the metric"))
-    value, threshold = decision.get("challenger"), decision.get("threshold")
-    higher = decision.get("higher_is_better", True)
-    level = _level(decision)
-    checks: list[dict[str, Any]] = []
-    passes = decision.get("passes_threshold")
-    if passes is not None:
-        if passes:
-            text = (
-                f"The test {metric}, {format_number(value)}, is "
-                f"{'at least' if higher else 'at most'} the threshold "
-                f"{format_number(threshold)} (MetricThreshold)."
-            )
-        elif isinstance(value, int | float) and isinstance(threshold, int | float):
-            gap = abs(value - threshold)
-            text = (
-                f"The test {metric}, {format_number(value)}, is {format_number(gap)} "
-                f"{'below' if higher else 'above'} the threshold {format_number(threshold)} "
-                "(MetricThreshold)."
-            )
-        else:
-            text = f"The test {metric} does not reach the threshold (MetricThreshold)."
-        checks.append({"rule": "threshold", "passed": bool(passes), "text": text})
-    beats = decision.get("beats_baseline")
-    if beats is not None:
-        baseline = format_number(decision.get("baseline"))
-        about = decision.get("baseline_description")
-        p_value = format_number(decision.get("baseline_p_value"))
-        advantage = _interval(decision.get("baseline_advantage_interval"))
-        named = f"a model without skill ({baseline}{': ' + about if about else ''})"
-        if beats:
-            text = (
-                f"It beats {named}: shuffled labels score as well with probability {p_value}, "
-                f"and the {level} interval of its advantage is {advantage}."
-            )
-        else:
-            text = (
-                f"It does not beat {named} with {level} confidence: shuffled labels score as "
-                f"well with probability {p_value}; the interval of its advantage is {advantage}."
-            )
-        checks.append({"rule": "baseline", "passed": bool(beats), "text": text})
-    champion = decision.get("champion")
-    if champion is None:
-        checks.append(
-            {
-                "rule": "champion",
-                "passed": None,
-                "text": "No approved champion yet: there is no model in production to beat.",
-            }
-        )
-    else:
-        version = decision.get("champion_version")
-        who = f"the champion (version {version}, {format_number(champion)})"
-        improvement = _interval(decision.get("improvement_interval"))
-        margin = format_number(decision.get("margin") or 0.0)
-        if decision.get("beats_champion"):
-            text = (
-                f"It beats {who} by {format_number(decision.get('improvement'))}: the {level} "
-                f"interval of the improvement, {improvement}, clears the margin {margin} "
-                "(ChampionMargin)."
-            )
-        else:
-            text = (
-                f"It does not beat {who} by the margin {margin} (ChampionMargin) with {level} "
-                f"confidence: the interval of the improvement is {improvement}."
-            )
-        checks.append(
-            {"rule": "champion", "passed": bool(decision.get("beats_champion")), "text": text}
-        )
-    return checks
-
-
-# -- conditions -------------------------------------------------------------------------
-
-
-def describe_uri(uri: str, known: KnownModels | None = None) -> str:
-    """An S3 URI by what it is, not its 150 characters."""
-    model = (known or {}).get(uri)
-    if model and model.get("version") is not None:
-        group = f" of {model['group']}" if model.get("group") else ""
-        return f"{uri.rsplit('/', 1)[-1]}, already version {model['version']}{group}"
-    name = uri.rstrip("/").rsplit("/", 1)[-1]
-    found = _EXECUTION_IN_URI.search(uri)
-    if found:
-        return f"{name} written by execution {found.group(1)}"
-    return f"…/{name}" if "/" in uri.removeprefix("s3://") else uri
-
-
-def _version(version: Any, known: KnownModels | None) -> str:
-    """ "version 3 of <group>", the group taken from the registered models this page knows."""
-    group = next(
-        (m.get("group") for m in (known or {}).values() if str(m.get("version")) == str(version)),
-        None,
-    )
-    return f"version {version}" + (f" of {group}" if group else "")
-
-
-def _value(value: Any, known: KnownModels | None) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        if value.startswith("s3://"):
-            return describe_uri(value, known)
-        return f'"{value}"'
-    return format_number(value)
-
-
-def _operand_name(label: str, value: Any, steps: Iterable[str]) -> str:
-    """What an operand is, from the engine's label ("<reference> <value>")."""
-    shown = f"{value:.6g}" if isinstance(value, float) else repr(value)
-    reference = label[: -len(shown)].strip() if label.endswith(shown) else label
-    if not reference:
-        return ""
-    head, _, rest = reference.partition(".")
-    if head in set(steps):
-        if rest == "ModelArtifacts.S3ModelArtifacts":
-            return f"the model {head} trained"
-        if rest == "RegisteredVersion":
-            return _REGISTERED_VERSION
-        if rest == "ClaimedBy":
-            return _CLAIM_HOLDER
-        return f"{head}'s {rest}"
-    if head == "Execution":
-        return "this execution" if rest == "PipelineExecutionArn" else f"the execution's {rest}"
-    match = re.fullmatch(r"\w+_metrics\.(\w+)\.value", reference)
-    if match:
-        return f"the test {metric_words(match.group(1))}"
-    if "." in reference:
-        return f"the evaluation's {reference}"
-    return f"parameter {reference}"
-
-
-def _comparison(
-    evaluation: Mapping[str, Any], held: bool, steps: Iterable[str], known: KnownModels | None
-) -> str:
-    steps = list(steps)
-    left_value, right_value = evaluation.get("LeftValue"), evaluation.get("RightValue")
-    left = _operand_name(str(evaluation.get("LeftLabel", "")), left_value, steps)
-    right = _operand_name(str(evaluation.get("RightLabel", "")), right_value, steps)
-    kind = evaluation.get("Type")
-    if kind == "Equals" and not held and right_value == "none" and left == _REGISTERED_VERSION:
-        return f"this very model (the same files) is already {_version(left_value, known)}"
-    if kind == "Equals" and not held and left == _CLAIM_HOLDER:
-        if left_value == "none":
-            return ""  # a version holds the files: the sentence about it says all
-        return (
-            f"execution {_execution_id(left_value)} holds the claim to register this very "
-            "model (the same files) and was still running: it registers the model, or, if it "
-            "ends without, a later run does"
-        )
-    if kind == "Equals" and held and left_value == right_value:
-        subject = left or _value(left_value, known)
-        if right:
-            return f"{subject} is the same as {right}: {_value(left_value, known)}"
-        return f"{subject} is {_value(left_value, known)}"
-    words = _COMPARISON_WORDS.get(str(kind), str(kind))
-    left_text = f"{left} ({_value(left_value, known)})" if left else _value(left_value, known)
-    right_text = f"{right} ({_value(right_value, known)})" if right else _value(right_value, known)
-    return f"{left_text} is {'' if held else 'not '}{words} {right_text}"
-
-
-def condition_sentences(
-    evaluations: Iterable[Mapping[str, Any]],
-    steps: Iterable[str],
-    known: KnownModels | None = None,
-) -> list[str]:
-    """Why a Condition step's test was false: one sentence per failed part."""
-    steps = list(steps)
-    sentences = []
-    for evaluation in evaluations:
-        if evaluation.get("Result"):
-            continue
-        kind = evaluation.get("Type")
-        children = evaluation.get("Conditions") or []
-        if kind == "Not" and children:
-            # `not X` failed because X held: say what held.
-            inner = children[0]
-            if inner.get("Type") in _COMPARISON_WORDS:
-                sentences.append(_comparison(inner, True, steps, known))
-            else:
-                sentences.append("The negated condition held.")
-        elif kind in _COMPARISON_WORDS:
-            sentences.append(_comparison(evaluation, False, steps, known))
-        elif kind == "Or":
-            sentences.append("None of its alternatives held.")
-        else:
-            sentences.append(f"Its {kind} test did not hold.")
-    return [_sentence(text) for text in sentences if text]
-
-
-def _execution_id(arn: Any) -> str:
-    """A pipeline execution's id (.../execution/<id>), or a state machine execution's name."""
-    text = str(arn)
-    return text.rsplit("/execution/", 1)[1] if "/execution/" in text else text.rsplit(":", 1)[-1]
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return (text[:1].upper() + text[1:]).rstrip(".") + "." if text else text
-
-
-# -- the outcome ------------------------------------------------------------------------
-
-
-def _names(steps: Iterable[Mapping[str, Any]]) -> list[str]:
-    return [s["name"] for s in steps]
-
-
-def _listing(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _cache_sentence(steps: list[Mapping[str, Any]]) -> str | None:
-    """Which job steps reused an earlier execution's results."""
-    by_source: dict[str, list[str]] = {}
-    for step in steps:
-        if step.get("cache_hit") and step.get("cache_source"):
-            by_source.setdefault(step["cache_source"], []).append(step["name"])
-    if not by_source:
+def facts(document: Mapping[str, Any], known: KnownModels | None = None) -> OutcomeFacts | None:
+    """The shared outcome's input from the view's document (None for the definition alone)."""
+    execution = document.get("execution")
+    if not execution:
         return None
-    parts = [
-        f"{_listing(names)} reused execution {source}'s" for source, names in by_source.items()
-    ]
-    return (
-        "; ".join(parts) + " results from the cache (the same requests: same data, code and "
-        "parameters)."
+    steps = list(document.get("steps") or [])
+    described = {s["name"]: s.get("description") or "" for s in steps}
+    model = document.get("registered_model")
+    return OutcomeFacts(
+        status=execution.get("status"),
+        steps=tuple(s["name"] for s in steps),
+        finished=sum(1 for s in steps if s["status"] in TERMINAL),
+        failure_reason=execution.get("failure_reason"),
+        failed=tuple(
+            FailedStep(
+                s["name"],
+                s["type"],
+                s.get("display_name") or "",
+                s.get("failure_reason") or s.get("fail_message"),
+                s.get("attempts") or 0,
+            )
+            for s in steps
+            if s["status"] == StepStatus.FAILED
+        ),
+        decision=(document.get("evaluation") or {}).get("decision") or None,
+        registration=Registration(
+            model.get("group"),
+            model.get("version"),
+            model.get("approval_status"),
+            model.get("arn"),
+            model.get("already_registered"),
+        )
+        if model
+        else None,
+        held_back=tuple(
+            HeldBack(c["step"], tuple(c.get("evaluations") or ()), described.get(c["step"], ""))
+            for c in document.get("held_back_by") or []
+        ),
+        cache_hits=tuple(
+            CacheHit(s["name"], s["cache_source"])
+            for s in steps
+            if s.get("cache_hit") and s.get("cache_source")
+        ),
+        drift=document.get("drift") or None,
+        known=known or {},
     )
 
 
 def outcome(document: Mapping[str, Any], known: KnownModels | None = None) -> dict[str, Any] | None:
     """{"state", "tone", "title", "details"} for an execution's page (None for the
     definition alone): what happened to the model, in words."""
-    execution = document.get("execution")
-    if not execution:
+    given = facts(document, known)
+    if given is None:
         return None
-    steps = list(document.get("steps") or [])
-    names = _names(steps)
-    status = execution.get("status")
-    decision = (document.get("evaluation") or {}).get("decision") or {}
-    checks = decision_checks(decision)
-    failing = [c["text"] for c in checks if c["passed"] is False]
-    if status in RUNNING_STATUSES:
-        finished = sum(1 for s in steps if s["status"] in TERMINAL)
-        return {
-            "state": "running",
-            "tone": INFO,
-            "title": f"Running: {finished} of {len(steps)} steps finished",
-            "details": [],
-        }
-    model = document.get("registered_model")
-    if model:
-        approval = model.get("approval_status")
-        return {
-            "state": "registered",
-            "tone": GOOD,
-            "title": (
-                f"Registered: {model.get('group')} version {model.get('version')}"
-                + (f" ({approval})" if approval else "")
-            ),
-            "details": [c["text"] for c in checks if c["passed"]],
-        }
-    if status == ExecutionStatus.STOPPED:
-        return {
-            "state": "stopped",
-            "tone": BAD,
-            "title": "Stopped before it finished: nothing was registered",
-            "details": [execution.get("failure_reason") or "The execution was stopped."],
-        }
-    failed = [s for s in steps if s["status"] == StepStatus.FAILED]
-    if status == ExecutionStatus.FAILED and failed:
-        first = failed[0]
-        if first["type"] == "Fail" and decision and not decision.get("register"):
-            return {
-                "state": "rejected",
-                "tone": BAD,
-                "title": "Not registered: the model did not pass the quality gate",
-                "details": failing or [first.get("fail_message") or ""],
-            }
-        label = first["name"] + (f" ({first['display_name']})" if first.get("display_name") else "")
-        details = [
-            first.get("failure_reason") or first.get("fail_message") or "No reason recorded."
-        ]
-        if first.get("attempts", 0) > 1:
-            details.append(
-                f"It failed after {first['attempts']} attempts; each attempt's reason is in the "
-                "step's details."
-            )
-        return {
-            "state": "failed",
-            "tone": BAD,
-            "title": f"Failed: step {label} failed",
-            "details": details,
-        }
-    if status == ExecutionStatus.FAILED:
-        return {
-            "state": "failed",
-            "tone": BAD,
-            "title": "Failed",
-            "details": [execution.get("failure_reason") or "No reason recorded."],
-        }
-    held_back = document.get("held_back_by") or []
-    if held_back:
-        details: list[str] = []
-        for condition in held_back:
-            details += condition_sentences(condition.get("evaluations") or [], names, known)
-        cache = _cache_sentence(steps)
-        if cache:
-            details.append(cache)
-        for condition in held_back:
-            rule = next((s.get("description") for s in steps if s["name"] == condition["step"]), "")
-            if rule:
-                details.append(f"{condition['step']}'s rule: {rule}")
-        who = _listing([c["step"] for c in held_back])
-        return {
-            "state": "held_back",
-            "tone": WARN,
-            "title": f"Not registered: the model passed the quality gate, but {who} held it back",
-            "details": details,
-        }
-    drift = document.get("drift") or {}
-    if status == ExecutionStatus.SUCCEEDED and drift and not drift.get("retrain"):
-        return {
-            "state": "no_drift",
-            "tone": GOOD,
-            "title": "No drift: training skipped, nothing registered",
-            "details": [
-                drift["why"][:1].upper() + drift["why"][1:] + ".",
-                "Rerun with ForceRetrain=true to retrain anyway.",
-            ],
-        }
-    if decision and not decision.get("register"):
-        return {
-            "state": "rejected",
-            "tone": WARN,
-            "title": "Not registered: "
-            + (failing[0].rstrip(".") if failing else "the evaluation decided against it"),
-            "details": failing[1:],
-        }
-    return {"state": "succeeded", "tone": GOOD, "title": "Succeeded", "details": []}
+    said = shared.outcome(given)
+    # A quality gate's Fail step fails the execution (red); a rejection in a succeeded
+    # execution is a warning.
+    tone = (
+        (BAD if given.status == ExecutionStatus.FAILED else WARN)
+        if said.state == shared.REJECTED
+        else _TONES[said.state]
+    )
+    return {"state": said.state, "tone": tone, "title": said.title, "details": list(said.details)}

@@ -8,12 +8,11 @@ exact values stay in evaluation.json and the state database.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pipelines.app.report import format_seconds
+from pipelines.app.report import format_number, format_seconds, metric_words
 from pipelines.local.lineage import format_bytes
 from pipelines.local.records import StepStatus
 from pipelines.view.cost import format_usd
@@ -42,30 +41,6 @@ STATUS_CLASSES = {
     StepStatus.NOT_EXECUTED: "notexecuted",
     StepStatus.NOT_STARTED: "notstarted",
 }
-MAX_DECIMALS = 4
-
-
-def format_number(value: Any, digits: int = 3) -> str:
-    """0.9710666666666666 -> "0.971", 0.04338 -> "0.0434", 0.000999 -> "0.001",
-    1234.5 -> "1,234", 12 -> "12"; anything else as text ("-" for None)."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if not math.isfinite(value):
-        return str(value)
-    if value == 0:
-        return "0"
-    magnitude = math.floor(math.log10(abs(value)))
-    if magnitude >= digits - 1:
-        return f"{value:,.0f}"
-    decimals = min(MAX_DECIMALS, digits - 1 - magnitude)
-    text = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
-    if text in ("0", "-0"):  # smaller than the decimals shown: keep it visible
-        return f"{value:.{digits - 1}g}"
-    return text
 
 
 def format_parameter(value: Any) -> str:
@@ -79,11 +54,6 @@ def format_time(epoch: float | None) -> str:
     if epoch is None:
         return "-"
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def metric_words(name: str) -> str:
-    """average_precision -> average precision (for sentences; tables keep the key)."""
-    return name.replace("_", " ")
 
 
 def status_class(step: Mapping[str, Any]) -> str:

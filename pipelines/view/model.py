@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 from pipelines.app import drift_report
-from pipelines.app.progress import held_back_by
+from pipelines.app.outcome import held_back_by, known_models
 from pipelines.app.report import StepReport, from_records, step_report
 from pipelines.app.runner import LocalPaths
 from pipelines.config import ProjectConfig, load_pricing
@@ -131,22 +131,6 @@ def collect_execution(config: ProjectConfig, ident: str | None = LATEST) -> dict
         return document
     finally:
         state.close()
-
-
-def known_models(packages: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Model data URL -> the registered version it is (DescribeModelPackage documents), so
-    an explanation can say "already version 3" instead of printing the URL."""
-    known: dict[str, dict[str, Any]] = {}
-    for package in packages:
-        containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
-        for container in containers:
-            url = container.get("ModelDataUrl")
-            if url and url not in known:
-                known[url] = {
-                    "version": package.get("ModelPackageVersion"),
-                    "group": package.get("ModelPackageGroupName"),
-                }
-    return known
 
 
 def build_document(
@@ -318,6 +302,10 @@ def _step(
             "version": properties.get("ModelPackageVersion"),
             "group": properties.get("ModelPackageGroupName"),
             "approval_status": properties.get("ModelApprovalStatus"),
+            # The local registry's lock found these files already registered (no new version).
+            "already_registered": ((record.metadata or {}).get("AlreadyRegistered") or {}).get(
+                "Message"
+            ),
         }
     if kind == "Lambda" and properties.get("OutputParameters"):
         step["outputs"] = [

@@ -149,8 +149,15 @@ def test_success_then_fully_cached_rerun(project: ProjectConfig, small_sample: P
     assert output.count(f"cache hit (execution {first.execution_id})") == len(JOB_STEPS)
     assert f"Execution {second.execution_id} Succeeded" in output
     assert "CheckMetric: binary_classification_metrics.average_precision.value" in output
-    assert "Registered model" not in output
-    assert "CheckChampion did not hold" in output
+    assert "Outcome: Registered" not in output
+    assert (
+        "Outcome: Not registered: the model passed the quality gate, but CheckChampion held "
+        "it back" in output
+    )
+    # Why, in words: the reused model already is version 1 (not its S3 URI).
+    assert "This very model (the same files) is already version 1 of fraud-detection-models." in (
+        output
+    )
 
     events, _ = read_events(LocalPaths(project.local_home).events)
     kinds = [e["detail-type"] for e in events]
@@ -567,7 +574,8 @@ def test_cli_on_the_bundled_sample(
     )
     assert first.returncode == 0, first.stdout + first.stderr
     assert "Succeeded" in first.stdout
-    assert "Registered model: fraud-detection-models version 1" in first.stdout
+    assert "Outcome: Registered: fraud-detection-models version 1" in first.stdout
+    assert "approve with: run_pipeline.py registry approve 1" in first.stdout
 
     # A cached rerun loads neither pandas, scikit-learn, boto3 nor the SDK in the engine.
     probe = (
@@ -585,8 +593,8 @@ def test_cli_on_the_bundled_sample(
     assert "HEAVY []" in second.stdout
     assert second.stdout.count("cache hit") == len(JOB_STEPS)
     # The cached Train step's model already is version 1: the rerun registers no duplicate.
-    assert "Registered model" not in second.stdout
-    assert "but CheckChampion did not hold" in second.stdout
+    assert "Outcome: Registered" not in second.stdout
+    assert "but CheckChampion held it back" in second.stdout
     # The Lambda steps (never cached) were answered by the environments the first run left
     # warm: one per function.
     environments = list((config.local_home / "lambda-runtimes").glob("*.json"))

@@ -95,6 +95,8 @@ def test_plain_progress_prints_one_line_per_change_and_a_summary(engine: Engine)
     assert out[0].endswith(": Step failure: One or multiple steps failed. — N too big")
     assert any(line.split()[:3] == ["Hello", "Processing", "Succeeded"] for line in out)
     assert "Check: N 5 < 3 -> False" in out
+    # The outcome in the page's words: which step failed, and its reason.
+    assert out[out.index("Outcome: Failed: step Stop failed") + 1] == "  N too big"
 
 
 def test_live_progress_renders_a_table_on_a_terminal(engine: Engine) -> None:
@@ -110,3 +112,4 @@ def test_live_progress_renders_a_table_on_a_terminal(engine: Engine) -> None:
     for header in ("Step", "Status", "Duration", "Attempt"):
         assert header in output
     assert "Succeeded" in output and "NotExecuted" in output
+    assert "Outcome: Succeeded" in output

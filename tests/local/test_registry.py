@@ -174,8 +174,12 @@ def test_a_register_model_step_whose_model_is_already_registered_says_so(engine)
     assert second.steps["RegisterModel"].properties["ModelPackageVersion"] == 1
     assert [p["ModelPackageVersion"] for p in engine.registry.list("fraud-models")] == [1]
     summary = summarize(second, engine.store)
-    [line] = [d for d in summary.details if d.startswith("Not registered again: ")]
+    start = summary.details.index(
+        "Outcome: Not registered again: version 1 of fraud-models already holds this model"
+    )
+    line = summary.details[start + 1]
     assert f"registered by execution {first.execution_id} while this one ran" in line
     assert "On SageMaker, where no lock spans executions" in line
     assert "this run would have registered a duplicate version" in line
-    assert not [d for d in summary.details if d.startswith("Registered model:")]
+    assert not [d for d in summary.details if d.startswith("Outcome: Registered")]
+    assert not [d for d in summary.details if "approve with" in d]
