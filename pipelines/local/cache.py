@@ -27,6 +27,7 @@ from datetime import timedelta
 from typing import Any
 
 from pipelines.local.manifest import ManifestError, manifest_objects
+from pipelines.local.records import CacheEntry
 from pipelines.local.state import State
 from pipelines.local.step import Outcome, StepHandler, StepRun, job_metadata
 from pipelines.local.storage import ArtifactStore, StoreError
@@ -194,13 +195,8 @@ def lookup(
     state: State, store: ArtifactStore, key: str, expire_after: timedelta, now: float
 ) -> CacheHit | None:
     for entry in state.cache_entries(key, now - expire_after.total_seconds()):
-        if all(_still_there(store, uri) for uri in entry["outputs"]):
-            return CacheHit(
-                entry["execution_id"],
-                entry["execution_arn"],
-                entry["properties"],
-                entry.get("inputs") or {},
-            )
+        if all(_still_there(store, uri) for uri in entry.outputs):
+            return CacheHit(entry.execution_id, entry.execution_arn, entry.properties, entry.inputs)
     return None
 
 
@@ -225,17 +221,17 @@ def record(
     inputs: Mapping[str, str] | None = None,
 ) -> None:
     state.put_cache_entry(
-        {
-            "cache_key": key,
-            "pipeline_name": pipeline_name,
-            "step_name": step_name,
-            "execution_id": execution_id,
-            "execution_arn": execution_arn,
-            "created_time": now,
-            "properties": dict(properties),
-            "outputs": output_uris(step_type, properties),
-            "inputs": dict(inputs or {}),
-        }
+        CacheEntry(
+            cache_key=key,
+            pipeline_name=pipeline_name,
+            step_name=step_name,
+            execution_id=execution_id,
+            execution_arn=execution_arn,
+            created_time=now,
+            properties=dict(properties),
+            outputs=output_uris(step_type, properties),
+            inputs=dict(inputs or {}),
+        )
     )
 
 

@@ -178,6 +178,23 @@ class ExecutionRecord:
         }
 
 
+@dataclass(frozen=True)
+class CacheEntry:
+    """A job step's result that later executions may reuse: stored under the hash of the
+    step's request (SageMaker's cache key), with the output URIs a hit needs to still exist
+    and the input digests a stale hit is warned about."""
+
+    cache_key: str
+    pipeline_name: str
+    step_name: str
+    execution_id: str
+    execution_arn: str
+    created_time: float
+    properties: dict[str, Any]
+    outputs: list[str]
+    inputs: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class StepUpdate:
     execution_id: str

@@ -31,7 +31,13 @@ from urllib.parse import quote
 from pipelines.local import home as local_home
 from pipelines.local.events import EventLog
 from pipelines.local.liveness import GONE, Owner
-from pipelines.local.records import ExecutionRecord, ExecutionStatus, StepRecord, StepStatus
+from pipelines.local.records import (
+    CacheEntry,
+    ExecutionRecord,
+    ExecutionStatus,
+    StepRecord,
+    StepStatus,
+)
 
 SCHEMA_VERSION = 3
 ENGINE_STOPPED = "the engine stopped"
@@ -508,26 +514,26 @@ class State:
 
     # -- cache --------------------------------------------------------------------------
 
-    def put_cache_entry(self, entry: Mapping[str, Any]) -> None:
+    def put_cache_entry(self, entry: CacheEntry) -> None:
         with self.transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO cache_entries (cache_key, pipeline_name, step_name, "
                 "execution_id, execution_arn, created_time, properties_json, outputs_json, "
                 "inputs_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    entry["cache_key"],
-                    entry["pipeline_name"],
-                    entry["step_name"],
-                    entry["execution_id"],
-                    entry["execution_arn"],
-                    entry["created_time"],
-                    _dumps(entry["properties"]),
-                    _dumps(entry["outputs"]),
-                    _dumps(entry.get("inputs", {})),
+                    entry.cache_key,
+                    entry.pipeline_name,
+                    entry.step_name,
+                    entry.execution_id,
+                    entry.execution_arn,
+                    entry.created_time,
+                    _dumps(entry.properties),
+                    _dumps(entry.outputs),
+                    _dumps(entry.inputs),
                 ),
             )
 
-    def cache_entries(self, cache_key: str, not_before: float) -> list[dict[str, Any]]:
+    def cache_entries(self, cache_key: str, not_before: float) -> list[CacheEntry]:
         """Entries for a key created at or after `not_before`, newest first."""
         rows = (
             self.connection()
@@ -538,7 +544,7 @@ class State:
             )
             .fetchall()
         )
-        return [_decode(r) for r in rows]
+        return [_cache_entry(r) for r in rows]
 
 
 def _stopped_step(now: float) -> dict[str, Any]:
@@ -606,6 +612,21 @@ def _decode(row: sqlite3.Row) -> dict[str, Any]:
         else:
             record[name] = value
     return record
+
+
+def _cache_entry(row: sqlite3.Row) -> CacheEntry:
+    record = _decode(row)
+    return CacheEntry(
+        cache_key=record["cache_key"],
+        pipeline_name=record["pipeline_name"],
+        step_name=record["step_name"],
+        execution_id=record["execution_id"],
+        execution_arn=record["execution_arn"],
+        created_time=record["created_time"],
+        properties=record["properties"] or {},
+        outputs=record["outputs"] or [],
+        inputs=record.get("inputs") or {},
+    )
 
 
 def _execution(row: sqlite3.Row) -> ExecutionRecord:

@@ -85,7 +85,7 @@ def test_a_version_1_database_is_migrated_keeping_its_cache_entries(tmp_path: Pa
     state = State(tmp_path / "state.db")
     assert state.connection().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     [entry] = state.cache_entries("k", 0.0)
-    assert entry["execution_id"] == "e1" and entry["inputs"] == {}
+    assert entry.execution_id == "e1" and entry.inputs == {}
 
 
 def test_execution_and_step_records_round_trip(tmp_path: Path) -> None:
