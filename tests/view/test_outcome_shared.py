@@ -16,6 +16,7 @@ from pipelines.definition_cache import load_definition
 from pipelines.local.records import ExecutionResult
 from pipelines.view import explain
 from pipelines.view.model import collect_execution
+from pipelines.view.render import render_page
 
 
 def _summary_outcome(runs: Runs, execution_id: str) -> list[str]:
@@ -97,3 +98,19 @@ def test_the_page_says_a_model_the_registry_already_held_was_not_registered_agai
             "Version 1 already holds this model (registered by execution first01).",
         ],
     }
+
+
+def test_the_registered_model_section_does_not_call_an_already_held_model_registered(
+    runs: Runs,
+) -> None:
+    """The page's "Registered model" section agrees with its outcome when the registry's lock
+    found the files already registered (no new version): it names the version holding them."""
+    document = collect_execution(runs.config, runs.succeeded)
+    model = document["registered_model"]
+    model["already_registered"] = "version 1 already holds this model"
+    document["outcome"] = explain.outcome(document)
+    section = render_page(document).split('id="section-registered-model"', 1)[1]
+    section = section.split("</section>", 1)[0]
+    assert "Not registered again: " in section
+    assert f"version <strong>{model['version']}</strong> already holds these model files" in section
+    assert "at registration" not in section
