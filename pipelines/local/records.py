@@ -234,3 +234,38 @@ class Listener(Protocol):
     def step_changed(self, update: StepUpdate) -> None: ...
 
     def execution_finished(self, result: ExecutionResult) -> None: ...
+
+
+# The model package property holding the digest of the model's files (evaluate.py's
+# content_digest): registration is idempotent by model content (State.add_model_package).
+MODEL_CONTENT_DIGEST = "ModelContentDigest"
+
+
+@dataclass(frozen=True)
+class ModelPackageGroupRow:
+    """A stored model package group (the registry turns it into DescribeModelPackageGroup)."""
+
+    group_name: str
+    group_arn: str
+    description: str
+    creation_time: float
+
+
+@dataclass(frozen=True)
+class ModelPackageRow:
+    """A stored model package version: the columns the registry queries by, and the
+    DescribeModelPackage document it wrote at registration (`package`). Approval status and
+    description live in their columns, not the document: UpdateModelPackage changes them."""
+
+    group_name: str
+    version: int
+    package_arn: str
+    status: str
+    approval_status: str
+    creation_time: float
+    last_modified_time: float
+    package: dict[str, Any]
+    model_data_url: str | None = None
+    approval_description: str | None = None
+    source_execution_arn: str | None = None
+    evaluation_metrics: dict[str, Any] | None = None  # the statistics file, read at registration

@@ -10,13 +10,14 @@ changes publish "SageMaker Model Package State Change" events.
 
 Registration is idempotent by model content: a package whose CustomerMetadataProperties
 carry a ModelContentDigest already held by a version of its group is not registered again;
-that version is returned. The check and the insert are one write transaction, so identical
-executions registering at the same moment get one version between them.
+that version is returned. The check and the insert are one write transaction
+(State.add_model_package), so identical executions registering at the same moment get one
+version between them. The SQL lives in pipelines.local.state; this module keeps SageMaker's
+documents, ARNs and rules.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -24,11 +25,8 @@ from typing import Any
 
 from pipelines import arns
 from pipelines.local.events import LOCAL_ACCOUNT, EventLog
+from pipelines.local.records import MODEL_CONTENT_DIGEST, ModelPackageGroupRow, ModelPackageRow
 from pipelines.local.state import State
-
-# The model package property holding the digest of the model's files (evaluate.py's
-# content_digest): registration is idempotent by model content.
-MODEL_CONTENT_DIGEST = "ModelContentDigest"
 
 APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
 
@@ -62,36 +60,19 @@ class ModelRegistry:
 
     def create_group(self, group: str, description: str = "") -> dict[str, Any]:
         """Create the group if it does not exist (idempotent); DescribeModelPackageGroup."""
-        with self.state.transaction() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO model_package_groups VALUES (?, ?, ?, ?)",
-                (group, self.group_arn(group), description, time.time()),
-            )
+        self.state.insert_model_package_group(
+            ModelPackageGroupRow(group, self.group_arn(group), description, time.time())
+        )
         return self.describe_group(group)
 
     def describe_group(self, group: str) -> dict[str, Any]:
-        row = (
-            self.state.connection()
-            .execute("SELECT * FROM model_package_groups WHERE group_name = ?", (group,))
-            .fetchone()
-        )
+        row = self.state.model_package_group(group)
         if row is None:
             raise RegistryError(f"model package group {group!r} does not exist locally")
-        return {
-            "ModelPackageGroupName": row["group_name"],
-            "ModelPackageGroupArn": row["group_arn"],
-            "ModelPackageGroupDescription": row["description"],
-            "CreationTime": _iso(row["creation_time"]),
-            "ModelPackageGroupStatus": "Completed",
-        }
+        return _describe_group(row)
 
     def list_groups(self) -> list[dict[str, Any]]:
-        rows = (
-            self.state.connection()
-            .execute("SELECT group_name FROM model_package_groups ORDER BY group_name")
-            .fetchall()
-        )
-        return [self.describe_group(r[0]) for r in rows]
+        return [_describe_group(row) for row in self.state.model_package_groups()]
 
     # -- packages -----------------------------------------------------------------------
 
@@ -139,29 +120,12 @@ class ModelRegistry:
         same ModelContentDigest, False) when there is one."""
         _check_status(approval_status)
         self.create_group(group)
-        digest = (customer_metadata or {}).get(MODEL_CONTENT_DIGEST)
         now = time.time()
         containers = inference_specification.get("Containers") or []
         model_data_url = containers[0].get("ModelDataUrl") if containers else None
-        with self.state.transaction() as conn:
-            # Under the write lock: two identical executions cannot both miss each other.
-            held = (
-                digest
-                and conn.execute(
-                    "SELECT version FROM model_packages WHERE group_name = ? AND json_extract("
-                    f"package_json, '$.CustomerMetadataProperties.{MODEL_CONTENT_DIGEST}') = ? "
-                    "ORDER BY version LIMIT 1",
-                    (group, digest),
-                ).fetchone()
-            )
-            if held:
-                return self.describe(held[0], group), False
-            # Version numbers are allocated inside the write lock: concurrent executions
-            # registering into one group get distinct, gap-free versions.
-            version = conn.execute(
-                "SELECT COALESCE(MAX(version), 0) + 1 FROM model_packages WHERE group_name = ?",
-                (group,),
-            ).fetchone()[0]
+
+        def make(version: int) -> ModelPackageRow:
+            # Called under the state's write lock with the version number it allocated.
             package: dict[str, Any] = {
                 "ModelPackageGroupName": group,
                 "ModelPackageVersion": version,
@@ -182,78 +146,47 @@ class ModelRegistry:
                 package["MetadataProperties"] = {"GeneratedBy": source_execution_arn}
             for key, value in (extra or {}).items():
                 package.setdefault(key, value)
-            conn.execute(
-                "INSERT INTO model_packages (group_name, version, package_arn, status, "
-                "approval_status, creation_time, last_modified_time, model_data_url, "
-                "source_execution_arn, package_json, metrics_json) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    group,
-                    version,
-                    package["ModelPackageArn"],
-                    "Completed",
-                    approval_status,
-                    now,
-                    now,
-                    model_data_url,
-                    source_execution_arn,
-                    json.dumps(package, sort_keys=True, default=str),
-                    json.dumps(evaluation_metrics) if evaluation_metrics is not None else None,
-                ),
+            return ModelPackageRow(
+                group_name=group,
+                version=version,
+                package_arn=package["ModelPackageArn"],
+                status="Completed",
+                approval_status=approval_status,
+                creation_time=now,
+                last_modified_time=now,
+                package=package,
+                model_data_url=model_data_url,
+                source_execution_arn=source_execution_arn,
+                evaluation_metrics=None if evaluation_metrics is None else dict(evaluation_metrics),
             )
-        described = self.describe(version, group)
-        self._publish(described)
-        return described, True
+
+        row, added = self.state.add_model_package(
+            group, make, content_digest=(customer_metadata or {}).get(MODEL_CONTENT_DIGEST)
+        )
+        # Read back: the document as stored (JSON), as every later describe() returns it.
+        described = self.describe(row.version, row.group_name)
+        if added:
+            self._publish(described)
+        return described, added
 
     def describe(self, version: int | str, group: str | None = None) -> dict[str, Any]:
         """DescribeModelPackage for a version number (in `group`) or a package ARN."""
-        row = self._row(version, group)
-        package = json.loads(row["package_json"])
-        package.update(
-            ModelApprovalStatus=row["approval_status"],
-            CreationTime=_iso(row["creation_time"]),
-            LastModifiedTime=_iso(row["last_modified_time"]),
-            ModelDataUrl=row["model_data_url"],
-        )
-        if row["approval_description"]:
-            package["ApprovalDescription"] = row["approval_description"]
-        if row["metrics_json"]:
-            package["EvaluationMetrics"] = json.loads(row["metrics_json"])
-        return package
+        return _describe(self._row(version, group))
 
     def list(
         self, group: str | None = None, approval_status: str | None = None
     ) -> list[dict[str, Any]]:
         """Newest first; each a DescribeModelPackage document."""
-        query = "SELECT group_name, version FROM model_packages"
-        clauses, params = [], []
-        if group:
-            clauses.append("group_name = ?")
-            params.append(group)
         if approval_status:
             _check_status(approval_status)
-            clauses.append("approval_status = ?")
-            params.append(approval_status)
-        if clauses:
-            query += " WHERE " + " AND ".join(clauses)
-        query += " ORDER BY creation_time DESC, version DESC"
-        rows = self.state.connection().execute(query, params).fetchall()
-        return [self.describe(r["version"], r["group_name"]) for r in rows]
+        return [_describe(row) for row in self.state.model_packages(group, approval_status)]
 
     def latest(self, group: str, approval_status: str | None = "Approved") -> dict[str, Any] | None:
         """The highest version in `group` with that approval status (any, if None)."""
-        query = "SELECT version FROM model_packages WHERE group_name = ?"
-        params: list[Any] = [group]
         if approval_status:
             _check_status(approval_status)
-            query += " AND approval_status = ?"
-            params.append(approval_status)
-        row = (
-            self.state.connection()
-            .execute(query + " ORDER BY version DESC LIMIT 1", params)
-            .fetchone()
-        )
-        return self.describe(row[0], group) if row else None
+        row = self.state.latest_model_package(group, approval_status)
+        return _describe(row) if row else None
 
     def update_approval(
         self,
@@ -265,25 +198,19 @@ class ModelRegistry:
         """UpdateModelPackage(ModelApprovalStatus=...); publishes a state-change event."""
         _check_status(status)
         row = self._row(version, group)
-        with self.state.transaction() as conn:
-            conn.execute(
-                "UPDATE model_packages SET approval_status = ?, approval_description = ?, "
-                "last_modified_time = ? WHERE group_name = ? AND version = ?",
-                (status, description, time.time(), row["group_name"], row["version"]),
-            )
-        described = self.describe(row["version"], row["group_name"])
+        self.state.update_model_package_approval(
+            row.group_name, row.version, status, description, time.time()
+        )
+        described = self.describe(row.version, row.group_name)
         self._publish(described)
         return described
 
     # -- internals ----------------------------------------------------------------------
 
-    def _row(self, version: int | str, group: str | None):
-        conn = self.state.connection()
+    def _row(self, version: int | str, group: str | None) -> ModelPackageRow:
         text = str(version).strip()
         if text.startswith("arn:"):
-            row = conn.execute(
-                "SELECT * FROM model_packages WHERE package_arn = ?", (text,)
-            ).fetchone()
+            row = self.state.model_package_by_arn(text)
             if row is None:
                 raise RegistryError(f"no local model package {text}")
             return row
@@ -292,27 +219,50 @@ class ModelRegistry:
         except ValueError:
             raise RegistryError(f"{version!r} is not a model package version or ARN") from None
         if group is None:
-            rows = conn.execute(
-                "SELECT * FROM model_packages WHERE version = ?", (number,)
-            ).fetchall()
+            rows = self.state.model_packages_numbered(number)
             if len(rows) > 1:
-                groups = ", ".join(r["group_name"] for r in rows)
+                groups = ", ".join(r.group_name for r in rows)
                 raise RegistryError(f"version {number} exists in several groups ({groups})")
-            row = rows[0] if rows else None
+            found = rows[0] if rows else None
         else:
-            row = conn.execute(
-                "SELECT * FROM model_packages WHERE group_name = ? AND version = ?",
-                (group, number),
-            ).fetchone()
-        if row is None:
+            found = self.state.model_package(group, number)
+        if found is None:
             where = f" in group {group!r}" if group else ""
             raise RegistryError(f"no local model package version {number}{where}")
-        return row
+        return found
 
     def _publish(self, package: Mapping[str, Any]) -> None:
         if self.events is not None:
             detail = {k: v for k, v in package.items() if k != "EvaluationMetrics"}
             self.events.model_package_state_change(detail, time.time())
+
+
+def _describe_group(row: ModelPackageGroupRow) -> dict[str, Any]:
+    """DescribeModelPackageGroup."""
+    return {
+        "ModelPackageGroupName": row.group_name,
+        "ModelPackageGroupArn": row.group_arn,
+        "ModelPackageGroupDescription": row.description,
+        "CreationTime": _iso(row.creation_time),
+        "ModelPackageGroupStatus": "Completed",
+    }
+
+
+def _describe(row: ModelPackageRow) -> dict[str, Any]:
+    """DescribeModelPackage: the stored document with the columns that change after
+    registration (approval) and the two conveniences."""
+    package = dict(row.package)
+    package.update(
+        ModelApprovalStatus=row.approval_status,
+        CreationTime=_iso(row.creation_time),
+        LastModifiedTime=_iso(row.last_modified_time),
+        ModelDataUrl=row.model_data_url,
+    )
+    if row.approval_description:
+        package["ApprovalDescription"] = row.approval_description
+    if row.evaluation_metrics is not None:
+        package["EvaluationMetrics"] = row.evaluation_metrics
+    return package
 
 
 def _check_status(status: str) -> None:

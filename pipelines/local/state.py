@@ -1,8 +1,9 @@
 """Engine state in SQLite: executions, steps, cache entries, file digests, model registry.
 
-This module is the only one that writes SQL against these tables (the model registry's go
-through pipelines.local.registry, on this module's connections). Readers get typed records
-(`ExecutionRecord`, `StepRecord`), never rows.
+This module is the only one that writes SQL against these tables, the model registry's
+included (pipelines.local.registry keeps SageMaker's shapes and rules, and reads and writes
+through the methods here). Readers get typed records (`ExecutionRecord`, `StepRecord`,
+`CacheEntry`, `ModelPackageGroupRow`, `ModelPackageRow`), never rows.
 
 Several executions (threads or processes) may write at once, so the database runs in WAL
 mode with a busy timeout, every thread has its own connection, and every write is one short
@@ -22,7 +23,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,12 @@ from pipelines.local import home as local_home
 from pipelines.local.events import EventLog
 from pipelines.local.liveness import GONE, Owner
 from pipelines.local.records import (
+    MODEL_CONTENT_DIGEST,
     CacheEntry,
     ExecutionRecord,
     ExecutionStatus,
+    ModelPackageGroupRow,
+    ModelPackageRow,
     StepRecord,
     StepStatus,
 )
@@ -45,6 +49,9 @@ _RUNNING_STEP = (StepStatus.STARTING, StepStatus.EXECUTING)
 # Spellings an older engine may have stored, as this one reads them.
 _LEGACY_STEP_STATUS = {"Pending": StepStatus.NOT_STARTED}
 BUSY_TIMEOUT_SECONDS = 60.0
+_SELECT_PACKAGE = "SELECT * FROM model_packages"
+# Where a registered package keeps its model's content digest (registration is idempotent by it).
+_CONTENT_DIGEST_PATH = f"$.CustomerMetadataProperties.{MODEL_CONTENT_DIGEST}"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -546,6 +553,161 @@ class State:
         )
         return [_cache_entry(r) for r in rows]
 
+    # -- model registry (pipelines.local.registry keeps SageMaker's shapes) -------------
+
+    def insert_model_package_group(self, group: ModelPackageGroupRow) -> bool:
+        """Store the group unless one of that name exists (then it is left as it was);
+        True if stored."""
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO model_package_groups (group_name, group_arn, description, "
+                "creation_time) VALUES (?, ?, ?, ?)",
+                (group.group_name, group.group_arn, group.description, group.creation_time),
+            )
+            return cursor.rowcount > 0
+
+    def model_package_group(self, group: str) -> ModelPackageGroupRow | None:
+        row = (
+            self.connection()
+            .execute("SELECT * FROM model_package_groups WHERE group_name = ?", (group,))
+            .fetchone()
+        )
+        return _model_package_group(row) if row else None
+
+    def model_package_groups(self) -> list[ModelPackageGroupRow]:
+        """Every group, by name."""
+        rows = (
+            self.connection()
+            .execute("SELECT * FROM model_package_groups ORDER BY group_name")
+            .fetchall()
+        )
+        return [_model_package_group(r) for r in rows]
+
+    def add_model_package(
+        self,
+        group: str,
+        make: Callable[[int], ModelPackageRow],
+        *,
+        content_digest: str | None = None,
+    ) -> tuple[ModelPackageRow, bool]:
+        """(The lowest version of `group` whose package holds `content_digest`, False) when
+        there is one; else (make(the next version number), True), stored.
+
+        One write transaction: the lookup, the allocation and the insert all happen under the
+        write lock, so executions registering at the same moment get one version between them
+        for one model, and distinct, gap-free versions for different models."""
+        with self.transaction() as conn:
+            if content_digest:
+                held = conn.execute(
+                    f"{_SELECT_PACKAGE} WHERE group_name = ? AND json_extract(package_json, ?) = ? "
+                    "ORDER BY version LIMIT 1",
+                    (group, _CONTENT_DIGEST_PATH, content_digest),
+                ).fetchone()
+                if held:
+                    return _model_package(held), False
+            version = conn.execute(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM model_packages WHERE group_name = ?",
+                (group,),
+            ).fetchone()[0]
+            package = make(version)
+            if (package.group_name, package.version) != (group, version):
+                raise StateError(
+                    f"asked for version {version} of {group!r}, given "
+                    f"{package.version} of {package.group_name!r}"
+                )
+            conn.execute(
+                "INSERT INTO model_packages (group_name, version, package_arn, status, "
+                "approval_status, creation_time, last_modified_time, model_data_url, "
+                "approval_description, source_execution_arn, package_json, metrics_json) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    package.group_name,
+                    package.version,
+                    package.package_arn,
+                    package.status,
+                    package.approval_status,
+                    package.creation_time,
+                    package.last_modified_time,
+                    package.model_data_url,
+                    package.approval_description,
+                    package.source_execution_arn,
+                    json.dumps(package.package, sort_keys=True, default=str),
+                    None
+                    if package.evaluation_metrics is None
+                    else json.dumps(package.evaluation_metrics),
+                ),
+            )
+        return package, True
+
+    def model_package(self, group: str, version: int) -> ModelPackageRow | None:
+        row = (
+            self.connection()
+            .execute(f"{_SELECT_PACKAGE} WHERE group_name = ? AND version = ?", (group, version))
+            .fetchone()
+        )
+        return _model_package(row) if row else None
+
+    def model_package_by_arn(self, package_arn: str) -> ModelPackageRow | None:
+        row = (
+            self.connection()
+            .execute(f"{_SELECT_PACKAGE} WHERE package_arn = ?", (package_arn,))
+            .fetchone()
+        )
+        return _model_package(row) if row else None
+
+    def model_packages_numbered(self, version: int) -> list[ModelPackageRow]:
+        """Version `version` of every group that has one, by group name."""
+        rows = (
+            self.connection()
+            .execute(f"{_SELECT_PACKAGE} WHERE version = ? ORDER BY group_name", (version,))
+            .fetchall()
+        )
+        return [_model_package(r) for r in rows]
+
+    def model_packages(
+        self, group: str | None = None, approval_status: str | None = None
+    ) -> list[ModelPackageRow]:
+        """Newest first, optionally only `group`'s and only those with `approval_status`."""
+        clauses, params = [], []
+        if group:
+            clauses.append("group_name = ?")
+            params.append(group)
+        if approval_status:
+            clauses.append("approval_status = ?")
+            params.append(approval_status)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = (
+            self.connection()
+            .execute(f"{_SELECT_PACKAGE}{where} ORDER BY creation_time DESC, version DESC", params)
+            .fetchall()
+        )
+        return [_model_package(r) for r in rows]
+
+    def latest_model_package(
+        self, group: str, approval_status: str | None = None
+    ) -> ModelPackageRow | None:
+        """The highest version of `group` (with `approval_status`, if given)."""
+        query, params = f"{_SELECT_PACKAGE} WHERE group_name = ?", [group]
+        if approval_status:
+            query += " AND approval_status = ?"
+            params.append(approval_status)
+        row = self.connection().execute(f"{query} ORDER BY version DESC LIMIT 1", params).fetchone()
+        return _model_package(row) if row else None
+
+    def update_model_package_approval(
+        self, group: str, version: int, status: str, description: str | None, now: float
+    ) -> None:
+        """UpdateModelPackage's approval: the status, its description (None clears it) and
+        the last-modified time."""
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE model_packages SET approval_status = ?, approval_description = ?, "
+                "last_modified_time = ? WHERE group_name = ? AND version = ?",
+                (status, description, now, group, version),
+            )
+            if cursor.rowcount == 0:
+                raise StateError(f"no model package version {version} in group {group!r}")
+
 
 def _stopped_step(now: float) -> dict[str, Any]:
     return {
@@ -667,6 +829,33 @@ def _step(row: sqlite3.Row) -> StepRecord:
         job_name=record["job_name"],
         job_dir=record["job_dir"],
         logs=record["logs"] or [],
+    )
+
+
+def _model_package_group(row: sqlite3.Row) -> ModelPackageGroupRow:
+    return ModelPackageGroupRow(
+        group_name=row["group_name"],
+        group_arn=row["group_arn"],
+        description=row["description"],
+        creation_time=row["creation_time"],
+    )
+
+
+def _model_package(row: sqlite3.Row) -> ModelPackageRow:
+    metrics = row["metrics_json"]
+    return ModelPackageRow(
+        group_name=row["group_name"],
+        version=row["version"],
+        package_arn=row["package_arn"],
+        status=row["status"],
+        approval_status=row["approval_status"],
+        creation_time=row["creation_time"],
+        last_modified_time=row["last_modified_time"],
+        package=json.loads(row["package_json"]),
+        model_data_url=row["model_data_url"],
+        approval_description=row["approval_description"],
+        source_execution_arn=row["source_execution_arn"],
+        evaluation_metrics=json.loads(metrics) if metrics else None,
     )
 
 

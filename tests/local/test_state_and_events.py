@@ -18,7 +18,13 @@ from pipelines.local.events import (
     EventLog,
     read_events,
 )
-from pipelines.local.records import ExecutionRecord, ExecutionStatus, StepStatus
+from pipelines.local.records import (
+    ExecutionRecord,
+    ExecutionStatus,
+    ModelPackageGroupRow,
+    ModelPackageRow,
+    StepStatus,
+)
 from pipelines.local.registry import ModelRegistry
 from pipelines.local.state import SCHEMA_VERSION, State, StateError
 
@@ -175,6 +181,78 @@ def _check_consistent(db: str, workers: int, count: int) -> None:
     assert [s.status for s in steps] == [StepStatus.SUCCEEDED] * (workers * count * 2)
     versions = [p["ModelPackageVersion"] for p in ModelRegistry(state, "us-east-1").list("group")]
     assert sorted(versions) == list(range(1, workers * count + 1))  # distinct, gap-free
+
+
+def _package(
+    group: str, version: int, digest: str | None = None, created: float = 0.0
+) -> ModelPackageRow:
+    metadata = {"CustomerMetadataProperties": {"ModelContentDigest": digest}} if digest else {}
+    return ModelPackageRow(
+        group_name=group,
+        version=version,
+        package_arn=f"arn:aws:sagemaker:us-east-1:000000000000:model-package/{group}/{version}",
+        status="Completed",
+        approval_status="PendingManualApproval",
+        creation_time=created,
+        last_modified_time=created,
+        package={"ModelPackageVersion": version, **metadata},
+        evaluation_metrics={"auc": 0.5} if version == 1 else None,
+    )
+
+
+def test_model_packages_are_typed_rows_numbered_per_group_and_found_by_digest(
+    tmp_path: Path,
+) -> None:
+    state = State(tmp_path / "state.db")
+    for group in ("a", "b"):
+        stored = ModelPackageGroupRow(group, f"arn:{group}", "", 1.0)
+        assert state.insert_model_package_group(stored)
+        # A second insert leaves the group as it was.
+        assert not state.insert_model_package_group(ModelPackageGroupRow(group, "x", "y", 2.0))
+        assert state.model_package_group(group) == stored
+    assert [g.group_name for g in state.model_package_groups()] == ["a", "b"]
+
+    made: list[int] = []
+
+    def make(group: str, digest: str | None = None):
+        def build(version: int) -> ModelPackageRow:
+            made.append(version)
+            return _package(group, version, digest, created=len(made))
+
+        return build
+
+    first, added = state.add_model_package("a", make("a", "d1"), content_digest="d1")
+    assert added and first == _package("a", 1, "d1", created=1)
+    assert state.add_model_package("a", make("a", "d2"), content_digest="d2")[0].version == 2
+    assert state.add_model_package("b", make("b", "d1"), content_digest="d1")[0].version == 1
+    # The digest already held in "a": its version, and no new one is made.
+    assert state.add_model_package("a", make("a", "d1"), content_digest="d1") == (first, False)
+    assert state.add_model_package("a", make("a"))[0].version == 3
+    assert made == [1, 2, 1, 3]
+    with pytest.raises(StateError, match="asked for version 4"):
+        state.add_model_package("a", lambda version: _package("a", version + 1))
+    assert state.latest_model_package("a") == _package("a", 3, created=4)
+
+    assert [(p.group_name, p.version) for p in state.model_packages()] == [
+        ("a", 3),
+        ("b", 1),
+        ("a", 2),
+        ("a", 1),
+    ]
+    assert [p.version for p in state.model_packages("b")] == [1]
+    assert [p.group_name for p in state.model_packages_numbered(1)] == ["a", "b"]
+    assert state.model_package_by_arn(first.package_arn) == first
+
+    state.update_model_package_approval("a", 2, "Approved", "ok", 10.0)
+    approved = state.model_package("a", 2)
+    assert approved is not None
+    assert (approved.approval_status, approved.approval_description) == ("Approved", "ok")
+    assert approved.last_modified_time == 10.0 and approved.creation_time == 2.0
+    assert state.latest_model_package("a", "Approved") == approved
+    assert state.model_packages("a", "Approved") == [approved]
+    assert state.latest_model_package("b", "Approved") is None
+    with pytest.raises(StateError, match="no model package version 9"):
+        state.update_model_package_approval("a", 9, "Approved", None, 10.0)
 
 
 def test_events_have_the_eventbridge_envelope_and_sagemaker_details(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import threading
 import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from toml_writer import dump_toml
@@ -73,8 +74,11 @@ def config(make_config: Callable[..., ProjectConfig]) -> ProjectConfig:
     return make_config()
 
 
-def register_archive(config: ProjectConfig, archive: bytes, status: str = "Approved") -> dict:
-    """Put a model archive into the local store and register it; returns the package."""
+def register_archive(
+    config: ProjectConfig, archive: bytes, status: str = "Approved", **registration: Any
+) -> dict:
+    """Put a model archive into the local store and register it (`registration`: more of
+    ModelRegistry.register's arguments); returns the package."""
     engine = open_engine(config)
     count = len(engine.registry.list(config.pipeline.model_package_group))
     uri = f"s3://{config.aws.local_bucket}/models/{count + 1}/model.tar.gz"
@@ -83,6 +87,7 @@ def register_archive(config: ProjectConfig, archive: bytes, status: str = "Appro
         config.pipeline.model_package_group,
         inference_specification={"Containers": [{"Image": IMAGE, "ModelDataUrl": uri}]},
         approval_status=status,
+        **registration,
     )
 
 
@@ -90,8 +95,10 @@ def register_archive(config: ProjectConfig, archive: bytes, status: str = "Appro
 def register(config: ProjectConfig, model_dir: Path) -> Callable[..., dict]:
     """Register the trained model (optionally with an edited handler) with a status."""
 
-    def add(status: str, handler_patch: Callable[[str], str] | None = None) -> dict:
-        return register_archive(config, pack(model_dir, handler_patch), status)
+    def add(
+        status: str, handler_patch: Callable[[str], str] | None = None, **registration: Any
+    ) -> dict:
+        return register_archive(config, pack(model_dir, handler_patch), status, **registration)
 
     return add
 

@@ -97,23 +97,18 @@ def test_answered_requests_are_captured_in_sagemakers_format_and_layout(capturin
 
 
 def test_the_served_versions_baseline_is_published_for_the_monitoring_job(config, register):
-    package = register("Approved")
     engine = open_engine(config)
     baseline = "s3://local-pipeline-bucket/runs/1/Baseline/"
     for name in ("statistics.json", "constraints.json"):
         engine.store.put_bytes(json.dumps({"file": name}).encode(), baseline + name)
-    # Versions registered by the pipeline carry DriftCheckBaselines; add them to this one.
-    package["DriftCheckBaselines"] = {
+    # Versions registered by the pipeline carry DriftCheckBaselines; so does this one.
+    drift_check_baselines = {
         "ModelDataQuality": {
             kind: {"ContentType": "application/json", "S3Uri": baseline + f"{kind.lower()}.json"}
             for kind in ("Statistics", "Constraints")
         }
     }
-    with engine.state.transaction() as conn:
-        conn.execute(
-            "UPDATE model_packages SET package_json = ? WHERE version = 1",
-            (json.dumps(package),),
-        )
+    register("Approved", extra={"DriftCheckBaselines": drift_check_baselines})
     writer, lines = start_capture(config, ENDPOINT, load(config), flush_seconds=3600)
     writer.close()
     target = monitoring_uri(config, config.target("local"), ENDPOINT, "baseline")
