@@ -176,9 +176,11 @@ def read_lines(path: Path, offset: int) -> Iterator[tuple[dict[str, Any] | None,
 
 
 @contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
+def locked(directory: Path, name: str = "notifications") -> Iterator[None]:
+    """Holds `<directory>/<name>.lock` exclusively: readers of the event log that advance a
+    stored offset (the notifier, the local rules) never consume an event twice."""
     directory.mkdir(parents=True, exist_ok=True)
-    with (directory / "notifications.lock").open("a") as handle:
+    with (directory / f"{name}.lock").open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -219,7 +221,7 @@ def deliver_pending(
     directory = state_dir(config)
     offsets_path = directory / "notifications.json"
     delivered = 0
-    with _locked(directory):
+    with locked(directory):
         offsets = _load_offsets(offsets_path)
         if not path.exists():
             return 0

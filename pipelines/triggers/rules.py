@@ -12,17 +12,15 @@ a file lock, so concurrent callers never start a run twice for one event.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.config import ProjectConfig
 from pipelines.eventbridge.matcher import matches
-from pipelines.eventbridge.notify import events_path, read_lines, state_dir
+from pipelines.eventbridge.notify import events_path, locked, read_lines, state_dir
 from pipelines.eventbridge.patterns import RuleSpec
 
 Starter = Callable[[ProjectConfig, Mapping[str, str]], int]
@@ -44,17 +42,6 @@ class Started:
     exit_code: int
 
 
-@contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    directory.mkdir(parents=True, exist_ok=True)
-    with (directory / "rules.lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def dispatch_pending(
     config: ProjectConfig,
     rules: Sequence[PipelineRule],
@@ -69,7 +56,7 @@ def dispatch_pending(
     directory = state_dir(config)
     offsets_path = directory / "rules.json"
     started: list[Started] = []
-    with _locked(directory):
+    with locked(directory, "rules"):
         if not path.exists():
             return started
         try:
@@ -104,7 +91,7 @@ def skip_existing(config: ProjectConfig) -> None:
     """Mark the whole log as seen (rules act on events from now on)."""
     path = events_path(config)
     directory = state_dir(config)
-    with _locked(directory):
+    with locked(directory, "rules"):
         if path.exists():
             stat = path.stat()
             _save(directory / "rules.json", stat.st_size, stat.st_ino)
