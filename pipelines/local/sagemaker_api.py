@@ -161,6 +161,10 @@ class LocalSageMakerApi:
             # second for the interim answer, which only HTTP/1.1 handlers give.
             protocol_version = "HTTP/1.1"
             timeout = 60  # idle keep-alive connections end
+            # The headers and the body are two writes: with Nagle's algorithm the body
+            # waits for the client's delayed ACK of the headers, ~20 ms on every call a
+            # function makes (measured: a warm ResolveChampion 64 -> 32 ms).
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:
                 if "X-Amz-Target" not in self.headers:
