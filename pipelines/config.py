@@ -215,7 +215,7 @@ class LocalSettings(Section):
 class _CoreSections(BaseModel):
     """The sections every command needs, validated on their own."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     pipeline: PipelineSettings
     aws: AwsSettings
@@ -230,7 +230,7 @@ class Sections(BaseModel):
     """The sections other modules own, validated against the core ones (their defaults and
     cross-section rules read `[pipeline]`, `[aws]`, `[instances]`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     triggers: TriggerSettings
     notifications: NotificationSettings

@@ -158,7 +158,7 @@ class DrSettings(_Section):
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     stack: StackSettings = Field(default_factory=StackSettings)
     dr: DrSettings = Field(default_factory=DrSettings)
