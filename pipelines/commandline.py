@@ -200,6 +200,13 @@ def as_pipeline_error(exc: BaseException, config: ProjectConfig | None) -> Pipel
     if isinstance(exc, PipelineError):
         return exc
     if _is_aws_error(exc):
+        if type(exc).__name__ == "NoCredentialsError":
+            # botocore's own words name no way out; the chain it searched is the AWS CLI's.
+            return AwsError(
+                f"{exc}: name a profile (--profile or AWS_PROFILE), set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, or run where a role provides them. Commands that "
+                "build (`definition`, `stack template`, `export`) need none"
+            )
         return AwsError(str(exc))
     if isinstance(exc, OSError):
         message = _local_home_refusal(exc, config)

@@ -269,6 +269,12 @@ def test_executions_list_piped_into_head(project, tmp_path):
     assert result.returncode in (0, EXIT_CLOSED_PIPE)  # 0 if it all fit before head left
 
 
+def _no_credentials() -> Exception:
+    from botocore.exceptions import NoCredentialsError
+
+    return NoCredentialsError()
+
+
 def _client_error() -> Exception:
     from botocore.exceptions import ClientError
 
@@ -284,6 +290,7 @@ def _client_error() -> Exception:
         (HomeError("home is a file"), 2, "error: home is a file"),
         (AwsError("throttled"), 3, "AWS error: throttled"),
         (_client_error(), 3, "AWS error: An error occurred (AccessDenied)"),
+        (_no_credentials(), 3, "AWS error: Unable to locate credentials: name a profile"),
         (ExecutionFailed("Train failed"), 1, "error: Train failed"),
         (KeyboardInterrupt(), 130, "interrupted"),
         (Terminated(), 143, "terminated (SIGTERM)"),
