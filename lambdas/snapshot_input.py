@@ -38,6 +38,7 @@ the snapshot prefix.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import re
@@ -58,19 +59,21 @@ _DATE_FOLDER = re.compile(
 )
 
 
-_session = None
-
-
+@functools.cache
 def _client(service: str):
-    """A client of the function's session (one per environment, as boto3.client's default
-    session is). botocore's own session, not boto3's: the same client, calls and errors
+    """The environment's client for `service`, made at its first invocation and reused by the
+    later ones (Lambda's best practices: "Take advantage of execution environment reuse",
+    initialize SDK clients once, not per invocation); a warm invocation no longer pays ~10 ms
+    for a new client. botocore's own session, not boto3's: the same client, calls and errors
     (boto3.client is a wrapper around it), without importing boto3 (its resources, its
     session) or registering its handlers, which this function never uses: about 0.1 CPU s
     less of every cold start, measured on the local engine (import and client)."""
-    global _session
-    if _session is None:
-        _session = botocore.session.get_session()
-    return _session.create_client(service)
+    return _session().create_client(service)
+
+
+@functools.cache
+def _session():
+    return botocore.session.get_session()
 
 
 class SnapshotError(Exception):

@@ -17,14 +17,19 @@ BUCKET = "data-bucket"
 SNAPSHOTS = f"s3://{BUCKET}/project/snapshots/"
 
 
-@pytest.fixture
-def snapshot_module():
+def load_function():
+    """The function as a new execution environment loads it (its clients made afresh)."""
     spec = importlib.util.spec_from_file_location(
         "snapshot_input", PROJECT_ROOT / "lambdas" / "snapshot_input.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture
+def snapshot_module():
+    return load_function()
 
 
 @pytest.fixture
@@ -46,6 +51,25 @@ def snapshot(module, url: str, window: int | str = 0) -> dict:
 def read_json(s3, uri: str):
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def test_a_warm_environment_reuses_its_client(s3, snapshot_module, monkeypatch) -> None:
+    """Invocations after the first reuse the environment's S3 client, as Lambda's best
+    practices advise (clients made once per execution environment)."""
+    import botocore.session
+
+    made = []
+    create_client = botocore.session.Session.create_client
+
+    def counting(self, service_name, *args, **kwargs):
+        made.append(service_name)
+        return create_client(self, service_name, *args, **kwargs)
+
+    monkeypatch.setattr(botocore.session.Session, "create_client", counting)
+    put(s3, "incoming/a.csv")
+    first = snapshot(snapshot_module, f"s3://{BUCKET}/incoming/")
+    assert snapshot(snapshot_module, f"s3://{BUCKET}/incoming/") == first
+    assert made == ["s3"]
 
 
 def test_a_folder_becomes_a_content_addressed_sagemaker_manifest(s3, snapshot_module) -> None:
@@ -226,8 +250,9 @@ def test_the_local_s3_api_gives_the_function_the_same_snapshot_as_s3(
     for key, body in objects.items():
         store.put_bytes(body, f"s3://{BUCKET}/{key}")
     with LocalSageMakerApi(ModelRegistry(state, "us-east-1"), store) as api:
+        # Another endpoint is another environment: the module keeps its clients for its life.
         monkeypatch.setenv("AWS_ENDPOINT_URL", api.url)
-        local = snapshot(snapshot_module, url, window=2)
+        local = snapshot(load_function(), url, window=2)
     assert local == on_s3
     assert json.loads(store.read_bytes(local["ManifestUri"])) == manifest_on_s3
     record = json.loads(store.read_bytes(local["SnapshotUri"]))
