@@ -1561,6 +1561,15 @@ def drift_report(
     detected = bool(reasons)
     if not detected:
         reasons.append("no feature drifted and the columns are unchanged")
+    unjudged = [f for f in ranked if f["psi_level"] is None and f["status"] != "not_compared"]
+    if unjudged:
+        # A "stable" feature whose PSI was not judged rests on its test alone: say so, or a
+        # handful of rows reads like evidence of no drift.
+        reasons.append(
+            f"PSI not judged for {len(unjudged)} feature(s): {dataset.rows} rows against a "
+            f"baseline of {baseline.item_count}, fewer than psi_min_rows "
+            f"{settings['psi_min_rows']['value']}; only their tests could flag drift"
+        )
     data = {
         "source": dataset.source,
         "files": len(dataset.files),
@@ -1587,6 +1596,8 @@ def drift_report(
                 "name": feature["name"],
                 "status": feature["status"],
                 "psi": feature["psi"],
+                # None: too few rows to judge PSI (psi_min_rows).
+                "psi_level": feature["psi_level"],
                 "test": feature["test"]["name"] if feature["test"] else None,
                 "p_value_adjusted": _p_adjusted(feature),
             }

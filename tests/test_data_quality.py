@@ -514,6 +514,13 @@ def test_psi_min_rows(tmp_path, baseline_dir, scaled, minimum, drift):
     assert amount["psi"] > 0.2
     assert amount["psi_level"] == ("significant" if drift else None)
     assert outcome.report["drift_detected"] is drift
+    # Too few rows to judge PSI is said, not left to read as "no drift".
+    unjudged = [r for r in outcome.report["reasons"] if r.startswith("PSI not judged")]
+    assert len(unjudged) == (0 if drift else 1)
+    if not drift:
+        assert "600 rows" in unjudged[0] and "psi_min_rows 1000" in unjudged[0]
+    top = {f["name"]: f for f in outcome.report["top_drifting_features"]}
+    assert top["amount"]["psi_level"] == amount["psi_level"]
 
 
 def test_thresholds_come_from_the_baseline_unless_given(tmp_path, prepared, scaled):

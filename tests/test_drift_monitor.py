@@ -178,3 +178,25 @@ def test_monitor_needs_a_served_model_and_captured_requests(tmp_path):
     off = config_in(tmp_path / "off", monitoring_enabled=False)
     with pytest.raises(UsageError, match="monitoring_enabled is false"):
         monitor.run_monitor(off, end_time="2026-01-01T00:00:00Z")
+
+
+def test_a_feature_line_says_when_its_psi_was_not_judged():
+    """Three captured rows give a PSI near 10 that means nothing: the line says it was not
+    judged (psi_min_rows) instead of printing it next to "stable" as if it were evidence."""
+    from pipelines.app.drift_report import feature_line
+
+    judged = {
+        "name": "amount",
+        "status": "stable",
+        "psi": 0.05,
+        "psi_level": "stable",
+        "test": "kolmogorov_smirnov",
+        "p_value_adjusted": 0.8,
+    }
+    assert feature_line(judged) == "amount: stable, PSI 0.0500, kolmogorov_smirnov adjusted p 0.8"
+    assert feature_line({**judged, "psi": 9.97, "psi_level": None}) == (
+        "amount: stable, PSI 9.9700 (not judged: too few rows), kolmogorov_smirnov adjusted p 0.8"
+    )
+    # A report written before psi_level was listed claims nothing either way.
+    older = {key: value for key, value in judged.items() if key != "psi_level"}
+    assert feature_line(older) == feature_line(judged)

@@ -143,7 +143,9 @@ def feature_line(feature: Mapping[str, Any]) -> str:
     test = feature.get("test")
     p_value = feature.get("p_value_adjusted")
     tested = f", {test} adjusted p {p_value:.3g}" if test and p_value is not None else ""
-    return f"{feature['name']}: {feature['status']}, PSI {feature['psi']:.4f}{tested}"
+    # Reports from before psi_level was listed here carry no key: nothing is claimed then.
+    unjudged = " (not judged: too few rows)" if feature.get("psi_level", "") is None else ""
+    return f"{feature['name']}: {feature['status']}, PSI {feature['psi']:.4f}{unjudged}{tested}"
 
 
 def _truthy(value: Any) -> bool:
