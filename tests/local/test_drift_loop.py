@@ -13,6 +13,7 @@ project: a champion, then the runs the issue asks for).
 
 from __future__ import annotations
 
+import copy
 import http.client
 import json
 import threading
@@ -242,6 +243,11 @@ def test_shifted_requests_to_the_served_model_start_a_retrain_through_the_monito
     assert {feature for feature, _ in document["metrics"][:3]} == MOVED
     page = render_monitoring(document)
     assert 'data-state="ALARM"' in page and 'id="drift-chart-merchant_category"' in page
+    # 3,000 rows: every PSI was judged; one that was not (psi_min_rows) is marked as such.
+    assert 'data-psi-judged="false"' not in page
+    unjudged = copy.deepcopy(document)
+    unjudged["latest"]["features"][0]["psi_level"] = None
+    assert render_monitoring(unjudged).count('data-psi-judged="false"') == 1
     retrain = loop.retrain
     assert retrain.parameters["InputDataUrl"] == windows
     assert retrain.execution_id not in {
