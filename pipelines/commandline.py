@@ -200,7 +200,7 @@ def as_pipeline_error(exc: BaseException, config: ProjectConfig | None) -> Pipel
     if isinstance(exc, PipelineError):
         return exc
     if _is_aws_error(exc):
-        if type(exc).__name__ == "NoCredentialsError":
+        if _is_aws_error(exc, "NoCredentialsError"):
             # botocore's own words name no way out; the chain it searched is the AWS CLI's.
             return AwsError(
                 f"{exc}: name a profile (--profile or AWS_PROFILE), set AWS_ACCESS_KEY_ID and "
@@ -293,9 +293,11 @@ def _local_home_refusal(exc: OSError, config: ProjectConfig | None) -> str | Non
     )
 
 
-def _is_aws_error(exc: BaseException) -> bool:
+def _is_aws_error(exc: BaseException, *names: str) -> bool:
+    """A botocore error (of one of `names`, botocore.exceptions classes, when given)."""
     # botocore is only loaded by commands that talk to AWS; don't import it for the check.
     botocore_exceptions = sys.modules.get("botocore.exceptions")
-    return botocore_exceptions is not None and isinstance(
-        exc, botocore_exceptions.BotoCoreError | botocore_exceptions.ClientError
-    )
+    if botocore_exceptions is None:
+        return False
+    names = names or ("BotoCoreError", "ClientError")
+    return isinstance(exc, tuple(getattr(botocore_exceptions, name) for name in names))
